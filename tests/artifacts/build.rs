@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 const GUEST_WORKSPACES: &[(&str, &str)] = &[
     ("actions", "SHIPPED_ACTIONS"),
     ("tests/guests", "TEST_GUESTS"),
-    ("examples/hello-action", "EXAMPLE_ACTIONS"),
+    ("examples/uptime-check", "EXAMPLE_ACTIONS"),
 ];
 
 fn main() {

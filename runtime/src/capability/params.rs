@@ -1,0 +1,339 @@
+//! The parameters a capability is declared and granted with. Each is a type
+//! that can only hold a valid value: it is checked once, while parsing.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+use std::str::FromStr;
+
+/// Why a parameter was refused; the text says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParamError(String);
+
+/// Unit types a service name may have.
+const UNIT_SUFFIXES: &[&str] = &[
+    ".service", ".socket", ".timer", ".target", ".path", ".mount",
+];
+
+/// Longest path accepted anywhere (Linux's `PATH_MAX`).
+const MAX_PATH_LEN: usize = 4096;
+
+/// A full systemd unit name, e.g. `cups.service`. Compared exactly.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    /// The unit name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = ParamError;
+
+    fn from_str(name: &str) -> Result<Self, ParamError> {
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '\\' | '@' | '-'));
+        if name.is_empty() || name.len() > 255 || !valid_chars || name.starts_with(['-', '.']) {
+            return Err(ParamError(format!(
+                "`{name}` is not a service unit name: use letters, digits and `:_.@-`, e.g. `cups.service`"
+            )));
+        }
+        if !UNIT_SUFFIXES.iter().any(|s| name.len() > s.len() && name.ends_with(s)) {
+            return Err(ParamError(format!(
+                "`{name}` is not a full unit name: write it with its type, e.g. `{name}.service`"
+            )));
+        }
+        Ok(ServiceName(name.to_string()))
+    }
+}
+
+/// An absolute, normalized path: no `.` or `..` component, no `//`, no
+/// trailing `/` (except the root itself).
+fn parse_absolute_path(path: &str, what: &str) -> Result<String, ParamError> {
+    if path.len() > MAX_PATH_LEN || path.contains('\0') {
+        return Err(ParamError(format!(
+            "{what} `{}` is too long or contains a NUL byte",
+            path.escape_debug()
+        )));
+    }
+    if !path.starts_with('/') {
+        return Err(ParamError(format!(
+            "{what} `{path}` is not absolute: write it from the root, e.g. `/var/log`"
+        )));
+    }
+    if path == "/" {
+        return Ok(path.to_string());
+    }
+    let mut components = path[1..].split('/');
+    if components.any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(ParamError(format!(
+            "{what} `{path}` is not normalized: remove `.`, `..`, `//` and any trailing `/`"
+        )));
+    }
+    Ok(path.to_string())
+}
+
+/// A directory prefix under which file access is allowed, e.g. `/var/log`.
+///
+/// It contains itself and everything below it, compared by whole path
+/// components (`/var/log` contains `/var/log/syslog` but not `/var/logs`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathPrefix(String);
+
+impl PathPrefix {
+    /// The prefix as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix as a path.
+    pub fn as_path(&self) -> &Path {
+        Path::new(&self.0)
+    }
+
+    /// Whether `other` is this prefix or lies below it.
+    pub fn contains(&self, other: &PathPrefix) -> bool {
+        self.relative(&other.0).is_some()
+    }
+
+    /// The part of the absolute, normalized `path` below this prefix: `""` for
+    /// the prefix itself, `None` when `path` is not inside it.
+    pub fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if self.0 == "/" {
+            return path.strip_prefix('/');
+        }
+        match path.strip_prefix(self.0.as_str())? {
+            "" => Some(""),
+            rest => rest.strip_prefix('/'),
+        }
+    }
+}
+
+impl FromStr for PathPrefix {
+    type Err = ParamError;
+
+    fn from_str(path: &str) -> Result<Self, ParamError> {
+        parse_absolute_path(path, "path").map(PathPrefix)
+    }
+}
+
+/// The exact path of a program that may be run, e.g. `/usr/bin/resolvectl`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProgramPath(String);
+
+impl ProgramPath {
+    /// The program's path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ProgramPath {
+    type Err = ParamError;
+
+    fn from_str(path: &str) -> Result<Self, ParamError> {
+        let path = parse_absolute_path(path, "program")?;
+        if path == "/" {
+            return Err(ParamError(
+                "program `/` is a directory: name the program's file, e.g. `/usr/bin/resolvectl`"
+                    .to_string(),
+            ));
+        }
+        Ok(ProgramPath(path))
+    }
+}
+
+/// A TCP destination `host:port`: a DNS name (compared in lowercase), an IPv4
+/// address, or an IPv6 address in brackets, e.g. `[2001:db8::1]:443`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostPort {
+    host: String,
+    port: u16,
+}
+
+impl HostPort {
+    /// The host, as it is looked up.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The destination a guest names with `host` and `port`, normalized the
+    /// same way, so that comparing the two is exact.
+    pub fn from_parts(host: &str, port: u16) -> Result<HostPort, ParamError> {
+        let host = parse_host(host)?;
+        if port == 0 {
+            return Err(ParamError("port 0 is not a destination".to_string()));
+        }
+        Ok(HostPort { host, port })
+    }
+}
+
+fn parse_host(host: &str) -> Result<String, ParamError> {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<Ipv6Addr>()
+            .map(|ip| format!("[{ip}]"))
+            .map_err(|_| ParamError(format!("`{host}` is not an IPv6 address")));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(match ip {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        });
+    }
+    let host = host.to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(ParamError(format!(
+            "`{host}` is not a host name or IP address, e.g. `updates.example.com` or `10.0.0.1`"
+        )));
+    }
+    Ok(host)
+}
+
+impl FromStr for HostPort {
+    type Err = ParamError;
+
+    fn from_str(text: &str) -> Result<Self, ParamError> {
+        let missing_port = || {
+            ParamError(format!(
+                "`{text}` has no port: write `host:port`, e.g. `updates.example.com:443`"
+            ))
+        };
+        let (host, port) = text.rsplit_once(':').ok_or_else(missing_port)?;
+        if host.contains(':') && !host.starts_with('[') {
+            return Err(ParamError(format!(
+                "`{text}`: put an IPv6 address in brackets, e.g. `[2001:db8::1]:443`"
+            )));
+        }
+        let port: u16 = port
+            .parse()
+            .map_err(|_| ParamError(format!("`{port}` in `{text}` is not a port (1-65535)")))?;
+        HostPort::from_parts(host, port)
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+macro_rules! string_conversions {
+    ($($ty:ty),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = ParamError;
+            fn try_from(text: String) -> Result<Self, ParamError> {
+                text.parse()
+            }
+        }
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.to_string()
+            }
+        }
+    )*};
+}
+string_conversions!(ServiceName, PathPrefix, ProgramPath, HostPort);
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for PathPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for ProgramPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names() {
+        assert_eq!(
+            "cups.service".parse::<ServiceName>().unwrap().as_str(),
+            "cups.service"
+        );
+        assert!("getty@tty1.service".parse::<ServiceName>().is_ok());
+        for bad in ["cups", "-x.service", "a b.service", "", ".service", "x;rm.service"] {
+            assert!(bad.parse::<ServiceName>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "cups".parse::<ServiceName>().unwrap_err().to_string(),
+            "`cups` is not a full unit name: write it with its type, e.g. `cups.service`"
+        );
+    }
+
+    #[test]
+    fn path_prefixes_contain_by_component() {
+        let log: PathPrefix = "/var/log".parse().unwrap();
+        assert_eq!(log.relative("/var/log"), Some(""));
+        assert_eq!(log.relative("/var/log/syslog"), Some("syslog"));
+        assert_eq!(log.relative("/var/logs/x"), None);
+        assert_eq!(log.relative("/var"), None);
+        let root: PathPrefix = "/".parse().unwrap();
+        assert_eq!(root.relative("/etc/passwd"), Some("etc/passwd"));
+        assert!(log.contains(&"/var/log/apt".parse().unwrap()));
+        assert!(!log.contains(&"/var".parse().unwrap()));
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_normalized() {
+        for bad in ["var/log", "/var/../etc", "/var/./log", "/var//log", "/var/log/", ""] {
+            assert!(bad.parse::<PathPrefix>().is_err(), "{bad}");
+        }
+        assert!("/".parse::<ProgramPath>().is_err());
+        assert!("/usr/bin/resolvectl".parse::<ProgramPath>().is_ok());
+    }
+
+    #[test]
+    fn host_ports_normalize() {
+        let hp: HostPort = "Updates.Example.COM:443".parse().unwrap();
+        assert_eq!(hp.to_string(), "updates.example.com:443");
+        assert_eq!(
+            "[2001:DB8::1]:53".parse::<HostPort>().unwrap().to_string(),
+            "[2001:db8::1]:53"
+        );
+        assert_eq!(
+            HostPort::from_parts("2001:db8::1", 53).unwrap().to_string(),
+            "[2001:db8::1]:53"
+        );
+        assert_eq!(
+            "10.0.0.1:22".parse::<HostPort>().unwrap().to_string(),
+            "10.0.0.1:22"
+        );
+        for bad in ["example.com", "example.com:0", "example.com:99999", "2001:db8::1:53", "a_b.com:1", ":80"] {
+            assert!(bad.parse::<HostPort>().is_err(), "{bad}");
+        }
+    }
+}

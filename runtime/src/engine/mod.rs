@@ -1,0 +1,460 @@
+//! The WebAssembly engine: the only module that uses wasmtime.
+//!
+//! A [`Runtime`] owns one wasmtime engine (create one per process), an epoch
+//! ticker that enforces deadlines, the compiled-component cache and a
+//! concurrency limit. [`Runtime::load`] turns a verified [`Package`] into a
+//! [`LoadedAction`] — compiled, its imports checked against its manifest
+//! before any of its code runs — and [`Runtime::invoke`] runs it in a fresh
+//! instance under a [`Grant`].
+
+pub(crate) mod bindings;
+mod cache;
+mod imports;
+mod invoke;
+mod sandbox;
+
+pub use cache::{CacheDirError, CacheSource};
+pub use imports::{BASE_WASI, ForbiddenImport, ImportKind, classify as classify_import};
+pub use sandbox::{EPOCH_TICK, MemoryLimitExceeded, Sandbox};
+
+use crate::capability::{Capability, CapabilityNames};
+use crate::digest::Sha256Digest;
+use crate::grant::Grant;
+use crate::host::systemd::ServiceManager;
+use crate::limits::{LimitTooHigh, Limits, RuntimeLimits};
+use crate::manifest::Manifest;
+use crate::outcome::Invocation;
+use crate::package::Package;
+use bindings::ActionPre;
+use cache::ComponentCache;
+use sandbox::StoreState;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How a [`Runtime`] is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached across processes; in memory
+    /// only when `None`. Must be private to this user.
+    pub cache_dir: Option<PathBuf>,
+    /// Maxima and defaults for each invocation.
+    pub limits: RuntimeLimits,
+    /// Invocations that may run at once; more are refused as busy.
+    pub max_concurrent: usize,
+    /// Largest WebAssembly stack, in bytes (deep recursion stops here).
+    pub max_wasm_stack: usize,
+    /// Largest input accepted, in bytes.
+    pub max_input_bytes: usize,
+    /// Use wasmtime's pooling allocator (recommended; falls back to on-demand
+    /// allocation when the host cannot reserve the address space).
+    pub pooling: bool,
+    /// The service manager behind `service-status` and `service-control`;
+    /// detected when `None`.
+    pub service_manager: Option<ServiceManager>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            limits: RuntimeLimits::default(),
+            max_concurrent: 32,
+            max_wasm_stack: 512 << 10,
+            max_input_bytes: 1 << 20,
+            pooling: true,
+            service_manager: None,
+        }
+    }
+}
+
+/// Why a runtime could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// wasmtime refused the configuration.
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The cache directory is unusable.
+    #[error(transparent)]
+    CacheDir(#[from] CacheDirError),
+}
+
+/// Why a package could not be loaded. Nothing of it has run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The bytes are not a valid component.
+    #[error("{action}: the component is not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// `id@version`.
+        action: String,
+        /// What wasmtime said.
+        reason: String,
+    },
+    /// The component imports a capability its manifest does not declare.
+    #[error(
+        "{action} imports `{interface}`, but its manifest does not declare the `{capability}` capability: refused before running. Declare it under [capabilities.{capability}] (and have the package vetted again), or remove the calls that use it"
+    )]
+    UndeclaredImport {
+        /// `id@version`.
+        action: String,
+        /// The capability.
+        capability: Capability,
+        /// The import's full name.
+        interface: String,
+    },
+    /// The component imports something no action may have.
+    #[error("{action} imports `{}`, which is refused before running: {}", .import.interface, .import.reason)]
+    ForbiddenImport {
+        /// `id@version`.
+        action: String,
+        /// The import and why it is refused.
+        import: ForbiddenImport,
+    },
+    /// The manifest asks for more than the runtime allows.
+    #[error("{action}: {error}")]
+    Limits {
+        /// `id@version`.
+        action: String,
+        /// The limit.
+        error: LimitTooHigh,
+    },
+}
+
+/// Why an invocation did not run. Nothing of it has run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvokeError {
+    /// Too many invocations are running.
+    #[error("the runtime is busy: {limit} invocations are already running; try again shortly")]
+    Busy {
+        /// The concurrency limit.
+        limit: usize,
+    },
+    /// The input is not a JSON document.
+    #[error("the input is not valid JSON: {reason}")]
+    InvalidInput {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The input is larger than the runtime accepts.
+    #[error("the input is {size} bytes; the most this runtime accepts is {limit}")]
+    InputTooLarge {
+        /// The input's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The component needs a capability the grant leaves out.
+    #[error(
+        "{action} needs the `{capability}` capability, which this invocation was not granted; nothing was run"
+    )]
+    NotGranted {
+        /// `id@version`.
+        action: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// wasmtime could not prepare the instance.
+    #[error("{action}: cannot prepare the sandbox: {reason}")]
+    Sandbox {
+        /// `id@version`.
+        action: String,
+        /// What wasmtime said.
+        reason: String,
+    },
+}
+
+/// The embeddable runtime. Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    config: RuntimeConfig,
+    services: ServiceManager,
+    cache: ComponentCache,
+    running: AtomicUsize,
+    _ticker: Ticker,
+}
+
+impl Runtime {
+    /// Creates the runtime: one engine with epoch interruption, a stack cap
+    /// and (if asked) the pooling allocator, and its epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let engine = create_engine(&config)?;
+        let cache = ComponentCache::new(&engine, config.cache_dir.clone())?;
+        let services = config
+            .service_manager
+            .clone()
+            .unwrap_or_else(ServiceManager::detect);
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                config,
+                services,
+                cache,
+                running: AtomicUsize::new(0),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The configuration the runtime was created with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The service manager this runtime drives.
+    pub fn service_manager(&self) -> &ServiceManager {
+        &self.inner.services
+    }
+
+    /// Compiles (or fetches from the cache) the package's component and checks
+    /// its imports against its manifest. No guest code runs.
+    pub fn load(&self, package: &Package) -> Result<LoadedAction, LoadError> {
+        let manifest = package.manifest();
+        let label = manifest.label();
+        let limits = self
+            .inner
+            .config
+            .limits
+            .resolve(&manifest.limits)
+            .map_err(|error| LoadError::Limits {
+                action: label.clone(),
+                error,
+            })?;
+        let (component, source) = self
+            .inner
+            .cache
+            .load(&self.inner.engine, package.digest(), package.component())
+            .map_err(|e| LoadError::Compile {
+                action: label.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let engine = &self.inner.engine;
+        let import_names: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let declared = manifest.capabilities.names();
+        let imports = match imports::check(import_names.iter().map(String::as_str), declared) {
+            imports::ImportCheck::Allowed(used) => used,
+            imports::ImportCheck::Undeclared {
+                capability,
+                interface,
+            } => {
+                return Err(LoadError::UndeclaredImport {
+                    action: label,
+                    capability,
+                    interface,
+                });
+            }
+            imports::ImportCheck::Forbidden(import) => {
+                return Err(LoadError::ForbiddenImport {
+                    action: label,
+                    import,
+                });
+            }
+        };
+        tracing::debug!(action = %label, ?source, "loaded action");
+        Ok(LoadedAction {
+            inner: Arc::new(ActionInner {
+                label: label.into(),
+                manifest: manifest.clone(),
+                digest: package.digest(),
+                component,
+                import_names,
+                imports,
+                limits,
+                source,
+                prepared: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Runs `action` once, in a fresh instance, with `grant`, on `input` (a
+    /// JSON document). An `Ok` result means the action ran; how it ended is
+    /// its [`Invocation::outcome`]. An `Err` means nothing ran.
+    pub fn invoke(
+        &self,
+        action: &LoadedAction,
+        grant: &Grant,
+        input: &str,
+    ) -> Result<Invocation, InvokeError> {
+        let _slot = self.enter()?;
+        invoke::run(self, action, grant, input)
+    }
+
+    /// Takes one of the concurrency slots, or refuses as busy.
+    fn enter(&self) -> Result<Slot<'_>, InvokeError> {
+        let limit = self.inner.config.max_concurrent;
+        let running = &self.inner.running;
+        let taken = running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limit).then_some(n + 1)
+        });
+        match taken {
+            Ok(_) => Ok(Slot(running)),
+            Err(_) => Err(InvokeError::Busy { limit }),
+        }
+    }
+}
+
+/// One running invocation's concurrency slot, released on drop.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A compiled action whose imports have been checked. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedAction {
+    inner: Arc<ActionInner>,
+}
+
+struct ActionInner {
+    label: Arc<str>,
+    manifest: Manifest,
+    digest: Sha256Digest,
+    component: wasmtime::component::Component,
+    import_names: Vec<String>,
+    imports: CapabilityNames,
+    limits: Limits,
+    source: CacheSource,
+    /// Pre-instantiated components, by the set of linked capabilities.
+    prepared: Mutex<HashMap<CapabilityNames, ActionPre<StoreState>>>,
+}
+
+impl LoadedAction {
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// `id@version`.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The component's sha256.
+    pub fn digest(&self) -> Sha256Digest {
+        self.inner.digest
+    }
+
+    /// Every interface the component imports, as named in the component.
+    pub fn import_names(&self) -> &[String] {
+        &self.inner.import_names
+    }
+
+    /// The capabilities the component imports (a subset of those declared).
+    pub fn imported_capabilities(&self) -> CapabilityNames {
+        self.inner.imports
+    }
+
+    /// The limits its invocations run under.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Where the compiled component came from.
+    pub fn cache_source(&self) -> CacheSource {
+        self.inner.source
+    }
+
+    /// The pre-instantiated component for a sandbox linking `linked`.
+    fn prepared(
+        &self,
+        engine: &Engine,
+        linked: CapabilityNames,
+    ) -> wasmtime::Result<ActionPre<StoreState>> {
+        let mut prepared = self
+            .inner
+            .prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pre) = prepared.get(&linked) {
+            return Ok(pre.clone());
+        }
+        let mut linker = Linker::new(engine);
+        sandbox::link(&mut linker, linked)?;
+        let pre = ActionPre::new(linker.instantiate_pre(&self.inner.component)?)?;
+        prepared.insert(linked, pre.clone());
+        Ok(pre)
+    }
+}
+
+fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let mut wasm = Config::new();
+    wasm.epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        .parallel_compilation(true);
+    if config.pooling {
+        let slots = u32::try_from(config.max_concurrent.max(1)).unwrap_or(u32::MAX);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots.saturating_add(4))
+            .total_core_instances(slots.saturating_mul(16))
+            .total_memories(slots.saturating_mul(4))
+            .total_tables(slots.saturating_mul(8))
+            .max_memory_size(
+                usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX),
+            );
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&wasm) {
+            Ok(engine) => return Ok(engine),
+            Err(error) => {
+                tracing::warn!(%error, "pooling allocator unavailable; allocating instances on demand");
+                wasm.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            }
+        }
+    }
+    Engine::new(&wasm).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Starts the ticker thread. Without it no deadline could fire, so a
+    /// failure to start it fails the runtime.
+    fn start(engine: Engine) -> std::io::Result<Ticker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("salve-epoch".to_string())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

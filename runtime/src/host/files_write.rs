@@ -1,0 +1,53 @@
+//! `files-write`: writing and deleting files under the granted path
+//! prefixes. The check is `HostCtx::scoped` (see `scoped_path`).
+
+use super::HostCtx;
+use crate::capability::Capability;
+use crate::engine::bindings::salve::action::files_write::Host;
+use crate::engine::bindings::salve::action::types::HostError;
+
+const CAPABILITY: Capability = Capability::FilesWrite;
+
+impl HostCtx {
+    fn refuse_prefix_itself(&mut self, function: &str, path: &str) -> HostError {
+        self.deny(
+            CAPABILITY,
+            function,
+            path,
+            format!("`{path}` is a granted path itself: only what lies below it may be written or removed"),
+        )
+    }
+}
+
+impl Host for HostCtx {
+    fn write(&mut self, path: String, contents: Vec<u8>) -> Result<(), HostError> {
+        let scoped = self.scoped(CAPABILITY, "write", &path)?;
+        if scoped.is_prefix {
+            return Err(self.refuse_prefix_itself("write", &path));
+        }
+        tracing::info!(action = %self.action, %path, bytes = contents.len(), "file write");
+        scoped
+            .dir
+            .write(&scoped.relative, &contents)
+            .map_err(|e| self.scoped_failure(CAPABILITY, "write", &path, &e))
+    }
+
+    fn remove(&mut self, path: String) -> Result<(), HostError> {
+        let scoped = self.scoped(CAPABILITY, "remove", &path)?;
+        if scoped.is_prefix {
+            return Err(self.refuse_prefix_itself("remove", &path));
+        }
+        tracing::info!(action = %self.action, %path, "file remove");
+        let result = scoped
+            .dir
+            .symlink_metadata(&scoped.relative)
+            .and_then(|metadata| {
+                if metadata.is_dir() {
+                    scoped.dir.remove_dir(&scoped.relative)
+                } else {
+                    scoped.dir.remove_file(&scoped.relative)
+                }
+            });
+        result.map_err(|e| self.scoped_failure(CAPABILITY, "remove", &path, &e))
+    }
+}

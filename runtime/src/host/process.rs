@@ -1,0 +1,198 @@
+//! Running a child process with a deadline and an output cap.
+//!
+//! The child gets no input, its own process group (so that everything it
+//! starts can be killed with it), and pipes for stdout and stderr that are
+//! drained continuously: output past the cap is read and discarded, so a
+//! chatty child never blocks on a full pipe.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+
+/// How long to wait for the output pipes to close after the child ended. A
+/// grandchild that escaped the process group can hold them open; what was read
+/// by then is kept.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
+/// What a finished child left behind.
+#[derive(Debug)]
+pub struct Finished {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Its stdout, up to the cap.
+    pub stdout: Vec<u8>,
+    /// Its stderr, up to the cap.
+    pub stderr: Vec<u8>,
+    /// Whether output past the cap was discarded.
+    pub truncated: bool,
+    /// Wall-clock time from spawn to exit.
+    pub duration: Duration,
+}
+
+/// Why a child did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program could not be started.
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The child was still running at the deadline and was killed.
+    #[error("{program} was still running after {}ms and was killed", after.as_millis())]
+    TimedOut {
+        /// The program.
+        program: String,
+        /// The time it was given.
+        after: Duration,
+    },
+    /// Waiting for the child failed.
+    #[error("waiting for {program} failed: {source}")]
+    Wait {
+        /// The program.
+        program: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Default)]
+struct Capture {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// Runs `command` for at most `timeout`, keeping at most `cap` bytes of each of
+/// stdout and stderr.
+pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finished, RunError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut captures = Vec::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ] {
+        let capture = Arc::new(Mutex::new(Capture::default()));
+        captures.push(Arc::clone(&capture));
+        let done = done_tx.clone();
+        if let Some(pipe) = pipe {
+            std::thread::spawn(move || {
+                drain(pipe, &capture, cap);
+                let _ = done.send(());
+            });
+        } else {
+            let _ = done.send(());
+        }
+    }
+    drop(done_tx);
+
+    let waited = child.wait_timeout(timeout);
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    // Whatever the child started in its group goes with it; the group may
+    // already be gone, which is fine.
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    let status = match waited {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = child.wait();
+            return Err(RunError::TimedOut {
+                program,
+                after: timeout,
+            });
+        }
+        Err(source) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RunError::Wait { program, source });
+        }
+    };
+    let duration = started.elapsed();
+    let grace_end = Instant::now() + PIPE_GRACE;
+    for _ in 0..2 {
+        let left = grace_end.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let take = |i: usize| {
+        let mut capture = captures[i].lock().unwrap_or_else(PoisonError::into_inner);
+        (std::mem::take(&mut capture.bytes), capture.truncated)
+    };
+    let (stdout, stdout_truncated) = take(0);
+    let (stderr, stderr_truncated) = take(1);
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+        truncated: stdout_truncated || stderr_truncated,
+        duration,
+    })
+}
+
+/// Reads `pipe` to its end, keeping the first `cap` bytes.
+fn drain(mut pipe: Box<dyn Read + Send>, capture: &Mutex<Capture>, cap: usize) {
+    let mut buffer = [0u8; 8192];
+    loop {
+        let n = match pipe.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut capture = capture.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = cap.saturating_sub(capture.bytes.len());
+        capture.bytes.extend_from_slice(&buffer[..n.min(room)]);
+        capture.truncated |= n > room;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_output_and_status() {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let finished = run(command, Duration::from_secs(5), 1024).unwrap();
+        assert_eq!(finished.status.code(), Some(3));
+        assert_eq!(finished.stdout, b"out\n");
+        assert_eq!(finished.stderr, b"err\n");
+        assert!(!finished.truncated);
+    }
+
+    #[test]
+    fn caps_output_without_blocking_the_child() {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "head -c 1000000 /dev/zero"]);
+        let finished = run(command, Duration::from_secs(5), 100).unwrap();
+        assert!(finished.status.success());
+        assert_eq!(finished.stdout.len(), 100);
+        assert!(finished.truncated);
+    }
+
+    #[test]
+    fn kills_a_child_past_its_deadline_with_its_group() {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "sleep 30 & sleep 30"]);
+        let started = Instant::now();
+        let error = run(command, Duration::from_millis(200), 100).unwrap_err();
+        assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

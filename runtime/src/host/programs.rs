@@ -1,0 +1,71 @@
+//! `programs`: running the exact programs the grant names, as real child
+//! processes with an empty environment, no input, their own deadline (never
+//! past the invocation's) and an output cap.
+
+use super::HostCtx;
+use super::process::{self, RunError};
+use crate::capability::{Capability, ProgramPath};
+use crate::engine::bindings::salve::action::programs::{Host, ProgramOutput};
+use crate::engine::bindings::salve::action::types::HostError;
+use std::process::Command;
+
+/// Most bytes kept of each of a program's stdout and stderr; the rest is
+/// discarded and the output marked truncated.
+pub const PROGRAM_OUTPUT_CAP: usize = 1 << 20;
+
+/// Most arguments, and longest argument, a program may be given.
+const MAX_ARGS: usize = 256;
+const MAX_ARG_BYTES: usize = 4096;
+
+const CAPABILITY: Capability = Capability::Programs;
+
+impl Host for HostCtx {
+    fn run(
+        &mut self,
+        program: String,
+        args: Vec<String>,
+        timeout_ms: u32,
+    ) -> Result<ProgramOutput, HostError> {
+        let granted = self.grant.programs.as_ref();
+        let allowed = granted.is_some_and(|g| g.programs.iter().any(|p| p.as_str() == program));
+        if !allowed {
+            let names = granted
+                .map(|g| g.programs.iter().map(ProgramPath::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(self.deny(
+                CAPABILITY,
+                "run",
+                &program,
+                format!("program `{program}` is not granted to this action (granted: {names})"),
+            ));
+        }
+        if args.len() > MAX_ARGS || args.iter().any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0')) {
+            return Err(HostError::Failed(format!(
+                "arguments refused: at most {MAX_ARGS}, each at most {MAX_ARG_BYTES} bytes, without NUL"
+            )));
+        }
+        let timeout = self.timeout(timeout_ms)?;
+        tracing::info!(action = %self.action, %program, ?args, "program run");
+        let mut command = Command::new(&program);
+        command
+            .args(&args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LANG", "C")
+            .current_dir("/");
+        match process::run(command, timeout, PROGRAM_OUTPUT_CAP) {
+            Ok(finished) => Ok(ProgramOutput {
+                exit_code: finished.status.code(),
+                stdout: finished.stdout,
+                stderr: finished.stderr,
+                truncated: finished.truncated,
+                duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(error @ RunError::TimedOut { .. }) => Err(HostError::TimedOut(error.to_string())),
+            Err(RunError::Spawn { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(HostError::NotFound(format!("program `{program}` does not exist on this host")))
+            }
+            Err(error) => Err(HostError::Failed(error.to_string())),
+        }
+    }
+}

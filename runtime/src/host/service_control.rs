@@ -1,0 +1,32 @@
+//! `service-control`: start, stop and restart the services the grant names,
+//! exactly. The check is `HostCtx::granted_service`, shared with
+//! `service-status` so that both compare unit names the same way.
+
+use super::HostCtx;
+use super::systemd::ServiceVerb;
+use crate::capability::Capability;
+use crate::engine::bindings::salve::action::service_control::Host;
+use crate::engine::bindings::salve::action::types::HostError;
+
+impl HostCtx {
+    fn control(&mut self, verb: ServiceVerb, service: &str) -> Result<(), HostError> {
+        let unit = self.granted_service(Capability::ServiceControl, verb.name(), service)?;
+        let timeout = self.remaining()?;
+        tracing::info!(action = %self.action, verb = verb.name(), %unit, "service control");
+        self.services.control(verb, &unit, timeout)
+    }
+}
+
+impl Host for HostCtx {
+    fn start(&mut self, service: String) -> Result<(), HostError> {
+        self.control(ServiceVerb::Start, &service)
+    }
+
+    fn stop(&mut self, service: String) -> Result<(), HostError> {
+        self.control(ServiceVerb::Stop, &service)
+    }
+
+    fn restart(&mut self, service: String) -> Result<(), HostError> {
+        self.control(ServiceVerb::Restart, &service)
+    }
+}

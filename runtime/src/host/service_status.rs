@@ -1,0 +1,45 @@
+//! `service-status`: the state of the services the grant names, exactly.
+
+use super::HostCtx;
+use crate::capability::{Capability, ServiceName};
+use crate::engine::bindings::salve::action::service_status::{Host, ServiceState};
+use crate::engine::bindings::salve::action::types::HostError;
+
+impl HostCtx {
+    /// The grant's check for `service-status` and `service-control`: the unit
+    /// must be one the grant names, compared exactly.
+    pub(super) fn granted_service(
+        &mut self,
+        capability: Capability,
+        function: &str,
+        service: &str,
+    ) -> Result<ServiceName, HostError> {
+        let granted = match capability {
+            Capability::ServiceControl => self.grant.service_control.as_ref(),
+            _ => self.grant.service_status.as_ref(),
+        };
+        let allowed = granted.is_some_and(|g| g.services.iter().any(|s| s.as_str() == service));
+        if !allowed {
+            let names = granted
+                .map(|g| g.services.iter().map(ServiceName::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(self.deny(
+                capability,
+                function,
+                service,
+                format!("service `{service}` is not granted to this action for {capability} (granted: {names})"),
+            ));
+        }
+        service
+            .parse()
+            .map_err(|e| HostError::Failed(format!("{e}")))
+    }
+}
+
+impl Host for HostCtx {
+    fn status(&mut self, service: String) -> Result<ServiceState, HostError> {
+        let unit = self.granted_service(Capability::ServiceStatus, "status", &service)?;
+        let timeout = self.remaining()?;
+        self.services.status(&unit, timeout)
+    }
+}

@@ -1,0 +1,288 @@
+//! `sysinfo`: read-only facts about the endpoint, from `/proc`, `/etc/os-release`,
+//! `statvfs(3)` and `getifaddrs(3)`. No parameters: granted or not.
+
+use super::HostCtx;
+use crate::engine::bindings::salve::action::sysinfo::{
+    DiskUsage, Host, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
+};
+use crate::engine::bindings::salve::action::types::HostError;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Filesystems that hold no user data; left out of `disks`.
+const PSEUDO_FILESYSTEMS: &[&str] = &[
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
+    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "pstore",
+    "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
+];
+
+fn read(path: &str) -> Result<String, HostError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| HostError::Unavailable(format!("cannot read {path}: {e}")))
+}
+
+impl Host for HostCtx {
+    fn hostname(&mut self) -> Result<String, HostError> {
+        Ok(read("/proc/sys/kernel/hostname")?.trim().to_string())
+    }
+
+    fn os(&mut self) -> Result<OsInfo, HostError> {
+        let text = read("/etc/os-release").or_else(|_| read("/usr/lib/os-release"))?;
+        Ok(parse_os_release(&text))
+    }
+
+    fn kernel(&mut self) -> Result<String, HostError> {
+        Ok(read("/proc/sys/kernel/osrelease")?.trim().to_string())
+    }
+
+    fn uptime_seconds(&mut self) -> Result<u64, HostError> {
+        parse_uptime(&read("/proc/uptime")?)
+    }
+
+    fn load(&mut self) -> Result<LoadAverage, HostError> {
+        parse_loadavg(&read("/proc/loadavg")?)
+    }
+
+    fn memory(&mut self) -> Result<MemoryInfo, HostError> {
+        parse_meminfo(&read("/proc/meminfo")?)
+    }
+
+    fn disks(&mut self) -> Result<Vec<DiskUsage>, HostError> {
+        let mounts = parse_mounts(&read("/proc/self/mounts")?);
+        let mut disks = Vec::new();
+        for mount in mounts {
+            let Ok(stat) = nix::sys::statvfs::statvfs(Path::new(&mount.mount_point)) else {
+                continue;
+            };
+            let fragment = stat.fragment_size();
+            let total = stat.blocks().saturating_mul(fragment);
+            if total == 0 {
+                continue;
+            }
+            let free = stat.blocks_free().saturating_mul(fragment);
+            disks.push(DiskUsage {
+                mount_point: mount.mount_point,
+                device: mount.device,
+                filesystem: mount.filesystem,
+                total_bytes: total,
+                used_bytes: total.saturating_sub(free),
+                available_bytes: stat.blocks_available().saturating_mul(fragment),
+            });
+        }
+        Ok(disks)
+    }
+
+    fn network_interfaces(&mut self) -> Result<Vec<NetworkInterface>, HostError> {
+        use nix::net::if_::InterfaceFlags;
+        let addresses = nix::ifaddrs::getifaddrs()
+            .map_err(|e| HostError::Unavailable(format!("cannot list network interfaces: {e}")))?;
+        let mut interfaces: BTreeMap<String, NetworkInterface> = BTreeMap::new();
+        for address in addresses {
+            let entry = interfaces
+                .entry(address.interface_name.clone())
+                .or_insert_with(|| NetworkInterface {
+                    name: address.interface_name.clone(),
+                    up: false,
+                    mac: None,
+                    addresses: Vec::new(),
+                });
+            entry.up |= address
+                .flags
+                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
+            let Some(addr) = address.address else { continue };
+            if let Some(link) = addr.as_link_addr() {
+                if let Some(mac) = link.addr().filter(|m| m.iter().any(|b| *b != 0)) {
+                    entry.mac = Some(
+                        mac.iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(":"),
+                    );
+                }
+            } else if let Some(v4) = addr.as_sockaddr_in() {
+                let prefix = address
+                    .netmask
+                    .and_then(|m| m.as_sockaddr_in().map(|m| m.ip().to_bits().count_ones()))
+                    .unwrap_or(32);
+                entry.addresses.push(format!("{}/{prefix}", v4.ip()));
+            } else if let Some(v6) = addr.as_sockaddr_in6() {
+                let prefix = address
+                    .netmask
+                    .and_then(|m| m.as_sockaddr_in6().map(|m| m.ip().to_bits().count_ones()))
+                    .unwrap_or(128);
+                entry.addresses.push(format!("{}/{prefix}", v6.ip()));
+            }
+        }
+        Ok(interfaces.into_values().collect())
+    }
+}
+
+fn parse_os_release(text: &str) -> OsInfo {
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once('=') {
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            fields.insert(key.trim(), value.to_string());
+        }
+    }
+    OsInfo {
+        name: fields.remove("NAME").unwrap_or_else(|| "Linux".to_string()),
+        version: fields.remove("VERSION").unwrap_or_default(),
+        architecture: std::env::consts::ARCH.to_string(),
+    }
+}
+
+fn malformed(file: &str) -> HostError {
+    HostError::Unavailable(format!("{file} has an unexpected format"))
+}
+
+fn parse_uptime(text: &str) -> Result<u64, HostError> {
+    let seconds: f64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| malformed("/proc/uptime"))?;
+    // Uptime is non-negative and far below u64::MAX seconds; `as` saturates.
+    Ok(seconds as u64)
+}
+
+fn parse_loadavg(text: &str) -> Result<LoadAverage, HostError> {
+    let mut numbers = text.split_whitespace().map(str::parse::<f64>);
+    let mut next = || {
+        numbers
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| malformed("/proc/loadavg"))
+    };
+    Ok(LoadAverage {
+        one: next()?,
+        five: next()?,
+        fifteen: next()?,
+    })
+}
+
+fn parse_meminfo(text: &str) -> Result<MemoryInfo, HostError> {
+    let mut kib = BTreeMap::new();
+    for line in text.lines() {
+        let Some((key, rest)) = line.split_once(':') else { continue };
+        if let Some(value) = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+            kib.insert(key, value);
+        }
+    }
+    let bytes = |key: &str| {
+        kib.get(key)
+            .map(|v| v.saturating_mul(1024))
+            .ok_or_else(|| malformed("/proc/meminfo"))
+    };
+    Ok(MemoryInfo {
+        total_bytes: bytes("MemTotal")?,
+        available_bytes: bytes("MemAvailable")?,
+        swap_total_bytes: bytes("SwapTotal").unwrap_or(0),
+        swap_free_bytes: bytes("SwapFree").unwrap_or(0),
+    })
+}
+
+#[derive(Debug, PartialEq)]
+struct Mount {
+    device: String,
+    mount_point: String,
+    filesystem: String,
+}
+
+/// Mounts from `/proc/self/mounts`, pseudo filesystems left out, one entry per
+/// mount point (the last mount over a point is the visible one).
+fn parse_mounts(text: &str) -> Vec<Mount> {
+    let mut by_point: BTreeMap<String, Mount> = BTreeMap::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(device), Some(point), Some(filesystem)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if PSEUDO_FILESYSTEMS.contains(&filesystem) {
+            continue;
+        }
+        let mount_point = unescape_mount_field(point);
+        by_point.insert(
+            mount_point.clone(),
+            Mount {
+                device: unescape_mount_field(device),
+                mount_point,
+                filesystem: filesystem.to_string(),
+            },
+        );
+    }
+    by_point.into_values().collect()
+}
+
+/// `/proc/self/mounts` writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_field(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            let octal = field.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+            if let Some(byte) = octal {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        assert_eq!(parse_uptime("12345.67 54321.00\n").unwrap(), 12345);
+        let load = parse_loadavg("0.52 0.58 0.59 1/467 12345\n").unwrap();
+        assert_eq!((load.one, load.five, load.fifteen), (0.52, 0.58, 0.59));
+        let memory = parse_meminfo(
+            "MemTotal:       16318480 kB\nMemFree:  1 kB\nMemAvailable:   10000000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+        )
+        .unwrap();
+        assert_eq!(memory.total_bytes, 16318480 * 1024);
+        assert_eq!(memory.available_bytes, 10000000 * 1024);
+        assert!(parse_meminfo("nonsense").is_err());
+        assert!(parse_loadavg("").is_err());
+    }
+
+    #[test]
+    fn parses_os_release() {
+        let os = parse_os_release(
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION=\"12 (bookworm)\"\n",
+        );
+        assert_eq!(os.name, "Debian GNU/Linux");
+        assert_eq!(os.version, "12 (bookworm)");
+    }
+
+    #[test]
+    fn parses_mounts() {
+        let mounts = parse_mounts(
+            "proc /proc proc rw 0 0\n/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /mnt/my\\040disk xfs rw 0 0\ntmpfs /run tmpfs rw 0 0\n/dev/sdc1 / ext4 rw 0 0\n",
+        );
+        assert_eq!(
+            mounts,
+            vec![
+                Mount {
+                    device: "/dev/sdc1".into(),
+                    mount_point: "/".into(),
+                    filesystem: "ext4".into()
+                },
+                Mount {
+                    device: "/dev/sdb1".into(),
+                    mount_point: "/mnt/my disk".into(),
+                    filesystem: "xfs".into()
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Hard limits on one invocation, and how a manifest may tighten them.
+
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+/// The hard limits of one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock time from instantiation to the end of `run`, host calls
+    /// included.
+    #[serde(with = "millis")]
+    pub deadline: Duration,
+    /// Largest linear memory the action may grow to.
+    pub memory_bytes: u64,
+    /// Total bytes of stdout, stderr, log messages and the returned output.
+    pub output_bytes: u64,
+}
+
+impl Limits {
+    /// The tighter of `self` and `other`, limit by limit.
+    #[must_use]
+    pub fn min(self, other: Limits) -> Limits {
+        Limits {
+            deadline: self.deadline.min(other.deadline),
+            memory_bytes: self.memory_bytes.min(other.memory_bytes),
+            output_bytes: self.output_bytes.min(other.output_bytes),
+        }
+    }
+}
+
+/// The runtime's limits: the most any action may have, and what an action
+/// gets when its manifest does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeLimits {
+    /// Upper bounds; a manifest asking for more is refused.
+    pub max: Limits,
+    /// Used where the manifest is silent (never above `max`).
+    pub default: Limits,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        RuntimeLimits {
+            max: Limits {
+                deadline: Duration::from_secs(120),
+                memory_bytes: 512 << 20,
+                output_bytes: 4 << 20,
+            },
+            default: Limits {
+                deadline: Duration::from_secs(30),
+                memory_bytes: 64 << 20,
+                output_bytes: 256 << 10,
+            },
+        }
+    }
+}
+
+/// The optional `[limits]` table of `action.toml`. Each value may only
+/// tighten the runtime's maximum:
+///
+/// ```toml
+/// [limits]
+/// deadline-ms = 5000
+/// memory-mib = 32
+/// output-kib = 64
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestLimits {
+    /// Deadline in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<NonZeroU64>,
+    /// Memory in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<NonZeroU64>,
+    /// Output in KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_kib: Option<NonZeroU64>,
+}
+
+/// A manifest asked for more than the runtime allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the manifest asks for `{key} = {asked}` but this runtime allows at most {allowed}: lower it in `[limits]`"
+)]
+pub struct LimitTooHigh {
+    /// The `[limits]` key.
+    pub key: &'static str,
+    /// What the manifest asked for.
+    pub asked: u64,
+    /// The runtime's maximum, in the key's unit.
+    pub allowed: u64,
+}
+
+impl RuntimeLimits {
+    /// The limits an action with `manifest` limits runs under.
+    pub fn resolve(&self, manifest: &ManifestLimits) -> Result<Limits, LimitTooHigh> {
+        let max = self.max;
+        let default = self.default.min(max);
+        let pick = |asked: Option<NonZeroU64>, key, unit: u64, max: u64, default: u64| {
+            let Some(asked) = asked else {
+                return Ok(default);
+            };
+            let bytes = asked.get().saturating_mul(unit);
+            if bytes > max {
+                return Err(LimitTooHigh {
+                    key,
+                    asked: asked.get(),
+                    allowed: max / unit,
+                });
+            }
+            Ok(bytes)
+        };
+        let deadline_ms = pick(
+            manifest.deadline_ms,
+            "deadline-ms",
+            1,
+            duration_ms(max.deadline),
+            duration_ms(default.deadline),
+        )?;
+        Ok(Limits {
+            deadline: Duration::from_millis(deadline_ms),
+            memory_bytes: pick(
+                manifest.memory_mib,
+                "memory-mib",
+                1 << 20,
+                max.memory_bytes,
+                default.memory_bytes,
+            )?,
+            output_bytes: pick(
+                manifest.output_kib,
+                "output-kib",
+                1 << 10,
+                max.output_bytes,
+                default.output_bytes,
+            )?,
+        })
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(super::duration_ms(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_limits_only_tighten() {
+        let runtime = RuntimeLimits::default();
+        assert_eq!(runtime.resolve(&ManifestLimits::default()), Ok(runtime.default));
+        let tight = ManifestLimits {
+            deadline_ms: NonZeroU64::new(500),
+            memory_mib: NonZeroU64::new(16),
+            output_kib: NonZeroU64::new(8),
+        };
+        assert_eq!(
+            runtime.resolve(&tight),
+            Ok(Limits {
+                deadline: Duration::from_millis(500),
+                memory_bytes: 16 << 20,
+                output_bytes: 8 << 10,
+            })
+        );
+        let greedy = ManifestLimits {
+            memory_mib: NonZeroU64::new(100_000),
+            ..ManifestLimits::default()
+        };
+        assert_eq!(
+            runtime.resolve(&greedy).unwrap_err().to_string(),
+            "the manifest asks for `memory-mib = 100000` but this runtime allows at most 512: lower it in `[limits]`"
+        );
+    }
+}

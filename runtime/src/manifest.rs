@@ -1,0 +1,372 @@
+//! `action.toml`: what an action is, the component it runs, and what it needs.
+//!
+//! ```toml
+//! schema = 1
+//! id = "restart-service"
+//! version = "1.2.0"
+//! description = "Restarts one service and reports its state afterwards."
+//!
+//! [component]
+//! file = "restart_service.wasm"
+//! sha256 = "…"          # written by `salve action build`
+//!
+//! [input]
+//! description = "The unit to restart."
+//! example = '{"service": "cups.service"}'
+//!
+//! [output]
+//! description = "The unit's state after the restart."
+//!
+//! [capabilities.service-control]
+//! services = ["cups.service"]
+//!
+//! [limits]              # optional; may only tighten the runtime's maxima
+//! deadline-ms = 20000
+//! ```
+//!
+//! Parsing is strict: an unknown key is an error, and every value is checked
+//! while it is read, so an error points at the line that holds it.
+
+use crate::capability::Capabilities;
+use crate::digest::Sha256Digest;
+use crate::limits::ManifestLimits;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The manifest schema this runtime reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The parsed `action.toml` of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The manifest schema version; always [`SCHEMA_VERSION`].
+    pub schema: Schema,
+    /// The action's identifier, e.g. `restart-service`.
+    pub id: ActionId,
+    /// The action's semantic version.
+    pub version: semver::Version,
+    /// What the action does, for technicians and approvers.
+    pub description: Text,
+    /// The component file and its digest.
+    pub component: ComponentRef,
+    /// What the action takes.
+    pub input: DataDescription,
+    /// What the action returns.
+    pub output: DataDescription,
+    /// The capabilities the action needs, with their parameters.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Limits tighter than the runtime's.
+    #[serde(default)]
+    pub limits: ManifestLimits,
+}
+
+/// The `[component]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentRef {
+    /// The component's file name inside the package directory.
+    pub file: ComponentFile,
+    /// The component's sha256; absent until the action is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256Digest>,
+}
+
+/// The `[input]` and `[output]` tables: what the JSON looks like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataDescription {
+    /// The fields and their meaning, in prose.
+    pub description: Text,
+    /// An example document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<JsonText>,
+}
+
+/// The manifest schema version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Schema;
+
+impl TryFrom<u32> for Schema {
+    type Error = String;
+    fn try_from(version: u32) -> Result<Self, String> {
+        if version == SCHEMA_VERSION {
+            Ok(Schema)
+        } else {
+            Err(format!(
+                "schema {version} is not supported: this runtime reads `schema = {SCHEMA_VERSION}`"
+            ))
+        }
+    }
+}
+
+impl From<Schema> for u32 {
+    fn from(_: Schema) -> u32 {
+        SCHEMA_VERSION
+    }
+}
+
+/// An action identifier: lowercase letters and digits in dash-separated words,
+/// starting with a letter, at most 64 characters, e.g. `clear-temp-files`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ActionId(String);
+
+impl ActionId {
+    /// The identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ActionId {
+    type Err = String;
+    fn from_str(id: &str) -> Result<Self, String> {
+        let words_ok = id.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+        let starts_with_letter = id.starts_with(|c: char| c.is_ascii_lowercase());
+        if id.len() > 64 || !words_ok || !starts_with_letter {
+            return Err(format!(
+                "`{id}` is not an action id: use lowercase letters and digits in dash-separated words, starting with a letter, e.g. `restart-service`"
+            ));
+        }
+        Ok(ActionId(id.to_string()))
+    }
+}
+
+/// A component file name inside the package: no directory, ends in `.wasm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ComponentFile(String);
+
+impl ComponentFile {
+    /// The file name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ComponentFile {
+    type Err = String;
+    fn from_str(file: &str) -> Result<Self, String> {
+        if file.contains(['/', '\\', '\0']) || file.starts_with('.') || !file.ends_with(".wasm") {
+            return Err(format!(
+                "`{file}` is not a component file name: name a `.wasm` file in the package directory, without a directory part"
+            ));
+        }
+        Ok(ComponentFile(file.to_string()))
+    }
+}
+
+/// Non-empty prose, at most 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Text(String);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Text {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("the text is empty: say it in a sentence".to_string());
+        }
+        if trimmed.chars().count() > 2000 {
+            return Err("the text is longer than 2000 characters: shorten it".to_string());
+        }
+        Ok(Text(trimmed.to_string()))
+    }
+}
+
+/// A JSON document, kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for JsonText {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| format!("the example is not valid JSON: {e}"))?;
+        Ok(JsonText(text.to_string()))
+    }
+}
+
+macro_rules! string_newtype_conversions {
+    ($($ty:ty),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                text.parse()
+            }
+        }
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.0
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+string_newtype_conversions!(ActionId, ComponentFile, Text, JsonText);
+
+/// An `action.toml` that cannot be used. Its text names the file, the line
+/// and column, shows the line, and says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{rendered}")]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// Line and column (1-based) of the problem, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong, without the position.
+    pub message: String,
+    rendered: String,
+}
+
+impl ManifestError {
+    fn new(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> Self {
+        let message = with_hint(message);
+        let Some(span) = span else {
+            return ManifestError {
+                file: file.to_path_buf(),
+                position: None,
+                rendered: format!("{}: {message}", file.display()),
+                message,
+            };
+        };
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line_number = text[..start].matches('\n').count() + 1;
+        let column = text[line_start..start].chars().count() + 1;
+        let line = &text[line_start..line_end];
+        let width = text[start..span.end.clamp(start, line_end)]
+            .chars()
+            .count()
+            .max(1);
+        let gutter = " ".repeat(line_number.to_string().len());
+        let rendered = format!(
+            "{file}:{line_number}:{column}: {message}\n{gutter} |\n{line_number} | {line}\n{gutter} | {pad}{carets}",
+            file = file.display(),
+            pad = " ".repeat(column - 1),
+            carets = "^".repeat(width),
+        );
+        ManifestError {
+            file: file.to_path_buf(),
+            position: Some((line_number, column)),
+            message,
+            rendered,
+        }
+    }
+}
+
+/// Adds what to do to serde's terse messages.
+fn with_hint(message: &str) -> String {
+    let message = message.trim_end();
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return format!(
+            "missing field `{field}`: add it (the README's manifest reference shows every field)"
+        );
+    }
+    message.to_string()
+}
+
+impl Manifest {
+    /// Parses the text of an `action.toml`; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
+        toml::from_str(text).map_err(|error: toml::de::Error| {
+            ManifestError::new(file, text, error.span(), error.message())
+        })
+    }
+
+    /// Reads and parses the `action.toml` at `path`.
+    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ManifestError::new(path, "", None, &format!("cannot be read: {error}"))
+        })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// `id@version`, the way people name an action.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"schema = 1
+id = "disk-usage"
+version = "1.0.0"
+description = "Reports disk usage."
+
+[component]
+file = "disk_usage.wasm"
+
+[input]
+description = "Nothing."
+
+[output]
+description = "Usage per mount."
+"#;
+
+    #[test]
+    fn parses_a_minimal_manifest() {
+        let manifest = Manifest::parse(MINIMAL, Path::new("action.toml")).unwrap();
+        assert_eq!(manifest.label(), "disk-usage@1.0.0");
+        assert_eq!(manifest.component.sha256, None);
+        assert_eq!(manifest.capabilities, Capabilities::default());
+    }
+
+    #[test]
+    fn an_error_points_at_its_line() {
+        let text = MINIMAL.replace("id = \"disk-usage\"", "id = \"Disk Usage\"");
+        let error = Manifest::parse(&text, Path::new("pkg/action.toml")).unwrap_err();
+        assert_eq!(error.position, Some((2, 6)));
+        assert_eq!(
+            error.to_string(),
+            "pkg/action.toml:2:6: `Disk Usage` is not an action id: use lowercase letters and digits in dash-separated words, starting with a letter, e.g. `restart-service`\n  |\n2 | id = \"Disk Usage\"\n  |      ^^^^^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn ids() {
+        for good in ["a", "restart-service", "x2-y3"] {
+            assert!(good.parse::<ActionId>().is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "a--b", "A", "2fa", "a_b", &"a".repeat(65)] {
+            assert!(bad.parse::<ActionId>().is_err(), "{bad}");
+        }
+    }
+}

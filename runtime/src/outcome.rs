@@ -1,0 +1,134 @@
+//! What an invocation came to.
+
+use crate::digest::Sha256Digest;
+use crate::host::DeniedCall;
+use crate::host::output::LogEntry;
+use crate::limits::Limits;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::time::Duration;
+
+/// One finished invocation: how it ended, and everything it left behind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invocation {
+    /// `id@version` of the action.
+    pub action: String,
+    /// The component's sha256.
+    pub digest: Sha256Digest,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From instantiation to the end of `run` (serialized in microseconds).
+    #[serde(rename = "duration_us", with = "micros")]
+    pub duration: Duration,
+    /// The limits it ran under.
+    pub limits: Limits,
+    /// What it logged.
+    pub logs: Vec<LogEntry>,
+    /// What it wrote to stdout (lossy UTF-8).
+    pub stdout: String,
+    /// What it wrote to stderr (lossy UTF-8).
+    pub stderr: String,
+    /// Host calls refused for lying outside the grant.
+    pub denied_calls: Vec<DeniedCall>,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// `run` returned output.
+    Succeeded {
+        /// The output, a JSON document.
+        output: Box<RawValue>,
+    },
+    /// `run` returned an action error.
+    Failed {
+        /// The action's error code.
+        code: String,
+        /// The action's message.
+        message: String,
+    },
+    /// The sandbox ended the invocation.
+    Stopped {
+        /// Why.
+        reason: StopReason,
+        /// A sentence that says what happened.
+        message: String,
+    },
+}
+
+/// Why the sandbox ended an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// It ran past its wall-clock deadline.
+    DeadlineExceeded,
+    /// It tried to grow its memory past the limit.
+    MemoryLimitExceeded,
+    /// It wrote or returned more than the output limit.
+    OutputLimitExceeded,
+    /// It exhausted the WebAssembly stack (e.g. unbounded recursion).
+    StackOverflow,
+    /// It panicked.
+    Panicked,
+    /// It called `exit`.
+    Exited,
+    /// It returned output that is not JSON.
+    InvalidOutput,
+    /// Another trap (e.g. an out-of-bounds memory access).
+    Trapped,
+}
+
+impl StopReason {
+    /// The stable kebab-case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StopReason::DeadlineExceeded => "deadline-exceeded",
+            StopReason::MemoryLimitExceeded => "memory-limit-exceeded",
+            StopReason::OutputLimitExceeded => "output-limit-exceeded",
+            StopReason::StackOverflow => "stack-overflow",
+            StopReason::Panicked => "panicked",
+            StopReason::Exited => "exited",
+            StopReason::InvalidOutput => "invalid-output",
+            StopReason::Trapped => "trapped",
+        }
+    }
+}
+
+impl Outcome {
+    /// The stable kebab-case code of the outcome: `succeeded`, `failed`, or
+    /// the [`StopReason`] code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Stopped { reason, .. } => reason.code(),
+        }
+    }
+
+    /// Whether the action succeeded.
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Succeeded { .. })
+    }
+
+    /// The output, when the action succeeded.
+    pub fn output(&self) -> Option<&RawValue> {
+        match self {
+            Outcome::Succeeded { output } => Some(output),
+            _ => None,
+        }
+    }
+}
+
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
+}

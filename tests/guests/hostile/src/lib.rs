@@ -1,0 +1,121 @@
+//! A guest that attacks the sandbox, one way per `mode` of its input. Its
+//! manifest declares every capability, with parameters the tests rewrite.
+
+use salve_sdk::bindings::Guest;
+use salve_sdk::{ActionError, HostError, files_read, files_write, log, network, programs};
+use salve_sdk::{service_control, service_status, sysinfo};
+use serde::Deserialize;
+use std::hint::black_box;
+
+#[derive(Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+enum Attack {
+    /// Spin forever.
+    Loop,
+    /// Allocate and keep memory until something gives.
+    Alloc,
+    /// Print to stdout forever.
+    FloodStdout,
+    /// Log forever.
+    FloodLog,
+    /// Return `size` bytes of output.
+    BigOutput { size: usize },
+    /// Return text that is not JSON.
+    NotJson,
+    /// Recurse without end.
+    Recurse,
+    /// Panic.
+    Panic,
+    /// Call `exit` instead of returning.
+    Exit,
+    /// files-read.read
+    Read { path: String },
+    /// files-read.list-dir
+    List { path: String },
+    /// files-write.write
+    Write { path: String, data: String },
+    /// files-write.remove
+    Remove { path: String },
+    /// service-status.status
+    Status { service: String },
+    /// service-control.restart
+    Restart { service: String },
+    /// programs.run
+    Program { program: String, args: Vec<String>, timeout_ms: u32 },
+    /// network.probe
+    Probe { host: String, port: u16 },
+    /// sysinfo.hostname
+    Hostname,
+}
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn run(input: String) -> Result<String, ActionError> {
+        let attack: Attack =
+            serde_json::from_str(&input).map_err(|e| ActionError::invalid_input(e.to_string()))?;
+        let answer = |result: Result<String, HostError>| match result {
+            Ok(text) => Ok(serde_json::json!({ "ok": text }).to_string()),
+            Err(error) => Err(ActionError::from(error)),
+        };
+        match attack {
+            Attack::Loop => loop {
+                black_box(());
+            },
+            Attack::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            Attack::FloodStdout => loop {
+                println!("{}", "flood ".repeat(100));
+            },
+            Attack::FloodLog => loop {
+                log::info(&"flood ".repeat(100));
+            },
+            Attack::BigOutput { size } => Ok(serde_json::to_string(&"x".repeat(size)).unwrap_or_default()),
+            Attack::NotJson => Ok("this is not json".to_string()),
+            Attack::Recurse => Ok(recurse(black_box(1)).to_string()),
+            Attack::Panic => panic!("the hostile guest panics on purpose"),
+            Attack::Exit => std::process::exit(3),
+            Attack::Read { path } => answer(
+                files_read::read(&path, 0, 1 << 20).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            ),
+            Attack::List { path } => answer(files_read::list_dir(&path).map(|entries| {
+                entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(",")
+            })),
+            Attack::Write { path, data } => {
+                answer(files_write::write(&path, data.as_bytes()).map(|()| "written".to_string()))
+            }
+            Attack::Remove { path } => answer(files_write::remove(&path).map(|()| "removed".to_string())),
+            Attack::Status { service } => {
+                answer(service_status::status(&service).map(|s| s.active_state))
+            }
+            Attack::Restart { service } => {
+                answer(service_control::restart(&service).map(|()| "restarted".to_string()))
+            }
+            Attack::Program { program, args, timeout_ms } => answer(
+                programs::run(&program, &args, timeout_ms)
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+            ),
+            Attack::Probe { host, port } => {
+                answer(network::probe(&host, port, 1000).map(|us| us.to_string()))
+            }
+            Attack::Hostname => answer(sysinfo::hostname()),
+        }
+    }
+}
+
+/// Recursion that cannot be turned into a loop: every frame keeps its own
+/// value alive across the call.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let next = black_box(depth + 1);
+    let below = recurse(next);
+    black_box(below ^ depth).wrapping_add(1)
+}
+
+salve_sdk::bindings::export_bindings!(Hostile);
