@@ -1,3 +1,5 @@
+//! Smoke test: the shipped system-report action runs through the library.
+
 use salve::{Grant, Package, Runtime, RuntimeConfig};
 
 #[test]

@@ -90,6 +90,14 @@ pub(super) fn run(
         },
         (Err(error), _) => classify_trap(&error, &stderr, &sandbox),
     };
+    // The deadline is hard, host calls included: whatever the action did
+    // after it (a host call that ran to the deadline, then a quick return)
+    // does not count.
+    let outcome = if duration >= sandbox.limits.deadline {
+        deadline_exceeded(&sandbox)
+    } else {
+        outcome
+    };
     tracing::debug!(action = %action.label(), outcome = outcome.code(), ?duration, "invocation finished");
     Ok(Invocation {
         action: action.label().to_string(),
@@ -108,6 +116,16 @@ fn stopped(reason: StopReason, message: String) -> Outcome {
     Outcome::Stopped { reason, message }
 }
 
+fn deadline_exceeded(sandbox: &Sandbox) -> Outcome {
+    stopped(
+        StopReason::DeadlineExceeded,
+        format!(
+            "the action ran past its deadline of {} ms and was stopped",
+            sandbox.limits.deadline.as_millis()
+        ),
+    )
+}
+
 /// Names why the sandbox ended the invocation.
 fn classify_trap(error: &wasmtime::Error, stderr: &str, sandbox: &Sandbox) -> Outcome {
     if let Some(exceeded) = error.downcast_ref::<OutputLimitExceeded>() {
@@ -123,13 +141,7 @@ fn classify_trap(error: &wasmtime::Error, stderr: &str, sandbox: &Sandbox) -> Ou
         );
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => stopped(
-            StopReason::DeadlineExceeded,
-            format!(
-                "the action ran past its deadline of {} ms and was stopped",
-                sandbox.limits.deadline.as_millis()
-            ),
-        ),
+        Some(Trap::Interrupt) => deadline_exceeded(sandbox),
         Some(Trap::StackOverflow) => stopped(
             StopReason::StackOverflow,
             "the action exhausted its stack (unbounded recursion?) and was stopped".to_string(),

@@ -1,1 +1,2 @@
+//! The `salve` command-line program.
 fn main() {}

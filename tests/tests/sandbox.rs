@@ -1,0 +1,457 @@
+//! Hostile guests against the sandbox. Each case must end in a clear, named
+//! error within bounded time, and the same runtime must still run a good
+//! action correctly afterwards.
+
+use salve::{
+    Capabilities, Capability, Grant, GrantSpec, InvokeError, LoadError, Outcome, Package,
+    PackageError, StopReason,
+};
+use salve_tests::{PackageCopy, artifacts, assert_runtime_still_works, shared_runtime};
+use std::time::{Duration, Instant};
+
+/// The hostile guest with tight limits and its grant parameters pointed at
+/// `read_dir` and `write_dir`.
+fn hostile(read_dir: &str, write_dir: &str, extra_hosts: &[String]) -> PackageCopy {
+    let mut hosts = vec!["\"127.0.0.1:9\"".to_string()];
+    hosts.extend(extra_hosts.iter().map(|h| format!("\"{h}\"")));
+    PackageCopy::new(
+        artifacts::HOSTILE,
+        &[
+            ("/nonexistent/salve-test/read", read_dir),
+            ("/nonexistent/salve-test/write", write_dir),
+            ("hosts = [\"127.0.0.1:9\"]", &format!("hosts = [{}]", hosts.join(", "))),
+        ],
+        "\n[limits]\ndeadline-ms = 500\nmemory-mib = 32\noutput-kib = 64\n",
+    )
+}
+
+struct Run {
+    outcome: Outcome,
+    elapsed: Duration,
+    invocation: salve::Invocation,
+}
+
+/// Runs the hostile guest in `mode` with everything it declares granted.
+fn attack(package: &PackageCopy, input: serde_json::Value) -> Run {
+    let package = package.open();
+    let action = shared_runtime().load(&package).expect("hostile guest loads");
+    let grant = Grant::declared(&package.manifest().capabilities);
+    let started = Instant::now();
+    let invocation = shared_runtime()
+        .invoke(&action, &grant, &input.to_string())
+        .expect("hostile guest is invoked");
+    Run {
+        outcome: invocation.outcome.clone(),
+        elapsed: started.elapsed(),
+        invocation,
+    }
+}
+
+fn simple_hostile() -> PackageCopy {
+    hostile("/tmp", "/tmp/salve-no-such-dir", &[])
+}
+
+fn assert_stopped(run: &Run, expected: StopReason, message_part: &str) {
+    match &run.outcome {
+        Outcome::Stopped { reason, message } => {
+            assert_eq!(*reason, expected, "{message}");
+            assert!(message.contains(message_part), "{message}");
+        }
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+    // Every limit here is far below this; the guest never holds the host.
+    assert!(run.elapsed < Duration::from_secs(5), "took {:?}", run.elapsed);
+    assert_runtime_still_works();
+}
+
+fn assert_denied(run: &Run, capability: Capability, reason_part: &str) {
+    match &run.outcome {
+        Outcome::Failed { code, message } => {
+            assert_eq!(code, "denied", "{message}");
+            assert!(message.contains(reason_part), "{message}");
+        }
+        other => panic!("expected a denied call, got {other:?}"),
+    }
+    let denied = &run.invocation.denied_calls;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0].capability, capability);
+    assert!(denied[0].reason.contains(reason_part), "{:?}", denied[0]);
+    assert_runtime_still_works();
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "loop"}));
+    assert_stopped(&run, StopReason::DeadlineExceeded, "deadline of 500 ms");
+    assert!(run.elapsed >= Duration::from_millis(500), "{:?}", run.elapsed);
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_at_the_memory_limit() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "alloc"}));
+    assert_stopped(&run, StopReason::MemoryLimitExceeded, "its limit is 33554432 bytes");
+}
+
+#[test]
+fn flooding_stdout_is_stopped_at_the_output_limit() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "flood-stdout"}));
+    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit of 65536 bytes");
+    assert!(run.invocation.stdout.len() <= 65536);
+}
+
+#[test]
+fn flooding_the_log_is_stopped_at_the_output_limit() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "flood-log"}));
+    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit of 65536 bytes");
+    let logged: usize = run.invocation.logs.iter().map(|l| l.message.len()).sum();
+    assert!(logged <= 65536 && logged > 60000, "{logged}");
+}
+
+#[test]
+fn oversized_output_is_refused() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "big-output", "size": 100_000}),
+    );
+    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit");
+}
+
+#[test]
+fn output_that_is_not_json_is_refused() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "not-json"}));
+    assert_stopped(&run, StopReason::InvalidOutput, "not JSON");
+}
+
+#[test]
+fn deep_recursion_is_stopped() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "recurse"}));
+    assert_stopped(&run, StopReason::StackOverflow, "exhausted its stack");
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "panic"}));
+    assert_stopped(
+        &run,
+        StopReason::Panicked,
+        "the hostile guest panics on purpose",
+    );
+}
+
+#[test]
+fn exiting_instead_of_returning_is_reported() {
+    // WASI 0.2's `exit` carries only success or failure: `exit(3)` arrives
+    // as status 1.
+    let run = attack(&simple_hostile(), serde_json::json!({"mode": "exit"}));
+    assert_stopped(&run, StopReason::Exited, "exited with status 1");
+}
+
+#[test]
+fn an_undeclared_import_is_refused_before_running() {
+    let package = Package::open(artifacts::UNDECLARED_IMPORT).unwrap();
+    let error = shared_runtime().load(&package).err().expect("refused");
+    assert!(
+        matches!(&error, LoadError::UndeclaredImport { capability: Capability::ServiceControl, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "undeclared-import@0.1.0 imports `salve:action/service-control@0.1.0`, but its manifest does not declare the `service-control` capability: refused before running. Declare it under [capabilities.service-control] (and have the package vetted again), or remove the calls that use it"
+    );
+    assert_runtime_still_works();
+}
+
+#[test]
+fn wasi_filesystem_is_refused_before_running() {
+    let package = Package::open(artifacts::WASI_FILESYSTEM).unwrap();
+    let error = shared_runtime().load(&package).err().expect("refused");
+    let LoadError::ForbiddenImport { import, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(import.interface.starts_with("wasi:filesystem/"), "{import:?}");
+    assert!(error.to_string().contains("files-read"), "{error}");
+    assert_runtime_still_works();
+}
+
+#[test]
+fn a_capability_declared_but_not_granted_is_refused_before_running() {
+    let package = simple_hostile().open();
+    let action = shared_runtime().load(&package).unwrap();
+    let specs: Vec<GrantSpec> = ["sysinfo", "files-read"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let grant = GrantSpec::resolve(&specs, &package.manifest().capabilities).unwrap();
+    let error = shared_runtime()
+        .invoke(&action, &grant, r#"{"mode": "hostname"}"#)
+        .unwrap_err();
+    assert!(matches!(error, InvokeError::NotGranted { .. }), "{error:?}");
+    assert!(error.to_string().contains("was not granted"), "{error}");
+    assert_runtime_still_works();
+}
+
+#[test]
+fn another_service_is_denied() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "status", "service": "ssh.service"}),
+    );
+    assert_denied(&run, Capability::ServiceStatus, "service `ssh.service` is not granted");
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "restart", "service": "sshd.service"}),
+    );
+    assert_denied(&run, Capability::ServiceControl, "service `sshd.service` is not granted");
+}
+
+#[test]
+fn a_granted_service_reaches_the_service_manager() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "status", "service": "salve-test.service"}),
+    );
+    // Either systemd answers, or the host says plainly that it has none.
+    match &run.outcome {
+        Outcome::Succeeded { .. } => {}
+        Outcome::Failed { code, message } => {
+            assert!(
+                code == "unavailable" && message.starts_with("no service manager on this host")
+                    || code == "not-found"
+                    || code == "failed",
+                "{code}: {message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(run.invocation.denied_calls.is_empty());
+}
+
+#[test]
+fn another_path_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = dir.path().join("read");
+    std::fs::create_dir(&read).unwrap();
+    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let run = attack(&package, serde_json::json!({"mode": "read", "path": "/etc/passwd"}));
+    assert_denied(&run, Capability::FilesRead, "`/etc/passwd` is outside the paths granted");
+}
+
+#[test]
+fn path_traversal_by_dot_dot_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = dir.path().join("read");
+    std::fs::create_dir(&read).unwrap();
+    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let sneaky = format!("{}/../../../etc/passwd", read.display());
+    let run = attack(&package, serde_json::json!({"mode": "read", "path": sneaky}));
+    assert_denied(&run, Capability::FilesRead, "is not normalized");
+}
+
+#[test]
+fn path_traversal_by_symlink_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = dir.path().join("read");
+    std::fs::create_dir(&read).unwrap();
+    std::os::unix::fs::symlink("/etc", read.join("escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", read.join("passwd")).unwrap();
+    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    for path in ["escape/passwd", "passwd"] {
+        let path = format!("{}/{path}", read.display());
+        let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
+        assert_denied(&run, Capability::FilesRead, "leads outside the granted paths");
+    }
+    let path = format!("{}/escape", read.display());
+    let run = attack(&package, serde_json::json!({"mode": "list", "path": path}));
+    assert_denied(&run, Capability::FilesRead, "leads outside the granted paths");
+}
+
+#[test]
+fn reads_and_writes_inside_the_grant_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = dir.path().join("read");
+    let write = dir.path().join("write");
+    std::fs::create_dir_all(read.join("sub")).unwrap();
+    std::fs::create_dir(&write).unwrap();
+    std::fs::write(read.join("sub/note.txt"), "hello from the host").unwrap();
+    let package = hostile(read.to_str().unwrap(), write.to_str().unwrap(), &[]);
+
+    let path = format!("{}/sub/note.txt", read.display());
+    let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"hello from the host"}"#)
+    );
+    let run = attack(&package, serde_json::json!({"mode": "list", "path": read}));
+    assert_eq!(run.outcome.output().map(|o| o.get()), Some(r#"{"ok":"sub"}"#));
+
+    let target = write.join("out.txt");
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "write", "path": target, "data": "written by the guest"}),
+    );
+    assert!(run.outcome.succeeded(), "{:?}", run.outcome);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "written by the guest");
+    let run = attack(&package, serde_json::json!({"mode": "remove", "path": target}));
+    assert!(run.outcome.succeeded(), "{:?}", run.outcome);
+    assert!(!target.exists());
+
+    // Reading is not writing: the read prefix is not writable.
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "write", "path": read.join("x"), "data": "no"}),
+    );
+    assert_denied(&run, Capability::FilesWrite, "is outside the paths granted");
+    // And a granted prefix itself cannot be removed.
+    let run = attack(&package, serde_json::json!({"mode": "remove", "path": write}));
+    assert_denied(&run, Capability::FilesWrite, "is a granted path itself");
+}
+
+#[test]
+fn another_program_is_denied() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "program", "program": "/bin/sh", "args": ["-c", "id"], "timeout_ms": 1000}),
+    );
+    assert_denied(&run, Capability::Programs, "program `/bin/sh` is not granted");
+    // The same program by another path is another program.
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "program", "program": "/usr/bin/../bin/echo", "args": [], "timeout_ms": 1000}),
+    );
+    assert_denied(&run, Capability::Programs, "is not granted");
+}
+
+#[test]
+fn a_granted_program_runs_with_an_empty_environment() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "program", "program": "/bin/echo", "args": ["hello", "$HOME"], "timeout_ms": 1000}),
+    );
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"hello $HOME\n"}"#)
+    );
+}
+
+#[test]
+fn the_deadline_covers_time_spent_in_host_calls() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "program", "program": "/bin/sleep", "args": ["30"], "timeout_ms": 60_000}),
+    );
+    assert_stopped(&run, StopReason::DeadlineExceeded, "deadline of 500 ms");
+    assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);
+}
+
+#[test]
+fn another_host_is_denied_and_a_granted_one_is_reached() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let package = hostile("/tmp", "/tmp/salve-no-such-dir", &[format!("127.0.0.1:{port}")]);
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "probe", "host": "127.0.0.1", "port": port}),
+    );
+    assert!(run.outcome.succeeded(), "{:?}", run.outcome);
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "probe", "host": "127.0.0.1", "port": port.wrapping_add(1)}),
+    );
+    assert_denied(&run, Capability::Network, "is not a destination granted");
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "probe", "host": "localhost", "port": port}),
+    );
+    assert_denied(&run, Capability::Network, "`localhost:");
+}
+
+#[test]
+fn a_tampered_component_is_refused() {
+    let copy = PackageCopy::new(artifacts::ECHO, &[], "");
+    let component = copy.dir.join("echo.wasm");
+    let mut bytes = std::fs::read(&component).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&component, bytes).unwrap();
+    let error = Package::open(&copy.dir).unwrap_err();
+    assert!(matches!(error, PackageError::DigestMismatch { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("does not match its manifest"),
+        "{error}"
+    );
+    assert_runtime_still_works();
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused_without_panic() {
+    for garbage in [
+        Vec::new(),
+        b"\0asm\x01\0\0\0".to_vec(),
+        b"\0asm\x0d\0\x01\0garbage".to_vec(),
+        (0..4096u32).map(|i| (i * 2_654_435_761u32 >> 24) as u8).collect(),
+    ] {
+        let copy = PackageCopy::new(artifacts::ECHO, &[], "");
+        std::fs::write(copy.dir.join("echo.wasm"), &garbage).unwrap();
+        // Re-digest so that the package opens and the engine sees the bytes.
+        let manifest_path = copy.dir.join("action.toml");
+        let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+        let digest = salve::Sha256Digest::of(&garbage).to_string();
+        let old = manifest
+            .lines()
+            .find(|l| l.starts_with("sha256"))
+            .unwrap()
+            .to_string();
+        std::fs::write(&manifest_path, manifest.replace(&old, &format!("sha256 = \"{digest}\""))).unwrap();
+        let package = Package::open(&copy.dir).unwrap();
+        let error = shared_runtime().load(&package).err().expect("refused");
+        assert!(matches!(error, LoadError::Compile { .. }), "{error:?}");
+    }
+    assert_runtime_still_works();
+}
+
+#[test]
+fn bad_input_is_refused_before_running() {
+    let (package, action) = salve_tests::load(artifacts::ECHO);
+    let grant = Grant::declared(&package.manifest().capabilities);
+    let error = shared_runtime().invoke(&action, &grant, "{not json").unwrap_err();
+    assert!(matches!(error, InvokeError::InvalidInput { .. }), "{error:?}");
+    let huge = format!("\"{}\"", "x".repeat(2 << 20));
+    let error = shared_runtime().invoke(&action, &grant, &huge).unwrap_err();
+    assert!(matches!(error, InvokeError::InputTooLarge { .. }), "{error:?}");
+    let invocation = shared_runtime()
+        .invoke(&action, &grant, r#"{"still": "fine"}"#)
+        .unwrap();
+    assert_eq!(
+        invocation.outcome.output().map(|o| o.get()),
+        Some(r#"{"still":"fine"}"#)
+    );
+}
+
+#[test]
+fn input_that_does_not_fit_the_action_is_its_error() {
+    let (package, action) = salve_tests::load(artifacts::SYSTEM_REPORT);
+    let grant = Grant::declared(&package.manifest().capabilities);
+    let invocation = shared_runtime()
+        .invoke(&action, &grant, r#"{"unexpected": 1}"#)
+        .unwrap();
+    match invocation.outcome {
+        Outcome::Failed { code, message } => {
+            assert_eq!(code, "invalid-input");
+            assert!(message.contains("unknown field `unexpected`"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_grant_never_exceeds_the_manifest() {
+    let package = Package::open(artifacts::SYSTEM_REPORT).unwrap();
+    let allowed: Capabilities = serde_json::from_value(serde_json::json!({
+        "sysinfo": {},
+        "programs": {"programs": ["/bin/sh"]},
+    }))
+    .unwrap();
+    let grant = Grant::intersect(&package.manifest().capabilities, &allowed);
+    assert!(grant.capabilities().programs.is_none());
+    assert!(grant.names().contains(Capability::Sysinfo));
+}
