@@ -170,7 +170,9 @@ impl CapabilityNames {
 
     /// The members, in table order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 
     /// The privileged members.
@@ -221,7 +223,10 @@ mod tests {
         let set: CapabilityNames = [Capability::Network, Capability::Log].into_iter().collect();
         assert!(set.contains(Capability::Log) && set.contains(Capability::Network));
         assert!(!set.contains(Capability::Sysinfo));
-        assert_eq!(set.iter().collect::<Vec<_>>(), [Capability::Log, Capability::Network]);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [Capability::Log, Capability::Network]
+        );
         assert_eq!(set.privileged().collect::<Vec<_>>(), [Capability::Network]);
     }
 }

@@ -76,7 +76,9 @@ pub struct GrantSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrantSpecError {
     /// The capability name is unknown.
-    #[error("`{0}` is not a capability: use one of sysinfo, service-status, service-control, files-read, files-write, programs, network")]
+    #[error(
+        "`{0}` is not a capability: use one of sysinfo, service-status, service-control, files-read, files-write, programs, network"
+    )]
     UnknownCapability(String),
     /// `log` is always granted.
     #[error("`log` is always granted; leave it out")]
@@ -104,7 +106,12 @@ impl FromStr for GrantSpec {
         let (name, parameters) = match text.split_once('=') {
             Some((name, list)) => (
                 name,
-                Some(list.split(',').map(str::trim).map(str::to_string).collect::<Vec<_>>()),
+                Some(
+                    list.split(',')
+                        .map(str::trim)
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                ),
             ),
             None => (text, None),
         };
@@ -149,7 +156,10 @@ impl GrantSpec {
                 continue;
             };
             if parameters.iter().any(String::is_empty) {
-                return Err(GrantSpecError::Shape(spec.capability, "a parameter is empty"));
+                return Err(GrantSpecError::Shape(
+                    spec.capability,
+                    "a parameter is empty",
+                ));
             }
             let capability = spec.capability;
             let parse_error = |error| GrantSpecError::Parameter { capability, error };
@@ -157,7 +167,10 @@ impl GrantSpec {
             match capability {
                 Capability::Log => return Err(GrantSpecError::Log),
                 Capability::Sysinfo => {
-                    return Err(GrantSpecError::Shape(capability, "sysinfo takes no parameters"));
+                    return Err(GrantSpecError::Shape(
+                        capability,
+                        "sysinfo takes no parameters",
+                    ));
                 }
                 Capability::ServiceStatus | Capability::ServiceControl => {
                     let services = parse_all(parameters).map_err(parse_error)?;
@@ -195,7 +208,9 @@ impl GrantSpec {
     }
 }
 
-fn parse_all<T: FromStr<Err = ParamError> + Ord>(texts: &[String]) -> Result<BTreeSet<T>, ParamError> {
+fn parse_all<T: FromStr<Err = ParamError> + Ord>(
+    texts: &[String],
+) -> Result<BTreeSet<T>, ParamError> {
     texts.iter().map(|t| t.parse()).collect()
 }
 
@@ -247,7 +262,10 @@ mod tests {
         let grant = GrantSpec::resolve(&specs(&["sysinfo", "network"]), &declared()).unwrap();
         assert_eq!(
             grant.capabilities().parameters(Capability::Network),
-            Some(vec!["10.0.0.1:22".to_string(), "example.com:443".to_string()])
+            Some(vec![
+                "10.0.0.1:22".to_string(),
+                "example.com:443".to_string()
+            ])
         );
         assert!(grant.capabilities().files_read.is_none());
     }

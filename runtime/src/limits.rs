@@ -163,7 +163,10 @@ mod tests {
     #[test]
     fn manifest_limits_only_tighten() {
         let runtime = RuntimeLimits::default();
-        assert_eq!(runtime.resolve(&ManifestLimits::default()), Ok(runtime.default));
+        assert_eq!(
+            runtime.resolve(&ManifestLimits::default()),
+            Ok(runtime.default)
+        );
         let tight = ManifestLimits {
             deadline_ms: NonZeroU64::new(500),
             memory_mib: NonZeroU64::new(16),

@@ -47,6 +47,7 @@ pub struct Manifest {
     /// The action's identifier, e.g. `restart-service`.
     pub id: ActionId,
     /// The action's semantic version.
+    #[serde(deserialize_with = "semantic_version")]
     pub version: semver::Version,
     /// What the action does, for technicians and approvers.
     pub description: Text,
@@ -62,6 +63,17 @@ pub struct Manifest {
     /// Limits tighter than the runtime's.
     #[serde(default)]
     pub limits: ManifestLimits,
+}
+
+fn semantic_version<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<semver::Version, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|error| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a semantic version ({error}): write MAJOR.MINOR.PATCH, e.g. `1.0.0`"
+        ))
+    })
 }
 
 /// The `[component]` table.
@@ -296,6 +308,15 @@ fn with_hint(message: &str) -> String {
         return format!(
             "missing field `{field}`: add it (the README's manifest reference shows every field)"
         );
+    }
+    if message.starts_with("unknown field `log`") {
+        return format!("{message}; `log` is always granted, so leave it out");
+    }
+    if message.ends_with("there are no fields") {
+        return format!("{message}: this capability takes no parameters, leave its table empty");
+    }
+    if message.ends_with("expected a nonzero u64") {
+        return format!("{message}: a limit must be a positive number");
     }
     message.to_string()
 }

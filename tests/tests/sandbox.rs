@@ -19,7 +19,10 @@ fn hostile(read_dir: &str, write_dir: &str, extra_hosts: &[String]) -> PackageCo
         &[
             ("/nonexistent/salve-test/read", read_dir),
             ("/nonexistent/salve-test/write", write_dir),
-            ("hosts = [\"127.0.0.1:9\"]", &format!("hosts = [{}]", hosts.join(", "))),
+            (
+                "hosts = [\"127.0.0.1:9\"]",
+                &format!("hosts = [{}]", hosts.join(", ")),
+            ),
         ],
         "\n[limits]\ndeadline-ms = 500\nmemory-mib = 32\noutput-kib = 64\n",
     )
@@ -34,7 +37,9 @@ struct Run {
 /// Runs the hostile guest in `mode` with everything it declares granted.
 fn attack(package: &PackageCopy, input: serde_json::Value) -> Run {
     let package = package.open();
-    let action = shared_runtime().load(&package).expect("hostile guest loads");
+    let action = shared_runtime()
+        .load(&package)
+        .expect("hostile guest loads");
     let grant = Grant::declared(&package.manifest().capabilities);
     let started = Instant::now();
     let invocation = shared_runtime()
@@ -60,7 +65,11 @@ fn assert_stopped(run: &Run, expected: StopReason, message_part: &str) {
         other => panic!("expected {expected:?}, got {other:?}"),
     }
     // Every limit here is far below this; the guest never holds the host.
-    assert!(run.elapsed < Duration::from_secs(5), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        run.elapsed
+    );
     assert_runtime_still_works();
 }
 
@@ -83,26 +92,45 @@ fn assert_denied(run: &Run, capability: Capability, reason_part: &str) {
 fn an_infinite_loop_is_stopped_at_the_deadline() {
     let run = attack(&simple_hostile(), serde_json::json!({"mode": "loop"}));
     assert_stopped(&run, StopReason::DeadlineExceeded, "deadline of 500 ms");
-    assert!(run.elapsed >= Duration::from_millis(500), "{:?}", run.elapsed);
+    assert!(
+        run.elapsed >= Duration::from_millis(500),
+        "{:?}",
+        run.elapsed
+    );
 }
 
 #[test]
 fn unbounded_allocation_is_stopped_at_the_memory_limit() {
     let run = attack(&simple_hostile(), serde_json::json!({"mode": "alloc"}));
-    assert_stopped(&run, StopReason::MemoryLimitExceeded, "its limit is 33554432 bytes");
+    assert_stopped(
+        &run,
+        StopReason::MemoryLimitExceeded,
+        "its limit is 33554432 bytes",
+    );
 }
 
 #[test]
 fn flooding_stdout_is_stopped_at_the_output_limit() {
-    let run = attack(&simple_hostile(), serde_json::json!({"mode": "flood-stdout"}));
-    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit of 65536 bytes");
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "flood-stdout"}),
+    );
+    assert_stopped(
+        &run,
+        StopReason::OutputLimitExceeded,
+        "output limit of 65536 bytes",
+    );
     assert!(run.invocation.stdout.len() <= 65536);
 }
 
 #[test]
 fn flooding_the_log_is_stopped_at_the_output_limit() {
     let run = attack(&simple_hostile(), serde_json::json!({"mode": "flood-log"}));
-    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit of 65536 bytes");
+    assert_stopped(
+        &run,
+        StopReason::OutputLimitExceeded,
+        "output limit of 65536 bytes",
+    );
     let logged: usize = run.invocation.logs.iter().map(|l| l.message.len()).sum();
     assert!(logged <= 65536 && logged > 60000, "{logged}");
 }
@@ -151,7 +179,13 @@ fn an_undeclared_import_is_refused_before_running() {
     let package = Package::open(artifacts::UNDECLARED_IMPORT).unwrap();
     let error = shared_runtime().load(&package).err().expect("refused");
     assert!(
-        matches!(&error, LoadError::UndeclaredImport { capability: Capability::ServiceControl, .. }),
+        matches!(
+            &error,
+            LoadError::UndeclaredImport {
+                capability: Capability::ServiceControl,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -168,7 +202,10 @@ fn wasi_filesystem_is_refused_before_running() {
     let LoadError::ForbiddenImport { import, .. } = &error else {
         panic!("{error:?}");
     };
-    assert!(import.interface.starts_with("wasi:filesystem/"), "{import:?}");
+    assert!(
+        import.interface.starts_with("wasi:filesystem/"),
+        "{import:?}"
+    );
     assert!(error.to_string().contains("files-read"), "{error}");
     assert_runtime_still_works();
 }
@@ -196,12 +233,20 @@ fn another_service_is_denied() {
         &simple_hostile(),
         serde_json::json!({"mode": "status", "service": "ssh.service"}),
     );
-    assert_denied(&run, Capability::ServiceStatus, "service `ssh.service` is not granted");
+    assert_denied(
+        &run,
+        Capability::ServiceStatus,
+        "service `ssh.service` is not granted",
+    );
     let run = attack(
         &simple_hostile(),
         serde_json::json!({"mode": "restart", "service": "sshd.service"}),
     );
-    assert_denied(&run, Capability::ServiceControl, "service `sshd.service` is not granted");
+    assert_denied(
+        &run,
+        Capability::ServiceControl,
+        "service `sshd.service` is not granted",
+    );
 }
 
 #[test]
@@ -232,8 +277,15 @@ fn another_path_is_denied() {
     let read = dir.path().join("read");
     std::fs::create_dir(&read).unwrap();
     let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
-    let run = attack(&package, serde_json::json!({"mode": "read", "path": "/etc/passwd"}));
-    assert_denied(&run, Capability::FilesRead, "`/etc/passwd` is outside the paths granted");
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "read", "path": "/etc/passwd"}),
+    );
+    assert_denied(
+        &run,
+        Capability::FilesRead,
+        "`/etc/passwd` is outside the paths granted",
+    );
 }
 
 #[test]
@@ -243,7 +295,10 @@ fn path_traversal_by_dot_dot_is_denied() {
     std::fs::create_dir(&read).unwrap();
     let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
     let sneaky = format!("{}/../../../etc/passwd", read.display());
-    let run = attack(&package, serde_json::json!({"mode": "read", "path": sneaky}));
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "read", "path": sneaky}),
+    );
     assert_denied(&run, Capability::FilesRead, "is not normalized");
 }
 
@@ -258,11 +313,19 @@ fn path_traversal_by_symlink_is_denied() {
     for path in ["escape/passwd", "passwd"] {
         let path = format!("{}/{path}", read.display());
         let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
-        assert_denied(&run, Capability::FilesRead, "leads outside the granted paths");
+        assert_denied(
+            &run,
+            Capability::FilesRead,
+            "leads outside the granted paths",
+        );
     }
     let path = format!("{}/escape", read.display());
     let run = attack(&package, serde_json::json!({"mode": "list", "path": path}));
-    assert_denied(&run, Capability::FilesRead, "leads outside the granted paths");
+    assert_denied(
+        &run,
+        Capability::FilesRead,
+        "leads outside the granted paths",
+    );
 }
 
 #[test]
@@ -282,7 +345,10 @@ fn reads_and_writes_inside_the_grant_work() {
         Some(r#"{"ok":"hello from the host"}"#)
     );
     let run = attack(&package, serde_json::json!({"mode": "list", "path": read}));
-    assert_eq!(run.outcome.output().map(|o| o.get()), Some(r#"{"ok":"sub"}"#));
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"sub"}"#)
+    );
 
     let target = write.join("out.txt");
     let run = attack(
@@ -290,8 +356,14 @@ fn reads_and_writes_inside_the_grant_work() {
         serde_json::json!({"mode": "write", "path": target, "data": "written by the guest"}),
     );
     assert!(run.outcome.succeeded(), "{:?}", run.outcome);
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "written by the guest");
-    let run = attack(&package, serde_json::json!({"mode": "remove", "path": target}));
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "written by the guest"
+    );
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "remove", "path": target}),
+    );
     assert!(run.outcome.succeeded(), "{:?}", run.outcome);
     assert!(!target.exists());
 
@@ -302,7 +374,10 @@ fn reads_and_writes_inside_the_grant_work() {
     );
     assert_denied(&run, Capability::FilesWrite, "is outside the paths granted");
     // And a granted prefix itself cannot be removed.
-    let run = attack(&package, serde_json::json!({"mode": "remove", "path": write}));
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "remove", "path": write}),
+    );
     assert_denied(&run, Capability::FilesWrite, "is a granted path itself");
 }
 
@@ -312,7 +387,11 @@ fn another_program_is_denied() {
         &simple_hostile(),
         serde_json::json!({"mode": "program", "program": "/bin/sh", "args": ["-c", "id"], "timeout_ms": 1000}),
     );
-    assert_denied(&run, Capability::Programs, "program `/bin/sh` is not granted");
+    assert_denied(
+        &run,
+        Capability::Programs,
+        "program `/bin/sh` is not granted",
+    );
     // The same program by another path is another program.
     let run = attack(
         &simple_hostile(),
@@ -347,7 +426,11 @@ fn the_deadline_covers_time_spent_in_host_calls() {
 fn another_host_is_denied_and_a_granted_one_is_reached() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let package = hostile("/tmp", "/tmp/salve-no-such-dir", &[format!("127.0.0.1:{port}")]);
+    let package = hostile(
+        "/tmp",
+        "/tmp/salve-no-such-dir",
+        &[format!("127.0.0.1:{port}")],
+    );
     let run = attack(
         &package,
         serde_json::json!({"mode": "probe", "host": "127.0.0.1", "port": port}),
@@ -374,7 +457,10 @@ fn a_tampered_component_is_refused() {
     bytes[middle] ^= 0x01;
     std::fs::write(&component, bytes).unwrap();
     let error = Package::open(&copy.dir).unwrap_err();
-    assert!(matches!(error, PackageError::DigestMismatch { .. }), "{error:?}");
+    assert!(
+        matches!(error, PackageError::DigestMismatch { .. }),
+        "{error:?}"
+    );
     assert!(
         error.to_string().contains("does not match its manifest"),
         "{error}"
@@ -388,7 +474,9 @@ fn bytes_that_are_not_a_component_are_refused_without_panic() {
         Vec::new(),
         b"\0asm\x01\0\0\0".to_vec(),
         b"\0asm\x0d\0\x01\0garbage".to_vec(),
-        (0..4096u32).map(|i| (i * 2_654_435_761u32 >> 24) as u8).collect(),
+        (0..4096u32)
+            .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+            .collect(),
     ] {
         let copy = PackageCopy::new(artifacts::ECHO, &[], "");
         std::fs::write(copy.dir.join("echo.wasm"), &garbage).unwrap();
@@ -401,7 +489,11 @@ fn bytes_that_are_not_a_component_are_refused_without_panic() {
             .find(|l| l.starts_with("sha256"))
             .unwrap()
             .to_string();
-        std::fs::write(&manifest_path, manifest.replace(&old, &format!("sha256 = \"{digest}\""))).unwrap();
+        std::fs::write(
+            &manifest_path,
+            manifest.replace(&old, &format!("sha256 = \"{digest}\"")),
+        )
+        .unwrap();
         let package = Package::open(&copy.dir).unwrap();
         let error = shared_runtime().load(&package).err().expect("refused");
         assert!(matches!(error, LoadError::Compile { .. }), "{error:?}");
@@ -413,11 +505,19 @@ fn bytes_that_are_not_a_component_are_refused_without_panic() {
 fn bad_input_is_refused_before_running() {
     let (package, action) = salve_tests::load(artifacts::ECHO);
     let grant = Grant::declared(&package.manifest().capabilities);
-    let error = shared_runtime().invoke(&action, &grant, "{not json").unwrap_err();
-    assert!(matches!(error, InvokeError::InvalidInput { .. }), "{error:?}");
+    let error = shared_runtime()
+        .invoke(&action, &grant, "{not json")
+        .unwrap_err();
+    assert!(
+        matches!(error, InvokeError::InvalidInput { .. }),
+        "{error:?}"
+    );
     let huge = format!("\"{}\"", "x".repeat(2 << 20));
     let error = shared_runtime().invoke(&action, &grant, &huge).unwrap_err();
-    assert!(matches!(error, InvokeError::InputTooLarge { .. }), "{error:?}");
+    assert!(
+        matches!(error, InvokeError::InputTooLarge { .. }),
+        "{error:?}"
+    );
     let invocation = shared_runtime()
         .invoke(&action, &grant, r#"{"still": "fine"}"#)
         .unwrap();

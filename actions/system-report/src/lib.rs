@@ -1,7 +1,7 @@
 //! system-report: a snapshot of the endpoint for a ticket's first triage.
 
-use salve_sdk::sysinfo::{self, DiskUsage, LoadAverage, MemoryInfo, NetworkInterface, OsInfo};
 use salve_sdk::ActionError;
+use salve_sdk::sysinfo::{self, DiskUsage, LoadAverage, MemoryInfo, NetworkInterface, OsInfo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]

@@ -37,7 +37,10 @@ fn run(input: Input) -> Result<Output, ActionError> {
     let uptime_days = seconds as f64 / 86_400.0;
     let reboot_overdue = seconds > input.max_days * 86_400;
     if reboot_overdue {
-        log::warn(&format!("up for {uptime_days:.1} days, more than {}", input.max_days));
+        log::warn(&format!(
+            "up for {uptime_days:.1} days, more than {}",
+            input.max_days
+        ));
     }
     Ok(Output {
         uptime_days,

@@ -44,7 +44,10 @@ impl FromStr for ServiceName {
                 "`{name}` is not a service unit name: use letters, digits and `:_.@-`, e.g. `cups.service`"
             )));
         }
-        if !UNIT_SUFFIXES.iter().any(|s| name.len() > s.len() && name.ends_with(s)) {
+        if !UNIT_SUFFIXES
+            .iter()
+            .any(|s| name.len() > s.len() && name.ends_with(s))
+        {
             return Err(ParamError(format!(
                 "`{name}` is not a full unit name: write it with its type, e.g. `{name}.service`"
             )));
@@ -285,7 +288,14 @@ mod tests {
             "cups.service"
         );
         assert!("getty@tty1.service".parse::<ServiceName>().is_ok());
-        for bad in ["cups", "-x.service", "a b.service", "", ".service", "x;rm.service"] {
+        for bad in [
+            "cups",
+            "-x.service",
+            "a b.service",
+            "",
+            ".service",
+            "x;rm.service",
+        ] {
             assert!(bad.parse::<ServiceName>().is_err(), "{bad}");
         }
         assert_eq!(
@@ -309,7 +319,14 @@ mod tests {
 
     #[test]
     fn paths_must_be_absolute_and_normalized() {
-        for bad in ["var/log", "/var/../etc", "/var/./log", "/var//log", "/var/log/", ""] {
+        for bad in [
+            "var/log",
+            "/var/../etc",
+            "/var/./log",
+            "/var//log",
+            "/var/log/",
+            "",
+        ] {
             assert!(bad.parse::<PathPrefix>().is_err(), "{bad}");
         }
         assert!("/".parse::<ProgramPath>().is_err());
@@ -332,7 +349,14 @@ mod tests {
             "10.0.0.1:22".parse::<HostPort>().unwrap().to_string(),
             "10.0.0.1:22"
         );
-        for bad in ["example.com", "example.com:0", "example.com:99999", "2001:db8::1:53", "a_b.com:1", ":80"] {
+        for bad in [
+            "example.com",
+            "example.com:0",
+            "example.com:99999",
+            "2001:db8::1:53",
+            "a_b.com:1",
+            ":80",
+        ] {
             assert!(bad.parse::<HostPort>().is_err(), "{bad}");
         }
     }

@@ -140,9 +140,7 @@ impl Capabilities {
             Capability::Log => Some(Vec::new()),
             Capability::Sysinfo => self.sysinfo.map(|_| Vec::new()),
             Capability::ServiceStatus => self.service_status.as_ref().map(|s| text(&s.services)),
-            Capability::ServiceControl => {
-                self.service_control.as_ref().map(|s| text(&s.services))
-            }
+            Capability::ServiceControl => self.service_control.as_ref().map(|s| text(&s.services)),
             Capability::FilesRead => self.files_read.as_ref().map(|p| text(&p.paths)),
             Capability::FilesWrite => self.files_write.as_ref().map(|p| text(&p.paths)),
             Capability::Programs => self.programs.as_ref().map(|p| text(&p.programs)),
@@ -189,9 +187,9 @@ impl Capabilities {
             };
             for parameter in asked {
                 let inside = match capability {
-                    Capability::FilesRead | Capability::FilesWrite => {
-                        allowed.iter().any(|prefix| is_path_within(&parameter, prefix))
-                    }
+                    Capability::FilesRead | Capability::FilesWrite => allowed
+                        .iter()
+                        .any(|prefix| is_path_within(&parameter, prefix)),
                     _ => allowed.contains(&parameter),
                 };
                 if !inside {
@@ -219,7 +217,10 @@ impl Capabilities {
                 .service_control
                 .clone()
                 .filter(|_| keep(Capability::ServiceControl)),
-            files_read: self.files_read.clone().filter(|_| keep(Capability::FilesRead)),
+            files_read: self
+                .files_read
+                .clone()
+                .filter(|_| keep(Capability::FilesRead)),
             files_write: self
                 .files_write
                 .clone()
@@ -298,7 +299,11 @@ mod tests {
             )
         );
         assert_eq!(
-            grant.names().iter().map(Capability::name).collect::<Vec<_>>(),
+            grant
+                .names()
+                .iter()
+                .map(Capability::name)
+                .collect::<Vec<_>>(),
             ["log", "service-status", "files-read"]
         );
     }

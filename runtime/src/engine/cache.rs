@@ -112,7 +112,10 @@ impl ComponentCache {
         let component = Component::new(engine, bytes)?;
         tracing::debug!(%digest, elapsed_ms = started.elapsed().as_millis(), "compiled component");
         if let Some(path) = self.disk_path(&digest) {
-            if let Err(error) = component.serialize().map(|code| write_atomically(&path, &code)) {
+            if let Err(error) = component
+                .serialize()
+                .map(|code| write_atomically(&path, &code))
+            {
                 tracing::warn!(path = %path.display(), %error, "cannot write the compiled component to the cache");
             }
         }

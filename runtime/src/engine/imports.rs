@@ -3,6 +3,15 @@
 
 use crate::capability::{Capability, CapabilityNames};
 
+/// The names of everything `component` imports.
+pub fn names(component: &wasmtime::component::Component, engine: &wasmtime::Engine) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 /// The WASI interfaces every Rust `std` guest imports. They are linked against
 /// an empty context: no environment, no arguments, closed stdin, stdout and
 /// stderr captured under the output limit, clocks and random numbers.
@@ -93,7 +102,10 @@ pub enum ImportCheck {
 }
 
 /// Checks `imports` (interface names) against the `declared` capabilities.
-pub fn check<'a>(imports: impl IntoIterator<Item = &'a str>, declared: CapabilityNames) -> ImportCheck {
+pub fn check<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+    declared: CapabilityNames,
+) -> ImportCheck {
     let mut used = CapabilityNames::empty();
     for name in imports {
         match classify(name) {
@@ -125,24 +137,35 @@ mod tests {
             classify("salve:action/network@0.1.0"),
             Ok(ImportKind::Capability(Capability::Network))
         );
-        assert!(classify("wasi:filesystem/preopens@0.2.6")
-            .unwrap_err()
-            .reason
-            .contains("files-read"));
-        assert!(classify("wasi:sockets/tcp@0.2.6").unwrap_err().reason.contains("network"));
+        assert!(
+            classify("wasi:filesystem/preopens@0.2.6")
+                .unwrap_err()
+                .reason
+                .contains("files-read")
+        );
+        assert!(
+            classify("wasi:sockets/tcp@0.2.6")
+                .unwrap_err()
+                .reason
+                .contains("network")
+        );
         assert!(classify("wasi:http/outgoing-handler@0.2.6").is_err());
         assert!(classify("salve:action/nope@0.1.0").is_err());
     }
 
     #[test]
     fn undeclared_capabilities_are_named() {
-        let declared: CapabilityNames = [Capability::Log, Capability::Sysinfo].into_iter().collect();
+        let declared: CapabilityNames =
+            [Capability::Log, Capability::Sysinfo].into_iter().collect();
         let imports = ["wasi:io/streams@0.2.6", "salve:action/sysinfo@0.1.0"];
         assert_eq!(
             check(imports, declared),
             ImportCheck::Allowed(CapabilityNames::empty().with(Capability::Sysinfo))
         );
-        let imports = ["salve:action/sysinfo@0.1.0", "salve:action/service-control@0.1.0"];
+        let imports = [
+            "salve:action/sysinfo@0.1.0",
+            "salve:action/service-control@0.1.0",
+        ];
         assert_eq!(
             check(imports, declared),
             ImportCheck::Undeclared {

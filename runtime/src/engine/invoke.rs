@@ -23,8 +23,10 @@ pub(super) fn run(
             limit: config.max_input_bytes,
         });
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(input).map_err(|e| InvokeError::InvalidInput {
-        reason: e.to_string(),
+    serde_json::from_str::<serde::de::IgnoredAny>(input).map_err(|e| {
+        InvokeError::InvalidInput {
+            reason: e.to_string(),
+        }
     })?;
     let granted = grant.names();
     if let Some(capability) = action
@@ -76,7 +78,9 @@ pub(super) fn run(
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let outcome = match (result, result_budget) {
-        (Ok(Ok(_)), Err(exceeded)) => stopped(StopReason::OutputLimitExceeded, exceeded.to_string()),
+        (Ok(Ok(_)), Err(exceeded)) => {
+            stopped(StopReason::OutputLimitExceeded, exceeded.to_string())
+        }
         (Ok(Ok(text)), Ok(())) => match RawValue::from_string(text) {
             Ok(output) => Outcome::Succeeded { output },
             Err(error) => stopped(
@@ -137,7 +141,10 @@ fn classify_trap(error: &wasmtime::Error, stderr: &str, sandbox: &Sandbox) -> Ou
     if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return stopped(
             StopReason::Exited,
-            format!("the action exited with status {} instead of returning", exit.0),
+            format!(
+                "the action exited with status {} instead of returning",
+                exit.0
+            ),
         );
     }
     match error.downcast_ref::<Trap>() {
@@ -156,7 +163,11 @@ fn classify_trap(error: &wasmtime::Error, stderr: &str, sandbox: &Sandbox) -> Ou
         ),
         None => stopped(
             StopReason::Trapped,
-            format!("the action failed: {}{}", error.root_cause(), stderr_hint(stderr)),
+            format!(
+                "the action failed: {}{}",
+                error.root_cause(),
+                stderr_hint(stderr)
+            ),
         ),
     }
 }
@@ -174,7 +185,8 @@ fn panic_message(stderr: &str) -> String {
 
 fn stderr_hint(stderr: &str) -> String {
     let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-    last.map(|l| format!(" (stderr: {})", l.trim())).unwrap_or_default()
+    last.map(|l| format!(" (stderr: {})", l.trim()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -184,6 +196,9 @@ mod tests {
     #[test]
     fn panic_messages_are_extracted() {
         let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:10:5:\nboom: 42\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr), "boom: 42 (panicked at src/lib.rs:10:5)");
+        assert_eq!(
+            panic_message(stderr),
+            "boom: 42 (panicked at src/lib.rs:10:5)"
+        );
     }
 }

@@ -241,12 +241,7 @@ impl Runtime {
                 action: label.clone(),
                 reason: format!("{e:#}"),
             })?;
-        let engine = &self.inner.engine;
-        let import_names: Vec<String> = component
-            .component_type()
-            .imports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let import_names = imports::names(&component, &self.inner.engine);
         let declared = manifest.capabilities.names();
         let imports = match imports::check(import_names.iter().map(String::as_str), declared) {
             imports::ImportCheck::Allowed(used) => used,
@@ -276,11 +271,27 @@ impl Runtime {
                 component,
                 import_names,
                 imports,
-                limits,
                 source,
                 prepared: Mutex::new(HashMap::new()),
             }),
+            limits,
         })
+    }
+
+    /// Every interface the package's component imports, without judging
+    /// them (for inspection: [`Runtime::load`] is what refuses). Compiles the
+    /// component, or takes it from the cache; no guest code runs.
+    pub fn component_imports(&self, package: &Package) -> Result<Vec<String>, LoadError> {
+        let engine = &self.inner.engine;
+        let (component, _) = self
+            .inner
+            .cache
+            .load(engine, package.digest(), package.component())
+            .map_err(|e| LoadError::Compile {
+                action: package.manifest().label(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok(imports::names(&component, engine))
     }
 
     /// Runs `action` once, in a fresh instance, with `grant`, on `input` (a
@@ -323,6 +334,7 @@ impl Drop for Slot<'_> {
 #[derive(Clone)]
 pub struct LoadedAction {
     inner: Arc<ActionInner>,
+    limits: Limits,
 }
 
 struct ActionInner {
@@ -332,7 +344,6 @@ struct ActionInner {
     component: wasmtime::component::Component,
     import_names: Vec<String>,
     imports: CapabilityNames,
-    limits: Limits,
     source: CacheSource,
     /// Pre-instantiated components, by the set of linked capabilities.
     prepared: Mutex<HashMap<CapabilityNames, ActionPre<StoreState>>>,
@@ -366,7 +377,16 @@ impl LoadedAction {
 
     /// The limits its invocations run under.
     pub fn limits(&self) -> Limits {
-        self.inner.limits
+        self.limits
+    }
+
+    /// The same action with limits no looser than `limits`.
+    #[must_use]
+    pub fn tightened(&self, limits: Limits) -> LoadedAction {
+        LoadedAction {
+            inner: Arc::clone(&self.inner),
+            limits: self.limits.min(limits),
+        }
     }
 
     /// Where the compiled component came from.
@@ -408,9 +428,7 @@ fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
             .total_core_instances(slots.saturating_mul(16))
             .total_memories(slots.saturating_mul(4))
             .total_tables(slots.saturating_mul(8))
-            .max_memory_size(
-                usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX),
-            );
+            .max_memory_size(usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX));
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&wasm) {
             Ok(engine) => return Ok(engine),

@@ -84,7 +84,11 @@ impl Sandbox {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = self.limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+        let ticks = self
+            .limits
+            .deadline
+            .as_nanos()
+            .div_ceil(EPOCH_TICK.as_nanos());
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
         (store, output)
     }
@@ -127,14 +131,19 @@ impl HasData for IoData {
 
 /// Adds the base WASI interfaces and exactly the `linked` capability
 /// interfaces to `linker`. One line per interface.
-pub(crate) fn link(linker: &mut Linker<StoreState>, linked: CapabilityNames) -> wasmtime::Result<()> {
+pub(crate) fn link(
+    linker: &mut Linker<StoreState>,
+    linked: CapabilityNames,
+) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::p2::bindings::{cli, clocks, random, sync};
     use wasmtime_wasi::random::WasiRandom;
 
     // The base WASI set (see `imports::BASE_WASI`), against an empty context.
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<_, IoData>(linker, |s| &mut s.table)?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<_, IoData>(linker, |s| {
+        &mut s.table
+    })?;
     sync::io::poll::add_to_linker::<_, IoData>(linker, |s| &mut s.table)?;
     sync::io::streams::add_to_linker::<_, IoData>(linker, |s| &mut s.table)?;
     cli::environment::add_to_linker::<_, WasiCli>(linker, <StoreState as WasiCliView>::cli)?;
@@ -147,8 +156,14 @@ pub(crate) fn link(linker: &mut Linker<StoreState>, linked: CapabilityNames) -> 
     cli::terminal_stdin::add_to_linker::<_, WasiCli>(linker, <StoreState as WasiCliView>::cli)?;
     cli::terminal_stdout::add_to_linker::<_, WasiCli>(linker, <StoreState as WasiCliView>::cli)?;
     cli::terminal_stderr::add_to_linker::<_, WasiCli>(linker, <StoreState as WasiCliView>::cli)?;
-    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(linker, <StoreState as WasiClocksView>::clocks)?;
-    clocks::wall_clock::add_to_linker::<_, WasiClocks>(linker, <StoreState as WasiClocksView>::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(
+        linker,
+        <StoreState as WasiClocksView>::clocks,
+    )?;
+    clocks::wall_clock::add_to_linker::<_, WasiClocks>(
+        linker,
+        <StoreState as WasiClocksView>::clocks,
+    )?;
     random::random::add_to_linker::<_, WasiRandom>(linker, |s| s.wasi.random())?;
     random::insecure::add_to_linker::<_, WasiRandom>(linker, |s| s.wasi.random())?;
     random::insecure_seed::add_to_linker::<_, WasiRandom>(linker, |s| s.wasi.random())?;
@@ -197,7 +212,10 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.memory_used.saturating_sub(current).saturating_add(desired);
+        let total = self
+            .memory_used
+            .saturating_sub(current)
+            .saturating_add(desired);
         if total > self.memory_limit {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 asked: total as u64,
@@ -263,7 +281,11 @@ mod tests {
                 &["log"],
                 None,
             ),
-            (r#"network = { hosts = ["example.com:443"] }"#, &["log"], None),
+            (
+                r#"network = { hosts = ["example.com:443"] }"#,
+                &["log"],
+                None,
+            ),
         ];
         for (allowed, linked, files_read) in table {
             let allowed: Capabilities = toml::from_str(allowed).unwrap();

@@ -28,7 +28,8 @@ impl Host for HostCtx {
             }
             file.seek(SeekFrom::Start(offset))?;
             let mut bytes = Vec::new();
-            file.take(max_bytes.min(MAX_READ_BYTES)).read_to_end(&mut bytes)?;
+            file.take(max_bytes.min(MAX_READ_BYTES))
+                .read_to_end(&mut bytes)?;
             Ok(bytes)
         })();
         result.map_err(|e| self.scoped_failure(CAPABILITY, "read", &path, &e))

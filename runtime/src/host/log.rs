@@ -7,6 +7,8 @@ use crate::engine::bindings::salve::action::log::{Host, Level};
 impl Host for HostCtx {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         tracing::debug!(action = %self.action, ?level, %message, "action log");
-        self.output.log(level, message).map_err(wasmtime::Error::new)
+        self.output
+            .log(level, message)
+            .map_err(wasmtime::Error::new)
     }
 }

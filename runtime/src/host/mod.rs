@@ -19,8 +19,8 @@ pub mod programs;
 pub mod scoped_path;
 pub mod service_control;
 pub mod service_status;
-pub mod systemd;
 pub mod sysinfo;
+pub mod systemd;
 
 use crate::capability::{Capabilities, Capability};
 use crate::engine::bindings::salve::action::types::HostError;

@@ -20,7 +20,12 @@ const CAPABILITY: Capability = Capability::Network;
 impl HostCtx {
     /// The grant's check for `network`: the destination, normalized, must be
     /// one the grant names.
-    fn granted_destination(&mut self, function: &str, host: &str, port: u16) -> Result<HostPort, HostError> {
+    fn granted_destination(
+        &mut self,
+        function: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<HostPort, HostError> {
         let target = format!("{host}:{port}");
         let destination = match HostPort::from_parts(host, port) {
             Ok(destination) => destination,
@@ -29,13 +34,21 @@ impl HostCtx {
         let granted = self.grant.network.as_ref();
         if !granted.is_some_and(|g| g.hosts.contains(&destination)) {
             let names = granted
-                .map(|g| g.hosts.iter().map(HostPort::to_string).collect::<Vec<_>>().join(", "))
+                .map(|g| {
+                    g.hosts
+                        .iter()
+                        .map(HostPort::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
             return Err(self.deny(
                 CAPABILITY,
                 function,
                 &target,
-                format!("`{destination}` is not a destination granted to this action (granted: {names})"),
+                format!(
+                    "`{destination}` is not a destination granted to this action (granted: {names})"
+                ),
             ));
         }
         Ok(destination)
@@ -71,7 +84,11 @@ fn connect(destination: &HostPort, timeout: Duration) -> Result<(TcpStream, Dura
 /// Looks up `destination` on a helper thread, so that a slow resolver cannot
 /// hold the invocation past `timeout`.
 fn resolve(destination: &HostPort, timeout: Duration) -> Result<Vec<SocketAddr>, HostError> {
-    let host = destination.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = destination
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = destination.port();
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
@@ -83,8 +100,12 @@ fn resolve(destination: &HostPort, timeout: Duration) -> Result<Vec<SocketAddr>,
     match rx.recv_timeout(timeout) {
         Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
         Ok(Ok(_)) => Err(HostError::NotFound(format!("{destination} has no address"))),
-        Ok(Err(error)) => Err(HostError::NotFound(format!("cannot resolve {destination}: {error}"))),
-        Err(_) => Err(HostError::TimedOut(format!("resolving {destination} timed out"))),
+        Ok(Err(error)) => Err(HostError::NotFound(format!(
+            "cannot resolve {destination}: {error}"
+        ))),
+        Err(_) => Err(HostError::TimedOut(format!(
+            "resolving {destination} timed out"
+        ))),
     }
 }
 
@@ -116,7 +137,10 @@ impl Host for HostCtx {
             }
             _ => HostError::Failed(format!("{what} {destination}: {error}")),
         };
-        let left = || end.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = || {
+            end.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
         stream
             .set_write_timeout(Some(left()))
             .and_then(|()| stream.write_all(&request))
@@ -127,10 +151,16 @@ impl Host for HostCtx {
         let mut buffer = [0u8; 8192];
         while response.len() < cap {
             if Instant::now() >= end {
-                return Err(HostError::TimedOut(format!("reading from {destination} timed out")));
+                return Err(HostError::TimedOut(format!(
+                    "reading from {destination} timed out"
+                )));
             }
-            stream.set_read_timeout(Some(left())).map_err(|e| io_error("reading from", e))?;
-            let n = stream.read(&mut buffer).map_err(|e| io_error("reading from", e))?;
+            stream
+                .set_read_timeout(Some(left()))
+                .map_err(|e| io_error("reading from", e))?;
+            let n = stream
+                .read(&mut buffer)
+                .map_err(|e| io_error("reading from", e))?;
             if n == 0 {
                 break;
             }

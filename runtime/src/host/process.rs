@@ -86,8 +86,14 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
     let (done_tx, done_rx) = mpsc::channel();
     let mut captures = Vec::new();
     for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
     ] {
         let capture = Arc::new(Mutex::new(Capture::default()));
         captures.push(Arc::clone(&capture));

@@ -30,7 +30,13 @@ impl Host for HostCtx {
         let allowed = granted.is_some_and(|g| g.programs.iter().any(|p| p.as_str() == program));
         if !allowed {
             let names = granted
-                .map(|g| g.programs.iter().map(ProgramPath::as_str).collect::<Vec<_>>().join(", "))
+                .map(|g| {
+                    g.programs
+                        .iter()
+                        .map(ProgramPath::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
             return Err(self.deny(
                 CAPABILITY,
@@ -39,7 +45,11 @@ impl Host for HostCtx {
                 format!("program `{program}` is not granted to this action (granted: {names})"),
             ));
         }
-        if args.len() > MAX_ARGS || args.iter().any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0')) {
+        if args.len() > MAX_ARGS
+            || args
+                .iter()
+                .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+        {
             return Err(HostError::Failed(format!(
                 "arguments refused: at most {MAX_ARGS}, each at most {MAX_ARG_BYTES} bytes, without NUL"
             )));
@@ -62,8 +72,12 @@ impl Host for HostCtx {
                 duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
             }),
             Err(error @ RunError::TimedOut { .. }) => Err(HostError::TimedOut(error.to_string())),
-            Err(RunError::Spawn { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Err(HostError::NotFound(format!("program `{program}` does not exist on this host")))
+            Err(RunError::Spawn { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(HostError::NotFound(format!(
+                    "program `{program}` does not exist on this host"
+                )))
             }
             Err(error) => Err(HostError::Failed(error.to_string())),
         }

@@ -41,7 +41,9 @@ impl HostCtx {
             Capability::FilesWrite => self.grant.files_write.as_ref(),
             _ => self.grant.files_read.as_ref(),
         };
-        let prefixes: Vec<PathPrefix> = granted.map(|g| g.paths.iter().cloned().collect()).unwrap_or_default();
+        let prefixes: Vec<PathPrefix> = granted
+            .map(|g| g.paths.iter().cloned().collect())
+            .unwrap_or_default();
         let normalized = match path.parse::<PathPrefix>() {
             Ok(normalized) => normalized,
             Err(error) => return Err(self.deny(capability, function, path, error.to_string())),
@@ -51,7 +53,11 @@ impl HostCtx {
             .filter(|prefix| prefix.contains(&normalized))
             .max_by_key(|prefix| prefix.as_str().len());
         let Some(prefix) = holder else {
-            let names = prefixes.iter().map(PathPrefix::as_str).collect::<Vec<_>>().join(", ");
+            let names = prefixes
+                .iter()
+                .map(PathPrefix::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(self.deny(
                 capability,
                 function,
@@ -87,7 +93,9 @@ impl HostCtx {
                 capability,
                 function,
                 path,
-                format!("`{path}` leads outside the granted paths (through a symbolic link or `..`)"),
+                format!(
+                    "`{path}` leads outside the granted paths (through a symbolic link or `..`)"
+                ),
             );
         }
         io_failure(&format!("{function} {path}"), error)

@@ -21,7 +21,13 @@ impl HostCtx {
         let allowed = granted.is_some_and(|g| g.services.iter().any(|s| s.as_str() == service));
         if !allowed {
             let names = granted
-                .map(|g| g.services.iter().map(ServiceName::as_str).collect::<Vec<_>>().join(", "))
+                .map(|g| {
+                    g.services
+                        .iter()
+                        .map(ServiceName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
             return Err(self.deny(
                 capability,

@@ -11,9 +11,30 @@ use std::path::Path;
 
 /// Filesystems that hold no user data; left out of `disks`.
 const PSEUDO_FILESYSTEMS: &[&str] = &[
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
-    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "pstore",
-    "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
 ];
 
 fn read(path: &str) -> Result<String, HostError> {
@@ -89,7 +110,9 @@ impl Host for HostCtx {
             entry.up |= address
                 .flags
                 .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
-            let Some(addr) = address.address else { continue };
+            let Some(addr) = address.address else {
+                continue;
+            };
             if let Some(link) = addr.as_link_addr() {
                 if let Some(mac) = link.addr().filter(|m| m.iter().any(|b| *b != 0)) {
                     entry.mac = Some(
@@ -164,8 +187,14 @@ fn parse_loadavg(text: &str) -> Result<LoadAverage, HostError> {
 fn parse_meminfo(text: &str) -> Result<MemoryInfo, HostError> {
     let mut kib = BTreeMap::new();
     for line in text.lines() {
-        let Some((key, rest)) = line.split_once(':') else { continue };
-        if let Some(value) = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        if let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             kib.insert(key, value);
         }
     }
@@ -223,7 +252,9 @@ fn unescape_mount_field(field: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\' {
-            let octal = field.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+            let octal = field
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(o, 8).ok());
             if let Some(byte) = octal {
                 out.push(byte);
                 i += 4;

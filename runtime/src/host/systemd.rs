@@ -60,8 +60,8 @@ impl ServiceManager {
             .into_iter()
             .map(PathBuf::from)
             .find(|p| p.is_file())
-            .map_or(ServiceManager::Absent, |systemctl| ServiceManager::Systemd {
-                systemctl,
+            .map_or(ServiceManager::Absent, |systemctl| {
+                ServiceManager::Systemd { systemctl }
             })
     }
 
@@ -121,7 +121,9 @@ fn run_systemctl(
             let reason = stderr.trim();
             let reason: String = reason.chars().take(500).collect();
             if reason.contains("not found") || reason.contains("not loaded") {
-                return Err(HostError::NotFound(format!("systemctl {verb} {unit}: {reason}")));
+                return Err(HostError::NotFound(format!(
+                    "systemctl {verb} {unit}: {reason}"
+                )));
             }
             Err(HostError::Failed(format!(
                 "systemctl {verb} {unit} failed ({}): {reason}",
@@ -147,7 +149,9 @@ fn parse_show(unit: &ServiceName, text: &str) -> ServiceState {
         main_pid: None,
     };
     for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.to_string();
         match key {
             "Id" if !value.is_empty() => state.name = value,
@@ -175,7 +179,11 @@ mod tests {
         );
         assert_eq!(state.description, "CUPS Scheduler");
         assert_eq!(
-            (state.load_state.as_str(), state.active_state.as_str(), state.sub_state.as_str()),
+            (
+                state.load_state.as_str(),
+                state.active_state.as_str(),
+                state.sub_state.as_str()
+            ),
             ("loaded", "active", "running")
         );
         assert_eq!(state.main_pid, Some(812));

@@ -45,9 +45,7 @@ pub fn assemble(crate_dir: &Path, wasm: &Path, out_dir: &Path) -> Result<Assembl
         .get("file")
         .and_then(|f| f.as_str())
         .ok_or_else(|| {
-            manifest_error(
-                "`[component]` has no `file`: add `file = \"<name>.wasm\"`".to_string(),
-            )
+            manifest_error("`[component]` has no `file`: add `file = \"<name>.wasm\"`".to_string())
         })?
         .to_string();
     if file_name.is_empty()
@@ -64,8 +62,7 @@ pub fn assemble(crate_dir: &Path, wasm: &Path, out_dir: &Path) -> Result<Assembl
     let sha256 = hex::encode(Sha256::digest(&bytes));
     component.insert("sha256", toml_edit::value(sha256.clone()));
 
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| PackError::io("could not create", out_dir, e))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| PackError::io("could not create", out_dir, e))?;
     let component_path = out_dir.join(&file_name);
     let manifest_path = out_dir.join(MANIFEST_FILE);
     write_atomically(&component_path, &bytes)?;
@@ -92,7 +89,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PackError> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "# comment kept\nschema = 1\nid = \"x\"\n\n[component]\nfile = \"x.wasm\"\n";
+    const MANIFEST: &str =
+        "# comment kept\nschema = 1\nid = \"x\"\n\n[component]\nfile = \"x.wasm\"\n";
 
     #[test]
     fn writes_component_and_digest_keeping_the_rest() {
@@ -126,7 +124,9 @@ mod tests {
         .unwrap();
         let error = assemble(src.path(), Path::new("/nonexistent"), src.path()).unwrap_err();
         assert!(
-            error.to_string().contains("must be a file name inside the package"),
+            error
+                .to_string()
+                .contains("must be a file name inside the package"),
             "{error}"
         );
     }
@@ -136,6 +136,9 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join(MANIFEST_FILE), "id = \"x\"\n").unwrap();
         let error = assemble(src.path(), Path::new("/nonexistent"), src.path()).unwrap_err();
-        assert!(error.to_string().contains("has no `[component]` table"), "{error}");
+        assert!(
+            error.to_string().contains("has no `[component]` table"),
+            "{error}"
+        );
     }
 }

@@ -68,8 +68,9 @@ pub struct BuiltComponent {
 /// Runs `cargo build --release --target wasm32-wasip2` and returns the
 /// components it produced. Cargo's progress and diagnostics go to stderr.
 pub fn compile(build: &Compile) -> Result<Vec<BuiltComponent>, PackError> {
-    let crate_dir = build
-        .manifest_path
+    let manifest_path = std::fs::canonicalize(&build.manifest_path)
+        .map_err(|e| PackError::io("cannot find", &build.manifest_path, e))?;
+    let crate_dir = manifest_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
@@ -85,7 +86,7 @@ pub fn compile(build: &Compile) -> Result<Vec<BuiltComponent>, PackError> {
         .arg(TARGET)
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
-        .arg(&build.manifest_path);
+        .arg(&manifest_path);
     for package in &build.packages {
         command.arg("--package").arg(package);
     }
@@ -151,8 +152,8 @@ fn parse_artifact(line: &str) -> Result<Option<BuiltComponent>, PackError> {
     if !line.starts_with('{') {
         return Ok(None);
     }
-    let message: Message = serde_json::from_str(line)
-        .map_err(|e| PackError::CargoOutput(format!("{e} in {line}")))?;
+    let message: Message =
+        serde_json::from_str(line).map_err(|e| PackError::CargoOutput(format!("{e} in {line}")))?;
     let is_cdylib = message
         .target
         .as_ref()
@@ -258,9 +259,8 @@ fn check_target_installed(dir: &Path) -> Result<(), PackError> {
     let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     let installed = output.status.success()
         && std::fs::read_dir(&libdir).is_ok_and(|mut entries| {
-            entries.any(|e| {
-                e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
-            })
+            entries
+                .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
         });
     if installed {
         Ok(())
@@ -314,5 +314,4 @@ mod tests {
         );
         assert_eq!(parse_artifact("not json").unwrap(), None);
     }
-
 }

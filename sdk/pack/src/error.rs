@@ -62,7 +62,11 @@ pub enum PackError {
 }
 
 impl PackError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         PackError::Io {
             action,
             path: path.into(),

@@ -1,2 +1,42 @@
-//! The `salve` command-line program.
-fn main() {}
+//! The `salve` command-line program: build, inspect and run action packages.
+
+mod action;
+mod args;
+mod demo;
+mod exit;
+mod run;
+mod setup;
+
+use args::{ActionCommand, Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SALVE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Action(ActionCommand::Build { dir, out, output }) => {
+            action::build(&dir, out.as_deref(), output.json)
+        }
+        Command::Action(ActionCommand::Inspect {
+            package,
+            output,
+            cache,
+        }) => action::inspect(&package, output.json, &cache),
+        Command::Run(args) => run::run(&args),
+        Command::Demo(args) => demo::demo(&args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            failure.exit.into()
+        }
+    }
+}

@@ -41,7 +41,11 @@ enum Attack {
     /// service-control.restart
     Restart { service: String },
     /// programs.run
-    Program { program: String, args: Vec<String>, timeout_ms: u32 },
+    Program {
+        program: String,
+        args: Vec<String>,
+        timeout_ms: u32,
+    },
     /// network.probe
     Probe { host: String, port: u16 },
     /// sysinfo.hostname
@@ -75,28 +79,41 @@ impl Guest for Hostile {
             Attack::FloodLog => loop {
                 log::info(&"flood ".repeat(100));
             },
-            Attack::BigOutput { size } => Ok(serde_json::to_string(&"x".repeat(size)).unwrap_or_default()),
+            Attack::BigOutput { size } => {
+                Ok(serde_json::to_string(&"x".repeat(size)).unwrap_or_default())
+            }
             Attack::NotJson => Ok("this is not json".to_string()),
             Attack::Recurse => Ok(recurse(black_box(1)).to_string()),
             Attack::Panic => panic!("the hostile guest panics on purpose"),
             Attack::Exit => std::process::exit(3),
             Attack::Read { path } => answer(
-                files_read::read(&path, 0, 1 << 20).map(|b| String::from_utf8_lossy(&b).into_owned()),
+                files_read::read(&path, 0, 1 << 20)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
             ),
             Attack::List { path } => answer(files_read::list_dir(&path).map(|entries| {
-                entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(",")
+                entries
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(",")
             })),
             Attack::Write { path, data } => {
                 answer(files_write::write(&path, data.as_bytes()).map(|()| "written".to_string()))
             }
-            Attack::Remove { path } => answer(files_write::remove(&path).map(|()| "removed".to_string())),
+            Attack::Remove { path } => {
+                answer(files_write::remove(&path).map(|()| "removed".to_string()))
+            }
             Attack::Status { service } => {
                 answer(service_status::status(&service).map(|s| s.active_state))
             }
             Attack::Restart { service } => {
                 answer(service_control::restart(&service).map(|()| "restarted".to_string()))
             }
-            Attack::Program { program, args, timeout_ms } => answer(
+            Attack::Program {
+                program,
+                args,
+                timeout_ms,
+            } => answer(
                 programs::run(&program, &args, timeout_ms)
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
             ),

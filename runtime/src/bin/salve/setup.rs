@@ -1,0 +1,34 @@
+//! Creating the runtime the commands share.
+
+use crate::args::CacheArgs;
+use crate::exit::{Exit, ExitWith, Failure};
+use anyhow::Context;
+use salve::{Runtime, RuntimeConfig};
+use std::path::{Path, PathBuf};
+
+/// Where compiled components are cached for this user, unless told otherwise.
+pub fn cache_dir(args: &CacheArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    if let Some(dir) = &args.cache_dir {
+        return Some(dir.clone());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+    Some(base.join("salve"))
+}
+
+/// A runtime with the default limits and the chosen cache.
+pub fn runtime(cache: &CacheArgs) -> Result<Runtime, Failure> {
+    let config = RuntimeConfig {
+        cache_dir: cache_dir(cache),
+        ..RuntimeConfig::default()
+    };
+    Runtime::new(config)
+        .context(
+            "cannot start the runtime (use --no-cache to run without the compiled-component cache)",
+        )
+        .exit_with(Exit::Usage)
+}
