@@ -416,6 +416,17 @@ impl LoadedAction {
     }
 }
 
+/// Bytes of each pooled linear memory kept resident between instances and
+/// reset with `memset` instead of `madvise`. An `madvise` on a multi-threaded
+/// process interrupts every core to flush TLBs; measured here, that made a warm
+/// invocation 2-4x slower and two threads slower than one (BENCHMARKS.md).
+/// 4 MiB covers a Rust guest's 1 MiB stack and a typical heap.
+const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
+/// Bytes of each pooled table kept resident likewise (a guest's tables hold a
+/// few hundred entries).
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+
 fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
     let mut wasm = Config::new();
     wasm.epoch_interruption(true)
@@ -428,7 +439,12 @@ fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
             .total_core_instances(slots.saturating_mul(16))
             .total_memories(slots.saturating_mul(4))
             .total_tables(slots.saturating_mul(8))
-            .max_memory_size(usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
+            // Reset only the pages an instance dirtied (Linux 6.7+; ignored
+            // where the kernel lacks PAGEMAP_SCAN).
+            .pagemap_scan(wasmtime::Enabled::Auto);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&wasm) {
             Ok(engine) => return Ok(engine),
