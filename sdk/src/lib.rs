@@ -3,7 +3,7 @@
 //! An action is one typed function from its input to its output, exported with
 //! [`action!`]:
 //!
-//! ```ignore
+//! ```no_run
 //! use salve_sdk::{ActionError, sysinfo};
 //! use serde::{Deserialize, Serialize};
 //!

@@ -111,13 +111,10 @@ impl ComponentCache {
         let started = std::time::Instant::now();
         let component = Component::new(engine, bytes)?;
         tracing::debug!(%digest, elapsed_ms = started.elapsed().as_millis(), "compiled component");
-        if let Some(path) = self.disk_path(&digest) {
-            if let Err(error) = component
-                .serialize()
-                .map(|code| write_atomically(&path, &code))
-            {
-                tracing::warn!(path = %path.display(), %error, "cannot write the compiled component to the cache");
-            }
+        if let Some(path) = self.disk_path(&digest)
+            && let Err(error) = write_compiled(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), %error, "cannot write the compiled component to the cache");
         }
         Ok(component)
     }
@@ -134,6 +131,12 @@ fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // (`prepare_private_dir`); wasmtime itself checks the header, version and
     // engine configuration and refuses a mismatch.
     unsafe { Component::deserialize_file(engine, path) }
+}
+
+fn write_compiled(component: &Component, path: &Path) -> wasmtime::Result<()> {
+    let code = component.serialize()?;
+    write_atomically(path, &code)?;
+    Ok(())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,0 +1,61 @@
+//! The embedding example builds and runs as its header comment says.
+
+use std::process::Command;
+
+const EMBED: &str = env!("CARGO_BIN_EXE_embed-runtime");
+
+#[test]
+fn the_embedding_example_runs_a_standard_action() {
+    let output = Command::new(EMBED)
+        .args([salve_test_artifacts::SYSTEM_REPORT, "{}"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("system-report@1.0.0 succeeded in ")
+    );
+    let report: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert!(report["kernel"].is_string());
+}
+
+#[test]
+fn the_embedding_example_refuses_a_privileged_action_before_it_runs() {
+    let output = Command::new(EMBED)
+        .args([
+            salve_test_artifacts::RESTART_SERVICE,
+            r#"{"service": "cron.service"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "needs the `service-control` capability, which this invocation was not granted"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_action_builds_and_runs() {
+    let output = Command::new(EMBED)
+        .args([
+            salve_test_artifacts::UPTIME_CHECK,
+            r#"{"max_days": 100000}"#,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains(r#""reboot_overdue":false"#), "{stdout}");
+}
