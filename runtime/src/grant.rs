@@ -39,6 +39,19 @@ impl Grant {
         })
     }
 
+    /// The grant that `--grant`-style texts name (see [`GrantSpec`]),
+    /// checked against what is `declared`.
+    pub fn from_specs<S: AsRef<str>>(
+        texts: &[S],
+        declared: &Capabilities,
+    ) -> Result<Grant, GrantSpecError> {
+        let specs = texts
+            .iter()
+            .map(|text| text.as_ref().parse())
+            .collect::<Result<Vec<GrantSpec>, _>>()?;
+        GrantSpec::resolve(&specs, declared)
+    }
+
     /// Nothing but `log`.
     pub fn none() -> Grant {
         Grant {

@@ -3,8 +3,8 @@
 //! action correctly afterwards.
 
 use salve::{
-    Capabilities, Capability, Grant, GrantSpec, InvokeError, LoadError, Outcome, Package,
-    PackageError, StopReason,
+    Capabilities, Capability, Grant, InvokeError, LoadError, Outcome, Package, PackageError,
+    StopReason,
 };
 use salve_tests::{PackageCopy, artifacts, assert_runtime_still_works, shared_runtime};
 use std::time::{Duration, Instant};
@@ -214,11 +214,8 @@ fn wasi_filesystem_is_refused_before_running() {
 fn a_capability_declared_but_not_granted_is_refused_before_running() {
     let package = simple_hostile().open();
     let action = shared_runtime().load(&package).unwrap();
-    let specs: Vec<GrantSpec> = ["sysinfo", "files-read"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let grant = GrantSpec::resolve(&specs, &package.manifest().capabilities).unwrap();
+    let grant =
+        Grant::from_specs(&["sysinfo", "files-read"], &package.manifest().capabilities).unwrap();
     let error = shared_runtime()
         .invoke(&action, &grant, r#"{"mode": "hostname"}"#)
         .unwrap_err();
@@ -475,7 +472,7 @@ fn bytes_that_are_not_a_component_are_refused_without_panic() {
         b"\0asm\x01\0\0\0".to_vec(),
         b"\0asm\x0d\0\x01\0garbage".to_vec(),
         (0..4096u32)
-            .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect(),
     ] {
         let copy = PackageCopy::new(artifacts::ECHO, &[], "");

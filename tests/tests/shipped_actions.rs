@@ -18,7 +18,9 @@ fn run(dir: &std::path::Path, input: Value) -> salve::Invocation {
 
 fn output(invocation: &salve::Invocation) -> Value {
     match &invocation.outcome {
-        Outcome::Succeeded { output } => serde_json::from_str(output.get()).unwrap(),
+        Outcome::Succeeded { output } => {
+            serde_json::from_str(output.get()).expect("output is JSON")
+        }
         other => panic!("{} did not succeed: {other:?}", invocation.action),
     }
 }

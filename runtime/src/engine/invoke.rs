@@ -7,6 +7,7 @@ use crate::grant::Grant;
 use crate::host::output::{Captured, OutputLimitExceeded};
 use crate::outcome::{Invocation, Outcome, StopReason};
 use serde_json::value::RawValue;
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Trap;
 
@@ -53,7 +54,7 @@ pub(super) fn run(
     let (mut store, output) = sandbox.store(
         engine,
         action.inner.label.clone(),
-        runtime.inner.services.clone(),
+        Arc::clone(&runtime.inner.services),
         started,
     );
     let result = pre

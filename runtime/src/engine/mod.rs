@@ -179,7 +179,7 @@ pub struct Runtime {
 struct RuntimeInner {
     engine: Engine,
     config: RuntimeConfig,
-    services: ServiceManager,
+    services: Arc<ServiceManager>,
     cache: ComponentCache,
     running: AtomicUsize,
     _ticker: Ticker,
@@ -191,10 +191,12 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let engine = create_engine(&config)?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone())?;
-        let services = config
-            .service_manager
-            .clone()
-            .unwrap_or_else(ServiceManager::detect);
+        let services = Arc::new(
+            config
+                .service_manager
+                .clone()
+                .unwrap_or_else(ServiceManager::detect),
+        );
         let ticker = Ticker::start(engine.clone())
             .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker: {e}")))?;
         Ok(Runtime {

@@ -57,7 +57,7 @@ impl Sandbox {
         &self,
         engine: &Engine,
         action: Arc<str>,
-        services: ServiceManager,
+        services: Arc<ServiceManager>,
         started: Instant,
     ) -> (Store<StoreState>, Output) {
         let output = Output::new(self.limits.output_bytes, started);

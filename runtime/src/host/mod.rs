@@ -55,7 +55,7 @@ pub struct HostCtx {
     /// Calls refused so far.
     denied: Vec<DeniedCall>,
     /// The endpoint's service manager, if it has one.
-    services: ServiceManager,
+    services: Arc<ServiceManager>,
     /// `id@version`, for operational logs.
     action: Arc<str>,
 }
@@ -67,7 +67,7 @@ impl HostCtx {
         grant: Arc<Capabilities>,
         deadline: Instant,
         output: Output,
-        services: ServiceManager,
+        services: Arc<ServiceManager>,
     ) -> Self {
         HostCtx {
             grant,
@@ -107,6 +107,28 @@ impl HostCtx {
             reason: reason.clone(),
         });
         HostError::Denied(reason)
+    }
+
+    /// Refuses a call whose target lies outside what `capability` grants:
+    /// records it, and says what *is* granted.
+    fn refuse_outside_grant(
+        &mut self,
+        capability: Capability,
+        function: &str,
+        target: &str,
+        what: String,
+    ) -> HostError {
+        let granted = self
+            .grant
+            .parameters(capability)
+            .map(|p| p.join(", "))
+            .unwrap_or_default();
+        self.deny(
+            capability,
+            function,
+            target,
+            format!("{what} (granted: {granted})"),
+        )
     }
 
     /// Time left before the deadline, or `timed-out` when there is none.

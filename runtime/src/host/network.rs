@@ -33,22 +33,11 @@ impl HostCtx {
         };
         let granted = self.grant.network.as_ref();
         if !granted.is_some_and(|g| g.hosts.contains(&destination)) {
-            let names = granted
-                .map(|g| {
-                    g.hosts
-                        .iter()
-                        .map(HostPort::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            return Err(self.deny(
+            return Err(self.refuse_outside_grant(
                 CAPABILITY,
                 function,
                 &target,
-                format!(
-                    "`{destination}` is not a destination granted to this action (granted: {names})"
-                ),
+                format!("`{destination}` is not a destination granted to this action"),
             ));
         }
         Ok(destination)

@@ -4,7 +4,7 @@
 
 use super::HostCtx;
 use super::process::{self, RunError};
-use crate::capability::{Capability, ProgramPath};
+use crate::capability::Capability;
 use crate::engine::bindings::salve::action::programs::{Host, ProgramOutput};
 use crate::engine::bindings::salve::action::types::HostError;
 use std::process::Command;
@@ -29,20 +29,11 @@ impl Host for HostCtx {
         let granted = self.grant.programs.as_ref();
         let allowed = granted.is_some_and(|g| g.programs.iter().any(|p| p.as_str() == program));
         if !allowed {
-            let names = granted
-                .map(|g| {
-                    g.programs
-                        .iter()
-                        .map(ProgramPath::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            return Err(self.deny(
+            return Err(self.refuse_outside_grant(
                 CAPABILITY,
                 "run",
                 &program,
-                format!("program `{program}` is not granted to this action (granted: {names})"),
+                format!("program `{program}` is not granted to this action"),
             ));
         }
         if args.len() > MAX_ARGS

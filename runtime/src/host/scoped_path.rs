@@ -53,16 +53,11 @@ impl HostCtx {
             .filter(|prefix| prefix.contains(&normalized))
             .max_by_key(|prefix| prefix.as_str().len());
         let Some(prefix) = holder else {
-            let names = prefixes
-                .iter()
-                .map(PathPrefix::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(self.deny(
+            return Err(self.refuse_outside_grant(
                 capability,
                 function,
                 path,
-                format!("`{path}` is outside the paths granted to this action for {capability} (granted: {names})"),
+                format!("`{path}` is outside the paths granted to this action for {capability}"),
             ));
         };
         let relative = prefix.relative(normalized.as_str()).unwrap_or_default();

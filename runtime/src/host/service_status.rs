@@ -20,20 +20,11 @@ impl HostCtx {
         };
         let allowed = granted.is_some_and(|g| g.services.iter().any(|s| s.as_str() == service));
         if !allowed {
-            let names = granted
-                .map(|g| {
-                    g.services
-                        .iter()
-                        .map(ServiceName::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            return Err(self.deny(
+            return Err(self.refuse_outside_grant(
                 capability,
                 function,
                 service,
-                format!("service `{service}` is not granted to this action for {capability} (granted: {names})"),
+                format!("service `{service}` is not granted to this action for {capability}"),
             ));
         }
         service

@@ -7,7 +7,7 @@ use crate::exit::{CliResult, Exit, ExitWith};
 use crate::run::format_duration;
 use crate::setup;
 use anyhow::{Context, anyhow};
-use salve::{Grant, GrantSpec, InvokeError, LoadedAction, Outcome, Package, Runtime};
+use salve::{Grant, Invocation, InvokeError, Package, Runtime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -60,12 +60,9 @@ pub fn demo(args: &DemoArgs) -> CliResult {
     };
 
     println!("\n== 2. Run system-report, granted `sysinfo`");
-    let (package, action) = load(&runtime, &packages, "system-report")?;
-    let invocation = runtime
-        .invoke(&action, &grant_for(&package, &["sysinfo"])?, "{}")
+    let invocation = invoke(&runtime, &packages, "system-report", &["sysinfo"], "{}")?
         .exit_with(Exit::Refused)?;
-    if let Some(output) = invocation.outcome.output() {
-        let report: serde_json::Value = serde_json::from_str(output.get()).unwrap_or_default();
+    if let Some(report) = output_json(&invocation) {
         println!(
             "   host {} — {} {}, kernel {}, up {} s",
             report["hostname"],
@@ -78,42 +75,39 @@ pub fn demo(args: &DemoArgs) -> CliResult {
     check(
         "system-report",
         invocation.outcome.succeeded(),
-        format!(
-            "{} in {}",
-            invocation.outcome.code(),
-            format_duration(invocation.duration)
-        ),
+        summary(&invocation),
     );
 
     println!("\n== 3. Run disk-usage, granted `sysinfo`");
-    let (package, action) = load(&runtime, &packages, "disk-usage")?;
-    let invocation = runtime
-        .invoke(
-            &action,
-            &grant_for(&package, &["sysinfo"])?,
-            r#"{"warn_percent": 90}"#,
-        )
-        .exit_with(Exit::Refused)?;
-    if let Some(output) = invocation.outcome.output() {
-        println!("   {}", output.get().chars().take(300).collect::<String>());
+    let invocation = invoke(
+        &runtime,
+        &packages,
+        "disk-usage",
+        &["sysinfo"],
+        r#"{"warn_percent": 90}"#,
+    )?
+    .exit_with(Exit::Refused)?;
+    if let Some(usage) = output_json(&invocation) {
+        println!(
+            "   mounts {}, warnings {}",
+            usage["mounts"].as_array().map_or(0, Vec::len),
+            usage["warnings"]
+        );
     }
     check(
         "disk-usage",
         invocation.outcome.succeeded(),
-        format!(
-            "{} in {}",
-            invocation.outcome.code(),
-            format_duration(invocation.duration)
-        ),
+        summary(&invocation),
     );
 
     println!("\n== 4. Run restart-service granted only `service-status`: refused before it runs");
-    let (package, action) = load(&runtime, &packages, "restart-service")?;
-    let result = runtime.invoke(
-        &action,
-        &grant_for(&package, &["service-status"])?,
+    let result = invoke(
+        &runtime,
+        &packages,
+        "restart-service",
+        &["service-status"],
         r#"{"service": "cups.service"}"#,
-    );
+    )?;
     match result {
         Err(error @ InvokeError::NotGranted { .. }) => {
             check("not-granted", true, error.to_string())
@@ -128,14 +122,14 @@ pub fn demo(args: &DemoArgs) -> CliResult {
     println!(
         "\n== 5. Run collect-logs granted only /var/log/apt, asking for syslog: the call is denied"
     );
-    let (package, action) = load(&runtime, &packages, "collect-logs")?;
-    let invocation = runtime
-        .invoke(
-            &action,
-            &grant_for(&package, &["files-read=/var/log/apt"])?,
-            r#"{"files": ["syslog"], "tail_lines": 5}"#,
-        )
-        .exit_with(Exit::Refused)?;
+    let invocation = invoke(
+        &runtime,
+        &packages,
+        "collect-logs",
+        &["files-read=/var/log/apt"],
+        r#"{"files": ["syslog"], "tail_lines": 5}"#,
+    )?
+    .exit_with(Exit::Refused)?;
     match invocation.denied_calls.first() {
         Some(call) => check(
             "denied-call",
@@ -148,10 +142,10 @@ pub fn demo(args: &DemoArgs) -> CliResult {
         None => check(
             "denied-call",
             false,
-            format!("expected a denied call, got {}", invocation.outcome.code()),
+            format!("expected a denied call, got {}", summary(&invocation)),
         ),
     }
-    if let Outcome::Succeeded { output } = &invocation.outcome {
+    if let Some(output) = invocation.outcome.output() {
         println!("   the action carried on and reported: {}", output.get());
     }
 
@@ -183,25 +177,32 @@ fn build_all(
     Ok(packages)
 }
 
-fn load(
+/// Loads the shipped action `id` and invokes it with `grants` on `input`.
+fn invoke(
     runtime: &Runtime,
     packages: &BTreeMap<String, Package>,
     id: &str,
-) -> Result<(Package, LoadedAction), crate::exit::Failure> {
+    grants: &[&str],
+    input: &str,
+) -> Result<Result<Invocation, InvokeError>, crate::exit::Failure> {
     let package = packages
         .get(id)
-        .cloned()
         .ok_or_else(|| anyhow!("the shipped action `{id}` was not built"))
         .exit_with(Exit::Failed)?;
-    let action = runtime.load(&package).exit_with(Exit::Refused)?;
-    Ok((package, action))
+    let action = runtime.load(package).exit_with(Exit::Refused)?;
+    let grant =
+        Grant::from_specs(grants, &package.manifest().capabilities).exit_with(Exit::Usage)?;
+    Ok(runtime.invoke(&action, &grant, input))
 }
 
-fn grant_for(package: &Package, specs: &[&str]) -> Result<Grant, crate::exit::Failure> {
-    let specs = specs
-        .iter()
-        .map(|s| s.parse::<GrantSpec>())
-        .collect::<Result<Vec<_>, _>>()
-        .exit_with(Exit::Usage)?;
-    GrantSpec::resolve(&specs, &package.manifest().capabilities).exit_with(Exit::Usage)
+fn output_json(invocation: &Invocation) -> Option<serde_json::Value> {
+    serde_json::from_str(invocation.outcome.output()?.get()).ok()
+}
+
+fn summary(invocation: &Invocation) -> String {
+    format!(
+        "{} in {}",
+        invocation.outcome.code(),
+        format_duration(invocation.duration)
+    )
 }

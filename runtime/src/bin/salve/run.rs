@@ -4,7 +4,7 @@ use crate::args::RunArgs;
 use crate::exit::{CliResult, Exit, ExitWith};
 use crate::setup;
 use anyhow::{Context, anyhow};
-use salve::{Grant, GrantSpec, Invocation, InvokeError, Limits, Outcome, Package};
+use salve::{Grant, Invocation, InvokeError, Limits, Outcome, Package};
 use std::io::Read;
 use std::time::Duration;
 
@@ -15,13 +15,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     let grant = if args.grant_declared {
         Grant::declared(declared)
     } else {
-        let specs = args
-            .grants
-            .iter()
-            .map(|s| s.parse::<GrantSpec>())
-            .collect::<Result<Vec<_>, _>>()
-            .exit_with(Exit::Usage)?;
-        GrantSpec::resolve(&specs, declared).exit_with(Exit::Usage)?
+        Grant::from_specs(&args.grants, declared).exit_with(Exit::Usage)?
     };
     let runtime = setup::runtime(&args.cache)?;
     let action = runtime.load(&package).exit_with(Exit::Refused)?;
