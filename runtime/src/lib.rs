@@ -23,22 +23,33 @@
 //! capabilities in [`host`].
 
 pub mod capability;
+pub mod catalog;
+pub mod clock;
+pub mod decision;
 pub mod digest;
+pub mod endpoint;
 mod engine;
+pub mod escalation;
+pub mod file_error;
 pub mod grant;
 pub mod host;
+pub mod identity;
 pub mod limits;
 pub mod manifest;
 pub mod outcome;
 pub mod package;
+pub mod policy;
+pub mod session;
+pub mod store;
 
 pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};
 pub use digest::Sha256Digest;
 pub use engine::{
     BASE_WASI, CacheDirError, CacheSource, EPOCH_TICK, ForbiddenImport, ImportKind, InvokeError,
-    LoadError, LoadedAction, MemoryLimitExceeded, Runtime, RuntimeConfig, RuntimeError, Sandbox,
-    classify_import,
+    LoadError, LoadedAction, MemoryLimitExceeded, Reservation, Runtime, RuntimeConfig,
+    RuntimeError, Sandbox, classify_import,
 };
+pub use file_error::FileError;
 pub use grant::{Grant, GrantSpec, GrantSpecError};
 pub use limits::{Limits, ManifestLimits, RuntimeLimits};
 pub use manifest::{ActionId, Manifest, ManifestError};

@@ -29,11 +29,16 @@
 
 use crate::capability::Capabilities;
 use crate::digest::Sha256Digest;
+use crate::file_error::FileError;
 use crate::limits::ManifestLimits;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
+
+/// An `action.toml` that cannot be used: names the file, line and column,
+/// shows the line, and says what is wrong.
+pub type ManifestError = FileError;
 
 /// The manifest schema this runtime reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -247,93 +252,15 @@ macro_rules! string_newtype_conversions {
 }
 string_newtype_conversions!(ActionId, ComponentFile, Text, JsonText);
 
-/// An `action.toml` that cannot be used. Its text names the file, the line
-/// and column, shows the line, and says what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{rendered}")]
-pub struct ManifestError {
-    /// The manifest file.
-    pub file: PathBuf,
-    /// Line and column (1-based) of the problem, when known.
-    pub position: Option<(usize, usize)>,
-    /// What is wrong, without the position.
-    pub message: String,
-    rendered: String,
-}
-
-impl ManifestError {
-    fn new(file: &Path, text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> Self {
-        let message = with_hint(message);
-        let Some(span) = span else {
-            return ManifestError {
-                file: file.to_path_buf(),
-                position: None,
-                rendered: format!("{}: {message}", file.display()),
-                message,
-            };
-        };
-        let start = span.start.min(text.len());
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line_number = text[..start].matches('\n').count() + 1;
-        let column = text[line_start..start].chars().count() + 1;
-        let line = &text[line_start..line_end];
-        let width = text[start..span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
-        let gutter = " ".repeat(line_number.to_string().len());
-        let rendered = format!(
-            "{file}:{line_number}:{column}: {message}\n{gutter} |\n{line_number} | {line}\n{gutter} | {pad}{carets}",
-            file = file.display(),
-            pad = " ".repeat(column - 1),
-            carets = "^".repeat(width),
-        );
-        ManifestError {
-            file: file.to_path_buf(),
-            position: Some((line_number, column)),
-            message,
-            rendered,
-        }
-    }
-}
-
-/// Adds what to do to serde's terse messages.
-fn with_hint(message: &str) -> String {
-    let message = message.trim_end();
-    if let Some(field) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-    {
-        return format!(
-            "missing field `{field}`: add it (the README's manifest reference shows every field)"
-        );
-    }
-    if message.starts_with("unknown field `log`") {
-        return format!("{message}; `log` is always granted, so leave it out");
-    }
-    if message.ends_with("there are no fields") {
-        return format!("{message}: this capability takes no parameters, leave its table empty");
-    }
-    if message.ends_with("expected a nonzero u64") {
-        return format!("{message}: a limit must be a positive number");
-    }
-    message.to_string()
-}
-
 impl Manifest {
     /// Parses the text of an `action.toml`; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
-        toml::from_str(text).map_err(|error: toml::de::Error| {
-            ManifestError::new(file, text, error.span(), error.message())
-        })
+        FileError::parse_toml(text, file, "the README's manifest reference")
     }
 
     /// Reads and parses the `action.toml` at `path`.
     pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            ManifestError::new(path, "", None, &format!("cannot be read: {error}"))
-        })?;
+        let text = FileError::read(path)?;
         Manifest::parse(&text, path)
     }
 

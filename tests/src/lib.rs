@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 pub use salve_test_artifacts as artifacts;
 
+pub mod fixture;
+
 /// One runtime for a whole test binary, as in a long-running endpoint: every
 /// hostile case runs in it, and good actions must keep working after each.
 pub fn shared_runtime() -> &'static Runtime {

@@ -117,6 +117,22 @@ pub(super) fn run(
     })
 }
 
+/// The input must be a JSON document within the size limit.
+pub(super) fn check_input(config: &super::RuntimeConfig, input: &str) -> Result<(), InvokeError> {
+    if input.len() > config.max_input_bytes {
+        return Err(InvokeError::InputTooLarge {
+            size: input.len(),
+            limit: config.max_input_bytes,
+        });
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(input).map_err(|e| {
+        InvokeError::InvalidInput {
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(())
+}
+
 fn stopped(reason: StopReason, message: String) -> Outcome {
     Outcome::Stopped { reason, message }
 }

@@ -305,30 +305,50 @@ impl Runtime {
         grant: &Grant,
         input: &str,
     ) -> Result<Invocation, InvokeError> {
-        let _slot = self.enter()?;
-        invoke::run(self, action, grant, input)
+        self.reserve()?.invoke(action, grant, input)
     }
 
-    /// Takes one of the concurrency slots, or refuses as busy.
-    fn enter(&self) -> Result<Slot<'_>, InvokeError> {
+    /// Takes one of the concurrency slots, or refuses as busy. A caller that
+    /// must commit to running before it runs (say, by using up an approval)
+    /// reserves first, so that "busy" comes before the commitment.
+    pub fn reserve(&self) -> Result<Reservation<'_>, InvokeError> {
         let limit = self.inner.config.max_concurrent;
         let running = &self.inner.running;
         let taken = running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < limit).then_some(n + 1)
         });
         match taken {
-            Ok(_) => Ok(Slot(running)),
+            Ok(_) => Ok(Reservation { runtime: self }),
             Err(_) => Err(InvokeError::Busy { limit }),
         }
     }
+
+    /// Checks an input as [`Runtime::invoke`] would, without running anything.
+    pub fn check_input(&self, input: &str) -> Result<(), InvokeError> {
+        invoke::check_input(&self.inner.config, input)
+    }
 }
 
-/// One running invocation's concurrency slot, released on drop.
-struct Slot<'a>(&'a AtomicUsize);
+/// One of the runtime's concurrency slots, released on drop.
+pub struct Reservation<'r> {
+    runtime: &'r Runtime,
+}
 
-impl Drop for Slot<'_> {
+impl Reservation<'_> {
+    /// Runs `action` in this slot; see [`Runtime::invoke`].
+    pub fn invoke(
+        self,
+        action: &LoadedAction,
+        grant: &Grant,
+        input: &str,
+    ) -> Result<Invocation, InvokeError> {
+        invoke::run(self.runtime, action, grant, input)
+    }
+}
+
+impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.runtime.inner.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

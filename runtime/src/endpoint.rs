@@ -1,0 +1,678 @@
+//! The endpoint: sessions, decisions, escalations and the sandbox, behind
+//! one object an embedder uses — "invoke this action in this session as this
+//! principal" — and that the service is one client of.
+//!
+//! Every invocation takes the same path: find the session and refresh it
+//! (idle, expiry); decide ([`crate::decision::decide`]); commit the decision
+//! to the state store in one transaction (an approval is used up, an
+//! escalation is raised, the session is touched); then run in a fresh
+//! instance, with what the manifest declares and the scope allows.
+
+use crate::catalog::{Catalog, CatalogEntry};
+use crate::clock::{Clock, SystemClock};
+use crate::decision::{ActionFacts, Decision, Denial, decide};
+use crate::digest::Sha256Digest;
+use crate::engine::{InvokeError, Runtime};
+use crate::escalation::{Escalation, EscalationRefusal};
+use crate::grant::Grant;
+use crate::identity::{AuthError, PrincipalId, SignedRequest};
+use crate::manifest::ActionId;
+use crate::outcome::Invocation;
+use crate::policy::{Access, Policy, PolicyRefusal};
+use crate::session::{
+    ClosureReport, ConsentingUser, EscalationId, Session, SessionId, SessionRefusal,
+    SessionRequest, UnixMillis,
+};
+use crate::store::{StateStore, StoreError, Tx};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A principal whose identity has been established: by a signed request
+/// ([`Endpoint::authenticate`]) or by an embedder that authenticates people
+/// itself ([`Authenticated::trusted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    principal: PrincipalId,
+}
+
+impl Authenticated {
+    /// Vouches for `principal`: the caller has established who they are by
+    /// its own means. Everything they do is still checked against the policy.
+    pub fn trusted(principal: PrincipalId) -> Authenticated {
+        Authenticated { principal }
+    }
+
+    /// Who.
+    pub fn principal(&self) -> &PrincipalId {
+        &self.principal
+    }
+}
+
+/// Why an endpoint operation was refused. Nothing it asked for happened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request is not authentic.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A session transition is refused.
+    #[error(transparent)]
+    Session(#[from] SessionRefusal),
+    /// An escalation transition is refused.
+    #[error(transparent)]
+    Escalation(#[from] EscalationRefusal),
+    /// The policy says no.
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
+    /// Something named does not exist.
+    #[error("no {what} `{id}` on this endpoint")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its name.
+        id: String,
+    },
+    /// The runtime refused to run (busy, bad input).
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    /// The state store failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Refusal {
+    /// The stable kebab-case code, for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Auth(AuthError::Malformed(_)) => "malformed-request",
+            Refusal::Auth(AuthError::UnknownPrincipal(_)) => "unknown-principal",
+            Refusal::Auth(AuthError::BadSignature(_)) => "bad-signature",
+            Refusal::Auth(AuthError::Stale { .. }) => "stale-request",
+            Refusal::Auth(AuthError::Replayed(_)) => "replayed-request",
+            Refusal::Session(SessionRefusal::Invalid(_)) => "invalid-request",
+            Refusal::Session(SessionRefusal::Category { .. }) => "category-not-allowed",
+            Refusal::Session(SessionRefusal::WrongEndpoint { .. }) => "wrong-endpoint",
+            Refusal::Session(SessionRefusal::Policy(p)) | Refusal::Policy(p) => policy_code(p),
+            Refusal::Session(SessionRefusal::State { .. }) => "session-state",
+            Refusal::Escalation(EscalationRefusal::Policy(p)) => policy_code(p),
+            Refusal::Escalation(_) => "escalation-not-pending",
+            Refusal::NotFound { .. } => "not-found",
+            Refusal::Invoke(InvokeError::Busy { .. }) => "busy",
+            Refusal::Invoke(
+                InvokeError::InvalidInput { .. } | InvokeError::InputTooLarge { .. },
+            ) => "invalid-input",
+            Refusal::Invoke(_) => "not-runnable",
+            Refusal::Store(_) => "state-store",
+        }
+    }
+}
+
+fn policy_code(refusal: &PolicyRefusal) -> &'static str {
+    match refusal {
+        PolicyRefusal::UnknownPrincipal(_) => "unknown-principal",
+        PolicyRefusal::SeparationOfDuties { .. } => "separation-of-duties",
+        PolicyRefusal::Rule { .. } | PolicyRefusal::RuleError { .. } => "policy-rule",
+        _ => "role-not-permitted",
+    }
+}
+
+/// What became of an invocation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum InvokeOutcome {
+    /// It was allowed and ran; how it ended is in the invocation.
+    Ran {
+        /// The approval it used, for a privileged action.
+        approval: Option<EscalationId>,
+        /// What it did.
+        invocation: Invocation,
+    },
+    /// It was denied; nothing ran.
+    Denied {
+        /// Why.
+        denial: Denial,
+    },
+    /// It waits for a second approval; nothing ran.
+    Escalated {
+        /// The pending escalation.
+        escalation: Escalation,
+        /// Why an earlier approval does not apply, if one exists.
+        note: Option<String>,
+    },
+}
+
+/// What a signed request may ask of the endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Operation {
+    /// Request a session.
+    RequestSession {
+        /// What is asked.
+        request: SessionRequest,
+    },
+    /// Approve a session.
+    ApproveSession {
+        /// Which.
+        session: SessionId,
+    },
+    /// Close a session with its write-up.
+    CloseSession {
+        /// Which.
+        session: SessionId,
+        /// What was done.
+        #[serde(default)]
+        report: ClosureReport,
+    },
+    /// Invoke an action in a session.
+    Invoke {
+        /// Which session.
+        session: SessionId,
+        /// Which action (its version is the newest the scope allows).
+        action: ActionId,
+        /// The input, a JSON document.
+        input: serde_json::Value,
+    },
+    /// Approve an escalation.
+    ApproveEscalation {
+        /// Which.
+        escalation: EscalationId,
+    },
+    /// Deny an escalation.
+    DenyEscalation {
+        /// Which.
+        escalation: EscalationId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An endpoint: the runtime, its catalog, the policy and the durable state.
+pub struct Endpoint {
+    id: String,
+    runtime: Runtime,
+    catalog: Catalog,
+    policy: Arc<Policy>,
+    store: StateStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl Endpoint {
+    /// An endpoint named `id` (the name sessions are requested for).
+    pub fn new(
+        id: impl Into<String>,
+        runtime: Runtime,
+        catalog: Catalog,
+        policy: Policy,
+        store: StateStore,
+    ) -> Endpoint {
+        Endpoint {
+            id: id.into(),
+            runtime,
+            catalog,
+            policy: Arc::new(policy),
+            store,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same endpoint reading time from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Endpoint {
+        self.clock = clock;
+        self
+    }
+
+    /// The endpoint's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The loaded actions.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.clock.now_ms()
+    }
+
+    /// Opens a signed request: the signature must be by the key the policy
+    /// registers for its principal, the timestamp within the policy's clock
+    /// skew, and the nonce never seen before (it is recorded durably).
+    pub fn authenticate<T: DeserializeOwned>(
+        &self,
+        request: &SignedRequest,
+    ) -> Result<(Authenticated, T), Refusal> {
+        let now = self.now();
+        let skew = i64::try_from(self.policy.clock_skew().as_millis()).unwrap_or(i64::MAX);
+        let payload = request.open::<T>(|p| self.policy.key_of(p), now, skew)?;
+        // A nonce only needs remembering while its request could still pass
+        // the timestamp check.
+        let remember_until = payload.timestamp_ms.saturating_add(skew);
+        let fresh = self.store.write(|tx| {
+            tx.record_nonce(&payload.principal, payload.nonce.as_str(), remember_until)
+        })?;
+        if !fresh {
+            return Err(AuthError::Replayed(payload.nonce.as_str().to_string()).into());
+        }
+        Ok((
+            Authenticated {
+                principal: payload.principal,
+            },
+            payload.operation,
+        ))
+    }
+
+    /// Requests a session.
+    pub fn request_session(
+        &self,
+        who: &Authenticated,
+        request: SessionRequest,
+    ) -> Result<Session, Refusal> {
+        let now = self.now();
+        let id = SessionId::random().map_err(|e| SessionRefusal::Invalid(e))?;
+        let session = Session::request(id, &who.principal, request, &self.id, &self.policy, now)?;
+        self.store
+            .write(|tx| tx.put_session(&session).map_err(Refusal::from))?;
+        tracing::info!(session = %session.id, requester = %who.principal, ticket = %session.request.ticket, "session requested");
+        Ok(session)
+    }
+
+    /// Approves a session.
+    pub fn approve_session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
+        self.change_session(id, |session, policy, now| {
+            session.approve(&who.principal, policy, now)
+        })
+    }
+
+    /// The end user's consent at the endpoint. `user` comes from the operating
+    /// system ([`ConsentingUser::from_peer`]), never from a request.
+    pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {
+        self.change_session(id, |session, _, now| session.consent(user, now))
+    }
+
+    /// Closes a session with its write-up; voids its pending escalations.
+    pub fn close_session(
+        &self,
+        who: &Authenticated,
+        id: &SessionId,
+        report: ClosureReport,
+    ) -> Result<Session, Refusal> {
+        self.change_session(id, |session, policy, now| {
+            session.close(&who.principal, report, policy, now)
+        })
+    }
+
+    /// Applies `change` to a fresh copy of the session, and stores the result
+    /// (with its escalations voided if it closed) in one transaction.
+    fn change_session(
+        &self,
+        id: &SessionId,
+        change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<(), SessionRefusal>,
+    ) -> Result<Session, Refusal> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut session = load_session(tx, id)?;
+            // Expiry and idle timeout apply even when the change is refused.
+            let refreshed = session.refresh(now).is_some();
+            let result = change(&mut session, &self.policy, now);
+            if result.is_ok() || refreshed {
+                save_session(tx, &session, now)?;
+            }
+            result?;
+            Ok(session)
+        })
+    }
+
+    /// A session, for someone involved in it, an approver or an auditor.
+    pub fn session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
+        let session = self.store.read(|tx| load_session(tx, id))?;
+        self.check_may_view(who, &session)?;
+        Ok(session)
+    }
+
+    /// The sessions `who` may see (all of them for approvers and auditors),
+    /// newest first.
+    pub fn sessions(&self, who: &Authenticated, open_only: bool) -> Result<Vec<Session>, Refusal> {
+        let sessions = self
+            .store
+            .read(|tx| tx.sessions(open_only).map_err(Refusal::from))?;
+        Ok(sessions
+            .into_iter()
+            .filter(|s| self.check_may_view(who, s).is_ok())
+            .collect())
+    }
+
+    fn check_may_view(&self, who: &Authenticated, session: &Session) -> Result<(), Refusal> {
+        let p = &who.principal;
+        if p == &session.requester || p == &session.request.technician {
+            return Ok(());
+        }
+        let overseer = self.policy.principal(p).is_some_and(|principal| {
+            principal.roles.iter().any(|role| {
+                self.policy.roles().get(role).is_some_and(|r| {
+                    r.permissions.iter().any(|perm| {
+                        matches!(
+                            perm,
+                            crate::policy::Permission::ApproveSessions
+                                | crate::policy::Permission::ApproveEscalations
+                                | crate::policy::Permission::ReadAudit
+                                | crate::policy::Permission::Administer
+                        )
+                    })
+                })
+            })
+        });
+        if overseer {
+            Ok(())
+        } else {
+            Err(Refusal::NotFound {
+                what: "session",
+                id: session.id.to_string(),
+            })
+        }
+    }
+
+    /// Invokes `action` in `session` as `who` on `input` (a JSON document):
+    /// the decision and, when allowed, the result.
+    pub fn invoke(
+        &self,
+        who: &Authenticated,
+        session_id: &SessionId,
+        action: &ActionId,
+        input: &str,
+    ) -> Result<InvokeOutcome, Refusal> {
+        self.runtime.check_input(input)?;
+        let input_digest = Sha256Digest::of(input.as_bytes());
+        let entry = self.find_action(session_id, action)?;
+        let manifest = entry.package.manifest();
+        let facts = ActionFacts {
+            id: &manifest.id,
+            version: &manifest.version,
+            digest: entry.package.digest(),
+            capabilities: manifest.capabilities.names(),
+        };
+        // "Busy" must come before anything is committed, an approval above all.
+        let slot = self.runtime.reserve()?;
+        let now = self.now();
+        let decided = self.store.write(
+            |tx| -> Result<Result<Option<EscalationId>, InvokeOutcome>, Refusal> {
+                let mut session = load_session(tx, session_id)?;
+                if session.refresh(now).is_some() {
+                    save_session(tx, &session, now)?;
+                }
+                let escalations = tx.escalations_of(session_id)?;
+                let decision = decide(
+                    &session,
+                    &who.principal,
+                    &facts,
+                    input_digest,
+                    &escalations,
+                    &self.policy,
+                    now,
+                );
+                match decision {
+                    Decision::Deny(denial) => Ok(Err(InvokeOutcome::Denied { denial })),
+                    Decision::Escalate {
+                        key,
+                        existing,
+                        note,
+                    } => {
+                        let escalation = match existing
+                            .and_then(|id| escalations.into_iter().find(|e| e.id == id))
+                        {
+                            Some(pending) => pending,
+                            None => {
+                                let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
+                                let escalation = Escalation::raise(id, key, &who.principal, now);
+                                tx.put_escalation(&escalation)?;
+                                escalation
+                            }
+                        };
+                        session.touch(now);
+                        tx.put_session(&session)?;
+                        Ok(Err(InvokeOutcome::Escalated { escalation, note }))
+                    }
+                    Decision::Allow { approval, .. } => {
+                        if let Some(id) = &approval {
+                            let mut used = escalations
+                                .into_iter()
+                                .find(|e| &e.id == id)
+                                .ok_or_else(|| Refusal::NotFound {
+                                    what: "escalation",
+                                    id: id.to_string(),
+                                })?;
+                            used.consume(now);
+                            tx.put_escalation(&used)?;
+                        }
+                        session.touch(now);
+                        tx.put_session(&session)?;
+                        Ok(Ok(approval))
+                    }
+                }
+            },
+        )?;
+        let approval = match decided {
+            Ok(approval) => approval,
+            Err(outcome) => {
+                tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
+                return Ok(outcome);
+            }
+        };
+        // The grant: what the manifest declares. The scope allows the action
+        // as a whole (privileged ones only with an approval, checked above).
+        let grant = Grant::declared(&manifest.capabilities);
+        let invocation = slot.invoke(&entry.action, &grant, input)?;
+        tracing::info!(session = %session_id, action = %invocation.action, principal = %who.principal, outcome = invocation.outcome.code(), "invocation finished");
+        Ok(InvokeOutcome::Ran {
+            approval,
+            invocation,
+        })
+    }
+
+    /// The catalog entry for `action` in the version the session's scope
+    /// allows (the newest such), or its newest version.
+    fn find_action(
+        &self,
+        session_id: &SessionId,
+        action: &ActionId,
+    ) -> Result<&CatalogEntry, Refusal> {
+        let session = self.store.read(|tx| load_session(tx, session_id))?;
+        let rules: Vec<_> = session
+            .request
+            .scope
+            .allowed
+            .iter()
+            .filter(|r| &r.id == action)
+            .collect();
+        self.catalog
+            .find(action, |version| {
+                rules.iter().any(|r| r.versions.matches(version))
+            })
+            .ok_or_else(|| Refusal::NotFound {
+                what: "action",
+                id: action.to_string(),
+            })
+    }
+
+    /// Approves an escalation.
+    pub fn approve_escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+    ) -> Result<Escalation, Refusal> {
+        self.change_escalation(id, |escalation, session, policy, now| {
+            escalation.approve(&who.principal, session, policy, now)
+        })
+    }
+
+    /// Denies an escalation.
+    pub fn deny_escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+        reason: String,
+    ) -> Result<Escalation, Refusal> {
+        self.change_escalation(id, |escalation, session, policy, now| {
+            escalation.deny(&who.principal, reason, session, policy, now)
+        })
+    }
+
+    fn change_escalation(
+        &self,
+        id: &EscalationId,
+        change: impl FnOnce(
+            &mut Escalation,
+            &Session,
+            &Policy,
+            UnixMillis,
+        ) -> Result<(), EscalationRefusal>,
+    ) -> Result<Escalation, Refusal> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
+                what: "escalation",
+                id: id.to_string(),
+            })?;
+            let mut session = load_session(tx, &escalation.key.session)?;
+            if session.refresh(now).is_some() {
+                save_session(tx, &session, now)?;
+                escalation = tx.escalation(id)?.unwrap_or(escalation);
+            }
+            change(&mut escalation, &session, &self.policy, now)?;
+            tx.put_escalation(&escalation)?;
+            Ok(escalation)
+        })
+    }
+
+    /// An escalation, for those who may see its session.
+    pub fn escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+    ) -> Result<Escalation, Refusal> {
+        let (escalation, session) = self.store.read(|tx| {
+            let escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
+                what: "escalation",
+                id: id.to_string(),
+            })?;
+            let session = load_session(tx, &escalation.key.session)?;
+            Ok::<_, Refusal>((escalation, session))
+        })?;
+        self.check_may_view(who, &session)?;
+        Ok(escalation)
+    }
+
+    /// The pending escalations `who` may see.
+    pub fn pending_escalations(&self, who: &Authenticated) -> Result<Vec<Escalation>, Refusal> {
+        let pending = self.store.read(|tx| {
+            let pending = tx.pending_escalations()?;
+            pending
+                .into_iter()
+                .map(|e| Ok((load_session(tx, &e.key.session)?, e)))
+                .collect::<Result<Vec<_>, Refusal>>()
+        })?;
+        Ok(pending
+            .into_iter()
+            .filter(|(session, _)| self.check_may_view(who, session).is_ok())
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Closes every session that has expired or been idle for its timeout,
+    /// voiding its escalations, and forgets nonces too old to matter. Returns
+    /// the sessions it closed. A service calls this periodically.
+    pub fn sweep(&self) -> Result<Vec<SessionId>, Refusal> {
+        let now = self.now();
+        self.store.write(|tx| {
+            tx.purge_nonces(now)?;
+            let mut closed = Vec::new();
+            for mut session in tx.sessions(true)? {
+                if let Some(by) = session.refresh(now) {
+                    save_session(tx, &session, now)?;
+                    tracing::info!(session = %session.id, ?by, "session closed by itself");
+                    closed.push(session.id);
+                }
+            }
+            Ok(closed)
+        })
+    }
+
+    /// Carries out an authenticated operation and answers in JSON.
+    pub fn execute(
+        &self,
+        who: &Authenticated,
+        operation: Operation,
+    ) -> Result<serde_json::Value, Refusal> {
+        Ok(match operation {
+            Operation::RequestSession { request } => json(&self.request_session(who, request)?),
+            Operation::ApproveSession { session } => json(&self.approve_session(who, &session)?),
+            Operation::CloseSession { session, report } => {
+                json(&self.close_session(who, &session, report)?)
+            }
+            Operation::Invoke {
+                session,
+                action,
+                input,
+            } => json(&self.invoke(who, &session, &action, &input.to_string())?),
+            Operation::ApproveEscalation { escalation } => {
+                json(&self.approve_escalation(who, &escalation)?)
+            }
+            Operation::DenyEscalation { escalation, reason } => {
+                json(&self.deny_escalation(who, &escalation, reason)?)
+            }
+        })
+    }
+
+    /// Whether `who` may read the audit log.
+    pub fn check_read_audit(&self, who: &Authenticated) -> Result<(), Refusal> {
+        Ok(self
+            .policy
+            .authorize(&who.principal, &Access::ReadAudit { endpoint: &self.id })?)
+    }
+}
+
+/// A value as JSON. The types answered have string keys only, which always
+/// serialize.
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+}
+
+fn outcome_name(outcome: &InvokeOutcome) -> &'static str {
+    match outcome {
+        InvokeOutcome::Ran { .. } => "ran",
+        InvokeOutcome::Denied { denial } => denial.code(),
+        InvokeOutcome::Escalated { .. } => "escalated",
+    }
+}
+
+fn load_session(tx: &Tx<'_>, id: &SessionId) -> Result<Session, Refusal> {
+    tx.session(id)?.ok_or_else(|| Refusal::NotFound {
+        what: "session",
+        id: id.to_string(),
+    })
+}
+
+/// Stores a session; when it is closed, voids its unused escalations too.
+fn save_session(tx: &Tx<'_>, session: &Session, now: UnixMillis) -> Result<(), Refusal> {
+    tx.put_session(session)?;
+    if session.closure.is_some() {
+        for mut escalation in tx.escalations_of(&session.id)? {
+            if escalation.void(now) {
+                tx.put_escalation(&escalation)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Escalations: an invocation that needs a privileged capability waits for a
+//! second, distinct principal to approve exactly it.
+//!
+//! An escalation binds the session, the action's digest, the digest of the
+//! exact input and the endpoint. Its approval is by a principal whose role may
+//! approve escalations and who is neither the invoker nor the session's
+//! requester or technician; it expires, and it is consumed by the one
+//! invocation it authorizes.
+
+use crate::digest::Sha256Digest;
+use crate::identity::PrincipalId;
+use crate::manifest::ActionId;
+use crate::policy::{Access, Policy, PolicyRefusal};
+use crate::session::{EscalationId, Session, SessionId, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+/// Exactly which invocation an escalation is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationKey {
+    /// The session.
+    pub session: SessionId,
+    /// The action.
+    pub action: ActionId,
+    /// Its version.
+    pub version: semver::Version,
+    /// Its component's sha256.
+    pub digest: Sha256Digest,
+    /// The sha256 of the exact input.
+    pub input_digest: Sha256Digest,
+    /// The endpoint.
+    pub endpoint: String,
+}
+
+/// An approval of an escalation: single-use, and valid until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: PrincipalId,
+    /// When.
+    pub at_ms: UnixMillis,
+    /// Until when it may be used.
+    pub expires_ms: UnixMillis,
+    /// When the invocation it authorized used it.
+    pub consumed_ms: Option<UnixMillis>,
+}
+
+/// Where an escalation is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum EscalationState {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved (see its [`Approval`]).
+    Approved,
+    /// Denied by an approver.
+    Denied {
+        /// Who denied it.
+        by: PrincipalId,
+        /// When.
+        at_ms: UnixMillis,
+        /// Why.
+        reason: String,
+    },
+    /// The session closed before it was used.
+    Voided {
+        /// When.
+        at_ms: UnixMillis,
+    },
+}
+
+/// A held invocation and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Its id.
+    pub id: EscalationId,
+    /// The exact invocation.
+    pub key: InvocationKey,
+    /// Who invoked.
+    pub invoker: PrincipalId,
+    /// When it was raised.
+    pub raised_ms: UnixMillis,
+    /// Where it is.
+    pub state: EscalationState,
+    /// Its approval, once approved.
+    pub approval: Option<Approval>,
+}
+
+/// Why an escalation transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EscalationRefusal {
+    /// The policy says no (role, separation of duties, a rule).
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
+    /// It is not pending.
+    #[error("escalation {id} is not pending: {what}")]
+    NotPending {
+        /// The escalation.
+        id: EscalationId,
+        /// What it is instead.
+        what: String,
+    },
+}
+
+impl Escalation {
+    /// A pending escalation of the invocation `key` by `invoker`.
+    pub fn raise(
+        id: EscalationId,
+        key: InvocationKey,
+        invoker: &PrincipalId,
+        now: UnixMillis,
+    ) -> Escalation {
+        Escalation {
+            id,
+            key,
+            invoker: invoker.clone(),
+            raised_ms: now,
+            state: EscalationState::Pending,
+            approval: None,
+        }
+    }
+
+    fn check_pending(&self, now: UnixMillis) -> Result<(), EscalationRefusal> {
+        let what = match (&self.state, &self.approval) {
+            (EscalationState::Pending, _) => return Ok(()),
+            (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => {
+                "it was approved and used".to_string()
+            }
+            (EscalationState::Approved, Some(a)) if a.expires_ms <= now => {
+                "its approval expired unused".to_string()
+            }
+            (EscalationState::Approved, _) => "it is already approved".to_string(),
+            (EscalationState::Denied { by, .. }, _) => format!("{by} denied it"),
+            (EscalationState::Voided { .. }, _) => "its session closed".to_string(),
+        };
+        Err(EscalationRefusal::NotPending {
+            id: self.id.clone(),
+            what,
+        })
+    }
+
+    /// Approval by `approver` for `policy`'s escalation lifetime.
+    pub fn approve(
+        &mut self,
+        approver: &PrincipalId,
+        session: &Session,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<(), EscalationRefusal> {
+        self.check_pending(now)?;
+        policy.authorize(
+            approver,
+            &Access::ApproveEscalation {
+                session: session.facts(),
+                escalation: self.id.as_str(),
+                invoker: &self.invoker,
+            },
+        )?;
+        let lifetime = i64::from(policy.settings().escalation_minutes) * 60_000;
+        self.state = EscalationState::Approved;
+        self.approval = Some(Approval {
+            by: approver.clone(),
+            at_ms: now,
+            expires_ms: now.saturating_add(lifetime),
+            consumed_ms: None,
+        });
+        Ok(())
+    }
+
+    /// Denial by `approver`, who must be allowed to approve it.
+    pub fn deny(
+        &mut self,
+        approver: &PrincipalId,
+        reason: String,
+        session: &Session,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<(), EscalationRefusal> {
+        self.check_pending(now)?;
+        policy.authorize(
+            approver,
+            &Access::ApproveEscalation {
+                session: session.facts(),
+                escalation: self.id.as_str(),
+                invoker: &self.invoker,
+            },
+        )?;
+        self.state = EscalationState::Denied {
+            by: approver.clone(),
+            at_ms: now,
+            reason,
+        };
+        Ok(())
+    }
+
+    /// Voids a pending or unused escalation when its session closes. Returns
+    /// whether anything changed.
+    pub fn void(&mut self, now: UnixMillis) -> bool {
+        let unused = match (&self.state, &self.approval) {
+            (EscalationState::Pending, _) => true,
+            (EscalationState::Approved, Some(a)) => a.consumed_ms.is_none(),
+            _ => false,
+        };
+        if unused {
+            self.state = EscalationState::Voided { at_ms: now };
+        }
+        unused
+    }
+
+    /// Whether this escalation's approval authorizes exactly `key` now.
+    pub fn authorizes(&self, key: &InvocationKey, now: UnixMillis) -> bool {
+        self.state == EscalationState::Approved
+            && &self.key == key
+            && self
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.consumed_ms.is_none() && now < a.expires_ms)
+    }
+
+    /// Uses the approval for the invocation it authorizes.
+    pub fn consume(&mut self, now: UnixMillis) {
+        if let Some(approval) = &mut self.approval {
+            approval.consumed_ms = Some(now);
+        }
+    }
+
+    /// The state's name, for listings: `pending`, `approved`, `used`,
+    /// `expired`, `denied`, `voided`.
+    pub fn status(&self, now: UnixMillis) -> &'static str {
+        match (&self.state, &self.approval) {
+            (EscalationState::Pending, _) => "pending",
+            (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => "used",
+            (EscalationState::Approved, Some(a)) if a.expires_ms <= now => "expired",
+            (EscalationState::Approved, _) => "approved",
+            (EscalationState::Denied { .. }, _) => "denied",
+            (EscalationState::Voided { .. }, _) => "voided",
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The policy's rules in Cedar: default deny, and a `forbid` always overrides
+//! a `permit`.
+//!
+//! Three sources make one cached policy set:
+//!
+//! - each role's permissions become `permit` rules (`role:<role>:<permission>`);
+//! - separation of duties is two built-in `forbid` rules that no policy file can
+//!   remove: nobody approves a session they requested or work on, nobody
+//!   approves an escalation of their own session or invocation;
+//! - the policy file's `rules` add more `forbid` rules (`rule:<n>`). Only
+//!   `forbid` is accepted there: what may be done comes from roles.
+//!
+//! A rule that fails to evaluate (e.g. names an attribute a request does not
+//! have) denies, rather than being skipped.
+//!
+//! Entities: `Salve::Principal::"<id>"` (in its `Salve::Role::"<name>"`s),
+//! `Salve::Endpoint`, `Salve::Session`, `Salve::Package` (an action, by id) and
+//! `Salve::Escalation`. The context of each request is documented on
+//! [`Access`](super::Access).
+
+use super::file::{ActionSet, Name, Permission};
+use crate::identity::PrincipalId;
+use cedar_policy::{
+    Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    Policy, PolicyId, PolicySet, Request, RestrictedExpression,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+/// The built-in separation-of-duties rules.
+const SEPARATION_OF_DUTIES: &[(&str, &str)] = &[
+    (
+        "separation-of-duties:session",
+        r#"@reason("nobody approves a session they requested or are assigned to work on")
+forbid (principal, action == Salve::Action::"approve-session", resource)
+when { context.requester == principal || context.technician == principal };"#,
+    ),
+    (
+        "separation-of-duties:escalation",
+        r#"@reason("nobody approves an escalation they raised, or one in a session they requested or work on")
+forbid (principal, action == Salve::Action::"approve-escalation", resource)
+when { context.invoker == principal || context.requester == principal || context.technician == principal };"#,
+    ),
+];
+
+/// The Cedar action each permission is checked as.
+pub(super) fn cedar_action(permission: Permission) -> &'static str {
+    match permission {
+        Permission::RequestSessions => "request-session",
+        Permission::InvokeStandard | Permission::InvokePrivileged => "invoke",
+        Permission::ApproveSessions => "approve-session",
+        Permission::ApproveEscalations => "approve-escalation",
+        Permission::ReadAudit => "read-audit",
+        Permission::Administer => "administer",
+    }
+}
+
+/// The compiled rules and the principal entities they are evaluated against.
+pub(super) struct Rules {
+    set: PolicySet,
+    entities: Entities,
+    authorizer: Authorizer,
+}
+
+/// The outcome of one authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Some permit applies and no forbid does.
+    Allow,
+    /// No permit applies.
+    NotPermitted,
+    /// These forbid rules apply: (id, reason).
+    Forbidden(Vec<(String, String)>),
+    /// A rule could not be evaluated.
+    Error(String),
+}
+
+/// A uid in the `Salve` namespace.
+pub(super) fn uid(kind: &str, id: &str) -> EntityUid {
+    // Every `kind` passed here is one of this module's fixed type names, which
+    // always parse; `EntityId::new` accepts any string.
+    let type_name = EntityTypeName::from_str(&format!("Salve::{kind}"))
+        .unwrap_or_else(|_| unreachable!("`Salve::{kind}` is a valid Cedar type name"));
+    EntityUid::from_type_name_and_id(type_name, EntityId::new(id))
+}
+
+fn role_rule(role: &Name, permission: Permission, actions: &ActionSet) -> String {
+    let scope = format!(
+        "permit (principal in Salve::Role::\"{role}\", action == Salve::Action::\"{}\", resource)",
+        cedar_action(permission)
+    );
+    let packages = match actions {
+        ActionSet::All => None,
+        ActionSet::Only(ids) => Some(
+            ids.iter()
+                .map(|id| format!("Salve::Package::\"{id}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    match (permission, packages) {
+        (Permission::InvokeStandard, None) => {
+            format!("{scope} when {{ context.class == \"standard\" }};")
+        }
+        (Permission::InvokePrivileged, None) => {
+            format!("{scope} when {{ context.class == \"privileged\" }};")
+        }
+        (Permission::InvokeStandard, Some(list)) => {
+            format!("{scope} when {{ context.class == \"standard\" && resource in [{list}] }};")
+        }
+        (Permission::InvokePrivileged, Some(list)) => {
+            format!("{scope} when {{ context.class == \"privileged\" && resource in [{list}] }};")
+        }
+        _ => format!("{scope};"),
+    }
+}
+
+impl Rules {
+    /// Compiles the roles, the built-in rules and the file's extra rules.
+    /// The error is a sentence about the extra rules.
+    pub(super) fn compile(
+        roles: &BTreeMap<Name, (Vec<Permission>, ActionSet)>,
+        principals: &BTreeMap<PrincipalId, Vec<Name>>,
+        extra: Option<&str>,
+    ) -> Result<Rules, String> {
+        let mut set = PolicySet::new();
+        let mut add = |id: String, text: &str| -> Result<(), String> {
+            let policy = Policy::parse(Some(PolicyId::new(&id)), text)
+                .map_err(|e| format!("rule {id} does not parse: {e}"))?;
+            set.add(policy).map_err(|e| format!("rule {id}: {e}"))
+        };
+        for (id, text) in SEPARATION_OF_DUTIES {
+            add((*id).to_string(), text)?;
+        }
+        for (role, (permissions, actions)) in roles {
+            let mut seen = HashSet::new();
+            for permission in permissions {
+                if seen.insert(*permission) {
+                    add(
+                        format!("role:{role}:{permission}"),
+                        &role_rule(role, *permission, actions),
+                    )?;
+                }
+            }
+        }
+        if let Some(extra) = extra {
+            let parsed = PolicySet::from_str(extra)
+                .map_err(|e| format!("the rules are not valid Cedar: {e:?}"))?;
+            for (n, policy) in parsed.policies().enumerate() {
+                if policy.effect() != Effect::Forbid {
+                    return Err(format!(
+                        "rule {} is a `permit`: rules may only `forbid`; what people may do comes from their roles",
+                        n + 1
+                    ));
+                }
+                set.add(policy.new_id(PolicyId::new(format!("rule:{}", n + 1))))
+                    .map_err(|e| format!("rule {}: {e}", n + 1))?;
+            }
+        }
+        let entities = principals.iter().map(|(id, roles)| {
+            let parents = roles.iter().map(|r| uid("Role", r.as_str())).collect();
+            Entity::new_no_attrs(uid("Principal", id.as_str()), parents)
+        });
+        let role_entities = roles
+            .keys()
+            .map(|r| Entity::new_no_attrs(uid("Role", r.as_str()), HashSet::new()));
+        let entities = Entities::from_entities(entities.chain(role_entities), None)
+            .map_err(|e| format!("cannot build the principals' entities: {e}"))?;
+        Ok(Rules {
+            set,
+            entities,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// Decides whether `principal` may do `action` on `resource` in `context`.
+    pub(super) fn authorize(
+        &self,
+        principal: &PrincipalId,
+        action: &str,
+        resource: EntityUid,
+        context: Vec<(String, RestrictedExpression)>,
+    ) -> Verdict {
+        let context = match Context::from_pairs(context) {
+            Ok(context) => context,
+            Err(error) => return Verdict::Error(error.to_string()),
+        };
+        let request = match Request::new(
+            uid("Principal", principal.as_str()),
+            uid("Action", action),
+            resource,
+            context,
+            None,
+        ) {
+            Ok(request) => request,
+            Err(error) => return Verdict::Error(error.to_string()),
+        };
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.set, &self.entities);
+        let diagnostics = response.diagnostics();
+        if let Some(error) = diagnostics.errors().next() {
+            return Verdict::Error(error.to_string());
+        }
+        match response.decision() {
+            Decision::Allow => Verdict::Allow,
+            Decision::Deny => {
+                let forbids: Vec<(String, String)> = diagnostics
+                    .reason()
+                    .map(|id| {
+                        let reason = self
+                            .set
+                            .annotation(id, "reason")
+                            .unwrap_or("a policy rule forbids it")
+                            .to_string();
+                        (id.to_string(), reason)
+                    })
+                    .collect();
+                if forbids.is_empty() {
+                    Verdict::NotPermitted
+                } else {
+                    Verdict::Forbidden(forbids)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,656 @@
+//! Sessions: a ticket-linked, approved scope in which a technician may invoke
+//! actions on one endpoint, for a limited time.
+//!
+//! ```text
+//! requested ──approve──▶ approved ──consent (attended)──▶ active ──close / idle / expiry──▶ closed
+//!                           └──────────(unattended)──────────┘
+//! ```
+//!
+//! Pure: every transition takes the time and the policy, checks who may make
+//! it, and changes the session or says why not. Storing the result is the
+//! caller's job.
+
+use crate::identity::PrincipalId;
+use crate::manifest::ActionId;
+use crate::policy::{Access, Policy, PolicyRefusal, SessionFacts};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Milliseconds since the Unix epoch.
+pub type UnixMillis = i64;
+
+const MINUTE_MS: i64 = 60_000;
+
+/// A session's identifier: `s-` and 24 hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionId(String);
+
+/// An escalation's identifier: `e-` and 24 hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EscalationId(String);
+
+macro_rules! random_id {
+    ($ty:ident, $prefix:literal, $what:literal) => {
+        impl $ty {
+            /// A fresh random identifier.
+            pub fn random() -> Result<$ty, String> {
+                let mut bytes = [0u8; 12];
+                getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+                Ok($ty(format!("{}{}", $prefix, hex::encode(bytes))))
+            }
+
+            /// The identifier.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                let valid = text.strip_prefix($prefix).is_some_and(|rest| {
+                    rest.len() == 24
+                        && rest
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+                });
+                if !valid {
+                    return Err(format!(
+                        concat!(
+                            "`{}` is not ",
+                            $what,
+                            " id: they look like `",
+                            $prefix,
+                            "` and 24 hex characters"
+                        ),
+                        text
+                    ));
+                }
+                Ok($ty(text.to_string()))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                text.parse()
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(id: $ty) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+random_id!(SessionId, "s-", "a session");
+random_id!(EscalationId, "e-", "an escalation");
+
+/// An ITSM ticket reference, e.g. `INC0012345`: 1 to 64 letters, digits and
+/// `._:/-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketId(String);
+
+impl TicketId {
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for TicketId {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-'));
+        if !valid {
+            return Err(format!(
+                "`{text}` is not a ticket reference: use 1 to 64 letters, digits and `._:/-`, e.g. `INC0012345`"
+            ));
+        }
+        Ok(TicketId(text.to_string()))
+    }
+}
+
+impl TryFrom<String> for TicketId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<TicketId> for String {
+    fn from(id: TicketId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An action allowed in a scope: its id and a version range, written
+/// `restart-service` (any version) or `restart-service@^1.2`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ActionRule {
+    /// The action.
+    pub id: ActionId,
+    /// The versions allowed.
+    pub versions: semver::VersionReq,
+}
+
+impl ActionRule {
+    /// Whether `id@version` is allowed by this rule.
+    pub fn allows(&self, id: &ActionId, version: &semver::Version) -> bool {
+        &self.id == id && self.versions.matches(version)
+    }
+}
+
+impl FromStr for ActionRule {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (id, versions) = match text.split_once('@') {
+            Some((id, range)) => (
+                id,
+                range.parse().map_err(|e| {
+                    format!("`{range}` in `{text}` is not a version range ({e}), e.g. `^1.2`")
+                })?,
+            ),
+            None => (text, semver::VersionReq::STAR),
+        };
+        Ok(ActionRule {
+            id: id.parse()?,
+            versions,
+        })
+    }
+}
+
+impl TryFrom<String> for ActionRule {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<ActionRule> for String {
+    fn from(rule: ActionRule) -> String {
+        rule.to_string()
+    }
+}
+
+impl fmt::Display for ActionRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.versions == semver::VersionReq::STAR {
+            write!(f, "{}", self.id)
+        } else {
+            write!(f, "{}@{}", self.id, self.versions)
+        }
+    }
+}
+
+/// What may run in a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// The actions allowed, with version ranges.
+    pub allowed: Vec<ActionRule>,
+    /// Actions never allowed, whatever `allowed` says.
+    #[serde(default)]
+    pub prohibited: BTreeSet<ActionId>,
+    /// Whether privileged actions may be asked for at all (each still needs
+    /// its own approval).
+    #[serde(default)]
+    pub privileged: bool,
+}
+
+/// What a requester asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The ITSM ticket.
+    pub ticket: TicketId,
+    /// The problem, in the requester's words.
+    pub problem: String,
+    /// The request category; the policy says which justify remote access.
+    pub category: String,
+    /// The endpoint the session is for.
+    pub endpoint: String,
+    /// Who will work in it.
+    pub technician: PrincipalId,
+    /// What may run.
+    pub scope: Scope,
+    /// Whether the end user must consent at the endpoint first.
+    pub attended: bool,
+    /// Minutes without activity after which the session closes by itself.
+    pub idle_minutes: u32,
+    /// Minutes after the request after which the session closes by itself.
+    pub duration_minutes: u32,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionState {
+    /// Waiting for approval.
+    Requested,
+    /// Approved; an attended session waits for the end user's consent.
+    Approved,
+    /// Actions may be invoked.
+    Active,
+    /// Over; nothing may run.
+    Closed,
+}
+
+impl SessionState {
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Requested => "requested",
+            SessionState::Approved => "approved",
+            SessionState::Active => "active",
+            SessionState::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The end user at the endpoint, as the operating system identifies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentingUser {
+    /// The numeric user id.
+    pub uid: u32,
+    /// The user name, when the system knows it.
+    pub name: String,
+}
+
+impl ConsentingUser {
+    /// The user at the other end of a local Unix socket, from the kernel's
+    /// peer credentials — never from anything the client says.
+    pub fn from_peer(socket: &impl std::os::fd::AsFd) -> std::io::Result<ConsentingUser> {
+        let credentials =
+            nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerCredentials)
+                .map_err(std::io::Error::from)?;
+        Ok(ConsentingUser::from_uid(credentials.uid()))
+    }
+
+    /// The user this process runs as (for a consent given on the endpoint's own
+    /// terminal).
+    pub fn current_process() -> ConsentingUser {
+        ConsentingUser::from_uid(nix::unistd::getuid().as_raw())
+    }
+
+    fn from_uid(uid: u32) -> ConsentingUser {
+        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid {uid}"), |user| user.name);
+        ConsentingUser { uid, name }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ClosedBy {
+    /// Closed by a person.
+    Principal {
+        /// Who.
+        id: PrincipalId,
+    },
+    /// Nothing happened for its idle timeout.
+    IdleTimeout,
+    /// It reached its expiry.
+    Expiry,
+}
+
+/// What the closer records about the session.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureReport {
+    /// Whether the problem was resolved.
+    pub resolved: Option<bool>,
+    /// What was done.
+    pub summary: Option<String>,
+    /// What remains to be done.
+    pub follow_up: Option<String>,
+}
+
+/// A session's closure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closure {
+    /// When.
+    pub at_ms: UnixMillis,
+    /// By whom or what.
+    pub by: ClosedBy,
+    /// The write-up (added later when closed by idle or expiry).
+    pub report: ClosureReport,
+}
+
+/// A session and everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Its id.
+    pub id: SessionId,
+    /// Who requested it.
+    pub requester: PrincipalId,
+    /// What was requested.
+    pub request: SessionRequest,
+    /// Where it is in its life.
+    pub state: SessionState,
+    /// When it was requested.
+    pub requested_ms: UnixMillis,
+    /// When it closes by itself at the latest.
+    pub expires_ms: UnixMillis,
+    /// Who approved it, and when.
+    pub approved: Option<(PrincipalId, UnixMillis)>,
+    /// The end user's consent, for attended sessions.
+    pub consent: Option<(ConsentingUser, UnixMillis)>,
+    /// When it became active.
+    pub activated_ms: Option<UnixMillis>,
+    /// The last request in it, for the idle timeout.
+    pub last_activity_ms: UnixMillis,
+    /// How it ended.
+    pub closure: Option<Closure>,
+}
+
+/// Why a session transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRefusal {
+    /// The request is malformed or outside the policy's limits.
+    #[error("invalid session request: {0}")]
+    Invalid(String),
+    /// The category does not justify remote access.
+    #[error(
+        "category `{category}` does not justify remote access under this endpoint's policy (allowed: {allowed})"
+    )]
+    Category {
+        /// The category asked.
+        category: String,
+        /// The allowed ones.
+        allowed: String,
+    },
+    /// The request is for another endpoint.
+    #[error("the request is for endpoint `{asked}`, but this is `{this}`")]
+    WrongEndpoint {
+        /// The endpoint named.
+        asked: String,
+        /// This endpoint.
+        this: String,
+    },
+    /// The policy says no.
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
+    /// The transition does not apply in this state.
+    #[error("session {id} is {state}: {what}")]
+    State {
+        /// The session.
+        id: SessionId,
+        /// Its state.
+        state: SessionState,
+        /// What cannot be done, and why.
+        what: String,
+    },
+}
+
+impl Session {
+    /// A new session requested by `requester`, checked against `policy` for
+    /// endpoint `endpoint`.
+    pub fn request(
+        id: SessionId,
+        requester: &PrincipalId,
+        request: SessionRequest,
+        endpoint: &str,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<Session, SessionRefusal> {
+        if request.endpoint != endpoint {
+            return Err(SessionRefusal::WrongEndpoint {
+                asked: request.endpoint,
+                this: endpoint.to_string(),
+            });
+        }
+        let problem = request.problem.trim();
+        if problem.is_empty() || problem.chars().count() > 2000 {
+            return Err(SessionRefusal::Invalid(
+                "state the problem in 1 to 2000 characters".to_string(),
+            ));
+        }
+        if !policy.category_allowed(&request.category) {
+            return Err(SessionRefusal::Category {
+                category: request.category,
+                allowed: policy.categories().collect::<Vec<_>>().join(", "),
+            });
+        }
+        if policy.principal(&request.technician).is_none() {
+            return Err(SessionRefusal::Invalid(format!(
+                "technician `{}` is not a principal of this endpoint's policy",
+                request.technician
+            )));
+        }
+        let settings = policy.settings();
+        if request.duration_minutes == 0 || request.duration_minutes > settings.max_session_minutes
+        {
+            return Err(SessionRefusal::Invalid(format!(
+                "duration_minutes must be between 1 and {}",
+                settings.max_session_minutes
+            )));
+        }
+        if request.idle_minutes == 0 || request.idle_minutes > settings.max_idle_minutes {
+            return Err(SessionRefusal::Invalid(format!(
+                "idle_minutes must be between 1 and {}",
+                settings.max_idle_minutes
+            )));
+        }
+        if request.scope.allowed.is_empty() {
+            return Err(SessionRefusal::Invalid(
+                "the scope allows no action: name at least one in `allowed`".to_string(),
+            ));
+        }
+        policy.authorize(
+            requester,
+            &Access::RequestSession {
+                endpoint,
+                category: &request.category,
+                ticket: request.ticket.as_str(),
+                technician: &request.technician,
+                privileged: request.scope.privileged,
+            },
+        )?;
+        Ok(Session {
+            id,
+            requester: requester.clone(),
+            expires_ms: now.saturating_add(i64::from(request.duration_minutes) * MINUTE_MS),
+            request,
+            state: SessionState::Requested,
+            requested_ms: now,
+            approved: None,
+            consent: None,
+            activated_ms: None,
+            last_activity_ms: now,
+            closure: None,
+        })
+    }
+
+    /// The session as the policy sees it.
+    pub fn facts(&self) -> SessionFacts<'_> {
+        SessionFacts {
+            id: self.id.as_str(),
+            ticket: self.request.ticket.as_str(),
+            category: &self.request.category,
+            endpoint: &self.request.endpoint,
+            requester: &self.requester,
+            technician: &self.request.technician,
+            privileged: self.request.scope.privileged,
+        }
+    }
+
+    fn refuse(&self, what: &str) -> SessionRefusal {
+        let what = match &self.closure {
+            Some(Closure {
+                by: ClosedBy::IdleTimeout,
+                ..
+            }) => format!(
+                "{what} (it closed after {} idle minutes)",
+                self.request.idle_minutes
+            ),
+            Some(Closure {
+                by: ClosedBy::Expiry,
+                ..
+            }) => format!("{what} (it expired)"),
+            _ => what.to_string(),
+        };
+        SessionRefusal::State {
+            id: self.id.clone(),
+            state: self.state,
+            what,
+        }
+    }
+
+    /// Closes the session by itself if it has expired or, when active, been
+    /// idle for its timeout. Returns how it closed, if it did now.
+    pub fn refresh(&mut self, now: UnixMillis) -> Option<ClosedBy> {
+        if self.state == SessionState::Closed {
+            return None;
+        }
+        let by = if now >= self.expires_ms {
+            ClosedBy::Expiry
+        } else if self.state == SessionState::Active
+            && now.saturating_sub(self.last_activity_ms)
+                >= i64::from(self.request.idle_minutes) * MINUTE_MS
+        {
+            ClosedBy::IdleTimeout
+        } else {
+            return None;
+        };
+        self.state = SessionState::Closed;
+        self.closure = Some(Closure {
+            at_ms: now,
+            by: by.clone(),
+            report: ClosureReport::default(),
+        });
+        Some(by)
+    }
+
+    /// Approval by `approver`: a principal whose role may approve sessions,
+    /// who is neither the requester nor the technician.
+    pub fn approve(
+        &mut self,
+        approver: &PrincipalId,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<(), SessionRefusal> {
+        self.refresh(now);
+        if self.state != SessionState::Requested {
+            return Err(self.refuse("only a requested session can be approved"));
+        }
+        policy.authorize(approver, &Access::ApproveSession(self.facts()))?;
+        self.state = SessionState::Approved;
+        self.approved = Some((approver.clone(), now));
+        if !self.request.attended {
+            self.activate(now);
+        }
+        Ok(())
+    }
+
+    /// The end user's consent, which activates an approved attended session.
+    pub fn consent(&mut self, user: ConsentingUser, now: UnixMillis) -> Result<(), SessionRefusal> {
+        self.refresh(now);
+        if !self.request.attended {
+            return Err(self.refuse("it is unattended and needs no consent"));
+        }
+        if self.state != SessionState::Approved {
+            return Err(self.refuse("consent is given to an approved session that waits for it"));
+        }
+        self.consent = Some((user, now));
+        self.activate(now);
+        Ok(())
+    }
+
+    fn activate(&mut self, now: UnixMillis) {
+        self.state = SessionState::Active;
+        self.activated_ms = Some(now);
+        self.last_activity_ms = now;
+    }
+
+    /// Whether actions may run now (after [`Session::refresh`]).
+    pub fn check_active(&self) -> Result<(), SessionRefusal> {
+        match self.state {
+            SessionState::Active => Ok(()),
+            SessionState::Requested => Err(self.refuse("nothing runs before it is approved")),
+            SessionState::Approved => {
+                Err(self.refuse("nothing runs before the end user consents at the endpoint"))
+            }
+            SessionState::Closed => Err(self.refuse("nothing runs in a closed session")),
+        }
+    }
+
+    /// Records activity, for the idle timeout.
+    pub fn touch(&mut self, now: UnixMillis) {
+        self.last_activity_ms = self.last_activity_ms.max(now);
+    }
+
+    /// Closes the session by hand, with the write-up. The technician, the
+    /// requester or an administrator may close it; a session that closed by
+    /// itself (idle, expiry) takes its write-up this way too.
+    pub fn close(
+        &mut self,
+        closer: &PrincipalId,
+        report: ClosureReport,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<(), SessionRefusal> {
+        self.refresh(now);
+        let involved = closer == &self.requester || closer == &self.request.technician;
+        if !involved {
+            policy.authorize(
+                closer,
+                &Access::Administer {
+                    endpoint: &self.request.endpoint,
+                },
+            )?;
+        }
+        match &mut self.closure {
+            Some(Closure {
+                by: ClosedBy::Principal { .. },
+                ..
+            }) => Err(self.refuse("it was already closed by hand")),
+            Some(closure) => {
+                closure.report = report;
+                Ok(())
+            }
+            None => {
+                self.state = SessionState::Closed;
+                self.closure = Some(Closure {
+                    at_ms: now,
+                    by: ClosedBy::Principal { id: closer.clone() },
+                    report,
+                });
+                Ok(())
+            }
+        }
+    }
+}

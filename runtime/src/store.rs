@@ -1,0 +1,521 @@
+//! Durable endpoint state in SQLite: sessions, escalations, their approvals,
+//! and the nonces of requests already seen.
+//!
+//! The database runs in WAL mode with `synchronous = FULL`, so a change is on
+//! disk when its transaction commits: a restart loses nothing that was
+//! acknowledged, and a crash mid-write leaves the state of the last commit.
+//! Every change that touches several rows (closing a session and voiding its
+//! escalations, using an approval and running) is one transaction. The schema
+//! is versioned from the first release (`PRAGMA user_version`).
+
+use crate::digest::Sha256Digest;
+use crate::escalation::{Approval, Escalation, EscalationState, InvocationKey};
+use crate::identity::PrincipalId;
+use crate::session::{
+    ClosedBy, Closure, ClosureReport, ConsentingUser, EscalationId, Session, SessionId,
+    SessionRequest, SessionState, UnixMillis,
+};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// The schema, one migration per version. Never edit a released migration;
+/// add the next one.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, escalations, approvals, seen nonces.
+    r"
+    CREATE TABLE sessions (
+        id               TEXT PRIMARY KEY,
+        ticket           TEXT NOT NULL,
+        requester        TEXT NOT NULL,
+        technician       TEXT NOT NULL,
+        category         TEXT NOT NULL,
+        endpoint         TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('requested', 'approved', 'active', 'closed')),
+        request          TEXT NOT NULL,
+        requested_ms     INTEGER NOT NULL,
+        expires_ms       INTEGER NOT NULL,
+        last_activity_ms INTEGER NOT NULL,
+        approved_by      TEXT,
+        approved_ms      INTEGER,
+        consent_uid      INTEGER,
+        consent_user     TEXT,
+        consent_ms       INTEGER,
+        activated_ms     INTEGER,
+        closed_ms        INTEGER,
+        closed_how       TEXT CHECK (closed_how IN ('principal', 'idle-timeout', 'expiry')),
+        closed_by        TEXT,
+        resolved         INTEGER,
+        summary          TEXT,
+        follow_up        TEXT
+    ) STRICT;
+    CREATE INDEX sessions_by_state ON sessions (state);
+    CREATE TABLE escalations (
+        id           TEXT PRIMARY KEY,
+        session_id   TEXT NOT NULL REFERENCES sessions (id),
+        action       TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        digest       TEXT NOT NULL,
+        input_digest TEXT NOT NULL,
+        endpoint     TEXT NOT NULL,
+        invoker      TEXT NOT NULL,
+        raised_ms    INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'voided')),
+        decided_by   TEXT,
+        decided_ms   INTEGER,
+        reason       TEXT
+    ) STRICT;
+    CREATE INDEX escalations_by_session ON escalations (session_id);
+    CREATE INDEX escalations_by_state ON escalations (state);
+    CREATE TABLE approvals (
+        escalation_id TEXT PRIMARY KEY REFERENCES escalations (id),
+        approver      TEXT NOT NULL,
+        approved_ms   INTEGER NOT NULL,
+        expires_ms    INTEGER NOT NULL,
+        consumed_ms   INTEGER
+    ) STRICT;
+    CREATE TABLE seen_nonces (
+        principal  TEXT NOT NULL,
+        nonce      TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        PRIMARY KEY (principal, nonce)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires_ms);
+    ",
+];
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database cannot be opened or migrated.
+    #[error("cannot open the state database {}: {reason}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("state database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored row cannot be read back.
+    #[error("state database holds an unreadable {what}: {reason}")]
+    Corrupt {
+        /// What kind of row.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The endpoint's durable state.
+pub struct StateStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateStore")
+    }
+}
+
+/// A transaction on the state store.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema to the latest version.
+    pub fn open(path: &Path) -> Result<StateStore, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| open_error(e.to_string()))?;
+        StateStore::prepare(conn).map_err(|e| open_error(e.to_string()))
+    }
+
+    /// A store in memory, for tests and tools that keep no state.
+    pub fn in_memory() -> Result<StateStore, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        StateStore::prepare(conn).map_err(|e| StoreError::Open {
+            path: PathBuf::from(":memory:"),
+            reason: e.to_string(),
+        })
+    }
+
+    fn prepare(mut conn: Connection) -> Result<StateStore, String> {
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| e.to_string())?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+        migrations
+            .to_latest(&mut conn)
+            .map_err(|e| format!("cannot bring the schema up to date: {e}"))?;
+        Ok(StateStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&Tx { conn: &tx })?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a consistent snapshot.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        f(&Tx { conn: &tx })
+    }
+}
+
+fn corrupt(what: &'static str) -> impl Fn(String) -> StoreError {
+    move |reason| StoreError::Corrupt { what, reason }
+}
+
+fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| corrupt(what)(format!("`{text}`: {e}")))
+}
+
+const SESSION_COLUMNS: &str = "id, requester, state, request, requested_ms, expires_ms, last_activity_ms, \
+     approved_by, approved_ms, consent_uid, consent_user, consent_ms, activated_ms, \
+     closed_ms, closed_how, closed_by, resolved, summary, follow_up";
+
+const ESCALATION_COLUMNS: &str = "e.id, e.session_id, e.action, e.version, e.digest, e.input_digest, e.endpoint, \
+     e.invoker, e.raised_ms, e.state, e.decided_by, e.decided_ms, e.reason, \
+     a.approver, a.approved_ms, a.expires_ms, a.consumed_ms";
+
+impl Tx<'_> {
+    /// Records that `principal` used `nonce`; `false` when it was seen before.
+    pub fn record_nonce(
+        &self,
+        principal: &PrincipalId,
+        nonce: &str,
+        expires_ms: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT INTO seen_nonces (principal, nonce, expires_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![principal.as_str(), nonce, expires_ms],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// Forgets nonces whose requests would be refused as stale anyway.
+    pub fn purge_nonces(&self, now: UnixMillis) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM seen_nonces WHERE expires_ms < ?1", [now])?)
+    }
+
+    /// Inserts or updates a session.
+    pub fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        let request = serde_json::to_string(&session.request)
+            .map_err(|e| corrupt("session")(e.to_string()))?;
+        let (closed_ms, closed_how, closed_by, report) = match &session.closure {
+            None => (None, None, None, ClosureReport::default()),
+            Some(Closure { at_ms, by, report }) => {
+                let (how, who) = match by {
+                    ClosedBy::Principal { id } => ("principal", Some(id.as_str())),
+                    ClosedBy::IdleTimeout => ("idle-timeout", None),
+                    ClosedBy::Expiry => ("expiry", None),
+                };
+                (Some(*at_ms), Some(how), who, report.clone())
+            }
+        };
+        self.conn.execute(
+            "INSERT INTO sessions (id, ticket, requester, technician, category, endpoint, state, request,
+                 requested_ms, expires_ms, last_activity_ms, approved_by, approved_ms, consent_uid,
+                 consent_user, consent_ms, activated_ms, closed_ms, closed_how, closed_by, resolved,
+                 summary, follow_up)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21, ?22, ?23)
+             ON CONFLICT (id) DO UPDATE SET
+                 state = excluded.state, last_activity_ms = excluded.last_activity_ms,
+                 approved_by = excluded.approved_by, approved_ms = excluded.approved_ms,
+                 consent_uid = excluded.consent_uid, consent_user = excluded.consent_user,
+                 consent_ms = excluded.consent_ms, activated_ms = excluded.activated_ms,
+                 closed_ms = excluded.closed_ms, closed_how = excluded.closed_how,
+                 closed_by = excluded.closed_by, resolved = excluded.resolved,
+                 summary = excluded.summary, follow_up = excluded.follow_up",
+            params![
+                session.id.as_str(),
+                session.request.ticket.as_str(),
+                session.requester.as_str(),
+                session.request.technician.as_str(),
+                session.request.category,
+                session.request.endpoint,
+                session.state.name(),
+                request,
+                session.requested_ms,
+                session.expires_ms,
+                session.last_activity_ms,
+                session.approved.as_ref().map(|(p, _)| p.as_str()),
+                session.approved.as_ref().map(|(_, at)| *at),
+                session.consent.as_ref().map(|(u, _)| u.uid),
+                session.consent.as_ref().map(|(u, _)| u.name.as_str()),
+                session.consent.as_ref().map(|(_, at)| *at),
+                session.activated_ms,
+                closed_ms,
+                closed_how,
+                closed_by,
+                report.resolved,
+                report.summary,
+                report.follow_up,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The session with this id.
+    pub fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1");
+        let row = self
+            .conn
+            .query_row(&sql, [id.as_str()], |row| Ok(read_session(row)))
+            .optional()?;
+        row.transpose()
+    }
+
+    /// Sessions, newest first; only those not closed when `open_only`.
+    pub fn sessions(&self, open_only: bool) -> Result<Vec<Session>, StoreError> {
+        let filter = if open_only {
+            "WHERE state <> 'closed'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions {filter} ORDER BY requested_ms DESC, id"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], |row| Ok(read_session(row)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Inserts or updates an escalation and its approval.
+    pub fn put_escalation(&self, escalation: &Escalation) -> Result<(), StoreError> {
+        let (state, decided_by, decided_ms, reason) = match &escalation.state {
+            EscalationState::Pending => ("pending", None, None, None),
+            EscalationState::Approved => ("approved", None, None, None),
+            EscalationState::Denied { by, at_ms, reason } => (
+                "denied",
+                Some(by.as_str()),
+                Some(*at_ms),
+                Some(reason.as_str()),
+            ),
+            EscalationState::Voided { at_ms } => ("voided", None, Some(*at_ms), None),
+        };
+        let key = &escalation.key;
+        self.conn.execute(
+            "INSERT INTO escalations (id, session_id, action, version, digest, input_digest, endpoint,
+                 invoker, raised_ms, state, decided_by, decided_ms, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, decided_by = excluded.decided_by,
+                 decided_ms = excluded.decided_ms, reason = excluded.reason",
+            params![
+                escalation.id.as_str(),
+                key.session.as_str(),
+                key.action.as_str(),
+                key.version.to_string(),
+                key.digest.to_string(),
+                key.input_digest.to_string(),
+                key.endpoint,
+                escalation.invoker.as_str(),
+                escalation.raised_ms,
+                state,
+                decided_by,
+                decided_ms,
+                reason,
+            ],
+        )?;
+        if let Some(approval) = &escalation.approval {
+            self.conn.execute(
+                "INSERT INTO approvals (escalation_id, approver, approved_ms, expires_ms, consumed_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (escalation_id) DO UPDATE SET consumed_ms = excluded.consumed_ms",
+                params![
+                    escalation.id.as_str(),
+                    approval.by.as_str(),
+                    approval.at_ms,
+                    approval.expires_ms,
+                    approval.consumed_ms,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The escalation with this id.
+    pub fn escalation(&self, id: &EscalationId) -> Result<Option<Escalation>, StoreError> {
+        let sql = format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations e LEFT JOIN approvals a ON a.escalation_id = e.id WHERE e.id = ?1"
+        );
+        let row = self
+            .conn
+            .query_row(&sql, [id.as_str()], |row| Ok(read_escalation(row)))
+            .optional()?;
+        row.transpose()
+    }
+
+    /// The escalations of a session, oldest first.
+    pub fn escalations_of(&self, session: &SessionId) -> Result<Vec<Escalation>, StoreError> {
+        self.escalations_where("e.session_id = ?1", session.as_str())
+    }
+
+    /// The pending escalations, oldest first.
+    pub fn pending_escalations(&self) -> Result<Vec<Escalation>, StoreError> {
+        self.escalations_where("e.state = ?1", "pending")
+    }
+
+    fn escalations_where(
+        &self,
+        condition: &str,
+        value: &str,
+    ) -> Result<Vec<Escalation>, StoreError> {
+        let sql = format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations e LEFT JOIN approvals a ON a.escalation_id = e.id
+             WHERE {condition} ORDER BY e.raised_ms, e.id"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([value], |row| Ok(read_escalation(row)))?;
+        rows.map(|r| r?).collect()
+    }
+}
+
+fn read_session(row: &Row<'_>) -> Result<Session, StoreError> {
+    let bad = corrupt("session");
+    let text = |i: usize| -> Result<String, StoreError> { Ok(row.get::<_, String>(i)?) };
+    let request: SessionRequest =
+        serde_json::from_str(&text(3)?).map_err(|e| bad(e.to_string()))?;
+    let state = match text(2)?.as_str() {
+        "requested" => SessionState::Requested,
+        "approved" => SessionState::Approved,
+        "active" => SessionState::Active,
+        "closed" => SessionState::Closed,
+        other => return Err(bad(format!("state `{other}`"))),
+    };
+    let approved = match (
+        row.get::<_, Option<String>>(7)?,
+        row.get::<_, Option<i64>>(8)?,
+    ) {
+        (Some(by), Some(at)) => Some((parse("session approver", &by)?, at)),
+        _ => None,
+    };
+    let consent = match (
+        row.get::<_, Option<u32>>(9)?,
+        row.get::<_, Option<String>>(10)?,
+        row.get::<_, Option<i64>>(11)?,
+    ) {
+        (Some(uid), Some(name), Some(at)) => Some((ConsentingUser { uid, name }, at)),
+        _ => None,
+    };
+    let closure = match (
+        row.get::<_, Option<i64>>(13)?,
+        row.get::<_, Option<String>>(14)?,
+    ) {
+        (Some(at_ms), Some(how)) => {
+            let by = match how.as_str() {
+                "principal" => ClosedBy::Principal {
+                    id: parse(
+                        "session closer",
+                        &row.get::<_, Option<String>>(15)?.unwrap_or_default(),
+                    )?,
+                },
+                "idle-timeout" => ClosedBy::IdleTimeout,
+                "expiry" => ClosedBy::Expiry,
+                other => return Err(bad(format!("closure `{other}`"))),
+            };
+            let report = ClosureReport {
+                resolved: row.get(16)?,
+                summary: row.get(17)?,
+                follow_up: row.get(18)?,
+            };
+            Some(Closure { at_ms, by, report })
+        }
+        _ => None,
+    };
+    Ok(Session {
+        id: parse("session id", &text(0)?)?,
+        requester: parse("session requester", &text(1)?)?,
+        request,
+        state,
+        requested_ms: row.get(4)?,
+        expires_ms: row.get(5)?,
+        last_activity_ms: row.get(6)?,
+        approved,
+        consent,
+        activated_ms: row.get(12)?,
+        closure,
+    })
+}
+
+fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
+    let text = |i: usize| -> Result<String, StoreError> { Ok(row.get::<_, String>(i)?) };
+    let state = match text(9)?.as_str() {
+        "pending" => EscalationState::Pending,
+        "approved" => EscalationState::Approved,
+        "denied" => EscalationState::Denied {
+            by: parse(
+                "escalation decider",
+                &row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+            )?,
+            at_ms: row.get::<_, Option<i64>>(11)?.unwrap_or_default(),
+            reason: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
+        },
+        "voided" => EscalationState::Voided {
+            at_ms: row.get::<_, Option<i64>>(11)?.unwrap_or_default(),
+        },
+        other => return Err(corrupt("escalation")(format!("state `{other}`"))),
+    };
+    let approval = match row.get::<_, Option<String>>(13)? {
+        Some(by) => Some(Approval {
+            by: parse("approver", &by)?,
+            at_ms: row.get(14)?,
+            expires_ms: row.get(15)?,
+            consumed_ms: row.get(16)?,
+        }),
+        None => None,
+    };
+    Ok(Escalation {
+        id: parse("escalation id", &text(0)?)?,
+        key: InvocationKey {
+            session: parse("escalation session", &text(1)?)?,
+            action: parse("escalation action", &text(2)?)?,
+            version: parse("escalation version", &text(3)?)?,
+            digest: parse::<Sha256Digest>("escalation digest", &text(4)?)?,
+            input_digest: parse::<Sha256Digest>("escalation input digest", &text(5)?)?,
+            endpoint: text(6)?,
+        },
+        invoker: parse("escalation invoker", &text(7)?)?,
+        raised_ms: row.get(8)?,
+        state,
+        approval,
+    })
+}
