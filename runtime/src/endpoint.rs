@@ -187,6 +187,21 @@ pub enum Operation {
     },
 }
 
+/// How often a session's activity is written down, for its idle timeout
+/// (counted in minutes): invocations closer together than this do not each
+/// cost a durable write.
+const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+
+/// A decision, and whether it could be made without writing.
+enum Decided {
+    /// Run, using this approval.
+    Run(Option<EscalationId>),
+    /// Do not run; this is why.
+    NotRun(InvokeOutcome),
+    /// The decision changes the state: decide again in a write transaction.
+    NeedsWrite,
+}
+
 /// An endpoint: the runtime, its catalog, the policy and the durable state.
 pub struct Endpoint {
     id: String,
@@ -281,7 +296,7 @@ impl Endpoint {
         request: SessionRequest,
     ) -> Result<Session, Refusal> {
         let now = self.now();
-        let id = SessionId::random().map_err(|e| SessionRefusal::Invalid(e))?;
+        let id = SessionId::random().map_err(SessionRefusal::Invalid)?;
         let session = Session::request(id, &who.principal, request, &self.id, &self.policy, now)?;
         self.store
             .write(|tx| tx.put_session(&session).map_err(Refusal::from))?;
@@ -406,66 +421,22 @@ impl Endpoint {
         // "Busy" must come before anything is committed, an approval above all.
         let slot = self.runtime.reserve()?;
         let now = self.now();
-        let decided = self.store.write(
-            |tx| -> Result<Result<Option<EscalationId>, InvokeOutcome>, Refusal> {
-                let mut session = load_session(tx, session_id)?;
-                if session.refresh(now).is_some() {
-                    save_session(tx, &session, now)?;
-                }
-                let escalations = tx.escalations_of(session_id)?;
-                let decision = decide(
-                    &session,
-                    &who.principal,
-                    &facts,
-                    input_digest,
-                    &escalations,
-                    &self.policy,
-                    now,
-                );
-                match decision {
-                    Decision::Deny(denial) => Ok(Err(InvokeOutcome::Denied { denial })),
-                    Decision::Escalate {
-                        key,
-                        existing,
-                        note,
-                    } => {
-                        let escalation = match existing
-                            .and_then(|id| escalations.into_iter().find(|e| e.id == id))
-                        {
-                            Some(pending) => pending,
-                            None => {
-                                let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
-                                let escalation = Escalation::raise(id, key, &who.principal, now);
-                                tx.put_escalation(&escalation)?;
-                                escalation
-                            }
-                        };
-                        session.touch(now);
-                        tx.put_session(&session)?;
-                        Ok(Err(InvokeOutcome::Escalated { escalation, note }))
-                    }
-                    Decision::Allow { approval, .. } => {
-                        if let Some(id) = &approval {
-                            let mut used = escalations
-                                .into_iter()
-                                .find(|e| &e.id == id)
-                                .ok_or_else(|| Refusal::NotFound {
-                                    what: "escalation",
-                                    id: id.to_string(),
-                                })?;
-                            used.consume(now);
-                            tx.put_escalation(&used)?;
-                        }
-                        session.touch(now);
-                        tx.put_session(&session)?;
-                        Ok(Ok(approval))
-                    }
-                }
-            },
-        )?;
+        // Decide on a snapshot; write only when something must change (an
+        // approval is used, an escalation raised, the session closed by
+        // itself, or activity is due to be recorded), deciding again inside
+        // the write transaction so that nothing changed in between.
+        let decided = match self.store.read(|tx| {
+            self.decide_invocation(tx, who, session_id, &facts, input_digest, now, false)
+        })? {
+            Decided::NeedsWrite => self.store.write(|tx| {
+                self.decide_invocation(tx, who, session_id, &facts, input_digest, now, true)
+            })?,
+            decided => decided,
+        };
         let approval = match decided {
-            Ok(approval) => approval,
-            Err(outcome) => {
+            Decided::Run(approval) => approval,
+            Decided::NeedsWrite => unreachable!("the write path always decides"),
+            Decided::NotRun(outcome) => {
                 tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
                 return Ok(outcome);
             }
@@ -479,6 +450,84 @@ impl Endpoint {
             approval,
             invocation,
         })
+    }
+
+    /// Decides an invocation in `tx`. With `apply`, commits what the decision
+    /// changes; without, answers [`Decided::NeedsWrite`] when it would change
+    /// anything.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_invocation(
+        &self,
+        tx: &Tx<'_>,
+        who: &Authenticated,
+        session_id: &SessionId,
+        facts: &ActionFacts<'_>,
+        input_digest: Sha256Digest,
+        now: UnixMillis,
+        apply: bool,
+    ) -> Result<Decided, Refusal> {
+        let mut session = load_session(tx, session_id)?;
+        if session.refresh(now).is_some() {
+            if !apply {
+                return Ok(Decided::NeedsWrite);
+            }
+            save_session(tx, &session, now)?;
+        }
+        let escalations = tx.escalations_of(session_id)?;
+        let decision = decide(
+            &session,
+            &who.principal,
+            facts,
+            input_digest,
+            &escalations,
+            &self.policy,
+            now,
+        );
+        let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
+        match decision {
+            Decision::Deny(denial) => Ok(Decided::NotRun(InvokeOutcome::Denied { denial })),
+            Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run(None)),
+            _ if !apply => Ok(Decided::NeedsWrite),
+            Decision::Escalate {
+                key,
+                existing,
+                note,
+            } => {
+                let escalation =
+                    match existing.and_then(|id| escalations.into_iter().find(|e| e.id == id)) {
+                        Some(pending) => pending,
+                        None => {
+                            let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
+                            let escalation = Escalation::raise(id, key, &who.principal, now);
+                            tx.put_escalation(&escalation)?;
+                            escalation
+                        }
+                    };
+                session.touch(now);
+                tx.put_session(&session)?;
+                Ok(Decided::NotRun(InvokeOutcome::Escalated {
+                    escalation,
+                    note,
+                }))
+            }
+            Decision::Allow { approval, .. } => {
+                if let Some(id) = &approval {
+                    let mut used =
+                        escalations
+                            .into_iter()
+                            .find(|e| &e.id == id)
+                            .ok_or_else(|| Refusal::NotFound {
+                                what: "escalation",
+                                id: id.to_string(),
+                            })?;
+                    used.consume(now);
+                    tx.put_escalation(&used)?;
+                }
+                session.touch(now);
+                tx.put_session(&session)?;
+                Ok(Decided::Run(approval))
+            }
+        }
     }
 
     /// The catalog entry for `action` in the version the session's scope

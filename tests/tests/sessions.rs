@@ -2,6 +2,9 @@
 //! two-person escalation of privileged invocations. Every refusal carries its
 //! reason, and nothing runs.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use salve::clock::Clock;
 use salve::decision::Denial;
 use salve::endpoint::{InvokeOutcome, Refusal};
@@ -633,4 +636,36 @@ fn people_outside_a_session_cannot_see_it() {
             .is_empty()
     );
     assert_eq!(f.endpoint.sessions(&f.who("dave"), false).unwrap().len(), 1);
+}
+
+#[test]
+fn a_policy_rule_forbids_what_a_role_permits() {
+    let f = Fixture::with_rules(
+        r#"
+[rules]
+cedar = '''
+@reason("disk reports are for incidents only")
+forbid (principal, action == Salve::Action::"invoke", resource == Salve::Package::"disk-usage")
+unless { context.category == "incident" };
+'''
+"#,
+    );
+    let mut asked = request("alice", &["disk-usage"], false);
+    asked.category = "service-request".to_string();
+    let session = f.endpoint.request_session(&f.who("alice"), asked).unwrap();
+    f.endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    let denial = denied(invoke(&f, "alice", &session.id, "disk-usage", "{}"));
+    assert_eq!(
+        denial.to_string(),
+        "alice may not invoke disk-usage (a standard action): policy rule rule:1 forbids it — disk reports are for incidents only"
+    );
+    // In an incident the same role may.
+    let session = active(&f, "alice", "alice", &["disk-usage"], false, "bob");
+    assert!(
+        ran(invoke(&f, "alice", &session.id, "disk-usage", "{}"))
+            .outcome
+            .succeeded()
+    );
 }

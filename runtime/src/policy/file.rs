@@ -24,7 +24,8 @@
 //! roles = ["tier1"]
 //! public-key = "ed25519:…"
 //!
-//! rules = '''                    # optional Cedar rules, for what roles cannot say
+//! [rules]                        # optional Cedar `forbid` rules, for what roles cannot say
+//! cedar = '''
 //! @reason("no cleanups outside incidents")
 //! forbid (principal, action == Salve::Action::"invoke", resource == Salve::Package::"clear-temp-files")
 //! unless { context.category == "incident" };
@@ -61,7 +62,15 @@ pub struct PolicyFile {
     pub principals: Vec<PrincipalFile>,
     /// Additional rules in Cedar.
     #[serde(default)]
-    pub rules: Option<toml::Spanned<String>>,
+    pub rules: Option<RulesFile>,
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    /// `forbid` rules in Cedar.
+    pub cedar: toml::Spanned<String>,
 }
 
 /// The policy schema version.

@@ -300,15 +300,22 @@ impl Policy {
             .values()
             .map(|p: &Principal| (p.id.clone(), p.roles.clone()))
             .collect();
-        let extra = parsed.rules.as_ref();
+        let extra = parsed.rules.as_ref().map(|r| &r.cedar);
         let rules = Rules::compile(
             &rule_input,
             &memberships,
             extra.map(|r| r.get_ref().as_str()),
         )
-        .map_err(|message| match extra {
-            Some(extra) => at(extra.span(), message),
-            None => FileError::at(file, text, None, &message),
+        .map_err(|error| match extra {
+            Some(extra) => {
+                let span = extra.span();
+                let start = match error.offset {
+                    Some(offset) => string_content_start(text, span.start) + offset,
+                    None => span.start,
+                };
+                at(start..start + 1, error.message)
+            }
+            None => FileError::at(file, text, None, &error.message),
         })?;
         let extra_privileged = parsed.settings.extra_privileged.iter().copied().collect();
         Ok(Policy {
@@ -432,6 +439,25 @@ impl Policy {
             }),
         }
     }
+}
+
+/// Where the content of the TOML string whose raw text starts at `start`
+/// begins: after its opening quotes, and after the newline TOML drops right
+/// after `'''` or `"""`.
+fn string_content_start(text: &str, start: usize) -> usize {
+    let raw = text.get(start..).unwrap_or_default();
+    let quotes = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
+    let after = start + quotes;
+    let newline = match text.get(after..) {
+        Some(rest) if quotes == 3 && rest.starts_with("\r\n") => 2,
+        Some(rest) if quotes == 3 && rest.starts_with('\n') => 1,
+        _ => 0,
+    };
+    after + newline
 }
 
 fn string(value: &str) -> RestrictedExpression {

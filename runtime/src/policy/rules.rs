@@ -115,19 +115,59 @@ fn role_rule(role: &Name, permission: Permission, actions: &ActionSet) -> String
     }
 }
 
+/// Why the rules do not compile: a sentence, and where in the Cedar text.
+#[derive(Debug)]
+pub(super) struct RulesError {
+    /// What is wrong.
+    pub message: String,
+    /// The byte offset in the file's Cedar text, when known.
+    pub offset: Option<usize>,
+}
+
+impl RulesError {
+    fn new(message: String) -> RulesError {
+        RulesError {
+            message,
+            offset: None,
+        }
+    }
+}
+
+/// Cedar's parse errors in words, with where the first one is.
+fn cedar_error(errors: &cedar_policy::ParseErrors) -> RulesError {
+    use miette::Diagnostic;
+    let offset = errors.iter().find_map(|error| {
+        error
+            .labels()
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|label| label.offset())
+    });
+    let message = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    RulesError {
+        message: format!("the rules are not valid Cedar: {message}"),
+        offset,
+    }
+}
+
 impl Rules {
     /// Compiles the roles, the built-in rules and the file's extra rules.
-    /// The error is a sentence about the extra rules.
     pub(super) fn compile(
         roles: &BTreeMap<Name, (Vec<Permission>, ActionSet)>,
         principals: &BTreeMap<PrincipalId, Vec<Name>>,
         extra: Option<&str>,
-    ) -> Result<Rules, String> {
+    ) -> Result<Rules, RulesError> {
         let mut set = PolicySet::new();
-        let mut add = |id: String, text: &str| -> Result<(), String> {
+        let mut add = |id: String, text: &str| -> Result<(), RulesError> {
             let policy = Policy::parse(Some(PolicyId::new(&id)), text)
-                .map_err(|e| format!("rule {id} does not parse: {e}"))?;
-            set.add(policy).map_err(|e| format!("rule {id}: {e}"))
+                .map_err(|e| RulesError::new(format!("rule {id} does not parse: {e}")))?;
+            set.add(policy)
+                .map_err(|e| RulesError::new(format!("rule {id}: {e}")))
         };
         for (id, text) in SEPARATION_OF_DUTIES {
             add((*id).to_string(), text)?;
@@ -144,17 +184,19 @@ impl Rules {
             }
         }
         if let Some(extra) = extra {
-            let parsed = PolicySet::from_str(extra)
-                .map_err(|e| format!("the rules are not valid Cedar: {e:?}"))?;
+            let parsed = PolicySet::from_str(extra).map_err(|e| cedar_error(&e))?;
             for (n, policy) in parsed.policies().enumerate() {
                 if policy.effect() != Effect::Forbid {
-                    return Err(format!(
-                        "rule {} is a `permit`: rules may only `forbid`; what people may do comes from their roles",
-                        n + 1
-                    ));
+                    return Err(RulesError {
+                        message: format!(
+                            "rule {} is a `permit`: rules may only `forbid`; what people may do comes from their roles",
+                            n + 1
+                        ),
+                        offset: extra.find("permit"),
+                    });
                 }
                 set.add(policy.new_id(PolicyId::new(format!("rule:{}", n + 1))))
-                    .map_err(|e| format!("rule {}: {e}", n + 1))?;
+                    .map_err(|e| RulesError::new(format!("rule {}: {e}", n + 1)))?;
             }
         }
         let entities = principals.iter().map(|(id, roles)| {
@@ -165,7 +207,7 @@ impl Rules {
             .keys()
             .map(|r| Entity::new_no_attrs(uid("Role", r.as_str()), HashSet::new()));
         let entities = Entities::from_entities(entities.chain(role_entities), None)
-            .map_err(|e| format!("cannot build the principals' entities: {e}"))?;
+            .map_err(|e| RulesError::new(format!("cannot build the principals' entities: {e}")))?;
         Ok(Rules {
             set,
             entities,

@@ -46,6 +46,57 @@ pub enum Command {
     /// Build the shipped actions and walk through running them (the
     /// quickstart).
     Demo(DemoArgs),
+
+    /// Make an ed25519 key pair for signing requests.
+    ///
+    /// Writes the private key to FILE (mode 0600; an existing file is never
+    /// overwritten) and prints the public key as a `[[principals]]` entry to
+    /// add to the endpoint's policy.
+    Keygen {
+        /// Where to write the key file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The principal id the key belongs to (recorded in the key file).
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
+    },
+
+    /// Sign a request: wrap an operation with your principal id, the time and a
+    /// fresh nonce, signed with your key.
+    ///
+    /// Prints the signed request as JSON, ready to send to an endpoint. The
+    /// operation is JSON such as
+    ///   {"op": "approve-session", "session": "s-…"}
+    #[command(verbatim_doc_comment)]
+    Sign {
+        /// Your key file (from `salve keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Your principal id; defaults to the one in the key file.
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
+        /// The operation: JSON text, @FILE, or - for stdin.
+        #[arg(long, value_name = "JSON|@FILE|-")]
+        operation: String,
+    },
+
+    /// Policy files (for administrators).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file and summarize it: principals and their roles, what
+    /// each role may do, the categories that justify remote access, the rules.
+    ///
+    /// Exits 2 with the file, line and problem when the policy is invalid.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

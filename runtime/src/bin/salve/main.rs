@@ -4,10 +4,12 @@ mod action;
 mod args;
 mod demo;
 mod exit;
+mod identity;
+mod policy;
 mod run;
 mod setup;
 
-use args::{ActionCommand, Cli, Command};
+use args::{ActionCommand, Cli, Command, PolicyCommand};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -31,6 +33,13 @@ fn main() -> ExitCode {
         }) => action::inspect(&package, output.json, &cache),
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
+        Command::Sign {
+            key,
+            principal,
+            operation,
+        } => identity::sign(&key, principal.as_deref(), &operation),
+        Command::Policy(PolicyCommand::Check { file, output }) => policy::check(&file, output.json),
     };
     match result {
         Ok(exit) => exit.into(),

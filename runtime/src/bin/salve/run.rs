@@ -70,7 +70,7 @@ fn overrides(args: &RunArgs, current: Limits) -> Limits {
 }
 
 /// The input text: literal JSON, `@FILE`, or `-` for stdin.
-fn read_input(arg: &str) -> anyhow::Result<String> {
+pub fn read_input(arg: &str) -> anyhow::Result<String> {
     if arg == "-" {
         let mut text = String::new();
         std::io::stdin()

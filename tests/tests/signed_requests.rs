@@ -1,0 +1,237 @@
+//! Identity: every request from a person is signed over its content, a
+//! timestamp and a nonce; unknown keys, bad signatures, stale timestamps and
+//! replayed nonces are refused, and nothing they ask for happens.
+
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+use salve::clock::Clock;
+use salve::endpoint::Operation;
+use salve::identity::{KeyPair, Nonce, SignedRequest};
+use salve::session::SessionState;
+use salve_tests::fixture::{Fixture, request};
+use std::time::Duration;
+
+fn sign(
+    f: &Fixture,
+    key: &KeyPair,
+    principal: &str,
+    timestamp_ms: i64,
+    operation: &Operation,
+) -> SignedRequest {
+    SignedRequest::sign(
+        key,
+        &f.id(principal),
+        timestamp_ms,
+        Nonce::random().unwrap(),
+        operation,
+    )
+    .unwrap()
+}
+
+fn request_session() -> Operation {
+    Operation::RequestSession {
+        request: request("alice", &["echo"], false),
+    }
+}
+
+fn sessions(f: &Fixture) -> usize {
+    f.endpoint.sessions(&f.who("dave"), false).unwrap().len()
+}
+
+#[test]
+fn a_signed_request_is_carried_out() {
+    let f = Fixture::new();
+    let signed = sign(
+        &f,
+        &f.keys["alice"],
+        "alice",
+        f.clock.now_ms(),
+        &request_session(),
+    );
+    let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
+    assert_eq!(who.principal().as_str(), "alice");
+    let answer = f.endpoint.execute(&who, operation).unwrap();
+    assert_eq!(answer["state"], "requested");
+    assert_eq!(answer["requester"], "alice");
+    assert_eq!(sessions(&f), 1);
+}
+
+#[test]
+fn a_request_signed_by_an_unknown_key_is_refused() {
+    let f = Fixture::new();
+    let stranger = KeyPair::generate().unwrap();
+    // An unknown principal...
+    let signed = sign(
+        &f,
+        &stranger,
+        "mallory",
+        f.clock.now_ms(),
+        &request_session(),
+    );
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "unknown-principal");
+    assert_eq!(
+        error.to_string(),
+        "unknown principal `mallory`: no key is registered for it in the policy"
+    );
+    // ...or a known one with someone else's key.
+    let signed = sign(&f, &stranger, "alice", f.clock.now_ms(), &request_session());
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "bad-signature");
+    assert_eq!(sessions(&f), 0);
+}
+
+#[test]
+fn a_bad_signature_is_refused() {
+    let f = Fixture::new();
+    let mut signed = sign(
+        &f,
+        &f.keys["alice"],
+        "alice",
+        f.clock.now_ms(),
+        &request_session(),
+    );
+    // Sign one request, send another's payload under that signature.
+    let other = sign(
+        &f,
+        &f.keys["alice"],
+        "alice",
+        f.clock.now_ms() + 1,
+        &request_session(),
+    );
+    signed.payload = other.payload;
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "bad-signature");
+    assert_eq!(
+        error.to_string(),
+        "bad signature: the request was not signed by the key registered for `alice`, or was changed after signing"
+    );
+    // A signature that is not even the right size.
+    signed.signature = "AAAA".to_string();
+    assert_eq!(
+        f.endpoint
+            .authenticate::<Operation>(&signed)
+            .unwrap_err()
+            .code(),
+        "malformed-request"
+    );
+    assert_eq!(sessions(&f), 0);
+}
+
+#[test]
+fn a_stale_timestamp_is_refused() {
+    let f = Fixture::new();
+    let six_minutes = 6 * 60_000;
+    for timestamp in [
+        f.clock.now_ms() - six_minutes,
+        f.clock.now_ms() + six_minutes,
+    ] {
+        let signed = sign(&f, &f.keys["alice"], "alice", timestamp, &request_session());
+        let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+        assert_eq!(error.code(), "stale-request");
+        assert!(
+            error
+                .to_string()
+                .contains("360000 ms away from this endpoint's clock (at most 300000 ms allowed)"),
+            "{error}"
+        );
+    }
+    assert_eq!(sessions(&f), 0);
+}
+
+#[test]
+fn a_replayed_nonce_is_refused_even_after_a_restart() {
+    let mut f = Fixture::new();
+    let signed = sign(
+        &f,
+        &f.keys["alice"],
+        "alice",
+        f.clock.now_ms(),
+        &request_session(),
+    );
+    let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
+    f.endpoint.execute(&who, operation).unwrap();
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "replayed-request");
+    f.restart();
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "replayed-request");
+    // Once the request is too old to pass anyway, its nonce may be forgotten;
+    // the timestamp check still refuses it.
+    f.clock.advance(Duration::from_secs(600));
+    f.endpoint.sweep().unwrap();
+    assert_eq!(
+        f.endpoint
+            .authenticate::<Operation>(&signed)
+            .unwrap_err()
+            .code(),
+        "stale-request"
+    );
+    assert_eq!(sessions(&f), 1);
+}
+
+#[test]
+fn the_whole_lifecycle_through_signed_requests() {
+    let f = Fixture::new();
+    let run = |principal: &str, operation: Operation| {
+        let signed = sign(
+            &f,
+            &f.keys[principal],
+            principal,
+            f.clock.now_ms(),
+            &operation,
+        );
+        let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
+        f.endpoint.execute(&who, operation)
+    };
+    let session = run("alice", request_session()).unwrap();
+    let id: salve::session::SessionId = serde_json::from_value(session["id"].clone()).unwrap();
+    let approved = run(
+        "bob",
+        Operation::ApproveSession {
+            session: id.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(approved["state"], "active");
+    let outcome = run(
+        "alice",
+        Operation::Invoke {
+            session: id.clone(),
+            action: "echo".parse().unwrap(),
+            input: serde_json::json!({"ticket": "INC0012345"}),
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome["decision"], "ran");
+    assert_eq!(
+        outcome["invocation"]["outcome"]["output"]["ticket"],
+        "INC0012345"
+    );
+    let closed = run(
+        "alice",
+        Operation::CloseSession {
+            session: id.clone(),
+            report: Default::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(closed["state"], "closed");
+    // A closed session takes no approval; a self-approval is refused with its
+    // code, whatever path it takes.
+    let refused = run("bob", Operation::ApproveSession { session: id }).unwrap_err();
+    assert_eq!(refused.code(), "session-state");
+    let own = run(
+        "ann",
+        Operation::RequestSession {
+            request: request("tom", &["echo"], false),
+        },
+    )
+    .unwrap();
+    let own: salve::session::SessionId = serde_json::from_value(own["id"].clone()).unwrap();
+    let refused = run("ann", Operation::ApproveSession { session: own }).unwrap_err();
+    assert_eq!(refused.code(), "separation-of-duties");
+    let stored = f.endpoint.sessions(&f.who("alice"), false).unwrap();
+    assert_eq!(stored[0].state, SessionState::Closed);
+}
