@@ -197,7 +197,7 @@ enum Decided {
     /// Run, using this approval.
     Run(Option<EscalationId>),
     /// Do not run; this is why.
-    NotRun(InvokeOutcome),
+    NotRun(Box<InvokeOutcome>),
     /// The decision changes the state: decide again in a write transaction.
     NeedsWrite,
 }
@@ -438,7 +438,7 @@ impl Endpoint {
             Decided::NeedsWrite => unreachable!("the write path always decides"),
             Decided::NotRun(outcome) => {
                 tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
-                return Ok(outcome);
+                return Ok(*outcome);
             }
         };
         // The grant: what the manifest declares. The scope allows the action
@@ -485,7 +485,9 @@ impl Endpoint {
         );
         let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
         match decision {
-            Decision::Deny(denial) => Ok(Decided::NotRun(InvokeOutcome::Denied { denial })),
+            Decision::Deny(denial) => {
+                Ok(Decided::NotRun(Box::new(InvokeOutcome::Denied { denial })))
+            }
             Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run(None)),
             _ if !apply => Ok(Decided::NeedsWrite),
             Decision::Escalate {
