@@ -1,5 +1,8 @@
 //! The embedding example builds and runs as its header comment says.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 const EMBED: &str = env!("CARGO_BIN_EXE_embed-runtime");

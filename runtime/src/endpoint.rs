@@ -507,10 +507,10 @@ impl Endpoint {
                     };
                 session.touch(now);
                 tx.put_session(&session)?;
-                Ok(Decided::NotRun(InvokeOutcome::Escalated {
+                Ok(Decided::NotRun(Box::new(InvokeOutcome::Escalated {
                     escalation,
                     note,
-                }))
+                })))
             }
             Decision::Allow { approval, .. } => {
                 if let Some(id) = &approval {

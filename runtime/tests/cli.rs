@@ -1,6 +1,9 @@
 //! The `salve` command line: exit statuses, messages, and the output users
 //! read or parse (snapshot-tested, digests and paths redacted).
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use salve_test_artifacts as artifacts;
 use std::path::Path;
 use std::process::{Command, Output};

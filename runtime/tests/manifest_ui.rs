@@ -2,6 +2,9 @@
 //! exact error a user sees (file, line, column, the line itself, and what to
 //! do), pinned by a snapshot. And no input makes the parser panic.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use salve::Manifest;
 use std::path::Path;

@@ -2,6 +2,9 @@
 //! with the exact error an administrator sees (file, line, column, the line,
 //! and what to do). The valid reference policy parses and decides.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use salve::capability::{Capability, CapabilityClass, CapabilityNames};
 use salve::identity::PrincipalId;
 use salve::policy::{Access, Policy, PolicyRefusal, SessionFacts};

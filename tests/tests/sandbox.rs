@@ -2,6 +2,9 @@
 //! error within bounded time, and the same runtime must still run a good
 //! action correctly afterwards.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use salve::{
     Capabilities, Capability, Grant, InvokeError, LoadError, Outcome, Package, PackageError,
     StopReason,

@@ -1,6 +1,9 @@
 //! Every shipped action builds into a package, passes the import check, and
 //! does its job for real when granted what it declares.
 
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use salve::{Grant, Outcome, Package};
 use salve_tests::{PackageCopy, artifacts, shared_runtime};
 use serde_json::{Value, json};
