@@ -410,14 +410,6 @@ impl Endpoint {
     ) -> Result<InvokeOutcome, Refusal> {
         self.runtime.check_input(input)?;
         let input_digest = Sha256Digest::of(input.as_bytes());
-        let entry = self.find_action(session_id, action)?;
-        let manifest = entry.package.manifest();
-        let facts = ActionFacts {
-            id: &manifest.id,
-            version: &manifest.version,
-            digest: entry.package.digest(),
-            capabilities: manifest.capabilities.names(),
-        };
         // "Busy" must come before anything is committed, an approval above all.
         let slot = self.runtime.reserve()?;
         let now = self.now();
@@ -425,14 +417,21 @@ impl Endpoint {
         // approval is used, an escalation raised, the session closed by
         // itself, or activity is due to be recorded), deciding again inside
         // the write transaction so that nothing changed in between.
-        let decided = match self.store.read(|tx| {
-            self.decide_invocation(tx, who, session_id, &facts, input_digest, now, false)
-        })? {
+        let (entry, decided) = self.store.read(|tx| -> Result<_, Refusal> {
+            let session = load_session(tx, session_id)?;
+            let entry = self.find_action(&session, action)?;
+            let decided =
+                self.decide_invocation(tx, session, who, entry, input_digest, now, false)?;
+            Ok((entry, decided))
+        })?;
+        let decided = match decided {
             Decided::NeedsWrite => self.store.write(|tx| {
-                self.decide_invocation(tx, who, session_id, &facts, input_digest, now, true)
+                let session = load_session(tx, session_id)?;
+                self.decide_invocation(tx, session, who, entry, input_digest, now, true)
             })?,
             decided => decided,
         };
+        let manifest = entry.package.manifest();
         let approval = match decided {
             Decided::Run(approval) => approval,
             Decided::NeedsWrite => unreachable!("the write path always decides"),
@@ -459,14 +458,21 @@ impl Endpoint {
     fn decide_invocation(
         &self,
         tx: &Tx<'_>,
+        mut session: Session,
         who: &Authenticated,
-        session_id: &SessionId,
-        facts: &ActionFacts<'_>,
+        entry: &CatalogEntry,
         input_digest: Sha256Digest,
         now: UnixMillis,
         apply: bool,
     ) -> Result<Decided, Refusal> {
-        let mut session = load_session(tx, session_id)?;
+        let manifest = entry.package.manifest();
+        let facts = ActionFacts {
+            id: &manifest.id,
+            version: &manifest.version,
+            digest: entry.package.digest(),
+            capabilities: manifest.capabilities.names(),
+        };
+        let session_id = &session.id.clone();
         if session.refresh(now).is_some() {
             if !apply {
                 return Ok(Decided::NeedsWrite);
@@ -477,7 +483,7 @@ impl Endpoint {
         let decision = decide(
             &session,
             &who.principal,
-            facts,
+            &facts,
             input_digest,
             &escalations,
             &self.policy,
@@ -534,12 +540,7 @@ impl Endpoint {
 
     /// The catalog entry for `action` in the version the session's scope
     /// allows (the newest such), or its newest version.
-    fn find_action(
-        &self,
-        session_id: &SessionId,
-        action: &ActionId,
-    ) -> Result<&CatalogEntry, Refusal> {
-        let session = self.store.read(|tx| load_session(tx, session_id))?;
+    fn find_action(&self, session: &Session, action: &ActionId) -> Result<&CatalogEntry, Refusal> {
         let rules: Vec<_> = session
             .request
             .scope

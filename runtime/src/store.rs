@@ -180,16 +180,15 @@ impl StateStore {
         Ok(value)
     }
 
-    /// Runs `f` on a consistent snapshot.
+    /// Runs `f` on a consistent view. Every access to the database goes
+    /// through this store's one connection, under its lock, so no write can
+    /// come between two reads of `f`: no transaction is needed.
     pub fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(StoreError::from)?;
-        f(&Tx { conn: &tx })
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&Tx { conn: &conn })
     }
 }
 
@@ -214,6 +213,11 @@ const ESCALATION_COLUMNS: &str = "e.id, e.session_id, e.action, e.version, e.dig
      a.approver, a.approved_ms, a.expires_ms, a.consumed_ms";
 
 impl Tx<'_> {
+    /// Runs one statement, prepared once per connection and cached.
+    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize, StoreError> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
     /// Records that `principal` used `nonce`; `false` when it was seen before.
     pub fn record_nonce(
         &self,
@@ -221,7 +225,7 @@ impl Tx<'_> {
         nonce: &str,
         expires_ms: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let inserted = self.conn.execute(
+        let inserted = self.execute(
             "INSERT INTO seen_nonces (principal, nonce, expires_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![principal.as_str(), nonce, expires_ms],
         )?;
@@ -250,7 +254,7 @@ impl Tx<'_> {
                 (Some(*at_ms), Some(how), who, report.clone())
             }
         };
-        self.conn.execute(
+        self.execute(
             "INSERT INTO sessions (id, ticket, requester, technician, category, endpoint, state, request,
                  requested_ms, expires_ms, last_activity_ms, approved_by, approved_ms, consent_uid,
                  consent_user, consent_ms, activated_ms, closed_ms, closed_how, closed_by, resolved,
@@ -299,7 +303,8 @@ impl Tx<'_> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1");
         let row = self
             .conn
-            .query_row(&sql, [id.as_str()], |row| Ok(read_session(row)))
+            .prepare_cached(&sql)?
+            .query_row([id.as_str()], |row| Ok(read_session(row)))
             .optional()?;
         row.transpose()
     }
@@ -314,7 +319,7 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {filter} ORDER BY requested_ms DESC, id"
         );
-        let mut statement = self.conn.prepare(&sql)?;
+        let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map([], |row| Ok(read_session(row)))?;
         rows.map(|r| r?).collect()
     }
@@ -333,7 +338,7 @@ impl Tx<'_> {
             EscalationState::Voided { at_ms } => ("voided", None, Some(*at_ms), None),
         };
         let key = &escalation.key;
-        self.conn.execute(
+        self.execute(
             "INSERT INTO escalations (id, session_id, action, version, digest, input_digest, endpoint,
                  invoker, raised_ms, state, decided_by, decided_ms, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -356,7 +361,7 @@ impl Tx<'_> {
             ],
         )?;
         if let Some(approval) = &escalation.approval {
-            self.conn.execute(
+            self.execute(
                 "INSERT INTO approvals (escalation_id, approver, approved_ms, expires_ms, consumed_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (escalation_id) DO UPDATE SET consumed_ms = excluded.consumed_ms",
@@ -379,7 +384,8 @@ impl Tx<'_> {
         );
         let row = self
             .conn
-            .query_row(&sql, [id.as_str()], |row| Ok(read_escalation(row)))
+            .prepare_cached(&sql)?
+            .query_row([id.as_str()], |row| Ok(read_escalation(row)))
             .optional()?;
         row.transpose()
     }
@@ -403,7 +409,7 @@ impl Tx<'_> {
             "SELECT {ESCALATION_COLUMNS} FROM escalations e LEFT JOIN approvals a ON a.escalation_id = e.id
              WHERE {condition} ORDER BY e.raised_ms, e.id"
         );
-        let mut statement = self.conn.prepare(&sql)?;
+        let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map([value], |row| Ok(read_escalation(row)))?;
         rows.map(|r| r?).collect()
     }
