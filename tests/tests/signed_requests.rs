@@ -235,3 +235,40 @@ fn the_whole_lifecycle_through_signed_requests() {
     let stored = f.endpoint.sessions(&f.who("alice"), false).unwrap();
     assert_eq!(stored[0].state, SessionState::Closed);
 }
+
+#[test]
+fn a_malformed_operation_is_refused_even_when_signed() {
+    let f = Fixture::new();
+    let operation = serde_json::json!({"op": "request-session", "request": {"ticket": "INC1", "surprise": true}});
+    let signed = SignedRequest::sign(
+        &f.keys["alice"],
+        &f.id("alice"),
+        f.clock.now_ms(),
+        Nonce::random().unwrap(),
+        &operation,
+    )
+    .unwrap();
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert_eq!(error.code(), "malformed-request");
+    assert!(
+        error
+            .to_string()
+            .starts_with("malformed request: the request cannot be read: unknown field `surprise`"),
+        "{error}"
+    );
+    let operation = serde_json::json!({"op": "format-disk"});
+    let signed = SignedRequest::sign(
+        &f.keys["alice"],
+        &f.id("alice"),
+        f.clock.now_ms(),
+        Nonce::random().unwrap(),
+        &operation,
+    )
+    .unwrap();
+    let error = f.endpoint.authenticate::<Operation>(&signed).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown variant `format-disk`"),
+        "{error}"
+    );
+    assert_eq!(sessions(&f), 0);
+}
