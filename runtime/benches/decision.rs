@@ -5,6 +5,7 @@
 //!
 //! Run: `cargo bench -p salve --bench decision` (`-- --quick` for fewer samples).
 
+use salve::audit::{AuditConfig, AuditLog};
 use salve::capability::CapabilityClass;
 use salve::catalog::Catalog;
 use salve::endpoint::{Authenticated, Endpoint, InvokeOutcome};
@@ -15,6 +16,8 @@ use salve::store::StateStore;
 use salve::{Grant, Package, Runtime, RuntimeConfig};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 const PRINCIPALS: usize = 100;
@@ -139,7 +142,15 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let catalog = Catalog::load(&runtime, [package]).expect("catalog");
     let store = StateStore::open(&dir.path().join("state.db")).expect("store");
-    let endpoint = Endpoint::new("pc-0421", runtime.clone(), catalog, policy, store);
+    let audit = AuditLog::open(AuditConfig::new(dir.path().join("audit"))).expect("audit log");
+    let endpoint = Endpoint::new(
+        "pc-0421",
+        runtime.clone(),
+        catalog,
+        policy,
+        store,
+        Arc::new(audit),
+    );
     let tech = Authenticated::trusted("p0".parse().expect("id")); // tier1
     let approver = Authenticated::trusted("p2".parse().expect("id")); // approver
     let session = endpoint

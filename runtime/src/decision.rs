@@ -248,3 +248,279 @@ pub fn decide(
         note,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The decision alone: no wasmtime, no database, no clock but numbers.
+
+    use super::*;
+    use crate::capability::Capability;
+    use crate::escalation::Escalation;
+    use crate::identity::KeyPair;
+    use crate::session::{ActionRule, Scope, SessionId, SessionRequest};
+    use std::path::Path;
+
+    const NOW: UnixMillis = 1_000_000;
+
+    fn policy() -> Policy {
+        let mut text = String::from(
+            r#"schema = 1
+[categories]
+incident = "A fault."
+[roles.tier1]
+permissions = ["request-sessions", "invoke-standard"]
+actions = ["echo"]
+[roles.tier2]
+permissions = ["request-sessions", "invoke-standard", "invoke-privileged"]
+actions = ["*"]
+[roles.approver]
+permissions = ["approve-sessions", "approve-escalations"]
+"#,
+        );
+        for (id, role) in [("alice", "tier1"), ("tom", "tier2"), ("bob", "approver")] {
+            let key = KeyPair::generate().unwrap().public();
+            text.push_str(&format!(
+                "[[principals]]\nid = \"{id}\"\nname = \"{id}\"\nroles = [\"{role}\"]\npublic-key = \"{key}\"\n"
+            ));
+        }
+        Policy::parse(&text, Path::new("policy.toml")).unwrap()
+    }
+
+    fn id(text: &str) -> PrincipalId {
+        text.parse().unwrap()
+    }
+
+    fn session(
+        policy: &Policy,
+        technician: &str,
+        allowed: &[&str],
+        prohibited: &[&str],
+    ) -> Session {
+        let request = SessionRequest {
+            ticket: "INC1".parse().unwrap(),
+            problem: "Broken.".to_string(),
+            category: "incident".to_string(),
+            endpoint: "pc".to_string(),
+            technician: id(technician),
+            scope: Scope {
+                allowed: allowed
+                    .iter()
+                    .map(|a| a.parse::<ActionRule>().unwrap())
+                    .collect(),
+                prohibited: prohibited.iter().map(|p| p.parse().unwrap()).collect(),
+                privileged: true,
+            },
+            attended: false,
+            idle_minutes: 10,
+            duration_minutes: 60,
+        };
+        let mut session = Session::request(
+            SessionId::random().unwrap(),
+            &id("tom"),
+            request,
+            "pc",
+            policy,
+            NOW,
+        )
+        .unwrap();
+        session.approve(&id("bob"), policy, NOW).unwrap();
+        session
+    }
+
+    struct Action {
+        id: ActionId,
+        version: semver::Version,
+        capabilities: CapabilityNames,
+    }
+
+    fn action(name: &str, version: &str, capabilities: &[Capability]) -> Action {
+        Action {
+            id: name.parse().unwrap(),
+            version: version.parse().unwrap(),
+            capabilities: capabilities.iter().copied().collect(),
+        }
+    }
+
+    fn facts(action: &Action) -> ActionFacts<'_> {
+        ActionFacts {
+            id: &action.id,
+            version: &action.version,
+            digest: Sha256Digest::of(action.id.as_str().as_bytes()),
+            capabilities: action.capabilities,
+        }
+    }
+
+    fn input() -> Sha256Digest {
+        Sha256Digest::of(b"{}")
+    }
+
+    #[test]
+    fn the_checks_in_order() {
+        let policy = policy();
+        let echo = action("echo", "1.0.0", &[Capability::Log]);
+        let restart = action("restart-service", "1.2.0", &[Capability::ServiceControl]);
+        let old = action("echo", "0.9.0", &[Capability::Log]);
+        let tom = id("tom");
+        let s = session(&policy, "tom", &["echo@^1", "restart-service"], &[]);
+        let code = |decision: Decision| match decision {
+            Decision::Deny(denial) => denial.code(),
+            Decision::Allow { .. } => "allow",
+            Decision::Escalate { .. } => "escalate",
+        };
+        assert_eq!(
+            code(decide(&s, &tom, &facts(&echo), input(), &[], &policy, NOW)),
+            "allow"
+        );
+        assert_eq!(
+            code(decide(&s, &tom, &facts(&old), input(), &[], &policy, NOW)),
+            "out-of-scope"
+        );
+        assert_eq!(
+            code(decide(
+                &s,
+                &tom,
+                &facts(&restart),
+                input(),
+                &[],
+                &policy,
+                NOW
+            )),
+            "escalate"
+        );
+        assert_eq!(
+            code(decide(
+                &s,
+                &id("alice"),
+                &facts(&echo),
+                input(),
+                &[],
+                &policy,
+                NOW
+            )),
+            "not-technician"
+        );
+        let prohibiting = session(&policy, "tom", &["echo"], &["echo"]);
+        assert_eq!(
+            code(decide(
+                &prohibiting,
+                &tom,
+                &facts(&echo),
+                input(),
+                &[],
+                &policy,
+                NOW
+            )),
+            "prohibited"
+        );
+        // A tier1 technician in a session that allows a privileged action.
+        let tier1 = session(&policy, "alice", &["restart-service"], &[]);
+        assert_eq!(
+            code(decide(
+                &tier1,
+                &id("alice"),
+                &facts(&restart),
+                input(),
+                &[],
+                &policy,
+                NOW
+            )),
+            "role-not-permitted"
+        );
+        let mut closed = session(&policy, "tom", &["echo"], &[]);
+        closed.refresh(NOW + 11 * 60_000);
+        assert_eq!(
+            code(decide(
+                &closed,
+                &tom,
+                &facts(&echo),
+                input(),
+                &[],
+                &policy,
+                NOW
+            )),
+            "session-not-active"
+        );
+    }
+
+    #[test]
+    fn an_approval_covers_one_exact_invocation_until_it_expires() {
+        let policy = policy();
+        let restart = action("restart-service", "1.2.0", &[Capability::ServiceControl]);
+        let tom = id("tom");
+        let s = session(&policy, "tom", &["restart-service"], &[]);
+        let Decision::Escalate {
+            key,
+            existing: None,
+            note: None,
+        } = decide(&s, &tom, &facts(&restart), input(), &[], &policy, NOW)
+        else {
+            panic!("expected a new escalation");
+        };
+        let mut escalation = Escalation::raise(
+            "e-0123456789abcdef01234567".parse().unwrap(),
+            key,
+            &tom,
+            NOW,
+        );
+        let pending = [escalation.clone()];
+        assert!(matches!(
+            decide(&s, &tom, &facts(&restart), input(), &pending, &policy, NOW),
+            Decision::Escalate {
+                existing: Some(_),
+                ..
+            }
+        ));
+        // The technician may not approve it; the approver may.
+        assert!(escalation.approve(&tom, &s, &policy, NOW).is_err());
+        escalation.approve(&id("bob"), &s, &policy, NOW).unwrap();
+        let approved = [escalation.clone()];
+        assert!(matches!(
+            decide(&s, &tom, &facts(&restart), input(), &approved, &policy, NOW),
+            Decision::Allow {
+                approval: Some(_),
+                ..
+            }
+        ));
+        // Not for another input.
+        let other = Sha256Digest::of(b"{\"service\": \"sshd.service\"}");
+        assert!(matches!(
+            decide(&s, &tom, &facts(&restart), other, &approved, &policy, NOW),
+            Decision::Escalate {
+                existing: None,
+                note: None,
+                ..
+            }
+        ));
+        // Not after it expires (30 minutes by default).
+        let later = NOW + 31 * 60_000;
+        let mut fresh = session(&policy, "tom", &["restart-service"], &[]);
+        fresh.touch(later);
+        fresh.id = s.id.clone();
+        assert!(matches!(
+            decide(
+                &fresh,
+                &tom,
+                &facts(&restart),
+                input(),
+                &approved,
+                &policy,
+                later
+            ),
+            Decision::Escalate { note: Some(_), .. }
+        ));
+        // Not twice.
+        escalation.consume(NOW);
+        assert!(matches!(
+            decide(
+                &s,
+                &tom,
+                &facts(&restart),
+                input(),
+                &[escalation],
+                &policy,
+                NOW
+            ),
+            Decision::Escalate { note: Some(_), .. }
+        ));
+    }
+}

@@ -11,6 +11,14 @@ use std::str::FromStr;
 pub struct Sha256Digest([u8; 32]);
 
 impl Sha256Digest {
+    /// All zeros: the `prev` of a hash chain's first link.
+    pub const ZERO: Sha256Digest = Sha256Digest([0; 32]);
+
+    /// A digest from its 32 bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Sha256Digest {
+        Sha256Digest(bytes)
+    }
+
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Sha256Digest(Sha256::digest(bytes).into())

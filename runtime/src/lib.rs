@@ -22,6 +22,7 @@
 //! wasmtime or I/O; wasmtime lives in the engine, host implementations of the
 //! capabilities in [`host`].
 
+pub mod audit;
 pub mod capability;
 pub mod catalog;
 pub mod clock;

@@ -101,6 +101,14 @@ pub struct DataDescription {
     /// An example document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<JsonText>,
+    /// For `[input]`: whether the audit log may record the raw input (by
+    /// default only its sha256 is recorded, as input may hold personal data).
+    #[serde(
+        default,
+        rename = "audit-raw",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub audit_raw: bool,
 }
 
 /// The manifest schema version.

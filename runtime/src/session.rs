@@ -28,7 +28,14 @@ const MINUTE_MS: i64 = 60_000;
 #[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 
+/// An invocation's identifier: `i-` and 24 hex characters. It pairs the
+/// invocation's `started` and `finished` audit records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InvocationId(String);
+
 /// An escalation's identifier: `e-` and 24 hex characters.
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EscalationId(String);
@@ -96,6 +103,7 @@ macro_rules! random_id {
 }
 random_id!(SessionId, "s-", "a session");
 random_id!(EscalationId, "e-", "an escalation");
+random_id!(InvocationId, "i-", "an invocation");
 
 /// An ITSM ticket reference, e.g. `INC0012345`: 1 to 64 letters, digits and
 /// `._:/-`.
@@ -652,5 +660,180 @@ impl Session {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Session transitions alone: no wasmtime, no database.
+
+    use super::*;
+    use crate::identity::KeyPair;
+    use std::path::Path;
+
+    const NOW: UnixMillis = 5_000_000;
+
+    fn policy() -> Policy {
+        let mut text = String::from(
+            "schema = 1\n[settings]\nmax-session-minutes = 120\nmax-idle-minutes = 30\n[categories]\nincident = \"A fault.\"\n\
+             [roles.tech]\npermissions = [\"request-sessions\", \"invoke-standard\"]\nactions = [\"*\"]\n\
+             [roles.approver]\npermissions = [\"approve-sessions\"]\n[roles.admin]\npermissions = [\"administer\"]\n",
+        );
+        for (id, role) in [
+            ("tom", "tech"),
+            ("bob", "approver"),
+            ("ada", "admin"),
+            ("eve", "tech"),
+        ] {
+            let key = KeyPair::generate().unwrap().public();
+            text.push_str(&format!(
+                "[[principals]]\nid = \"{id}\"\nname = \"{id}\"\nroles = [\"{role}\"]\npublic-key = \"{key}\"\n"
+            ));
+        }
+        Policy::parse(&text, Path::new("policy.toml")).unwrap()
+    }
+
+    fn id(text: &str) -> PrincipalId {
+        text.parse().unwrap()
+    }
+
+    fn ask() -> SessionRequest {
+        SessionRequest {
+            ticket: "INC1".parse().unwrap(),
+            problem: "Broken.".to_string(),
+            category: "incident".to_string(),
+            endpoint: "pc".to_string(),
+            technician: id("tom"),
+            scope: Scope {
+                allowed: vec!["echo".parse().unwrap()],
+                prohibited: BTreeSet::new(),
+                privileged: false,
+            },
+            attended: true,
+            idle_minutes: 10,
+            duration_minutes: 60,
+        }
+    }
+
+    fn open(policy: &Policy, request: SessionRequest) -> Result<Session, SessionRefusal> {
+        Session::request(
+            SessionId::random().unwrap(),
+            &id("tom"),
+            request,
+            "pc",
+            policy,
+            NOW,
+        )
+    }
+
+    #[test]
+    fn requests_are_checked_against_the_policy_limits() {
+        let policy = policy();
+        let refused = |change: fn(&mut SessionRequest)| {
+            let mut request = ask();
+            change(&mut request);
+            open(&policy, request).unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused(|r| r.endpoint = "other".into()),
+            "the request is for endpoint `other`, but this is `pc`"
+        );
+        assert_eq!(
+            refused(|r| r.duration_minutes = 121),
+            "invalid session request: duration_minutes must be between 1 and 120"
+        );
+        assert_eq!(
+            refused(|r| r.idle_minutes = 0),
+            "invalid session request: idle_minutes must be between 1 and 30"
+        );
+        assert_eq!(
+            refused(|r| r.problem = "  ".into()),
+            "invalid session request: state the problem in 1 to 2000 characters"
+        );
+        assert_eq!(
+            refused(|r| r.scope.allowed.clear()),
+            "invalid session request: the scope allows no action: name at least one in `allowed`"
+        );
+        assert_eq!(
+            refused(|r| r.technician = "zed".parse().unwrap()),
+            "invalid session request: technician `zed` is not a principal of this endpoint's policy"
+        );
+        assert!(
+            refused(|r| r.category = "chat".into())
+                .starts_with("category `chat` does not justify remote access")
+        );
+    }
+
+    #[test]
+    fn transitions_happen_once_and_in_order() {
+        let policy = policy();
+        let mut session = open(&policy, ask()).unwrap();
+        let user = ConsentingUser {
+            uid: 1000,
+            name: "jane".into(),
+        };
+        assert!(
+            session
+                .consent(user.clone(), NOW)
+                .unwrap_err()
+                .to_string()
+                .contains("consent is given to an approved session")
+        );
+        session.approve(&id("bob"), &policy, NOW).unwrap();
+        assert_eq!(session.state, SessionState::Approved);
+        assert!(
+            session
+                .approve(&id("bob"), &policy, NOW)
+                .unwrap_err()
+                .to_string()
+                .contains("only a requested session can be approved")
+        );
+        session.consent(user.clone(), NOW + 1).unwrap();
+        assert_eq!(
+            (session.state, session.activated_ms),
+            (SessionState::Active, Some(NOW + 1))
+        );
+        // Someone uninvolved, without `administer`, cannot close it; an admin can.
+        let refusal = session
+            .close(&id("eve"), ClosureReport::default(), &policy, NOW + 2)
+            .unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "eve may not administer this endpoint: their roles (tech) do not permit it"
+        );
+        session
+            .close(&id("ada"), ClosureReport::default(), &policy, NOW + 2)
+            .unwrap();
+        assert!(
+            session
+                .close(&id("tom"), ClosureReport::default(), &policy, NOW + 3)
+                .unwrap_err()
+                .to_string()
+                .contains("already closed by hand")
+        );
+    }
+
+    #[test]
+    fn idle_counts_only_while_active_and_expiry_always() {
+        let policy = policy();
+        let mut session = open(&policy, ask()).unwrap();
+        // Requested for longer than the idle timeout: not idle, it is not active.
+        assert_eq!(session.refresh(NOW + 30 * 60_000), None);
+        assert_eq!(session.refresh(NOW + 60 * 60_000), Some(ClosedBy::Expiry));
+        let mut session = open(
+            &policy,
+            SessionRequest {
+                attended: false,
+                ..ask()
+            },
+        )
+        .unwrap();
+        session.approve(&id("bob"), &policy, NOW).unwrap();
+        session.touch(NOW + 9 * 60_000);
+        assert_eq!(session.refresh(NOW + 18 * 60_000), None);
+        assert_eq!(
+            session.refresh(NOW + 19 * 60_000),
+            Some(ClosedBy::IdleTimeout)
+        );
     }
 }

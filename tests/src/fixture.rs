@@ -4,6 +4,8 @@
 
 use crate::{PackageCopy, artifacts, shared_runtime};
 use salve::Package;
+use salve::audit::{AuditConfig, AuditLog, Record};
+
 use salve::catalog::Catalog;
 use salve::clock::ManualClock;
 use salve::endpoint::{Authenticated, Endpoint};
@@ -40,6 +42,10 @@ pub struct Fixture {
     pub temp_dir: PathBuf,
     /// The state database.
     pub state_path: PathBuf,
+    /// The audit log's directory.
+    pub audit_dir: PathBuf,
+    /// The endpoint's own key, which signs the audit log's checkpoints.
+    pub endpoint_key: Arc<KeyPair>,
     /// The policy's text.
     pub policy_text: String,
     packages: Vec<Package>,
@@ -117,14 +123,24 @@ impl Fixture {
             cleaner.open(),
         ];
         let state_path = dir.path().join("state.db");
+        let audit_dir = dir.path().join("audit");
+        let endpoint_key = Arc::new(KeyPair::generate().expect("endpoint key"));
         let clock = Arc::new(ManualClock::at(1_000_000_000_000));
-        let endpoint = Fixture::build(&policy_text, &packages, &state_path, &clock);
+        let endpoint = Fixture::build(
+            &policy_text,
+            &packages,
+            &state_path,
+            &Fixture::audit_config(&audit_dir, &endpoint_key),
+            &clock,
+        );
         Fixture {
             endpoint,
             clock,
             keys,
             temp_dir,
             state_path,
+            audit_dir,
+            endpoint_key,
             policy_text,
             packages,
             _copies: vec![cleaner],
@@ -132,10 +148,20 @@ impl Fixture {
         }
     }
 
+    /// The audit log's configuration: a checkpoint every 16 records, signed
+    /// by the endpoint's key.
+    pub fn audit_config(dir: &std::path::Path, key: &Arc<KeyPair>) -> AuditConfig {
+        let mut config = AuditConfig::new(dir);
+        config.checkpoint_every = 16;
+        config.checkpoint_key = Some(key.clone());
+        config
+    }
+
     fn build(
         policy_text: &str,
         packages: &[Package],
         state_path: &std::path::Path,
+        audit: &AuditConfig,
         clock: &Arc<ManualClock>,
     ) -> Endpoint {
         let policy =
@@ -143,18 +169,38 @@ impl Fixture {
         let catalog =
             Catalog::load(shared_runtime(), packages.iter().cloned()).expect("catalog loads");
         let store = StateStore::open(state_path).expect("state store opens");
-        Endpoint::new(ENDPOINT, shared_runtime().clone(), catalog, policy, store)
-            .with_clock(clock.clone())
+        let audit = Arc::new(AuditLog::open(audit.clone()).expect("audit log opens"));
+        Endpoint::new(
+            ENDPOINT,
+            shared_runtime().clone(),
+            catalog,
+            policy,
+            store,
+            audit,
+        )
+        .with_clock(clock.clone())
     }
 
     /// The same endpoint after a restart: everything rebuilt from the files.
     pub fn restart(&mut self) {
+        self.endpoint.audit().close();
         self.endpoint = Fixture::build(
             &self.policy_text,
             &self.packages,
             &self.state_path,
+            &Fixture::audit_config(&self.audit_dir, &self.endpoint_key),
             &self.clock,
         );
+    }
+
+    /// Every record of the audit log so far, after verifying the whole chain
+    /// and its checkpoints against the endpoint's key.
+    pub fn audit_records(&self) -> Vec<Record> {
+        salve::audit::verify_dir(&self.audit_dir, Some(&self.endpoint_key.public()), None)
+            .expect("the audit log verifies");
+        salve::audit::read::records(&self.audit_dir)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the audit log reads")
     }
 
     /// `id`, as authenticated.

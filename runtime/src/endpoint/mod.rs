@@ -5,9 +5,20 @@
 //! Every invocation takes the same path: find the session and refresh it
 //! (idle, expiry); decide ([`crate::decision::decide`]); commit the decision
 //! to the state store in one transaction (an approval is used up, an
-//! escalation is raised, the session is touched); then run in a fresh
-//! instance, with what the manifest declares and the scope allows.
+//! escalation is raised, the session is touched); log "started" durably —
+//! no log, no run; run in a fresh instance, with what the manifest declares
+//! and the scope allows; log "finished" with the outcome; answer.
+//!
+//! Everything else is logged too: every request refused, every session
+//! transition, every decision with its reason, every escalation and approval.
+//! A record describing a change of state is appended inside the change's
+//! transaction, before it commits: if the log cannot take it, the change
+//! does not happen. If the log stops (a failed write or sync), every
+//! operation fails until it is fixed.
 
+mod events;
+
+use crate::audit::{AuditError, AuditLog, Kind, Record};
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{ActionFacts, Decision, Denial, decide};
@@ -20,8 +31,8 @@ use crate::manifest::ActionId;
 use crate::outcome::Invocation;
 use crate::policy::{Access, Policy, PolicyRefusal};
 use crate::session::{
-    ClosureReport, ConsentingUser, EscalationId, Session, SessionId, SessionRefusal,
-    SessionRequest, UnixMillis,
+    ClosedBy, ClosureReport, ConsentingUser, EscalationId, InvocationId, Session, SessionId,
+    SessionRefusal, SessionRequest, SessionState, UnixMillis,
 };
 use crate::store::{StateStore, StoreError, Tx};
 use serde::de::DeserializeOwned;
@@ -79,6 +90,9 @@ pub enum Refusal {
     /// The state store failed; nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit log could not take the record; nothing was done.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 impl Refusal {
@@ -104,6 +118,7 @@ impl Refusal {
             ) => "invalid-input",
             Refusal::Invoke(_) => "not-runnable",
             Refusal::Store(_) => "state-store",
+            Refusal::Audit(_) => "audit-unavailable",
         }
     }
 }
@@ -194,21 +209,29 @@ const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
 
 /// A decision, and whether it could be made without writing.
 enum Decided {
-    /// Run, using this approval.
-    Run(Option<EscalationId>),
+    /// Run, using this approval; `logged` when "started" is already in the
+    /// log (it was written with the decision's transaction).
+    Run {
+        approval: Option<EscalationId>,
+        invocation: InvocationId,
+        logged: bool,
+        session: Box<Session>,
+    },
     /// Do not run; this is why.
     NotRun(Box<InvokeOutcome>),
     /// The decision changes the state: decide again in a write transaction.
     NeedsWrite,
 }
 
-/// An endpoint: the runtime, its catalog, the policy and the durable state.
+/// An endpoint: the runtime, its catalog, the policy, the durable state and
+/// the audit log.
 pub struct Endpoint {
     id: String,
     runtime: Runtime,
     catalog: Catalog,
     policy: Arc<Policy>,
     store: StateStore,
+    audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
 }
 
@@ -220,6 +243,7 @@ impl Endpoint {
         catalog: Catalog,
         policy: Policy,
         store: StateStore,
+        audit: Arc<AuditLog>,
     ) -> Endpoint {
         Endpoint {
             id: id.into(),
@@ -227,6 +251,7 @@ impl Endpoint {
             catalog,
             policy: Arc::new(policy),
             store,
+            audit,
             clock: Arc::new(SystemClock),
         }
     }
@@ -258,20 +283,56 @@ impl Endpoint {
         &self.runtime
     }
 
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     fn now(&self) -> UnixMillis {
         self.clock.now_ms()
     }
 
+    /// Logs a refusal and returns it; if the log cannot take the record, the
+    /// log's failure is what the caller hears.
+    fn refused(&self, mut record: Record, refusal: Refusal) -> Refusal {
+        if record.endpoint.is_none() {
+            record.endpoint = Some(self.id.clone());
+        }
+        match self.audit.append(record) {
+            Ok(_) => refusal,
+            Err(error) => error.into(),
+        }
+    }
+
     /// Opens a signed request: the signature must be by the key the policy
     /// registers for its principal, the timestamp within the policy's clock
-    /// skew, and the nonce never seen before (it is recorded durably).
+    /// skew, and the nonce never seen before (it is recorded durably). A
+    /// refused request is logged.
     pub fn authenticate<T: DeserializeOwned>(
         &self,
         request: &SignedRequest,
     ) -> Result<(Authenticated, T), Refusal> {
         let now = self.now();
         let skew = i64::try_from(self.policy.clock_skew().as_millis()).unwrap_or(i64::MAX);
-        let payload = request.open::<T>(|p| self.policy.key_of(p), now, skew)?;
+        let opened = request.open::<T>(|p| self.policy.key_of(p), now, skew);
+        let payload = match opened {
+            Ok(payload) => payload,
+            Err(error) => {
+                let claimed = match &error {
+                    AuthError::BadSignature(principal) => Some(principal.clone()),
+                    AuthError::UnknownPrincipal(name) => name.parse().ok(),
+                    _ => None,
+                };
+                let refusal = Refusal::from(error);
+                let record = events::refused(
+                    Kind::RequestRefused,
+                    claimed.as_ref(),
+                    refusal.code(),
+                    refusal.to_string(),
+                );
+                return Err(self.refused(record, refusal));
+            }
+        };
         // A nonce only needs remembering while its request could still pass
         // the timestamp check.
         let remember_until = payload.timestamp_ms.saturating_add(skew);
@@ -279,7 +340,14 @@ impl Endpoint {
             tx.record_nonce(&payload.principal, payload.nonce.as_str(), remember_until)
         })?;
         if !fresh {
-            return Err(AuthError::Replayed(payload.nonce.as_str().to_string()).into());
+            let refusal = Refusal::from(AuthError::Replayed(payload.nonce.as_str().to_string()));
+            let record = events::refused(
+                Kind::RequestRefused,
+                Some(&payload.principal),
+                refusal.code(),
+                refusal.to_string(),
+            );
+            return Err(self.refused(record, refusal));
         }
         Ok((
             Authenticated {
@@ -297,57 +365,154 @@ impl Endpoint {
     ) -> Result<Session, Refusal> {
         let now = self.now();
         let id = SessionId::random().map_err(SessionRefusal::Invalid)?;
-        let session = Session::request(id, &who.principal, request, &self.id, &self.policy, now)?;
-        self.store
-            .write(|tx| tx.put_session(&session).map_err(Refusal::from))?;
+        let ticket = request.ticket.to_string();
+        let session =
+            match Session::request(id, &who.principal, request, &self.id, &self.policy, now) {
+                Ok(session) => session,
+                Err(refusal) => {
+                    let refusal = Refusal::from(refusal);
+                    let mut record = events::refused(
+                        Kind::SessionRefused,
+                        Some(&who.principal),
+                        refusal.code(),
+                        refusal.to_string(),
+                    );
+                    record.ticket = Some(ticket);
+                    return Err(self.refused(record, refusal));
+                }
+            };
+        self.store.write(|tx| {
+            tx.put_session(&session)?;
+            self.audit.append(events::session_requested(&session))?;
+            Ok::<_, Refusal>(())
+        })?;
         tracing::info!(session = %session.id, requester = %who.principal, ticket = %session.request.ticket, "session requested");
         Ok(session)
     }
 
     /// Approves a session.
     pub fn approve_session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
-        self.change_session(id, |session, policy, now| {
-            session.approve(&who.principal, policy, now)
+        self.change_session(who.principal(), id, |session, policy, now| {
+            session.approve(&who.principal, policy, now)?;
+            Ok(vec![events::session_approved(session, &who.principal)])
         })
     }
 
     /// The end user's consent at the endpoint. `user` comes from the operating
     /// system ([`ConsentingUser::from_peer`]), never from a request.
     pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {
-        self.change_session(id, |session, _, now| session.consent(user, now))
+        self.change_session_as(None, id, |session, _, now| {
+            session.consent(user, now)?;
+            Ok(vec![events::session_consented(session)])
+        })
     }
 
-    /// Closes a session with its write-up; voids its pending escalations.
+    /// Closes a session with its write-up; voids its pending escalations. A
+    /// session that closed by itself takes its write-up this way.
     pub fn close_session(
         &self,
         who: &Authenticated,
         id: &SessionId,
         report: ClosureReport,
     ) -> Result<Session, Refusal> {
-        self.change_session(id, |session, policy, now| {
-            session.close(&who.principal, report, policy, now)
+        self.change_session(who.principal(), id, |session, policy, now| {
+            let closed_by_itself = matches!(
+                session.closure.as_ref().map(|c| &c.by),
+                Some(ClosedBy::IdleTimeout | ClosedBy::Expiry)
+            );
+            session.close(&who.principal, report, policy, now)?;
+            // A closure by hand is logged as the session closes; a write-up
+            // added afterwards is its own record.
+            Ok(if closed_by_itself {
+                vec![events::session_reported(session, &who.principal)]
+            } else {
+                Vec::new()
+            })
         })
     }
 
-    /// Applies `change` to a fresh copy of the session, and stores the result
-    /// (with its escalations voided if it closed) in one transaction.
     fn change_session(
         &self,
+        who: &PrincipalId,
         id: &SessionId,
-        change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<(), SessionRefusal>,
+        change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<Vec<Record>, SessionRefusal>,
+    ) -> Result<Session, Refusal> {
+        self.change_session_as(Some(who), id, change)
+    }
+
+    /// Applies `change` to a fresh copy of the session and stores the result
+    /// with its records in one transaction. An expiry or idle timeout found on
+    /// the way is stored and logged even when the change is refused; the
+    /// refusal is logged too.
+    fn change_session_as(
+        &self,
+        who: Option<&PrincipalId>,
+        id: &SessionId,
+        change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<Vec<Record>, SessionRefusal>,
     ) -> Result<Session, Refusal> {
         let now = self.now();
-        self.store.write(|tx| {
+        type Changed = Result<Session, (SessionRefusal, Session)>;
+        let outcome = self.store.write(|tx| -> Result<Changed, Refusal> {
             let mut session = load_session(tx, id)?;
-            // Expiry and idle timeout apply even when the change is refused.
-            let refreshed = session.refresh(now).is_some();
-            let result = change(&mut session, &self.policy, now);
-            if result.is_ok() || refreshed {
-                save_session(tx, &session, now)?;
+            let closed_by_itself = session.refresh(now).is_some();
+            let was_closed = session.state == SessionState::Closed && !closed_by_itself;
+            match change(&mut session, &self.policy, now) {
+                Ok(records) => {
+                    let closed_now = !was_closed && session.state == SessionState::Closed;
+                    self.persist(tx, &session, now, closed_now, records)?;
+                    Ok(Ok(session))
+                }
+                Err(refusal) => {
+                    if closed_by_itself {
+                        self.persist(tx, &session, now, true, Vec::new())?;
+                    }
+                    Ok(Err((refusal, session)))
+                }
             }
-            result?;
-            Ok(session)
+        })?;
+        outcome.map_err(|(refusal, session)| {
+            let refusal = Refusal::from(refusal);
+            let mut record = events::refused(
+                Kind::ChangeRefused,
+                who,
+                refusal.code(),
+                refusal.to_string(),
+            );
+            record.session = Some(session.id.to_string());
+            record.ticket = Some(session.request.ticket.to_string());
+            self.refused(record, refusal)
         })
+    }
+
+    /// Stores a session with `records`; when it closed now, also its closure
+    /// record and the voiding of its unused escalations. Runs inside a write
+    /// transaction: the records are appended before it commits.
+    fn persist(
+        &self,
+        tx: &Tx<'_>,
+        session: &Session,
+        now: UnixMillis,
+        closed_now: bool,
+        mut records: Vec<Record>,
+    ) -> Result<(), Refusal> {
+        tx.put_session(session)?;
+        if closed_now {
+            records.push(events::session_closed(session));
+            for mut escalation in tx.escalations_of(&session.id)? {
+                if escalation.void(now) {
+                    tx.put_escalation(&escalation)?;
+                    records.push(events::escalation_decided(
+                        Kind::EscalationVoided,
+                        session,
+                        &escalation,
+                        None,
+                        Some("its session closed".to_string()),
+                    ));
+                }
+            }
+        }
+        self.audit.append_all(records)?;
+        Ok(())
     }
 
     /// A session, for someone involved in it, an approver or an auditor.
@@ -417,33 +582,68 @@ impl Endpoint {
         // approval is used, an escalation raised, the session closed by
         // itself, or activity is due to be recorded), deciding again inside
         // the write transaction so that nothing changed in between.
+        let ask = |session: Session| -> Ask<'_> {
+            Ask {
+                who,
+                session,
+                input,
+                input_digest,
+                now,
+            }
+        };
         let (entry, decided) = self.store.read(|tx| -> Result<_, Refusal> {
             let session = load_session(tx, session_id)?;
             let entry = self.find_action(&session, action)?;
-            let decided =
-                self.decide_invocation(tx, session, who, entry, input_digest, now, false)?;
+            let decided = self.decide_invocation(tx, ask(session), entry, false)?;
             Ok((entry, decided))
         })?;
         let decided = match decided {
             Decided::NeedsWrite => self.store.write(|tx| {
                 let session = load_session(tx, session_id)?;
-                self.decide_invocation(tx, session, who, entry, input_digest, now, true)
+                self.decide_invocation(tx, ask(session), entry, true)
             })?,
             decided => decided,
         };
-        let manifest = entry.package.manifest();
-        let approval = match decided {
-            Decided::Run(approval) => approval,
+        let (approval, invocation_id, logged, session) = match decided {
+            Decided::Run {
+                approval,
+                invocation,
+                logged,
+                session,
+            } => (approval, invocation, logged, session),
             Decided::NeedsWrite => unreachable!("the write path always decides"),
             Decided::NotRun(outcome) => {
                 tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
                 return Ok(*outcome);
             }
         };
+        let facts = invocation_facts(&session, who, entry, input, input_digest);
+        if !logged {
+            self.audit.append(facts.started(
+                invocation_id.as_str(),
+                approval.as_ref().map(EscalationId::as_str),
+            ))?;
+        }
         // The grant: what the manifest declares. The scope allows the action
         // as a whole (privileged ones only with an approval, checked above).
+        let manifest = entry.package.manifest();
         let grant = Grant::declared(&manifest.capabilities);
-        let invocation = slot.invoke(&entry.action, &grant, input)?;
+        let ran = slot.invoke(&entry.action, &grant, input);
+        let invocation = match ran {
+            Ok(invocation) => invocation,
+            Err(error) => {
+                // Logged as started: its end must be logged too.
+                let mut finished = Record::event(Kind::InvocationFinished);
+                finished.session = Some(session_id.to_string());
+                finished.invocation = Some(invocation_id.to_string());
+                finished.outcome = Some("not-run".to_string());
+                finished.reason = Some(error.to_string());
+                self.audit.append(finished)?;
+                return Err(error.into());
+            }
+        };
+        self.audit
+            .append_all(facts.finished(invocation_id.as_str(), &invocation))?;
         tracing::info!(session = %session_id, action = %invocation.action, principal = %who.principal, outcome = invocation.outcome.code(), "invocation finished");
         Ok(InvokeOutcome::Ran {
             approval,
@@ -452,19 +652,23 @@ impl Endpoint {
     }
 
     /// Decides an invocation in `tx`. With `apply`, commits what the decision
-    /// changes; without, answers [`Decided::NeedsWrite`] when it would change
-    /// anything.
-    #[allow(clippy::too_many_arguments)]
+    /// changes, with its records; without, answers [`Decided::NeedsWrite`]
+    /// when it would change anything. A denial is logged here, outside any
+    /// transaction (it changes nothing).
     fn decide_invocation(
         &self,
         tx: &Tx<'_>,
-        mut session: Session,
-        who: &Authenticated,
+        ask: Ask<'_>,
         entry: &CatalogEntry,
-        input_digest: Sha256Digest,
-        now: UnixMillis,
         apply: bool,
     ) -> Result<Decided, Refusal> {
+        let Ask {
+            who,
+            mut session,
+            input,
+            input_digest,
+            now,
+        } = ask;
         let manifest = entry.package.manifest();
         let facts = ActionFacts {
             id: &manifest.id,
@@ -472,14 +676,13 @@ impl Endpoint {
             digest: entry.package.digest(),
             capabilities: manifest.capabilities.names(),
         };
-        let session_id = &session.id.clone();
         if session.refresh(now).is_some() {
             if !apply {
                 return Ok(Decided::NeedsWrite);
             }
-            save_session(tx, &session, now)?;
+            self.persist(tx, &session, now, true, Vec::new())?;
         }
-        let escalations = tx.escalations_of(session_id)?;
+        let escalations = tx.escalations_of(&session.id)?;
         let decision = decide(
             &session,
             &who.principal,
@@ -492,9 +695,17 @@ impl Endpoint {
         let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
         match decision {
             Decision::Deny(denial) => {
+                self.audit.append(
+                    invocation_facts(&session, who, entry, input, input_digest).denied(&denial),
+                )?;
                 Ok(Decided::NotRun(Box::new(InvokeOutcome::Denied { denial })))
             }
-            Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run(None)),
+            Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run {
+                approval: None,
+                invocation: InvocationId::random().map_err(SessionRefusal::Invalid)?,
+                logged: false,
+                session: Box::new(session),
+            }),
             _ if !apply => Ok(Decided::NeedsWrite),
             Decision::Escalate {
                 key,
@@ -511,8 +722,10 @@ impl Endpoint {
                             escalation
                         }
                     };
+                let record = invocation_facts(&session, who, entry, input, input_digest)
+                    .escalated(&escalation, note.as_deref());
                 session.touch(now);
-                tx.put_session(&session)?;
+                self.persist(tx, &session, now, false, vec![record])?;
                 Ok(Decided::NotRun(Box::new(InvokeOutcome::Escalated {
                     escalation,
                     note,
@@ -531,9 +744,20 @@ impl Endpoint {
                     used.consume(now);
                     tx.put_escalation(&used)?;
                 }
+                let invocation = InvocationId::random().map_err(SessionRefusal::Invalid)?;
+                let started = invocation_facts(&session, who, entry, input, input_digest).started(
+                    invocation.as_str(),
+                    approval.as_ref().map(EscalationId::as_str),
+                );
                 session.touch(now);
-                tx.put_session(&session)?;
-                Ok(Decided::Run(approval))
+                self.persist(tx, &session, now, false, vec![started])?;
+
+                Ok(Decided::Run {
+                    approval,
+                    invocation,
+                    logged: true,
+                    session: Box::new(session),
+                })
             }
         }
     }
@@ -564,8 +788,15 @@ impl Endpoint {
         who: &Authenticated,
         id: &EscalationId,
     ) -> Result<Escalation, Refusal> {
-        self.change_escalation(id, |escalation, session, policy, now| {
-            escalation.approve(&who.principal, session, policy, now)
+        self.change_escalation(who, id, |escalation, session, policy, now| {
+            escalation.approve(&who.principal, session, policy, now)?;
+            Ok(events::escalation_decided(
+                Kind::EscalationApproved,
+                session,
+                escalation,
+                Some(&who.principal),
+                None,
+            ))
         })
     }
 
@@ -576,35 +807,61 @@ impl Endpoint {
         id: &EscalationId,
         reason: String,
     ) -> Result<Escalation, Refusal> {
-        self.change_escalation(id, |escalation, session, policy, now| {
-            escalation.deny(&who.principal, reason, session, policy, now)
+        self.change_escalation(who, id, |escalation, session, policy, now| {
+            escalation.deny(&who.principal, reason.clone(), session, policy, now)?;
+            Ok(events::escalation_decided(
+                Kind::EscalationDenied,
+                session,
+                escalation,
+                Some(&who.principal),
+                Some(reason),
+            ))
         })
     }
 
     fn change_escalation(
         &self,
+        who: &Authenticated,
         id: &EscalationId,
         change: impl FnOnce(
             &mut Escalation,
             &Session,
             &Policy,
             UnixMillis,
-        ) -> Result<(), EscalationRefusal>,
+        ) -> Result<Record, EscalationRefusal>,
     ) -> Result<Escalation, Refusal> {
         let now = self.now();
-        self.store.write(|tx| {
+        type Changed = Result<Escalation, (EscalationRefusal, Session)>;
+        let outcome = self.store.write(|tx| -> Result<Changed, Refusal> {
             let mut escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
                 what: "escalation",
                 id: id.to_string(),
             })?;
             let mut session = load_session(tx, &escalation.key.session)?;
             if session.refresh(now).is_some() {
-                save_session(tx, &session, now)?;
+                self.persist(tx, &session, now, true, Vec::new())?;
                 escalation = tx.escalation(id)?.unwrap_or(escalation);
             }
-            change(&mut escalation, &session, &self.policy, now)?;
-            tx.put_escalation(&escalation)?;
-            Ok(escalation)
+            match change(&mut escalation, &session, &self.policy, now) {
+                Ok(record) => {
+                    tx.put_escalation(&escalation)?;
+                    self.audit.append(record)?;
+                    Ok(Ok(escalation))
+                }
+                Err(refusal) => Ok(Err((refusal, session))),
+            }
+        })?;
+        outcome.map_err(|(refusal, session)| {
+            let refusal = Refusal::from(refusal);
+            let mut record = events::refused(
+                Kind::ChangeRefused,
+                Some(&who.principal),
+                refusal.code(),
+                refusal.to_string(),
+            );
+            record.session = Some(session.id.to_string());
+            record.escalation = Some(id.to_string());
+            self.refused(record, refusal)
         })
     }
 
@@ -652,7 +909,7 @@ impl Endpoint {
             let mut closed = Vec::new();
             for mut session in tx.sessions(true)? {
                 if let Some(by) = session.refresh(now) {
-                    save_session(tx, &session, now)?;
+                    self.persist(tx, &session, now, true, Vec::new())?;
                     tracing::info!(session = %session.id, ?by, "session closed by itself");
                     closed.push(session.id);
                 }
@@ -695,6 +952,38 @@ impl Endpoint {
     }
 }
 
+/// What an invocation asks, passed through its decision.
+struct Ask<'a> {
+    who: &'a Authenticated,
+    session: Session,
+    input: &'a str,
+    input_digest: Sha256Digest,
+    now: UnixMillis,
+}
+
+/// The facts every record of an invocation carries.
+fn invocation_facts<'a>(
+    session: &'a Session,
+    who: &'a Authenticated,
+    entry: &'a CatalogEntry,
+    input: &str,
+    input_digest: Sha256Digest,
+) -> events::InvocationFacts<'a> {
+    let manifest = entry.package.manifest();
+    events::InvocationFacts {
+        session,
+        principal: &who.principal,
+        action: manifest.id.as_str(),
+        version: manifest.version.to_string(),
+        digest: entry.package.digest().to_string(),
+        input_digest: input_digest.to_string(),
+        raw_input: manifest
+            .input
+            .audit_raw
+            .then(|| serde_json::from_str(input).unwrap_or(serde_json::Value::Null)),
+    }
+}
+
 /// A value as JSON. The types answered have string keys only, which always
 /// serialize.
 fn json<T: Serialize>(value: &T) -> serde_json::Value {
@@ -714,17 +1003,4 @@ fn load_session(tx: &Tx<'_>, id: &SessionId) -> Result<Session, Refusal> {
         what: "session",
         id: id.to_string(),
     })
-}
-
-/// Stores a session; when it is closed, voids its unused escalations too.
-fn save_session(tx: &Tx<'_>, session: &Session, now: UnixMillis) -> Result<(), Refusal> {
-    tx.put_session(session)?;
-    if session.closure.is_some() {
-        for mut escalation in tx.escalations_of(&session.id)? {
-            if escalation.void(now) {
-                tx.put_escalation(&escalation)?;
-            }
-        }
-    }
-    Ok(())
 }

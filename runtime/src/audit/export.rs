@@ -1,0 +1,157 @@
+//! Exporting records to an organization's log pipeline: as the JSON lines
+//! they are (hash chain included, so the SIEM can verify them too), or as
+//! OCSF events.
+//!
+//! OCSF mapping: every record is an *API Activity* (class 6003, category 6
+//! *Application Activity*) — an operation on the endpoint's API. Requests
+//! that create something (a session, an escalation) are activity 1 *Create*;
+//! approvals, consents and closures are 3 *Update*; everything else is 99
+//! *Other*. Refusals and denials have status *Failure* and medium severity; a
+//! host call denied inside the sandbox has high severity. `type_uid` is
+//! `class_uid * 100 + activity_id`; `time` is in milliseconds; `metadata`
+//! carries the OCSF version, the product, the record's sequence number and
+//! hash; fields without an OCSF home are kept under `unmapped`.
+
+use super::record::{Kind, Record};
+use serde_json::{Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The OCSF schema version the events follow.
+pub const OCSF_VERSION: &str = "1.1.0";
+
+const API_ACTIVITY: u32 = 6003;
+
+/// The record's time, when it can be read.
+pub fn record_time(record: &Record) -> Option<SystemTime> {
+    humantime::parse_rfc3339(&record.time).ok()
+}
+
+fn activity(kind: Kind) -> (u32, &'static str) {
+    match kind {
+        Kind::SessionRequested | Kind::InvocationEscalated => (1, "Create"),
+        Kind::SessionApproved
+        | Kind::SessionConsented
+        | Kind::SessionClosed
+        | Kind::SessionReported
+        | Kind::EscalationApproved
+        | Kind::EscalationDenied
+        | Kind::EscalationVoided => (3, "Update"),
+        _ => (99, "Other"),
+    }
+}
+
+/// Whether the record reports something refused or failed.
+fn failed(record: &Record) -> bool {
+    matches!(
+        record.kind,
+        Kind::RequestRefused
+            | Kind::SessionRefused
+            | Kind::ChangeRefused
+            | Kind::InvocationDenied
+            | Kind::HostCallDenied
+    ) || (record.kind == Kind::InvocationFinished && record.outcome.as_deref() != Some("succeeded"))
+}
+
+/// The record as an OCSF API Activity event.
+pub fn ocsf(record: &Record) -> Value {
+    let (activity_id, activity_name) = activity(record.kind);
+    let failure = failed(record);
+    let (severity_id, severity) = match record.kind {
+        Kind::HostCallDenied => (4, "High"),
+        _ if failure => (3, "Medium"),
+        Kind::Recovered => (3, "Medium"),
+        _ => (1, "Informational"),
+    };
+    let time_ms = record_time(record)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut message = record.kind.name().to_string();
+    if let Some(action) = &record.action {
+        message.push(' ');
+        message.push_str(action);
+    }
+    if let Some(reason) = &record.reason {
+        message.push_str(": ");
+        message.push_str(reason);
+    }
+    let mut unmapped = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Some(object) = unmapped.as_object_mut() {
+        for mapped in [
+            "time",
+            "principal",
+            "kind",
+            "code",
+            "seq",
+            "hash",
+            "session",
+            "reason",
+        ] {
+            object.remove(mapped);
+        }
+    }
+    json!({
+        "class_uid": API_ACTIVITY,
+        "class_name": "API Activity",
+        "category_uid": 6,
+        "category_name": "Application Activity",
+        "activity_id": activity_id,
+        "activity_name": activity_name,
+        "type_uid": API_ACTIVITY * 100 + activity_id,
+        "type_name": format!("API Activity: {activity_name}"),
+        "time": time_ms,
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": if failure { 2 } else { 1 },
+        "status": if failure { "Failure" } else { "Success" },
+        "status_code": record.reason_code.as_deref().or(record.outcome.as_deref()),
+        "status_detail": record.reason,
+        "message": message,
+        "actor": { "user": { "uid": record.principal, "name": record.principal } },
+        "api": {
+            "operation": record.kind.name(),
+            "service": { "name": "salve" },
+        },
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": { "name": "salve", "vendor_name": "salve", "version": env!("CARGO_PKG_VERSION") },
+            "log_name": "audit",
+            "uid": record.hash.to_string(),
+            "sequence": record.seq,
+            "original_time": record.time,
+            "correlation_uid": record.session,
+            "event_code": record.code.to_string(),
+        },
+        "unmapped": unmapped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::GENESIS;
+
+    #[test]
+    fn a_denial_maps_to_a_failed_api_activity() {
+        let mut record = Record::event(Kind::InvocationDenied);
+        record.principal = Some("alice".into());
+        record.action = Some("restart-service".into());
+        record.reason_code = Some("out-of-scope".into());
+        record.reason = Some("restart-service@1.0.0 is outside the scope".into());
+        let (record, _) = record
+            .seal(9, "2026-11-22T10:15:00.123456Z".into(), GENESIS)
+            .unwrap();
+        let event = ocsf(&record);
+        assert_eq!(event["class_uid"], 6003);
+        assert_eq!(event["activity_id"], 99);
+        assert_eq!(event["type_uid"], 600399);
+        assert_eq!(event["time"], 1_795_342_500_123u64);
+        assert_eq!(event["status"], "Failure");
+        assert_eq!(event["status_code"], "out-of-scope");
+        assert_eq!(event["severity_id"], 3);
+        assert_eq!(event["actor"]["user"]["uid"], "alice");
+        assert_eq!(event["metadata"]["version"], OCSF_VERSION);
+        assert_eq!(event["metadata"]["sequence"], 9);
+        assert_eq!(event["metadata"]["event_code"], "3001");
+        assert_eq!(event["unmapped"]["action"], "restart-service");
+    }
+}

@@ -1,0 +1,477 @@
+//! Appending to the log: durable, batched, fail-stop.
+//!
+//! One writer thread owns the files. Callers hand it records and wait: it
+//! takes every record waiting at that moment, seals them into the chain,
+//! writes them with one `write` and one `fdatasync` (group commit), and only
+//! then acknowledges each. A record is logged once [`AuditLog::append`]
+//! returns `Ok` — never before it is on disk.
+//!
+//! If a write or sync fails, the log stops: that append and every later one
+//! fail with [`AuditError::Stopped`], rather than retrying into silent loss.
+//!
+//! Opening the log finds its last record. A final line without its newline is
+//! a write torn by a crash: it was never acknowledged, so it is removed, and a
+//! `log.recovered` record says so.
+
+use super::checkpoint::Checkpoint;
+use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
+use super::segment;
+use crate::digest::Sha256Digest;
+use crate::identity::KeyPair;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Most records written by one `fdatasync`.
+const MAX_BATCH: usize = 4096;
+
+/// How the log is kept.
+#[derive(Clone)]
+pub struct AuditConfig {
+    /// The directory of the segment files.
+    pub dir: PathBuf,
+    /// A segment is closed and a new one begun past this size.
+    pub max_segment_bytes: u64,
+    /// A checkpoint is written after this many records…
+    pub checkpoint_every: u64,
+    /// …or this long after the last one, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// The endpoint's key; no checkpoints are written without it.
+    pub checkpoint_key: Option<Arc<KeyPair>>,
+    /// A file, best on another volume, to which every checkpoint is also
+    /// appended (one JSON per line), to check the log against later.
+    pub checkpoint_copy: Option<PathBuf>,
+    /// Batch concurrent appends into one sync. Off, every record gets its own
+    /// `fdatasync` (the benchmark's baseline).
+    pub group_commit: bool,
+}
+
+impl AuditConfig {
+    /// Defaults for a log in `dir`: 64 MiB segments, a checkpoint every 1000
+    /// records or minute, group commit on.
+    pub fn new(dir: impl Into<PathBuf>) -> AuditConfig {
+        AuditConfig {
+            dir: dir.into(),
+            max_segment_bytes: 64 << 20,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            checkpoint_key: None,
+            checkpoint_copy: None,
+            group_commit: true,
+        }
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Sha256Digest,
+}
+
+/// Why the log cannot be opened or appended to.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The log cannot be opened.
+    #[error("cannot open the audit log in {}: {reason}", dir.display())]
+    Open {
+        /// Its directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The log has stopped after a failed write or sync; nothing more is
+    /// written until it is reopened.
+    #[error(
+        "the audit log has stopped after a failed write ({0}); nothing runs until it is fixed and reopened"
+    )]
+    Stopped(String),
+    /// The log is closed.
+    #[error("the audit log is closed")]
+    Closed,
+}
+
+struct Job {
+    records: Vec<Record>,
+    reply: SyncSender<Result<Vec<Appended>, AuditError>>,
+}
+
+/// The audit log, open for appending. Cheap to share (`Arc`); dropping the
+/// last handle flushes and closes it.
+pub struct AuditLog {
+    submit: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    dir: PathBuf,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log in `config.dir` and starts its
+    /// writer. Removes a torn final line left by a crash.
+    pub fn open(config: AuditConfig) -> Result<AuditLog, AuditError> {
+        let open_error = |reason: String| AuditError::Open {
+            dir: config.dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&config.dir).map_err(|e| open_error(e.to_string()))?;
+        let tail = recover(&config.dir).map_err(open_error)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&tail.path)
+            .map_err(|e| open_error(format!("{}: {e}", tail.path.display())))?;
+        let size = file
+            .metadata()
+            .map_err(|e| open_error(e.to_string()))?
+            .len();
+        let (submit, jobs) = mpsc::channel::<Job>();
+        let mut writer = Writer {
+            config: config.clone(),
+            file,
+            size,
+            next_seq: tail.last_seq + 1,
+            prev: tail.last_hash,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            failed: None,
+        };
+        let removed = tail.removed_bytes;
+        let dir = config.dir.clone();
+        let handle = std::thread::Builder::new()
+            .name("salve-audit".to_string())
+            .spawn(move || writer.run(jobs))
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        let log = AuditLog {
+            submit: Mutex::new(Some(submit)),
+            writer: Mutex::new(Some(handle)),
+            dir,
+        };
+        if removed > 0 {
+            let mut record = Record::event(Kind::Recovered);
+            record.reason = Some(format!(
+                "removed {removed} bytes of a final line torn by a crash (never acknowledged)"
+            ));
+            record.details = Some(
+                serde_json::json!({ "segment": tail.path.display().to_string(), "removed_bytes": removed }),
+            );
+            log.append(record)?;
+        }
+        Ok(log)
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record and returns once it is on disk.
+    pub fn append(&self, record: Record) -> Result<Appended, AuditError> {
+        let mut appended = self.append_all(vec![record])?;
+        appended.pop().ok_or(AuditError::Closed)
+    }
+
+    /// Appends records together (they are consecutive in the log) and returns
+    /// once all are on disk.
+    pub fn append_all(&self, records: Vec<Record>) -> Result<Vec<Appended>, AuditError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        {
+            let submit = self.submit.lock().unwrap_or_else(PoisonError::into_inner);
+            let sender = submit.as_ref().ok_or(AuditError::Closed)?;
+            sender
+                .send(Job { records, reply })
+                .map_err(|_| AuditError::Closed)?;
+        }
+        answer.recv().map_err(|_| AuditError::Closed)?
+    }
+
+    /// Writes everything pending, a final checkpoint, and stops the writer.
+    pub fn close(&self) {
+        let sender = self
+            .submit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(sender);
+        if let Some(handle) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The current time as a record writes it.
+pub fn timestamp(time: SystemTime) -> String {
+    humantime::format_rfc3339_micros(time).to_string()
+}
+
+struct Writer {
+    config: AuditConfig,
+    file: File,
+    size: u64,
+    next_seq: u64,
+    prev: Sha256Digest,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    failed: Option<String>,
+}
+
+impl Writer {
+    fn run(&mut self, jobs: Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            if self.config.group_commit {
+                let mut records = batch[0].records.len();
+                while records < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => {
+                            records += job.records.len();
+                            batch.push(job);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.commit(batch);
+        }
+        // All handles are gone: close with a checkpoint of the final state.
+        if self.failed.is_none()
+            && self.since_checkpoint > 0
+            && self.config.checkpoint_key.is_some()
+        {
+            let _ = self.write(Vec::new(), true);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Job>) {
+        if let Some(reason) = &self.failed {
+            for job in batch {
+                let _ = job.reply.send(Err(AuditError::Stopped(reason.clone())));
+            }
+            return;
+        }
+        let due = self.since_checkpoint > 0
+            && (self.since_checkpoint >= self.config.checkpoint_every
+                || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval);
+        let counts: Vec<usize> = batch.iter().map(|job| job.records.len()).collect();
+        let (replies, records): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|job| (job.reply, job.records))
+            .unzip();
+        let records: Vec<Record> = records.into_iter().flatten().collect();
+        match self.write(records, due) {
+            Ok(appended) => {
+                let mut appended = appended.into_iter();
+                for (reply, count) in replies.into_iter().zip(counts) {
+                    let _ = reply.send(Ok(appended.by_ref().take(count).collect()));
+                }
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "audit log stopped");
+                self.failed = Some(reason.clone());
+                for reply in replies {
+                    let _ = reply.send(Err(AuditError::Stopped(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// Seals and writes `records` (and a checkpoint after them when
+    /// `checkpoint`), syncs, and rotates the segment if it is full.
+    fn write(&mut self, records: Vec<Record>, checkpoint: bool) -> Result<Vec<Appended>, String> {
+        let mut buffer = Vec::with_capacity(records.len() * 512);
+        let mut appended = Vec::with_capacity(records.len());
+        let (mut seq, mut prev) = (self.next_seq, self.prev);
+        let now = timestamp(SystemTime::now());
+        for record in records {
+            let (sealed, line) = record
+                .seal(seq, now.clone(), prev)
+                .map_err(|e| format!("cannot encode a record: {e}"))?;
+            buffer.extend_from_slice(&line);
+            appended.push(Appended {
+                seq,
+                hash: sealed.hash,
+            });
+            prev = sealed.hash;
+            seq += 1;
+        }
+        let mut written_checkpoint = None;
+        if checkpoint && let Some(key) = &self.config.checkpoint_key {
+            let made = Checkpoint::sign(key, seq - 1, prev, now.clone());
+            let mut record = Record::event(Kind::Checkpoint);
+            record.details = Some(serde_json::to_value(&made).map_err(|e| e.to_string())?);
+            let (sealed, line) = record
+                .seal(seq, now.clone(), prev)
+                .map_err(|e| format!("cannot encode a checkpoint: {e}"))?;
+            buffer.extend_from_slice(&line);
+            prev = sealed.hash;
+            seq += 1;
+            written_checkpoint = Some(made);
+        }
+        self.file
+            .write_all(&buffer)
+            .map_err(|e| format!("write failed: {e}"))?;
+        self.file
+            .sync_data()
+            .map_err(|e| format!("fdatasync failed: {e}"))?;
+        self.size += buffer.len() as u64;
+        self.since_checkpoint += appended.len() as u64;
+        self.next_seq = seq;
+        self.prev = prev;
+        if let Some(made) = written_checkpoint {
+            self.since_checkpoint = 0;
+            self.last_checkpoint = Instant::now();
+            self.copy_checkpoint(&made);
+        }
+        if self.size >= self.config.max_segment_bytes {
+            self.rotate()
+                .map_err(|e| format!("cannot start a new segment: {e}"))?;
+        }
+        Ok(appended)
+    }
+
+    /// Appends a checkpoint to the copy kept elsewhere. Failing to keep the
+    /// copy does not stop the log (the checkpoint is in the log itself).
+    fn copy_checkpoint(&self, checkpoint: &Checkpoint) {
+        let Some(path) = &self.config.checkpoint_copy else {
+            return;
+        };
+        let written = (|| -> std::io::Result<()> {
+            let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+            let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            file.write_all(&line)?;
+            file.sync_data()
+        })();
+        if let Err(error) = written {
+            tracing::warn!(path = %path.display(), %error, "cannot copy the audit checkpoint");
+        }
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let path = self.config.dir.join(segment::name(self.next_seq));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
+        File::open(&self.config.dir)?.sync_all()?;
+        self.file = file;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// The end of the log, found on opening.
+struct Tail {
+    /// The segment to append to.
+    path: PathBuf,
+    last_seq: u64,
+    last_hash: Sha256Digest,
+    removed_bytes: u64,
+}
+
+/// Finds the last record, removing a torn final line. Refuses a log whose
+/// last complete record does not verify: appending to it would extend a
+/// broken chain.
+fn recover(dir: &Path) -> Result<Tail, String> {
+    let segments = segment::list(dir).map_err(|e| e.to_string())?;
+    let Some(last) = segments.last() else {
+        let path = dir.join(segment::name(1));
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| e.to_string())?;
+        return Ok(Tail {
+            path,
+            last_seq: 0,
+            last_hash: GENESIS,
+            removed_bytes: 0,
+        });
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&last.path)
+        .map_err(|e| format!("{}: {e}", last.path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let removed_bytes = (bytes.len() - complete) as u64;
+    if removed_bytes > 0 {
+        file.set_len(complete as u64).map_err(|e| e.to_string())?;
+        file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())?;
+        tracing::warn!(segment = %last.path.display(), removed_bytes, "removed a torn final audit line");
+    }
+    let last_line = bytes[..complete]
+        .strip_suffix(b"\n")
+        .and_then(|b| b.rsplit(|c| *c == b'\n').next());
+    let (last_seq, last_hash) = match last_line {
+        Some(line) if !line.is_empty() => check_last(line, &last.path)?,
+        // An empty last segment: the chain continues from the one before.
+        _ => match segments.len().checked_sub(2).map(|i| &segments[i]) {
+            Some(previous) => {
+                let text = std::fs::read(&previous.path).map_err(|e| e.to_string())?;
+                let line = text
+                    .strip_suffix(b"\n")
+                    .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+                    .ok_or_else(|| {
+                        format!("{} ends without a complete record", previous.path.display())
+                    })?;
+                check_last(line, &previous.path)?
+            }
+            None => (0, GENESIS),
+        },
+    };
+    if last_line.is_none_or(<[u8]>::is_empty) && last.first_seq != last_seq + 1 {
+        return Err(format!(
+            "{} should start at record {} but is named for record {}",
+            last.path.display(),
+            last_seq + 1,
+            last.first_seq
+        ));
+    }
+    Ok(Tail {
+        path: last.path.clone(),
+        last_seq,
+        last_hash,
+        removed_bytes,
+    })
+}
+
+/// The sequence number and hash of a log's last record, which must verify.
+fn check_last(line: &[u8], path: &Path) -> Result<(u64, Sha256Digest), String> {
+    let broken = |why: &str| {
+        format!(
+            "the last record of {} {why}; run `salve audit verify` to find the damage — nothing is appended to a broken chain",
+            path.display()
+        )
+    };
+    let split = split_line(line).ok_or_else(|| broken("is not a sealed record"))?;
+    let record: Record = serde_json::from_slice(line).map_err(|_| broken("cannot be read"))?;
+    if chain_hash(&record.prev, split.canonical_without_brace) != record.hash {
+        return Err(broken("does not match its hash"));
+    }
+    Ok((record.seq, record.hash))
+}

@@ -1,0 +1,452 @@
+//! Post-session reviews and workflow metrics, built from the audit log alone
+//! — what was recorded, not what anyone remembers.
+
+use super::export::record_time;
+use super::record::{Kind, Record};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// One action run (or attempted) in a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvocationLine {
+    /// When it was decided.
+    pub time: String,
+    /// Who invoked.
+    pub principal: String,
+    /// `id@version`.
+    pub action: String,
+    /// The sha256 of its input.
+    pub input_digest: Option<String>,
+    /// `allowed`, `denied` or `escalated`.
+    pub decision: String,
+    /// How it ended, when it ran.
+    pub outcome: Option<String>,
+    /// How long it ran, in microseconds.
+    pub duration_us: Option<u64>,
+    /// The escalation it was held for or ran under.
+    pub escalation: Option<String>,
+    /// Why it was denied, or how it failed.
+    pub reason: Option<String>,
+}
+
+/// What became of an escalation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EscalationLine {
+    /// Its id.
+    pub id: String,
+    /// `id@version` of the action held.
+    pub action: String,
+    /// Who invoked.
+    pub invoker: String,
+    /// `pending`, `approved`, `denied` or `voided`.
+    pub status: String,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
+}
+
+/// How a session ended and what was recorded about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClosureLine {
+    /// When.
+    pub time: String,
+    /// `principal`, `idle-timeout` or `expiry`.
+    pub how: String,
+    /// Who closed it, when a person did.
+    pub by: Option<String>,
+    /// Whether the problem was resolved.
+    pub resolved: Option<bool>,
+    /// What was done.
+    pub summary: Option<String>,
+    /// What remains.
+    pub follow_up: Option<String>,
+}
+
+/// The post-session review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionReport {
+    /// The session.
+    pub session: String,
+    /// Its ticket.
+    pub ticket: Option<String>,
+    /// The endpoint.
+    pub endpoint: Option<String>,
+    /// Who requested it.
+    pub requester: Option<String>,
+    /// Who worked in it.
+    pub technician: Option<String>,
+    /// When it was requested.
+    pub requested: Option<String>,
+    /// The request: problem, category, scope, attended, timeouts.
+    pub request: Option<serde_json::Value>,
+    /// Who approved it, and when.
+    pub approved: Option<(String, String)>,
+    /// The end user's consent, and when.
+    pub consented: Option<(String, String)>,
+    /// Every invocation, in order.
+    pub invocations: Vec<InvocationLine>,
+    /// Every escalation.
+    pub escalations: Vec<EscalationLine>,
+    /// Host calls refused inside the sandbox: (time, action, what, reason).
+    pub host_call_denials: Vec<(String, String, String, String)>,
+    /// Refused approvals or changes: (time, principal, reason).
+    pub refusals: Vec<(String, String, String)>,
+    /// Its closure.
+    pub closed: Option<ClosureLine>,
+    /// What a reviewer should look at: a closure without a summary, an open
+    /// session, an unrecorded resolution.
+    pub flags: Vec<String>,
+}
+
+fn label(record: &Record) -> String {
+    match (&record.action, &record.version) {
+        (Some(action), Some(version)) => format!("{action}@{version}"),
+        (Some(action), None) => action.clone(),
+        _ => String::new(),
+    }
+}
+
+fn detail_text(record: &Record, key: &str) -> Option<String> {
+    record
+        .details
+        .as_ref()?
+        .get(key)?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn detail_bool(record: &Record, key: &str) -> Option<bool> {
+    record.details.as_ref()?.get(key)?.as_bool()
+}
+
+/// The review of `session` from `records`, or `None` when the log never
+/// mentions it.
+pub fn session_report(
+    records: impl IntoIterator<Item = Record>,
+    session: &str,
+) -> Option<SessionReport> {
+    let mut report = SessionReport {
+        session: session.to_string(),
+        ticket: None,
+        endpoint: None,
+        requester: None,
+        technician: None,
+        requested: None,
+        request: None,
+        approved: None,
+        consented: None,
+        invocations: Vec::new(),
+        escalations: Vec::new(),
+        host_call_denials: Vec::new(),
+        refusals: Vec::new(),
+        closed: None,
+        flags: Vec::new(),
+    };
+    let mut seen = false;
+    // Started invocations by id, to find their line when they finish.
+    let mut started: BTreeMap<String, usize> = BTreeMap::new();
+    for record in records {
+        if record.session.as_deref() != Some(session) {
+            continue;
+        }
+        seen = true;
+        let time = record.time.clone();
+        let principal = record.principal.clone().unwrap_or_default();
+        match record.kind {
+            Kind::SessionRequested => {
+                report.ticket = record.ticket.clone();
+                report.endpoint = record.endpoint.clone();
+                report.requester = record.principal.clone();
+                report.technician = record.other.clone();
+                report.requested = Some(time);
+                report.request = record.details.clone();
+            }
+            Kind::SessionApproved => report.approved = Some((principal, time)),
+            Kind::SessionConsented => {
+                let user = detail_text(&record, "user").unwrap_or_default();
+                report.consented = Some((user, time));
+            }
+            Kind::InvocationDenied | Kind::InvocationEscalated | Kind::InvocationStarted => {
+                let decision = match record.kind {
+                    Kind::InvocationDenied => "denied",
+                    Kind::InvocationEscalated => "escalated",
+                    _ => "allowed",
+                };
+                if record.kind == Kind::InvocationEscalated
+                    && let Some(id) = &record.escalation
+                    && !report.escalations.iter().any(|e| &e.id == id)
+                {
+                    report.escalations.push(EscalationLine {
+                        id: id.clone(),
+                        action: label(&record),
+                        invoker: principal.clone(),
+                        status: "pending".to_string(),
+                        decided_by: None,
+                    });
+                }
+                if let Some(id) = &record.invocation {
+                    started.insert(id.clone(), report.invocations.len());
+                }
+                report.invocations.push(InvocationLine {
+                    time,
+                    principal,
+                    action: label(&record),
+                    input_digest: record.input_digest.clone(),
+                    decision: decision.to_string(),
+                    outcome: None,
+                    duration_us: None,
+                    escalation: record.escalation.clone(),
+                    reason: record.reason.clone(),
+                });
+            }
+            Kind::InvocationFinished => {
+                let index = record.invocation.as_ref().and_then(|id| started.get(id));
+                if let Some(line) = index.and_then(|i| report.invocations.get_mut(*i)) {
+                    line.outcome = record.outcome.clone();
+                    line.duration_us = record.duration_us;
+                    line.reason = record.reason.clone();
+                }
+            }
+            Kind::HostCallDenied => {
+                let what = format!(
+                    "{}.{} {}",
+                    detail_text(&record, "capability").unwrap_or_default(),
+                    detail_text(&record, "function").unwrap_or_default(),
+                    detail_text(&record, "target").unwrap_or_default()
+                );
+                report.host_call_denials.push((
+                    time,
+                    label(&record),
+                    what,
+                    record.reason.clone().unwrap_or_default(),
+                ));
+            }
+            Kind::EscalationApproved | Kind::EscalationDenied | Kind::EscalationVoided => {
+                let status = match record.kind {
+                    Kind::EscalationApproved => "approved",
+                    Kind::EscalationDenied => "denied",
+                    _ => "voided",
+                };
+                if let Some(line) = report
+                    .escalations
+                    .iter_mut()
+                    .find(|e| Some(&e.id) == record.escalation.as_ref())
+                {
+                    line.status = status.to_string();
+                    line.decided_by = record.principal.clone();
+                }
+            }
+            Kind::ChangeRefused => {
+                report
+                    .refusals
+                    .push((time, principal, record.reason.clone().unwrap_or_default()))
+            }
+            Kind::SessionClosed => {
+                report.closed = Some(ClosureLine {
+                    time,
+                    how: detail_text(&record, "how").unwrap_or_else(|| "principal".to_string()),
+                    by: record.principal.clone(),
+                    resolved: detail_bool(&record, "resolved"),
+                    summary: detail_text(&record, "summary"),
+                    follow_up: detail_text(&record, "follow_up"),
+                });
+            }
+            Kind::SessionReported => {
+                if let Some(closed) = &mut report.closed {
+                    closed.resolved = detail_bool(&record, "resolved");
+                    closed.summary = detail_text(&record, "summary");
+                    closed.follow_up = detail_text(&record, "follow_up");
+                }
+            }
+            _ => {}
+        }
+    }
+    if !seen {
+        return None;
+    }
+    match &report.closed {
+        None => report.flags.push("the session is not closed".to_string()),
+        Some(closed) => {
+            if closed
+                .summary
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                report
+                    .flags
+                    .push("closed without a summary of what was done".to_string());
+            }
+            if closed.resolved.is_none() {
+                report
+                    .flags
+                    .push("closed without saying whether the problem was resolved".to_string());
+            }
+        }
+    }
+    Some(report)
+}
+
+/// Workflow figures for a set of sessions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Figures {
+    /// Sessions requested.
+    pub sessions: u64,
+    /// Sessions closed.
+    pub closed: u64,
+    /// Sessions closed as resolved.
+    pub resolved: u64,
+    /// Mean minutes from request to a resolved closure.
+    pub mean_time_to_resolution_minutes: Option<f64>,
+    /// Sessions with at least one escalation.
+    pub escalated: u64,
+    /// `escalated / sessions`.
+    pub escalation_share: Option<f64>,
+    /// Closed sessions whose write-up says what was done and whether it
+    /// resolved the problem.
+    pub documented: u64,
+    /// `documented / closed`.
+    pub documentation_completeness: Option<f64>,
+    /// Invocations denied, for any reason.
+    pub denied_invocations: u64,
+    /// Of those, attempts outside the scope (out of scope or prohibited).
+    pub out_of_scope_attempts: u64,
+    /// Host calls refused inside the sandbox.
+    pub host_call_denials: u64,
+}
+
+/// Figures overall and per technician.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Metrics {
+    /// Every session.
+    pub overall: Figures,
+    /// By technician.
+    pub per_technician: BTreeMap<String, Figures>,
+    /// Requests refused before reaching a session (bad signatures, replays,
+    /// refused session requests), which belong to no technician.
+    pub refused_requests: u64,
+}
+
+#[derive(Default)]
+struct SessionFacts {
+    technician: String,
+    requested: Option<SystemTime>,
+    closed: Option<SystemTime>,
+    resolved: Option<bool>,
+    summary: bool,
+    escalated: bool,
+    denied: u64,
+    out_of_scope: u64,
+    host_denials: u64,
+}
+
+/// Metrics over the sessions requested at or after `since` (all when
+/// `None`).
+pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTime>) -> Metrics {
+    let mut sessions: BTreeMap<String, SessionFacts> = BTreeMap::new();
+    let mut refused_requests = 0;
+    for record in records {
+        let time = record_time(&record);
+        if matches!(record.kind, Kind::RequestRefused | Kind::SessionRefused) {
+            if since.is_none_or(|s| time.is_some_and(|t| t >= s)) {
+                refused_requests += 1;
+            }
+            continue;
+        }
+        let Some(session) = record.session.clone() else {
+            continue;
+        };
+        if record.kind == Kind::SessionRequested {
+            if since.is_some_and(|s| time.is_none_or(|t| t < s)) {
+                continue;
+            }
+            sessions.insert(
+                session,
+                SessionFacts {
+                    technician: record.other.clone().unwrap_or_default(),
+                    requested: time,
+                    ..SessionFacts::default()
+                },
+            );
+            continue;
+        }
+        let Some(facts) = sessions.get_mut(&session) else {
+            continue;
+        };
+        match record.kind {
+            Kind::InvocationEscalated => facts.escalated = true,
+            Kind::InvocationDenied => {
+                facts.denied += 1;
+                if matches!(
+                    record.reason_code.as_deref(),
+                    Some("out-of-scope" | "prohibited")
+                ) {
+                    facts.out_of_scope += 1;
+                }
+            }
+            Kind::HostCallDenied => facts.host_denials += 1,
+            Kind::SessionClosed | Kind::SessionReported => {
+                if record.kind == Kind::SessionClosed {
+                    facts.closed = time;
+                }
+                facts.resolved = detail_bool(&record, "resolved").or(facts.resolved);
+                facts.summary |=
+                    detail_text(&record, "summary").is_some_and(|s| !s.trim().is_empty());
+            }
+            _ => {}
+        }
+    }
+    let mut metrics = Metrics {
+        refused_requests,
+        ..Metrics::default()
+    };
+    let mut resolution: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut all_resolution = Vec::new();
+    for facts in sessions.values() {
+        for figures in [
+            &mut metrics.overall,
+            metrics
+                .per_technician
+                .entry(facts.technician.clone())
+                .or_default(),
+        ] {
+            figures.sessions += 1;
+            figures.escalated += u64::from(facts.escalated);
+            figures.denied_invocations += facts.denied;
+            figures.out_of_scope_attempts += facts.out_of_scope;
+            figures.host_call_denials += facts.host_denials;
+            if facts.closed.is_some() {
+                figures.closed += 1;
+                figures.documented += u64::from(facts.summary && facts.resolved.is_some());
+            }
+            figures.resolved += u64::from(facts.closed.is_some() && facts.resolved == Some(true));
+        }
+        if let (Some(requested), Some(closed), Some(true)) =
+            (facts.requested, facts.closed, facts.resolved)
+        {
+            let minutes = closed
+                .duration_since(requested)
+                .map_or(0.0, |d| d.as_secs_f64() / 60.0);
+            resolution
+                .entry(facts.technician.clone())
+                .or_default()
+                .push(minutes);
+            all_resolution.push(minutes);
+        }
+    }
+    let finish = |figures: &mut Figures, times: &[f64]| {
+        figures.mean_time_to_resolution_minutes =
+            (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64);
+        figures.escalation_share =
+            (figures.sessions > 0).then(|| figures.escalated as f64 / figures.sessions as f64);
+        figures.documentation_completeness =
+            (figures.closed > 0).then(|| figures.documented as f64 / figures.closed as f64);
+    };
+    finish(&mut metrics.overall, &all_resolution);
+    for (technician, figures) in &mut metrics.per_technician {
+        finish(
+            figures,
+            resolution.get(technician).map_or(&[], Vec::as_slice),
+        );
+    }
+    metrics
+}

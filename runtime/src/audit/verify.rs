@@ -1,0 +1,296 @@
+//! Verifying a log: every record's hash recomputed from its bytes, every link
+//! to the record before, sequence numbers without gaps across segments, and
+//! every checkpoint's signature. Verification only reads.
+
+use super::checkpoint::Checkpoint;
+use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
+use super::segment::{self, Segment};
+use crate::digest::Sha256Digest;
+use crate::identity::PublicKey;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// What a verified log holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// How many records.
+    pub records: u64,
+    /// How many segment files.
+    pub segments: usize,
+    /// The last record's sequence number (0 for an empty log).
+    pub last_seq: u64,
+    /// The last record's hash.
+    pub last_hash: Sha256Digest,
+    /// How many checkpoints were found and their signatures checked.
+    pub checkpoints: u64,
+    /// Whether those signatures were checked against a key given by the
+    /// caller (rather than only the key recorded in the checkpoint).
+    pub key_checked: bool,
+    /// The external checkpoint the log was checked against, if any.
+    pub against_checkpoint: Option<u64>,
+}
+
+/// The first problem found: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {reason}", file.display())]
+pub struct Corruption {
+    /// The segment file.
+    pub file: PathBuf,
+    /// The line (1-based) in that file.
+    pub line: u64,
+    /// The record's sequence number, when it could be read.
+    pub seq: Option<u64>,
+    /// What is wrong, and what it means.
+    pub reason: String,
+}
+
+/// Why a log could not be verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A record is bad.
+    #[error("the audit log is corrupt: {0}")]
+    Corrupt(#[from] Corruption),
+    /// The log ends before an external checkpoint: records were removed.
+    #[error(
+        "the audit log was truncated: it ends at record {last_seq}, but a checkpoint kept elsewhere shows it reached record {checkpoint_seq}"
+    )]
+    Truncated {
+        /// The log's last record.
+        last_seq: u64,
+        /// The checkpoint's own record, which the log should reach.
+        checkpoint_seq: u64,
+    },
+    /// The log's record differs from what an external checkpoint vouches for.
+    #[error(
+        "record {seq} does not match the checkpoint kept elsewhere: the log has hash {found}, the checkpoint {expected}; the log was rewritten"
+    )]
+    CheckpointMismatch {
+        /// The record.
+        seq: u64,
+        /// Its hash in the log.
+        found: Sha256Digest,
+        /// The checkpoint's.
+        expected: Sha256Digest,
+    },
+    /// The external checkpoint itself is not valid.
+    #[error("the checkpoint given cannot be trusted: {0}")]
+    BadCheckpoint(String),
+    /// A file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+/// The state carried from record to record.
+struct Chain<'k> {
+    expected_seq: u64,
+    prev: Sha256Digest,
+    checkpoints: u64,
+    key: Option<&'k PublicKey>,
+    /// A checkpoint kept elsewhere, which the log must contain.
+    watch: Option<&'k Checkpoint>,
+    watch_found: bool,
+}
+
+/// Verifies the log in `dir` (its segments in order). With `key`, every
+/// checkpoint's signature is checked against it; with `external`, the log
+/// must contain that checkpoint's record with that hash.
+pub fn verify_dir(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    external: Option<&Checkpoint>,
+) -> Result<Verified, VerifyError> {
+    let segments = segment::list(dir).map_err(|source| VerifyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if let (Some(checkpoint), Some(key)) = (external, key) {
+        checkpoint
+            .check(Some(key))
+            .map_err(VerifyError::BadCheckpoint)?;
+    } else if let Some(checkpoint) = external {
+        checkpoint.check(None).map_err(VerifyError::BadCheckpoint)?;
+    }
+    let mut chain = Chain {
+        expected_seq: 1,
+        prev: GENESIS,
+        checkpoints: 0,
+        key,
+        watch: external,
+        watch_found: false,
+    };
+    for segment in &segments {
+        let file = std::fs::File::open(&segment.path).map_err(|source| VerifyError::Io {
+            path: segment.path.clone(),
+            source,
+        })?;
+        verify_reader(&segment.path, file, segment, &mut chain)?;
+    }
+    let last_seq = chain.expected_seq - 1;
+    if let Some(checkpoint) = external {
+        // The checkpoint is the record after the one it vouches for.
+        if checkpoint.seq + 1 > last_seq {
+            return Err(VerifyError::Truncated {
+                last_seq,
+                checkpoint_seq: checkpoint.seq + 1,
+            });
+        }
+        if !chain.watch_found {
+            return Err(VerifyError::BadCheckpoint(format!(
+                "record {} is not in the log",
+                checkpoint.seq
+            )));
+        }
+    }
+    Ok(Verified {
+        records: last_seq,
+        segments: segments.len(),
+        last_seq,
+        last_hash: chain.prev,
+        checkpoints: chain.checkpoints,
+        key_checked: key.is_some(),
+        against_checkpoint: external.map(|c| c.seq),
+    })
+}
+
+fn verify_reader(
+    path: &Path,
+    reader: impl Read,
+    segment: &Segment,
+    chain: &mut Chain<'_>,
+) -> Result<(), VerifyError> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut line = Vec::with_capacity(1024);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| VerifyError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let corrupt = |seq: Option<u64>, reason: String| Corruption {
+            file: path.to_path_buf(),
+            line: number,
+            seq,
+            reason,
+        };
+        if line.last() != Some(&b'\n') {
+            return Err(corrupt(
+                None,
+                "the last line is incomplete — a write torn by a crash, never acknowledged (opening the log for writing removes it), or a truncated file".to_string(),
+            )
+            .into());
+        }
+        let body = &line[..line.len() - 1];
+        if number == 1 && segment.first_seq != chain.expected_seq {
+            return Err(corrupt(
+                None,
+                format!(
+                    "this segment starts at record {}, but record {} comes next: segments are missing or misnamed",
+                    segment.first_seq, chain.expected_seq
+                ),
+            )
+            .into());
+        }
+        let Some(split) = split_line(body) else {
+            return Err(corrupt(
+                None,
+                "not a sealed record: it does not end with its `hash`".to_string(),
+            )
+            .into());
+        };
+        let record: Record = serde_json::from_slice(body)
+            .map_err(|e| corrupt(None, format!("not a valid record: {e}")))?;
+        let seq = Some(record.seq);
+        if record.seq != chain.expected_seq {
+            return Err(corrupt(
+                seq,
+                format!(
+                    "record {} where record {} was expected: records were deleted, inserted or reordered",
+                    record.seq, chain.expected_seq
+                ),
+            )
+            .into());
+        }
+        if record.prev != chain.prev {
+            return Err(corrupt(
+                seq,
+                format!(
+                    "its `prev` is not the hash of record {}: the chain is broken here",
+                    record.seq - 1
+                ),
+            )
+            .into());
+        }
+        let computed = chain_hash(&chain.prev, split.canonical_without_brace);
+        if computed != record.hash || split.claimed != record.hash.to_string().as_bytes() {
+            return Err(corrupt(
+                seq,
+                "its hash does not match its content: the record was changed".to_string(),
+            )
+            .into());
+        }
+        if record.code != record.kind.code() {
+            return Err(corrupt(
+                seq,
+                format!(
+                    "code {} does not belong to kind {}",
+                    record.code, record.kind
+                ),
+            )
+            .into());
+        }
+        if record.kind == Kind::Checkpoint {
+            let checkpoint = Checkpoint::from_record(&record).map_err(|e| corrupt(seq, e))?;
+            if checkpoint.seq + 1 != record.seq || checkpoint.hash != record.prev {
+                return Err(corrupt(
+                    seq,
+                    "the checkpoint does not vouch for the record just before it".to_string(),
+                )
+                .into());
+            }
+            checkpoint.check(chain.key).map_err(|e| corrupt(seq, e))?;
+            chain.checkpoints += 1;
+        }
+        if let Some(watched) = chain.watch
+            && watched.seq == record.seq
+            && record.hash != watched.hash
+        {
+            return Err(VerifyError::CheckpointMismatch {
+                seq: record.seq,
+                found: record.hash,
+                expected: watched.hash,
+            });
+        }
+        // The checkpoint itself must be in the log, right after the record
+        // it vouches for: removing it is removing a record.
+        if let Some(watched) = chain.watch
+            && watched.seq + 1 == record.seq
+        {
+            if Checkpoint::from_record(&record).ok().as_ref() != Some(watched) {
+                return Err(corrupt(
+                    seq,
+                    format!(
+                        "record {} should be the checkpoint kept elsewhere (of record {}), but it is not: the log was rewritten",
+                        record.seq, watched.seq
+                    ),
+                )
+                .into());
+            }
+            chain.watch_found = true;
+        }
+        chain.prev = record.hash;
+        chain.expected_seq += 1;
+    }
+}
