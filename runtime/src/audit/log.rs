@@ -267,10 +267,13 @@ impl Writer {
             }
             return;
         }
-        let due = self.since_checkpoint > 0
-            && (self.since_checkpoint >= self.config.checkpoint_every
-                || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval);
         let counts: Vec<usize> = batch.iter().map(|job| job.records.len()).collect();
+        // With this batch, are enough records (or is enough time) past the
+        // last checkpoint?
+        let pending = self.since_checkpoint + counts.iter().sum::<usize>() as u64;
+        let due = pending >= self.config.checkpoint_every
+            || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
+
         let (replies, records): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .map(|job| (job.reply, job.records))
@@ -325,9 +328,14 @@ impl Writer {
             seq += 1;
             written_checkpoint = Some(made);
         }
-        self.file
-            .write_all(&buffer)
-            .map_err(|e| format!("write failed: {e}"))?;
+        if let Err(error) = self.file.write_all(&buffer) {
+            // Take back whatever part of the batch reached the file: none of
+            // it was acknowledged. If even that fails, reopening the log
+            // removes a torn final line.
+            let _ = self.file.set_len(self.size);
+            return Err(format!("write failed: {error}"));
+        }
+
         self.file
             .sync_data()
             .map_err(|e| format!("fdatasync failed: {e}"))?;

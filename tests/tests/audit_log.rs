@@ -1,0 +1,718 @@
+//! The audit log under attack and under crashes: every mutation of a log is
+//! detected, a process killed mid-append loses no acknowledged record, a
+//! failing disk stops the log instead of losing records silently, rotation
+//! keeps one chain, and the endpoint logs a whole session — from which the
+//! post-session report and the metrics are built.
+
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree as _;
+use salve::audit::report::{metrics, session_report};
+use salve::audit::{
+    AuditConfig, AuditLog, Checkpoint, Kind, Record, VerifyError, read, segment, verify_dir,
+};
+use salve::endpoint::InvokeOutcome;
+use salve::identity::KeyPair;
+use salve::session::{ClosureReport, SessionState};
+use salve_tests::fixture::{Fixture, request};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+/// A log of `records` events with checkpoints every 10 records, rotated
+/// every ~4 KiB, and the checkpoint copy kept "elsewhere".
+struct Sample {
+    _dir: tempfile::TempDir,
+    log_dir: PathBuf,
+    checkpoint_copy: PathBuf,
+    key: Arc<KeyPair>,
+}
+
+fn config(log_dir: &Path, key: &Arc<KeyPair>, copy: &Path) -> AuditConfig {
+    let mut config = AuditConfig::new(log_dir);
+    config.max_segment_bytes = 4096;
+    config.checkpoint_every = 10;
+    config.checkpoint_key = Some(key.clone());
+    config.checkpoint_copy = Some(copy.to_path_buf());
+    config
+}
+
+fn event(n: usize) -> Record {
+    let kinds = [
+        Kind::SessionRequested,
+        Kind::InvocationStarted,
+        Kind::InvocationFinished,
+        Kind::InvocationDenied,
+    ];
+    let mut record = Record::event(kinds[n % kinds.len()]);
+    record.principal = Some(format!("tech-{}", n % 3));
+    record.session = Some(format!("s-{}", n / 10));
+    record.action = Some("clear-print-queue".to_string());
+    record.input_digest = Some(format!("{:064x}", n * 7919));
+    record.reason = Some(format!("event number {n} — with ünïcode and \"quotes\""));
+    record
+}
+
+impl Sample {
+    fn new(records: usize) -> Sample {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("audit");
+        let checkpoint_copy = dir.path().join("checkpoints.jsonl");
+        let key = Arc::new(KeyPair::generate().unwrap());
+        let log = AuditLog::open(config(&log_dir, &key, &checkpoint_copy)).unwrap();
+        for n in 0..records {
+            log.append(event(n)).unwrap();
+        }
+        log.close();
+        Sample {
+            _dir: dir,
+            log_dir,
+            checkpoint_copy,
+            key,
+        }
+    }
+
+    fn verify(&self) -> Result<salve::audit::Verified, VerifyError> {
+        let checkpoint = Checkpoint::read(&self.checkpoint_copy).unwrap();
+        verify_dir(&self.log_dir, Some(&self.key.public()), Some(&checkpoint))
+    }
+
+    /// Every segment's lines, in order.
+    fn lines(&self) -> Vec<(PathBuf, Vec<Vec<u8>>)> {
+        segment::list(&self.log_dir)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let bytes = std::fs::read(&s.path).unwrap();
+                let lines = bytes
+                    .split_inclusive(|b| *b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                (s.path, lines)
+            })
+            .collect()
+    }
+
+    fn write(&self, segments: &[(PathBuf, Vec<Vec<u8>>)]) {
+        for (path, lines) in segments {
+            std::fs::write(path, lines.concat()).unwrap();
+        }
+    }
+}
+
+/// One sample log, built once; each case mutates a copy.
+fn pristine() -> &'static Sample {
+    static SAMPLE: OnceLock<Sample> = OnceLock::new();
+    SAMPLE.get_or_init(|| Sample::new(120))
+}
+
+fn copy_of(sample: &Sample) -> Sample {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    std::fs::create_dir(&log_dir).unwrap();
+    for entry in std::fs::read_dir(&sample.log_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), log_dir.join(entry.file_name())).unwrap();
+    }
+    let checkpoint_copy = dir.path().join("checkpoints.jsonl");
+    std::fs::copy(&sample.checkpoint_copy, &checkpoint_copy).unwrap();
+    Sample {
+        _dir: dir,
+        log_dir,
+        checkpoint_copy,
+        key: sample.key.clone(),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// XOR one byte (anywhere, newlines included) with a non-zero mask.
+    FlipByte { at: usize, mask: u8 },
+    /// Remove one whole line.
+    DeleteLine { at: usize },
+    /// Insert a copy of line `from` before line `at`.
+    InsertLine { from: usize, at: usize },
+    /// Swap two different lines.
+    SwapLines { a: usize, b: usize },
+    /// Cut the log at a byte offset, dropping the rest of the log.
+    Truncate { at: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1u8..=255).prop_map(|(at, mask)| Mutation::FlipByte { at, mask }),
+        any::<usize>().prop_map(|at| Mutation::DeleteLine { at }),
+        (any::<usize>(), any::<usize>()).prop_map(|(from, at)| Mutation::InsertLine { from, at }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+    ]
+}
+
+/// Applies `mutation` to the log as one stream of lines across segments.
+/// Returns false when it would change nothing (swapping identical lines).
+fn apply(sample: &Sample, mutation: &Mutation) -> bool {
+    let mut segments = sample.lines();
+    // (segment, line) of every line, in log order.
+    let index: Vec<(usize, usize)> = segments
+        .iter()
+        .enumerate()
+        .flat_map(|(s, (_, lines))| (0..lines.len()).map(move |l| (s, l)))
+        .collect();
+    let total_bytes: usize = segments
+        .iter()
+        .map(|(_, l)| l.iter().map(Vec::len).sum::<usize>())
+        .sum();
+    match *mutation {
+        Mutation::FlipByte { at, mask } => {
+            let mut at = at % total_bytes;
+            'find: for (_, lines) in &mut segments {
+                for line in lines.iter_mut() {
+                    if at < line.len() {
+                        line[at] ^= mask;
+                        break 'find;
+                    }
+                    at -= line.len();
+                }
+            }
+        }
+        Mutation::DeleteLine { at } => {
+            let (s, l) = index[at % index.len()];
+            segments[s].1.remove(l);
+        }
+        Mutation::InsertLine { from, at } => {
+            let (fs, fl) = index[from % index.len()];
+            let line = segments[fs].1[fl].clone();
+            let (s, l) = index[at % index.len()];
+            segments[s].1.insert(l, line);
+        }
+        Mutation::SwapLines { a, b } => {
+            let (sa, la) = index[a % index.len()];
+            let (sb, lb) = index[b % index.len()];
+            let (line_a, line_b) = (segments[sa].1[la].clone(), segments[sb].1[lb].clone());
+            if line_a == line_b {
+                return false;
+            }
+            segments[sa].1[la] = line_b;
+            segments[sb].1[lb] = line_a;
+        }
+        Mutation::Truncate { at } => {
+            // Keep at most `at` bytes of the whole log; later segments go.
+            let mut keep = at % total_bytes;
+            for (path, lines) in &mut segments {
+                let bytes = lines.concat();
+                let kept = keep.min(bytes.len());
+                keep -= kept;
+                std::fs::write(&*path, &bytes[..kept]).unwrap();
+                if kept == 0 {
+                    std::fs::remove_file(&*path).unwrap();
+                }
+            }
+            return true;
+        }
+    }
+    sample.write(&segments);
+    true
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn an_untouched_log_verifies_across_segments_and_checkpoints() {
+    let sample = pristine();
+    let verified = sample.verify().unwrap();
+    assert!(verified.segments > 3, "{verified:?}");
+    // 120 events and a checkpoint after every 10 of them.
+    assert_eq!(verified.checkpoints, 12);
+    assert_eq!(verified.records, 132);
+    assert!(verified.key_checked);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every flipped byte, deleted, inserted or reordered line and every
+    /// truncation is detected — and verifying never changes the files.
+    #[test]
+    fn every_mutation_is_detected(mutation in mutation()) {
+        let sample = copy_of(pristine());
+        prop_assume!(apply(&sample, &mutation));
+        let before = snapshot(&sample.log_dir);
+        let result = sample.verify();
+        prop_assert!(result.is_err(), "{mutation:?} went unnoticed: {result:?}");
+        prop_assert_eq!(before, snapshot(&sample.log_dir), "verify changed the log");
+    }
+}
+
+#[test]
+fn the_report_names_the_file_line_and_reason() {
+    let sample = copy_of(pristine());
+    let mut segments = sample.lines();
+    let line = String::from_utf8(segments[1].1[2].clone()).unwrap();
+    segments[1].1[2] = line.replace("tech-", "tekk-").into_bytes();
+    sample.write(&segments);
+    let error = sample.verify().unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.file, segments[1].0);
+    assert_eq!(corruption.line, 3);
+    assert!(
+        error
+            .to_string()
+            .ends_with(":3: its hash does not match its content: the record was changed"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_truncated_tail_is_caught_only_by_a_checkpoint_kept_elsewhere() {
+    let sample = copy_of(pristine());
+    let mut segments = sample.lines();
+    let last = segments.iter_mut().rfind(|s| !s.1.is_empty()).unwrap();
+    last.1.truncate(last.1.len() - 1);
+    sample.write(&segments);
+    // The chain alone still holds: it just ends earlier…
+    let alone = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap();
+    assert_eq!(alone.records, 131);
+    // …but the checkpoint kept elsewhere shows it went further.
+    let error = sample.verify().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the audit log was truncated: it ends at record 131, but a checkpoint kept elsewhere shows it reached record 132"
+    );
+}
+
+#[test]
+fn a_checkpoint_by_another_key_is_refused() {
+    let sample = copy_of(pristine());
+    let stranger = KeyPair::generate().unwrap();
+    let error = verify_dir(&sample.log_dir, Some(&stranger.public()), None).unwrap_err();
+    assert!(error.to_string().contains("is signed by"), "{error}");
+    assert!(
+        error.to_string().contains("not by the endpoint's key"),
+        "{error}"
+    );
+}
+
+#[test]
+fn rotation_keeps_one_chain_across_reopens() {
+    let sample = copy_of(pristine());
+    let copy = sample.checkpoint_copy.clone();
+    let log = AuditLog::open(config(&sample.log_dir, &sample.key, &copy)).unwrap();
+    for n in 0..50 {
+        log.append(event(n)).unwrap();
+    }
+    log.close();
+    let verified = sample.verify().unwrap();
+    assert_eq!(verified.records, 132 + 50 + 5);
+    let segments = segment::list(&sample.log_dir).unwrap();
+    for pair in segments.windows(2) {
+        assert!(pair[0].first_seq < pair[1].first_seq);
+    }
+    // A whole segment missing from the middle breaks the chain.
+    std::fs::remove_file(&segments[2].path).unwrap();
+    let error = verify_dir(&sample.log_dir, None, None).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("segments are missing or misnamed"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_log_whose_last_record_is_broken_is_not_appended_to() {
+    let sample = copy_of(pristine());
+    let mut segments = sample.lines();
+    let last = segments
+        .iter_mut()
+        .rfind(|s| !s.1.is_empty())
+        .unwrap()
+        .1
+        .last_mut()
+        .unwrap();
+    last[10] ^= 1;
+    sample.write(&segments);
+    let before = snapshot(&sample.log_dir);
+    let error = AuditLog::open(config(
+        &sample.log_dir,
+        &sample.key,
+        &sample.checkpoint_copy,
+    ))
+    .err()
+    .unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains("nothing is appended to a broken chain"),
+        "{error}"
+    );
+    assert_eq!(before, snapshot(&sample.log_dir));
+}
+
+fn writer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_audit-writer"))
+}
+
+/// Acknowledged `(seq, hash)` pairs the writer printed.
+fn acknowledged(output: &str) -> Vec<(u64, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let (seq, hash) = line.split_once(' ')?;
+            Some((seq.parse().ok()?, hash.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_process_killed_mid_burst_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let mut acked: Vec<(u64, String)> = Vec::new();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for round in 0..12 {
+        let writers = [1usize, 8, 64][round % 3];
+        let kill_after = (10u64..3000).new_tree(&mut runner).unwrap().current();
+        let mut child = writer()
+            .arg(&log_dir)
+            .arg(writers.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            acked.extend(acknowledged(&line));
+            seen += 1;
+            if seen >= kill_after {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        // Whatever it printed before dying was acknowledged too.
+        for line in lines.map_while(Result::ok) {
+            acked.extend(acknowledged(&line));
+        }
+        child.wait().unwrap();
+
+        // Reopening removes a torn last line, if any; then the chain verifies
+        // and holds every acknowledged record, with its hash.
+        AuditLog::open(AuditConfig::new(&log_dir)).unwrap().close();
+        let verified = verify_dir(&log_dir, None, None).unwrap();
+        let records: BTreeMap<u64, String> = read::records(&log_dir)
+            .map(|r| r.unwrap())
+            .map(|r| (r.seq, r.hash.to_string()))
+            .collect();
+        assert_eq!(verified.records as usize, records.len());
+        for (seq, hash) in &acked {
+            assert_eq!(
+                records.get(seq),
+                Some(hash),
+                "acknowledged record {seq} lost in round {round}"
+            );
+        }
+    }
+    assert!(
+        acked.len() > 1000,
+        "only {} records acknowledged",
+        acked.len()
+    );
+}
+
+#[test]
+fn a_failing_write_stops_the_log_and_takes_back_the_unacknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    // Files may not grow past 16 KiB: a write fails part way.
+    let output = writer()
+        .arg(&log_dir)
+        .arg("8")
+        .arg("16384")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let acked = acknowledged(&stdout);
+    assert!(!acked.is_empty());
+    let stopped: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("stopped "))
+        .collect();
+    assert!(!stopped.is_empty(), "{stdout}");
+    assert!(
+        stopped[0].contains(
+            "the audit log has stopped after a failed write (write failed: File too large"
+        ),
+        "{stdout}"
+    );
+    // Every later append fails too: no retrying into silent loss.
+    let after: Vec<&str> = stdout.lines().filter(|l| l.starts_with("after ")).collect();
+    assert!(!after.is_empty());
+    assert!(
+        after
+            .iter()
+            .all(|l| l.contains("the audit log has stopped")),
+        "{stdout}"
+    );
+
+    // On disk: exactly the acknowledged records, nothing half-written.
+    let verified = verify_dir(&log_dir, None, None).unwrap();
+    assert_eq!(verified.records as usize, acked.len());
+    let records: Vec<Record> = read::records(&log_dir).map(|r| r.unwrap()).collect();
+    let on_disk: BTreeMap<u64, String> = records
+        .iter()
+        .map(|r| (r.seq, r.hash.to_string()))
+        .collect();
+    assert_eq!(on_disk, acked.into_iter().collect());
+}
+
+fn ran(outcome: InvokeOutcome) -> salve::Invocation {
+    match outcome {
+        InvokeOutcome::Ran { invocation, .. } => invocation,
+        other => panic!("expected a run, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_session_is_logged_from_request_to_closure_and_reported() {
+    let f = Fixture::new();
+    let session = f
+        .endpoint
+        .request_session(
+            &f.who("alice"),
+            request("tom", &["echo", "clear-temp-files"], true),
+        )
+        .unwrap();
+    // A self-approval is refused, and logged.
+    f.endpoint
+        .approve_session(&f.who("alice"), &session.id)
+        .unwrap_err();
+    let session = f
+        .endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    assert_eq!(session.state, SessionState::Active);
+    let echo = ran(f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"echo".parse().unwrap(),
+            r#"{"hello":"world"}"#,
+        )
+        .unwrap());
+    assert!(echo.outcome.succeeded());
+    let input = serde_json::json!({"directory": f.temp_dir, "older_than_days": 1, "dry_run": true})
+        .to_string();
+    let InvokeOutcome::Escalated { escalation, .. } = f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"clear-temp-files".parse().unwrap(),
+            &input,
+        )
+        .unwrap()
+    else {
+        panic!("a privileged action is escalated")
+    };
+    f.endpoint
+        .approve_escalation(&f.who("carol"), &escalation.id)
+        .unwrap();
+    ran(f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"clear-temp-files".parse().unwrap(),
+            &input,
+        )
+        .unwrap());
+    let InvokeOutcome::Denied { .. } = f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"system-report".parse().unwrap(),
+            "{}",
+        )
+        .unwrap()
+    else {
+        panic!("out of scope")
+    };
+    f.endpoint
+        .close_session(
+            &f.who("tom"),
+            &session.id,
+            ClosureReport {
+                resolved: Some(true),
+                summary: Some("Cleared the spool.".into()),
+                follow_up: None,
+            },
+        )
+        .unwrap();
+
+    let records = f.audit_records();
+    let kinds: Vec<Kind> = records
+        .iter()
+        .filter(|r| r.session.as_deref() == Some(session.id.as_str()))
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::SessionRequested,
+            Kind::ChangeRefused,
+            Kind::SessionApproved,
+            Kind::InvocationStarted,
+            Kind::InvocationFinished,
+            Kind::InvocationEscalated,
+            Kind::EscalationApproved,
+            Kind::InvocationStarted,
+            Kind::InvocationFinished,
+            Kind::InvocationDenied,
+            Kind::SessionClosed,
+        ]
+    );
+    // The raw input is never logged, only its digest.
+    let log_text: String = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    assert!(!log_text.contains("world"));
+    let started = records
+        .iter()
+        .find(|r| r.kind == Kind::InvocationStarted)
+        .unwrap();
+    assert_eq!(
+        started.input_digest.as_deref(),
+        Some(
+            salve::Sha256Digest::of(br#"{"hello":"world"}"#)
+                .to_string()
+                .as_str()
+        )
+    );
+
+    let report = session_report(records.clone(), session.id.as_str()).unwrap();
+    assert_eq!(report.ticket.as_deref(), Some("INC0012345"));
+    assert_eq!(report.requester.as_deref(), Some("alice"));
+    assert_eq!(report.technician.as_deref(), Some("tom"));
+    assert_eq!(report.approved.as_ref().map(|a| a.0.as_str()), Some("bob"));
+    let decisions: Vec<&str> = report
+        .invocations
+        .iter()
+        .map(|i| i.decision.as_str())
+        .collect();
+    assert_eq!(decisions, ["allowed", "escalated", "allowed", "denied"]);
+    assert_eq!(report.invocations[0].outcome.as_deref(), Some("succeeded"));
+    assert!(report.invocations[0].duration_us.is_some());
+    assert_eq!(report.escalations.len(), 1);
+    assert_eq!(report.escalations[0].status, "approved");
+    assert_eq!(report.escalations[0].decided_by.as_deref(), Some("carol"));
+    assert_eq!(report.refusals.len(), 1);
+    assert_eq!(
+        report.closed.as_ref().unwrap().summary.as_deref(),
+        Some("Cleared the spool.")
+    );
+    assert!(report.flags.is_empty(), "{:?}", report.flags);
+
+    let figures = metrics(records, None);
+    assert_eq!(figures.overall.sessions, 1);
+    assert_eq!(figures.overall.resolved, 1);
+    assert_eq!(figures.overall.escalation_share, Some(1.0));
+    assert_eq!(figures.overall.documentation_completeness, Some(1.0));
+    assert_eq!(figures.overall.denied_invocations, 1);
+    assert_eq!(figures.overall.out_of_scope_attempts, 1);
+    assert_eq!(figures.per_technician["tom"].sessions, 1);
+}
+
+#[test]
+fn a_closure_without_a_summary_is_flagged() {
+    let f = Fixture::new();
+    let session = f
+        .endpoint
+        .request_session(&f.who("alice"), request("tom", &["echo"], false))
+        .unwrap();
+    f.endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    f.endpoint
+        .close_session(
+            &f.who("tom"),
+            &session.id,
+            ClosureReport {
+                resolved: Some(false),
+                summary: None,
+                follow_up: None,
+            },
+        )
+        .unwrap();
+    let records = f.audit_records();
+    let report = session_report(records.clone(), session.id.as_str()).unwrap();
+    assert_eq!(report.flags, ["closed without a summary of what was done"]);
+    let figures = metrics(records, None);
+    assert_eq!(figures.overall.documentation_completeness, Some(0.0));
+    assert_eq!(figures.overall.mean_time_to_resolution_minutes, None);
+}
+
+#[test]
+fn nothing_runs_when_the_started_record_cannot_be_logged() {
+    let f = Fixture::new();
+    let path = f.temp_dir.join("old.tmp");
+    std::fs::write(&path, "old").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let session = f
+        .endpoint
+        .request_session(&f.who("alice"), request("tom", &["clear-temp-files"], true))
+        .unwrap();
+    f.endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    let input =
+        serde_json::json!({"directory": f.temp_dir, "older_than_days": 1, "dry_run": false})
+            .to_string();
+    let action = "clear-temp-files".parse().unwrap();
+    let InvokeOutcome::Escalated { escalation, .. } = f
+        .endpoint
+        .invoke(&f.who("tom"), &session.id, &action, &input)
+        .unwrap()
+    else {
+        panic!("escalated")
+    };
+    f.endpoint
+        .approve_escalation(&f.who("carol"), &escalation.id)
+        .unwrap();
+    // The log goes away (as after a failed sync): the approved run is refused.
+    f.endpoint.audit().close();
+    let error = f
+        .endpoint
+        .invoke(&f.who("tom"), &session.id, &action, &input)
+        .unwrap_err();
+    assert_eq!(error.code(), "audit-unavailable");
+    assert!(path.exists(), "nothing may run without its started record");
+}
