@@ -11,6 +11,7 @@ Exit status:
   2  bad usage or bad input (flags, JSON, grants)
   3  refused before running (bad package, digest mismatch, undeclared import, capability not granted)
   4  the sandbox stopped the action (deadline, memory, output, stack, trap)
+  5  the audit log does not verify (changed, truncated, or signed by another key)
 
 Operational logs go to stderr (errors only by default); set SALVE_LOG, e.g.
 SALVE_LOG=info or SALVE_LOG=salve=debug, to see more.";
@@ -83,6 +84,129 @@ pub enum Command {
     /// Policy files (for administrators).
     #[command(subcommand)]
     Policy(PolicyCommand),
+
+    /// Verify, export and follow the endpoint's audit log (for auditors).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
+    /// Post-session reviews and workflow metrics, built from the audit log.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The audit log's directory (its `audit-*.jsonl` segments).
+    #[arg(
+        long = "log",
+        value_name = "DIR",
+        env = "SALVE_AUDIT_DIR",
+        default_value = "/var/lib/salve/audit"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole log: every record's hash, every link, sequence numbers
+    /// across segments, every checkpoint's signature. Only reads.
+    ///
+    /// Prints the first bad record with its file, line and what is wrong, and
+    /// exits 5. Without --key, checkpoints are checked against the key they
+    /// name; with it, they must be signed by that key. With
+    /// --from-checkpoint, the log must reach and contain a checkpoint kept
+    /// elsewhere: this is what detects a log whose tail was cut off.
+    ///
+    /// Examples:
+    ///   salve audit verify --log /var/lib/salve/audit
+    ///   salve audit verify --key ed25519:… --from-checkpoint /mnt/backup/checkpoints.jsonl
+    #[command(verbatim_doc_comment)]
+    Verify {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The endpoint's public key (`ed25519:…`, or @FILE holding it).
+        #[arg(long, value_name = "KEY|@FILE")]
+        key: Option<String>,
+        /// A checkpoint kept elsewhere (a JSON file, or JSON lines: the last
+        /// one is used).
+        #[arg(long, value_name = "FILE")]
+        from_checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+
+    /// Write records to stdout for a SIEM: as the JSON lines they are (hash
+    /// chain included) or as OCSF API Activity events (class 6003), one per
+    /// line.
+    ///
+    /// Examples:
+    ///   salve audit export --format ocsf --since 24h > audit.ocsf.jsonl
+    ///   salve audit export --since 2026-11-01T00:00:00Z
+    #[command(verbatim_doc_comment)]
+    Export {
+        #[command(flatten)]
+        log: LogArgs,
+        /// `jsonl` (the records as written) or `ocsf`.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only records at or after this time: RFC 3339 (2026-11-01T00:00:00Z)
+        /// or an age such as 90m, 24h, 7d.
+        #[arg(long, value_name = "TIME|AGE")]
+        since: Option<String>,
+    },
+
+    /// Print the last records, one line each; with --follow, keep printing
+    /// new ones as they are written (Ctrl-C to stop).
+    Tail {
+        #[command(flatten)]
+        log: LogArgs,
+        /// How many records to show first.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Keep watching for new records.
+        #[arg(long, short)]
+        follow: bool,
+        /// Print the records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The records as written, one JSON object per line.
+    Jsonl,
+    /// OCSF 1.1.0 API Activity events, one per line.
+    Ocsf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The post-session review: who, ticket, scope, approvals, each action
+    /// with its input digest, outcome and duration, escalations, denials,
+    /// and the closure's write-up. Flags a closure without a summary.
+    Session {
+        /// The session id (`s-…`).
+        id: String,
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+
+    /// Workflow metrics, overall and per technician: mean time to
+    /// resolution, share of sessions needing escalation, documentation
+    /// completeness, deviations (denied and out-of-scope attempts).
+    Metrics {
+        /// Only sessions requested at or after this time: RFC 3339 or an age
+        /// such as 7d.
+        #[arg(long, value_name = "TIME|AGE")]
+        since: Option<String>,
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

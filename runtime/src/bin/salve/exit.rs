@@ -15,6 +15,8 @@ pub enum Exit {
     Refused = 3,
     /// The sandbox stopped the action.
     Stopped = 4,
+    /// The audit log does not verify.
+    Corrupt = 5,
 }
 
 impl From<Exit> for ExitCode {

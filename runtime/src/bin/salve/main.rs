@@ -2,14 +2,16 @@
 
 mod action;
 mod args;
+mod audit;
 mod demo;
 mod exit;
 mod identity;
 mod policy;
+mod report;
 mod run;
 mod setup;
 
-use args::{ActionCommand, Cli, Command, PolicyCommand};
+use args::{ActionCommand, AuditCommand, Cli, Command, PolicyCommand, ReportCommand};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -40,6 +42,32 @@ fn main() -> ExitCode {
             operation,
         } => identity::sign(&key, principal.as_deref(), &operation),
         Command::Policy(PolicyCommand::Check { file, output }) => policy::check(&file, output.json),
+        Command::Audit(AuditCommand::Verify {
+            log,
+            key,
+            from_checkpoint,
+            output,
+        }) => audit::verify(
+            &log.dir,
+            key.as_deref(),
+            from_checkpoint.as_deref(),
+            output.json,
+        ),
+        Command::Audit(AuditCommand::Export { log, format, since }) => {
+            audit::export(&log.dir, format, since.as_deref())
+        }
+        Command::Audit(AuditCommand::Tail {
+            log,
+            lines,
+            follow,
+            json,
+        }) => audit::tail(&log.dir, lines, follow, json),
+        Command::Report(ReportCommand::Session { id, log, output }) => {
+            report::session(&log.dir, &id, output.json)
+        }
+        Command::Report(ReportCommand::Metrics { since, log, output }) => {
+            report::metrics(&log.dir, since.as_deref(), output.json)
+        }
     };
     match result {
         Ok(exit) => exit.into(),

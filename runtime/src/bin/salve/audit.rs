@@ -1,0 +1,301 @@
+//! `salve audit verify|export|tail`: the audit log for auditors. These read
+//! the log's files; none of them writes to it.
+
+use crate::exit::{CliResult, Exit, ExitWith};
+use anyhow::{Context, anyhow};
+use salve::audit::export::{ocsf, record_time};
+use salve::audit::{Checkpoint, Record, VerifyError, read, segment, verify_dir};
+use salve::identity::PublicKey;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::args::ExportFormat;
+
+/// Reads `--since`: an RFC 3339 time, or an age counted back from now.
+pub fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+        return Ok(time);
+    }
+    let age = humantime::parse_duration(text).map_err(|_| {
+        anyhow!("`{text}` is neither a time (2026-11-01T00:00:00Z) nor an age (90m, 24h, 7d)")
+    })?;
+    SystemTime::now()
+        .checked_sub(age)
+        .ok_or_else(|| anyhow!("`{text}` reaches back before the epoch"))
+}
+
+fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
+    let text = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the key file {path}"))?,
+        None => text.to_string(),
+    };
+    text.trim().parse().map_err(|e: String| anyhow!(e))
+}
+
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        return Err(anyhow!(
+            "{} is not a directory: name the audit log's directory with --log or SALVE_AUDIT_DIR",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn verify(
+    dir: &Path,
+    key: Option<&str>,
+    from_checkpoint: Option<&Path>,
+    as_json: bool,
+) -> CliResult {
+    check_dir(dir).exit_with(Exit::Usage)?;
+    let key = key.map(parse_key).transpose().exit_with(Exit::Usage)?;
+    let checkpoint = from_checkpoint
+        .map(Checkpoint::read)
+        .transpose()
+        .map_err(|e| anyhow!(e))
+        .exit_with(Exit::Usage)?;
+    match verify_dir(dir, key.as_ref(), checkpoint.as_ref()) {
+        Ok(verified) => {
+            if as_json {
+                let text = serde_json::to_string_pretty(&serde_json::json!({
+                    "ok": true,
+                    "verified": verified,
+                }))
+                .exit_with(Exit::Failed)?;
+                println!("{text}");
+            } else {
+                println!(
+                    "{}: verified — {} records in {} segment(s), chain intact",
+                    dir.display(),
+                    verified.records,
+                    verified.segments
+                );
+                println!(
+                    "  {} checkpoint(s), {}",
+                    verified.checkpoints,
+                    match &key {
+                        Some(key) => format!("all signed by {key}"),
+                        None =>
+                            "each signed by the key it names (give --key to pin the endpoint's key)"
+                                .to_string(),
+                    }
+                );
+                if let Some(seq) = verified.against_checkpoint {
+                    println!(
+                        "  reaches and contains the checkpoint of record {seq} kept elsewhere"
+                    );
+                } else {
+                    println!(
+                        "  (give --from-checkpoint to detect a tail cut off after the last checkpoint)"
+                    );
+                }
+                println!(
+                    "  last record {} hash {}",
+                    verified.last_seq, verified.last_hash
+                );
+            }
+            Ok(Exit::Success)
+        }
+        Err(VerifyError::Io { path, source }) => {
+            Err(anyhow!("cannot read {}: {source}", path.display())).exit_with(Exit::Failed)
+        }
+        Err(error) => {
+            if as_json {
+                let (file, line, seq) = match &error {
+                    VerifyError::Corrupt(c) => {
+                        (Some(c.file.display().to_string()), Some(c.line), c.seq)
+                    }
+                    _ => (None, None, None),
+                };
+                let text = serde_json::to_string_pretty(&serde_json::json!({
+                    "ok": false,
+                    "file": file,
+                    "line": line,
+                    "seq": seq,
+                    "error": error.to_string(),
+                }))
+                .exit_with(Exit::Failed)?;
+                println!("{text}");
+                return Ok(Exit::Corrupt);
+            }
+            Err(anyhow!(error)).exit_with(Exit::Corrupt)
+        }
+    }
+}
+
+/// Every record, failing on the first unreadable one.
+fn all_records(dir: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Record>>> {
+    check_dir(dir)?;
+    Ok(read::records(dir).map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))))
+}
+
+pub fn export(dir: &Path, format: ExportFormat, since: Option<&str>) -> CliResult {
+    let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
+    let records = all_records(dir).exit_with(Exit::Usage)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut count = 0u64;
+    for record in records {
+        let record = record.exit_with(Exit::Corrupt)?;
+        if since.is_some_and(|s| record_time(&record).is_none_or(|t| t < s)) {
+            continue;
+        }
+        let line = match format {
+            ExportFormat::Jsonl => serde_json::to_string(&record),
+            ExportFormat::Ocsf => serde_json::to_string(&ocsf(&record)),
+        }
+        .exit_with(Exit::Failed)?;
+        writeln!(out, "{line}").exit_with(Exit::Failed)?;
+        count += 1;
+    }
+    out.flush().exit_with(Exit::Failed)?;
+    tracing::info!(records = count, "exported");
+    Ok(Exit::Success)
+}
+
+/// One record on one line, for people.
+pub fn describe(record: &Record) -> String {
+    let mut line = format!(
+        "{}  #{:<6} {:<20}",
+        record.time,
+        record.seq,
+        record.kind.name()
+    );
+    let mut add = |label: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            line.push_str(&format!(" {label}{value}"));
+        }
+    };
+    add("", &record.principal);
+    add("session=", &record.session);
+    let action = match (&record.action, &record.version) {
+        (Some(a), Some(v)) => Some(format!("{a}@{v}")),
+        (a, _) => a.clone(),
+    };
+    add("action=", &action);
+    add("", &record.decision);
+    add("", &record.outcome);
+    if let Some(us) = record.duration_us {
+        line.push_str(&format!(" {:.1}ms", us as f64 / 1000.0));
+    }
+    if let Some(reason) = &record.reason {
+        line.push_str(&format!(" — {reason}"));
+    }
+    line
+}
+
+fn print(record: &Record, as_json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let text = if as_json {
+        serde_json::to_string(record)?
+    } else {
+        describe(record)
+    };
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn tail(dir: &Path, lines: usize, follow: bool, as_json: bool) -> CliResult {
+    check_dir(dir).exit_with(Exit::Usage)?;
+    let mut last = std::collections::VecDeque::with_capacity(lines);
+    for record in all_records(dir).exit_with(Exit::Usage)? {
+        let record = record.exit_with(Exit::Corrupt)?;
+        if last.len() == lines {
+            last.pop_front();
+        }
+        if lines > 0 {
+            last.push_back(record);
+        }
+    }
+    for record in &last {
+        print(record, as_json).exit_with(Exit::Failed)?;
+    }
+    if !follow {
+        return Ok(Exit::Success);
+    }
+    let mut follower = Follower::at_end(dir).exit_with(Exit::Failed)?;
+    loop {
+        for record in follower.poll().exit_with(Exit::Failed)? {
+            print(&record, as_json).exit_with(Exit::Failed)?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Watches a log for records appended after a point.
+struct Follower {
+    dir: PathBuf,
+    /// The segment being read and how far.
+    segment: Option<(u64, PathBuf)>,
+    offset: u64,
+    /// A partial line read so far.
+    pending: Vec<u8>,
+}
+
+impl Follower {
+    fn at_end(dir: &Path) -> anyhow::Result<Follower> {
+        let segments = segment::list(dir)?;
+        let (segment, offset) = match segments.last() {
+            Some(last) => {
+                let size = std::fs::metadata(&last.path)?.len();
+                // Start after the last complete line.
+                let bytes = std::fs::read(&last.path)?;
+                let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) as u64;
+                (
+                    Some((last.first_seq, last.path.clone())),
+                    complete.min(size),
+                )
+            }
+            None => (None, 0),
+        };
+        Ok(Follower {
+            dir: dir.to_path_buf(),
+            segment,
+            offset,
+            pending: Vec::new(),
+        })
+    }
+
+    fn poll(&mut self) -> anyhow::Result<Vec<Record>> {
+        let mut records = Vec::new();
+        loop {
+            let segments = segment::list(&self.dir)?;
+            let Some((first_seq, path)) = self
+                .segment
+                .clone()
+                .or_else(|| segments.first().map(|s| (s.first_seq, s.path.clone())))
+            else {
+                return Ok(records);
+            };
+            self.segment = Some((first_seq, path.clone()));
+            let mut file = std::fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(self.offset))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            self.offset += bytes.len() as u64;
+            self.pending.extend_from_slice(&bytes);
+            while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                let record: Record =
+                    serde_json::from_slice(&line[..line.len() - 1]).with_context(|| {
+                        format!(
+                            "{}: an unreadable record (run `salve audit verify`)",
+                            path.display()
+                        )
+                    })?;
+                records.push(record);
+            }
+            // Move on once a newer segment exists and this one is read.
+            match segments.iter().find(|s| s.first_seq > first_seq) {
+                Some(next) if self.pending.is_empty() => {
+                    self.segment = Some((next.first_seq, next.path.clone()));
+                    self.offset = 0;
+                }
+                _ => return Ok(records),
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! `salve report session|metrics`: reviews and figures from the audit log.
+
+use crate::audit::parse_since;
+use crate::exit::{CliResult, Exit, ExitWith};
+use anyhow::anyhow;
+use salve::audit::Record;
+use salve::audit::read;
+use salve::audit::report::{Figures, SessionReport, metrics as compute_metrics, session_report};
+use std::path::Path;
+
+fn records(dir: &Path) -> Result<Vec<Record>, crate::exit::Failure> {
+    if !dir.is_dir() {
+        return Err(anyhow!(
+            "{} is not a directory: name the audit log's directory with --log or SALVE_AUDIT_DIR",
+            dir.display()
+        ))
+        .exit_with(Exit::Usage);
+    }
+    read::records(dir)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
+        .exit_with(Exit::Corrupt)
+}
+
+pub fn session(dir: &Path, id: &str, as_json: bool) -> CliResult {
+    let records = records(dir)?;
+    let report = session_report(records, id)
+        .ok_or_else(|| {
+            anyhow!(
+                "the audit log in {} never mentions session {id}",
+                dir.display()
+            )
+        })
+        .exit_with(Exit::Usage)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).exit_with(Exit::Failed)?
+        );
+    } else {
+        print!("{}", render_session(&report));
+    }
+    Ok(Exit::Success)
+}
+
+fn or_dash(value: Option<&str>) -> &str {
+    value.unwrap_or("—")
+}
+
+/// The review as text.
+pub fn render_session(report: &SessionReport) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!(
+        "Session {}  (ticket {})",
+        report.session,
+        or_dash(report.ticket.as_deref())
+    ));
+    line(format!(
+        "  endpoint     {}",
+        or_dash(report.endpoint.as_deref())
+    ));
+    line(format!(
+        "  requested    {} by {}, for technician {}",
+        or_dash(report.requested.as_deref()),
+        or_dash(report.requester.as_deref()),
+        or_dash(report.technician.as_deref())
+    ));
+    if let Some(request) = &report.request {
+        if let Some(problem) = request.get("problem").and_then(|p| p.as_str()) {
+            line(format!("  problem      {problem}"));
+        }
+        if let Some(scope) = request.get("scope") {
+            line(format!("  scope        {scope}"));
+        }
+    }
+    match &report.approved {
+        Some((who, when)) => line(format!("  approved     {when} by {who}")),
+        None => line("  approved     never".to_string()),
+    }
+    if let Some((user, when)) = &report.consented {
+        line(format!("  consented    {when} by end user {user}"));
+    }
+    line(String::new());
+    line(format!("Actions ({})", report.invocations.len()));
+    for i in &report.invocations {
+        let ran = match (&i.outcome, i.duration_us) {
+            (Some(outcome), Some(us)) => format!("{outcome} in {:.1} ms", us as f64 / 1000.0),
+            (Some(outcome), None) => outcome.clone(),
+            _ => String::new(),
+        };
+        line(format!(
+            "  {}  {:<28} {:<9} {ran}",
+            i.time, i.action, i.decision
+        ));
+        line(format!(
+            "      by {}, input sha256 {}",
+            i.principal,
+            or_dash(i.input_digest.as_deref())
+        ));
+        if let Some(reason) = &i.reason {
+            line(format!("      {reason}"));
+        }
+    }
+    if !report.escalations.is_empty() {
+        line(String::new());
+        line("Escalations".to_string());
+        for e in &report.escalations {
+            line(format!(
+                "  {}  {} invoked by {}: {}{}",
+                e.id,
+                e.action,
+                e.invoker,
+                e.status,
+                e.decided_by
+                    .as_ref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !report.host_call_denials.is_empty() || !report.refusals.is_empty() {
+        line(String::new());
+        line("Refused".to_string());
+        for (time, action, what, reason) in &report.host_call_denials {
+            line(format!("  {time}  host call {what} by {action}: {reason}"));
+        }
+        for (time, who, reason) in &report.refusals {
+            line(format!("  {time}  {who}: {reason}"));
+        }
+    }
+    line(String::new());
+    match &report.closed {
+        Some(closed) => {
+            line(format!(
+                "Closed {} ({}{})",
+                closed.time,
+                closed.how,
+                closed
+                    .by
+                    .as_ref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default()
+            ));
+            line(format!(
+                "  resolved     {}",
+                match closed.resolved {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "not recorded",
+                }
+            ));
+            line(format!(
+                "  summary      {}",
+                or_dash(closed.summary.as_deref())
+            ));
+            line(format!(
+                "  follow-up    {}",
+                or_dash(closed.follow_up.as_deref())
+            ));
+        }
+        None => line("Not closed.".to_string()),
+    }
+    for flag in &report.flags {
+        line(format!("! {flag}"));
+    }
+    out
+}
+
+pub fn metrics(dir: &Path, since: Option<&str>, as_json: bool) -> CliResult {
+    let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
+    let metrics = compute_metrics(records(dir)?, since);
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&metrics).exit_with(Exit::Failed)?
+        );
+        return Ok(Exit::Success);
+    }
+    println!("{}", header());
+    println!("{}", row("overall", &metrics.overall));
+    for (technician, figures) in &metrics.per_technician {
+        println!("{}", row(technician, figures));
+    }
+    println!(
+        "\nrequests refused before reaching a session: {}",
+        metrics.refused_requests
+    );
+    Ok(Exit::Success)
+}
+
+fn header() -> String {
+    format!(
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
+        "technician",
+        "sessions",
+        "closed",
+        "resolved",
+        "MTTR min",
+        "escalated",
+        "documented",
+        "denied",
+        "out of scope"
+    )
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or("—".to_string(), |s| format!("{:.0}%", s * 100.0))
+}
+
+fn row(name: &str, f: &Figures) -> String {
+    format!(
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
+        name,
+        f.sessions,
+        f.closed,
+        f.resolved,
+        f.mean_time_to_resolution_minutes
+            .map_or("—".to_string(), |m| format!("{m:.1}")),
+        percent(f.escalation_share),
+        percent(f.documentation_completeness),
+        f.denied_invocations,
+        f.out_of_scope_attempts
+    )
+}

@@ -1,0 +1,309 @@
+//! `salve audit …` and `salve report …` on a real log: verify reports the
+//! damage with file, line and reason and exits 5 without touching the log;
+//! export speaks JSON lines and OCSF; tail and the reports read the log.
+
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+use salve::audit::{AuditConfig, AuditLog, Kind, Record};
+use salve::identity::KeyPair;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn salve(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(args)
+        .env_remove("SALVE_LOG")
+        .env_remove("SALVE_AUDIT_DIR")
+        .output()
+        .expect("salve runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn about(kind: Kind, who: Option<&str>) -> Record {
+    let mut record = Record::event(kind);
+    record.session = Some("s-0123456789abcdef01234567".to_string());
+    record.ticket = Some("INC0012345".to_string());
+    record.endpoint = Some("pc-0421".to_string());
+    record.principal = who.map(str::to_string);
+    record
+}
+
+/// A log holding one whole session, checkpointed by `key`; returns its
+/// directory and the checkpoint copy.
+fn session_log(dir: &Path, key: &Arc<KeyPair>) -> (PathBuf, PathBuf) {
+    let log_dir = dir.join("audit");
+    let copy = dir.join("checkpoints.jsonl");
+    let mut config = AuditConfig::new(&log_dir);
+    config.checkpoint_every = 4;
+    config.checkpoint_key = Some(key.clone());
+    config.checkpoint_copy = Some(copy.clone());
+    let log = AuditLog::open(config).unwrap();
+    let mut requested = about(Kind::SessionRequested, Some("alice"));
+    requested.other = Some("tom".to_string());
+    requested.details =
+        Some(json!({"problem": "The printer queue is stuck.", "scope": {"allowed": ["echo"]}}));
+    let mut approved = about(Kind::SessionApproved, Some("bob"));
+    approved.other = Some("alice".to_string());
+    let mut started = about(Kind::InvocationStarted, Some("tom"));
+    started.action = Some("echo".to_string());
+    started.version = Some("1.0.0".to_string());
+    started.invocation = Some("i-1".to_string());
+    started.decision = Some("allowed".to_string());
+    started.input_digest = Some("ab".repeat(32));
+    let mut finished = started.clone();
+    finished.kind = Kind::InvocationFinished;
+    finished.outcome = Some("succeeded".to_string());
+    finished.duration_us = Some(1234);
+    let mut denied = about(Kind::InvocationDenied, Some("tom"));
+    denied.action = Some("restart-service".to_string());
+    denied.decision = Some("denied".to_string());
+    denied.reason_code = Some("out-of-scope".to_string());
+    denied.reason = Some("restart-service is outside the session's scope".to_string());
+    let mut closed = about(Kind::SessionClosed, Some("tom"));
+    closed.details =
+        Some(json!({"how": "principal", "resolved": true, "summary": null, "follow_up": null}));
+    log.append_all(vec![requested, approved, started, finished, denied, closed])
+        .unwrap();
+    log.close();
+    (log_dir, copy)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (log, copy) = session_log(dir.path(), &key);
+    let key_text = key.public().to_string();
+
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&log),
+        "--key",
+        &key_text,
+        "--from-checkpoint",
+        path(&copy),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("verified — 7 records in 1 segment(s), chain intact"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reaches and contains the checkpoint of record 6 kept elsewhere"),
+        "{stdout}"
+    );
+
+    // Another key: refused.
+    let other = KeyPair::generate().unwrap().public().to_string();
+    let out = salve(&["audit", "verify", "--log", path(&log), "--key", &other]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("not by the endpoint's key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // One character changed on line 3: named, exit 5, the file untouched.
+    let segment = std::fs::read_dir(&log)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let original = std::fs::read_to_string(&segment).unwrap();
+    let tampered = original.replacen("\"tom\"", "\"eve\"", 1);
+    std::fs::write(&segment, &tampered).unwrap();
+    let out = salve(&["audit", "verify", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:1: its hash does not match its content: the record was changed",
+            segment.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&segment).unwrap(),
+        tampered,
+        "verify only reads"
+    );
+
+    let out = salve(&["audit", "verify", "--log", path(&log), "--json"]);
+    assert_eq!(out.status.code(), Some(5));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["line"], 1);
+    assert_eq!(report["seq"], 1);
+
+    // The tail cut off: the checkpoint kept elsewhere catches it.
+    std::fs::write(&segment, &original).unwrap();
+    let cut: String = original.lines().take(5).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&segment, cut).unwrap();
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&log),
+        "--from-checkpoint",
+        path(&copy),
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("the audit log was truncated: it ends at record 5"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&dir.path().join("nowhere")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a directory: name the audit log's directory with --log")
+    );
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(dir.path()),
+        "--key",
+        "not-a-key",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not an ed25519 public key"));
+    let out = salve(&[
+        "audit",
+        "export",
+        "--log",
+        path(dir.path()),
+        "--since",
+        "last tuesday",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is neither a time"));
+}
+
+#[test]
+fn export_writes_json_lines_or_ocsf() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (log, _) = session_log(dir.path(), &key);
+
+    let out = salve(&["audit", "export", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[0]["kind"], "session.requested");
+    assert!(lines[0]["hash"].is_string());
+
+    let out = salve(&["audit", "export", "--log", path(&log), "--format", "ocsf"]);
+    assert_eq!(out.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 7);
+    let denied = &events[4];
+    assert_eq!(denied["class_uid"], 6003);
+    assert_eq!(denied["type_uid"], 600399);
+    assert_eq!(denied["status"], "Failure");
+    assert_eq!(denied["metadata"]["version"], "1.1.0");
+    assert!(denied["time"].as_u64().unwrap() > 1_700_000_000_000);
+
+    let out = salve(&[
+        "audit",
+        "export",
+        "--log",
+        path(&log),
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let out = salve(&["audit", "export", "--log", path(&log), "--since", "1h"]);
+    assert_eq!(text(&out.stdout).lines().count(), 7);
+}
+
+#[test]
+fn tail_and_reports_read_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (log, _) = session_log(dir.path(), &key);
+
+    let out = salve(&["audit", "tail", "--log", path(&log), "-n", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("session.closed"), "{stdout}");
+    assert!(stdout.contains("log.checkpoint"), "{stdout}");
+
+    let out = salve(&[
+        "report",
+        "session",
+        "s-0123456789abcdef01234567",
+        "--log",
+        path(&log),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for expected in [
+        "Session s-0123456789abcdef01234567  (ticket INC0012345)",
+        "by alice, for technician tom",
+        "problem      The printer queue is stuck.",
+        "by bob",
+        "echo@1.0.0",
+        "succeeded in 1.2 ms",
+        &format!("input sha256 {}", "ab".repeat(32)),
+        "restart-service is outside the session's scope",
+        "resolved     yes",
+        "! closed without a summary of what was done",
+    ] {
+        assert!(
+            report.contains(expected),
+            "`{expected}` missing from:\n{report}"
+        );
+    }
+    let out = salve(&["report", "session", "s-nope", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("never mentions session s-nope"));
+
+    let out = salve(&["report", "metrics", "--log", path(&log), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(metrics["overall"]["sessions"], 1);
+    assert_eq!(metrics["overall"]["resolved"], 1);
+    assert_eq!(metrics["overall"]["documentation_completeness"], 0.0);
+    assert_eq!(metrics["overall"]["out_of_scope_attempts"], 1);
+    assert_eq!(metrics["per_technician"]["tom"]["sessions"], 1);
+    let out = salve(&["report", "metrics", "--log", path(&log)]);
+    let table = text(&out.stdout);
+    assert!(
+        table.lines().next().unwrap().starts_with("technician"),
+        "{table}"
+    );
+    assert!(table.contains("overall"), "{table}");
+}
