@@ -13,21 +13,18 @@
 //! a write torn by a crash: it was never acknowledged, so it is removed, and a
 //! `log.recovered` record says so.
 
-use super::checkpoint::Checkpoint;
 use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
+use super::writer::{self, Job, Start};
 use crate::digest::Sha256Digest;
 use crate::identity::KeyPair;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
-
-/// Most records written by one `fdatasync`.
-const MAX_BATCH: usize = 4096;
+use std::time::{Duration, SystemTime};
 
 /// How the log is kept.
 #[derive(Clone)]
@@ -98,11 +95,6 @@ pub enum AuditError {
     Closed,
 }
 
-struct Job {
-    records: Vec<Record>,
-    reply: SyncSender<Result<Vec<Appended>, AuditError>>,
-}
-
 /// The audit log, open for appending. Cheap to share (`Arc`); dropping the
 /// last handle flushes and closes it.
 pub struct AuditLog {
@@ -130,21 +122,15 @@ impl AuditLog {
             .map_err(|e| open_error(e.to_string()))?
             .len();
         let (submit, jobs) = mpsc::channel::<Job>();
-        let mut writer = Writer {
-            config: config.clone(),
+        let start = Start {
             file,
             size,
             next_seq: tail.last_seq + 1,
             prev: tail.last_hash,
-            since_checkpoint: 0,
-            last_checkpoint: Instant::now(),
-            failed: None,
         };
         let removed = tail.removed_bytes;
         let dir = config.dir.clone();
-        let handle = std::thread::Builder::new()
-            .name("salve-audit".to_string())
-            .spawn(move || writer.run(jobs))
+        let handle = writer::start(config.clone(), start, jobs)
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
         let log = AuditLog {
             submit: Mutex::new(Some(submit)),
@@ -220,170 +206,6 @@ impl Drop for AuditLog {
 /// The current time as a record writes it.
 pub fn timestamp(time: SystemTime) -> String {
     humantime::format_rfc3339_micros(time).to_string()
-}
-
-struct Writer {
-    config: AuditConfig,
-    file: File,
-    size: u64,
-    next_seq: u64,
-    prev: Sha256Digest,
-    since_checkpoint: u64,
-    last_checkpoint: Instant,
-    failed: Option<String>,
-}
-
-impl Writer {
-    fn run(&mut self, jobs: Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
-            let mut batch = vec![first];
-            if self.config.group_commit {
-                let mut records = batch[0].records.len();
-                while records < MAX_BATCH {
-                    match jobs.try_recv() {
-                        Ok(job) => {
-                            records += job.records.len();
-                            batch.push(job);
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-            self.commit(batch);
-        }
-        // All handles are gone: close with a checkpoint of the final state.
-        if self.failed.is_none()
-            && self.since_checkpoint > 0
-            && self.config.checkpoint_key.is_some()
-        {
-            let _ = self.write(Vec::new(), true);
-        }
-    }
-
-    fn commit(&mut self, batch: Vec<Job>) {
-        if let Some(reason) = &self.failed {
-            for job in batch {
-                let _ = job.reply.send(Err(AuditError::Stopped(reason.clone())));
-            }
-            return;
-        }
-        let counts: Vec<usize> = batch.iter().map(|job| job.records.len()).collect();
-        // With this batch, are enough records (or is enough time) past the
-        // last checkpoint?
-        let pending = self.since_checkpoint + counts.iter().sum::<usize>() as u64;
-        let due = pending >= self.config.checkpoint_every
-            || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
-
-        let (replies, records): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|job| (job.reply, job.records))
-            .unzip();
-        let records: Vec<Record> = records.into_iter().flatten().collect();
-        match self.write(records, due) {
-            Ok(appended) => {
-                let mut appended = appended.into_iter();
-                for (reply, count) in replies.into_iter().zip(counts) {
-                    let _ = reply.send(Ok(appended.by_ref().take(count).collect()));
-                }
-            }
-            Err(reason) => {
-                tracing::error!(%reason, "audit log stopped");
-                self.failed = Some(reason.clone());
-                for reply in replies {
-                    let _ = reply.send(Err(AuditError::Stopped(reason.clone())));
-                }
-            }
-        }
-    }
-
-    /// Seals and writes `records` (and a checkpoint after them when
-    /// `checkpoint`), syncs, and rotates the segment if it is full.
-    fn write(&mut self, records: Vec<Record>, checkpoint: bool) -> Result<Vec<Appended>, String> {
-        let mut buffer = Vec::with_capacity(records.len() * 512);
-        let mut appended = Vec::with_capacity(records.len());
-        let (mut seq, mut prev) = (self.next_seq, self.prev);
-        let now = timestamp(SystemTime::now());
-        for record in records {
-            let (sealed, line) = record
-                .seal(seq, now.clone(), prev)
-                .map_err(|e| format!("cannot encode a record: {e}"))?;
-            buffer.extend_from_slice(&line);
-            appended.push(Appended {
-                seq,
-                hash: sealed.hash,
-            });
-            prev = sealed.hash;
-            seq += 1;
-        }
-        let mut written_checkpoint = None;
-        if checkpoint && let Some(key) = &self.config.checkpoint_key {
-            let made = Checkpoint::sign(key, seq - 1, prev, now.clone());
-            let mut record = Record::event(Kind::Checkpoint);
-            record.details = Some(serde_json::to_value(&made).map_err(|e| e.to_string())?);
-            let (sealed, line) = record
-                .seal(seq, now.clone(), prev)
-                .map_err(|e| format!("cannot encode a checkpoint: {e}"))?;
-            buffer.extend_from_slice(&line);
-            prev = sealed.hash;
-            seq += 1;
-            written_checkpoint = Some(made);
-        }
-        if let Err(error) = self.file.write_all(&buffer) {
-            // Take back whatever part of the batch reached the file: none of
-            // it was acknowledged. If even that fails, reopening the log
-            // removes a torn final line.
-            let _ = self.file.set_len(self.size);
-            return Err(format!("write failed: {error}"));
-        }
-
-        self.file
-            .sync_data()
-            .map_err(|e| format!("fdatasync failed: {e}"))?;
-        self.size += buffer.len() as u64;
-        self.since_checkpoint += appended.len() as u64;
-        self.next_seq = seq;
-        self.prev = prev;
-        if let Some(made) = written_checkpoint {
-            self.since_checkpoint = 0;
-            self.last_checkpoint = Instant::now();
-            self.copy_checkpoint(&made);
-        }
-        if self.size >= self.config.max_segment_bytes {
-            self.rotate()
-                .map_err(|e| format!("cannot start a new segment: {e}"))?;
-        }
-        Ok(appended)
-    }
-
-    /// Appends a checkpoint to the copy kept elsewhere. Failing to keep the
-    /// copy does not stop the log (the checkpoint is in the log itself).
-    fn copy_checkpoint(&self, checkpoint: &Checkpoint) {
-        let Some(path) = &self.config.checkpoint_copy else {
-            return;
-        };
-        let written = (|| -> std::io::Result<()> {
-            let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-            let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            file.write_all(&line)?;
-            file.sync_data()
-        })();
-        if let Err(error) = written {
-            tracing::warn!(path = %path.display(), %error, "cannot copy the audit checkpoint");
-        }
-    }
-
-    fn rotate(&mut self) -> std::io::Result<()> {
-        let path = self.config.dir.join(segment::name(self.next_seq));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)?;
-        File::open(&self.config.dir)?.sync_all()?;
-        self.file = file;
-        self.size = 0;
-        Ok(())
-    }
 }
 
 /// The end of the log, found on opening.

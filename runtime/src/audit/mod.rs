@@ -17,6 +17,7 @@ pub mod record;
 pub mod report;
 pub mod segment;
 pub mod verify;
+mod writer;
 
 pub use checkpoint::Checkpoint;
 pub use log::{Appended, AuditConfig, AuditError, AuditLog};

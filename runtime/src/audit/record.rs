@@ -19,6 +19,7 @@
 use crate::digest::Sha256Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The `prev` of the very first record.
@@ -248,6 +249,66 @@ pub struct Record {
     pub prev: Sha256Digest,
     /// This record's hash.
     pub hash: Sha256Digest,
+}
+
+/// A record as read for verification: every field checked for its type,
+/// nothing copied that need not be. Reading a log of millions of records
+/// spends its time hashing, not allocating.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Fields are read to check their types.
+pub struct RecordView<'a> {
+    /// Position in the log.
+    pub seq: u64,
+    /// When it was written.
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
+    /// What happened.
+    pub kind: Kind,
+    /// The kind's code.
+    pub code: u32,
+    #[serde(default, borrow)]
+    principal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    other: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    session: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    ticket: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    endpoint: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    digest: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    input_digest: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    escalation: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    invocation: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    decision: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reason_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    outcome: Option<Cow<'a, str>>,
+    #[serde(default)]
+    duration_us: Option<u64>,
+    #[serde(default, borrow)]
+    output_digest: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    details: Option<&'a serde_json::value::RawValue>,
+    /// The previous record's hash, as hex.
+    #[serde(borrow)]
+    pub prev: Cow<'a, str>,
+    /// This record's hash, as hex.
+    #[serde(borrow)]
+    pub hash: Cow<'a, str>,
 }
 
 /// The marker between a record's canonical part and its hash.

@@ -3,7 +3,7 @@
 //! every checkpoint's signature. Verification only reads.
 
 use super::checkpoint::Checkpoint;
-use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
+use super::record::{GENESIS, Kind, Record, RecordView, chain_hash, split_line};
 use super::segment::{self, Segment};
 use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
@@ -90,6 +90,8 @@ pub enum VerifyError {
 struct Chain<'k> {
     expected_seq: u64,
     prev: Sha256Digest,
+    /// `prev` as hex, as records write it.
+    prev_hex: String,
     checkpoints: u64,
     key: Option<&'k PublicKey>,
     /// A checkpoint kept elsewhere, which the log must contain.
@@ -119,6 +121,7 @@ pub fn verify_dir(
     let mut chain = Chain {
         expected_seq: 1,
         prev: GENESIS,
+        prev_hex: GENESIS.to_string(),
         checkpoints: 0,
         key,
         watch: external,
@@ -210,7 +213,7 @@ fn verify_reader(
             )
             .into());
         };
-        let record: Record = serde_json::from_slice(body)
+        let record: RecordView = serde_json::from_slice(body)
             .map_err(|e| corrupt(None, format!("not a valid record: {e}")))?;
         let seq = Some(record.seq);
         if record.seq != chain.expected_seq {
@@ -223,7 +226,7 @@ fn verify_reader(
             )
             .into());
         }
-        if record.prev != chain.prev {
+        if record.prev.as_bytes() != chain.prev_hex.as_bytes() {
             return Err(corrupt(
                 seq,
                 format!(
@@ -234,7 +237,8 @@ fn verify_reader(
             .into());
         }
         let computed = chain_hash(&chain.prev, split.canonical_without_brace);
-        if computed != record.hash || split.claimed != record.hash.to_string().as_bytes() {
+        let computed_hex = computed.to_string();
+        if split.claimed != computed_hex.as_bytes() || record.hash.as_bytes() != split.claimed {
             return Err(corrupt(
                 seq,
                 "its hash does not match its content: the record was changed".to_string(),
@@ -251,46 +255,61 @@ fn verify_reader(
             )
             .into());
         }
-        if record.kind == Kind::Checkpoint {
-            let checkpoint = Checkpoint::from_record(&record).map_err(|e| corrupt(seq, e))?;
-            if checkpoint.seq + 1 != record.seq || checkpoint.hash != record.prev {
-                return Err(corrupt(
-                    seq,
-                    "the checkpoint does not vouch for the record just before it".to_string(),
-                )
-                .into());
-            }
-            checkpoint.check(chain.key).map_err(|e| corrupt(seq, e))?;
-            chain.checkpoints += 1;
+        let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
+        if record.kind == Kind::Checkpoint || watching {
+            // Rare: read the record whole.
+            let full: Record = serde_json::from_slice(body)
+                .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
+            check_checkpoints(&full, chain).map_err(|e| match e {
+                Ok(reason) => VerifyError::Corrupt(corrupt(seq, reason)),
+                Err(error) => error,
+            })?;
         }
         if let Some(watched) = chain.watch
             && watched.seq == record.seq
-            && record.hash != watched.hash
+            && computed != watched.hash
         {
             return Err(VerifyError::CheckpointMismatch {
                 seq: record.seq,
-                found: record.hash,
+                found: computed,
                 expected: watched.hash,
             });
         }
-        // The checkpoint itself must be in the log, right after the record
-        // it vouches for: removing it is removing a record.
-        if let Some(watched) = chain.watch
-            && watched.seq + 1 == record.seq
-        {
-            if Checkpoint::from_record(&record).ok().as_ref() != Some(watched) {
-                return Err(corrupt(
-                    seq,
-                    format!(
-                        "record {} should be the checkpoint kept elsewhere (of record {}), but it is not: the log was rewritten",
-                        record.seq, watched.seq
-                    ),
-                )
-                .into());
-            }
-            chain.watch_found = true;
-        }
-        chain.prev = record.hash;
+        chain.prev = computed;
+        chain.prev_hex = computed_hex;
         chain.expected_seq += 1;
     }
+}
+
+/// Checks a checkpoint record (its signature, that it vouches for the
+/// record before it) and whether it is the external checkpoint expected
+/// here. `Err(Ok(reason))` is a corrupt record.
+fn check_checkpoints(
+    record: &Record,
+    chain: &mut Chain<'_>,
+) -> Result<(), Result<String, VerifyError>> {
+    if record.kind == Kind::Checkpoint {
+        let checkpoint = Checkpoint::from_record(record).map_err(Ok)?;
+        if checkpoint.seq + 1 != record.seq || checkpoint.hash != record.prev {
+            return Err(Ok(
+                "the checkpoint does not vouch for the record just before it".to_string(),
+            ));
+        }
+        checkpoint.check(chain.key).map_err(Ok)?;
+        chain.checkpoints += 1;
+    }
+    // The checkpoint kept elsewhere must itself be in the log, right after
+    // the record it vouches for: removing it is removing a record.
+    if let Some(watched) = chain.watch
+        && watched.seq + 1 == record.seq
+    {
+        if Checkpoint::from_record(record).ok().as_ref() != Some(watched) {
+            return Err(Ok(format!(
+                "record {} should be the checkpoint kept elsewhere (of record {}), but it is not: the log was rewritten",
+                record.seq, watched.seq
+            )));
+        }
+        chain.watch_found = true;
+    }
+    Ok(())
 }

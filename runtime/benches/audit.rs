@@ -1,0 +1,161 @@
+//! Audit log benchmark: durable appends per second with 1, 8 and 64
+//! concurrent writers, with group commit (one `fdatasync` for every record
+//! waiting) against one `fdatasync` per record, in the same run on the same
+//! disk; append latency; and how many records per second `verify` checks
+//! on one core.
+//!
+//! Run: `cargo bench -p salve --bench audit` (`-- --quick` for a shorter
+//! run). The log is written under `$SALVE_BENCH_DIR` (default: the system's
+//! temporary directory) — point it at the disk the endpoint would use.
+
+use salve::audit::{AuditConfig, AuditLog, Kind, Record, verify_dir};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn record(writer: usize, n: u64) -> Record {
+    let mut record = Record::event(Kind::InvocationFinished);
+    record.principal = Some(format!("tech-{writer}"));
+    record.session = Some("s-0123456789abcdef01234567".to_string());
+    record.ticket = Some("INC0012345".to_string());
+    record.endpoint = Some("pc-0421".to_string());
+    record.action = Some("clear-print-queue".to_string());
+    record.version = Some("1.2.0".to_string());
+    record.digest = Some("ab".repeat(32));
+    record.input_digest = Some("cd".repeat(32));
+    record.invocation = Some(format!("i-{writer:08}{n:016}"));
+    record.decision = Some("allowed".to_string());
+    record.outcome = Some("succeeded".to_string());
+    record.duration_us = Some(1234);
+    record
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    match std::env::var_os("SALVE_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir).expect("bench directory"),
+        None => tempfile::tempdir().expect("temporary directory"),
+    }
+}
+
+/// Records per second appended durably by `writers` threads for `duration`,
+/// and the append latencies seen.
+fn appends(writers: usize, group_commit: bool, duration: Duration) -> (f64, Vec<Duration>) {
+    let dir = temp_dir();
+    let mut config = AuditConfig::new(dir.path().join("audit"));
+    config.group_commit = group_commit;
+    let log = Arc::new(AuditLog::open(config).expect("audit log"));
+    let started = Instant::now();
+    let results: Vec<(u64, Vec<Duration>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|writer| {
+                let log = log.clone();
+                scope.spawn(move || {
+                    let mut latencies = Vec::new();
+                    let mut n = 0u64;
+                    while started.elapsed() < duration {
+                        let begun = Instant::now();
+                        log.append(record(writer, n)).expect("append");
+                        latencies.push(begun.elapsed());
+                        n += 1;
+                    }
+                    (n, latencies)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    log.close();
+    let total: u64 = results.iter().map(|(n, _)| n).sum();
+    let latencies = results.into_iter().flat_map(|(_, l)| l).collect();
+    (total as f64 / elapsed.as_secs_f64(), latencies)
+}
+
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let duration = Duration::from_millis(if quick { 700 } else { 3000 });
+    let verify_records: u64 = if quick { 100_000 } else { 500_000 };
+
+    println!(
+        "Durable appends ({} s per row; each record ~{} bytes)",
+        duration.as_secs_f64(),
+        {
+            let (_, line) = record(0, 0)
+                .seal(
+                    1,
+                    "2026-11-22T10:15:00.123456Z".into(),
+                    salve::audit::record::GENESIS,
+                )
+                .expect("seal");
+            line.len()
+        }
+    );
+    println!();
+    println!(
+        "| writers | group commit rec/s | p50 | p99 | one fsync per record rec/s | p50 | p99 | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for writers in [1usize, 8, 64] {
+        let (grouped, mut grouped_latency) = appends(writers, true, duration);
+        let (single, mut single_latency) = appends(writers, false, duration);
+        println!(
+            "| {writers} | {grouped:.0} | {} | {} | {single:.0} | {} | {} | {:.1}× |",
+            us(percentile(&mut grouped_latency, 0.5)),
+            us(percentile(&mut grouped_latency, 0.99)),
+            us(percentile(&mut single_latency, 0.5)),
+            us(percentile(&mut single_latency, 0.99)),
+            grouped / single
+        );
+    }
+
+    // Verify: a log of `verify_records` records written in large batches,
+    // then checked end to end on one core.
+    let dir = temp_dir();
+    let log_dir = dir.path().join("audit");
+    {
+        let log = AuditLog::open(AuditConfig::new(&log_dir)).expect("audit log");
+        let mut n = 0;
+        while n < verify_records {
+            let batch: Vec<Record> = (0..4096.min(verify_records - n))
+                .map(|i| record(0, n + i))
+                .collect();
+            n += batch.len() as u64;
+            log.append_all(batch).expect("append");
+        }
+        log.close();
+    }
+    let bytes: u64 = std::fs::read_dir(&log_dir)
+        .expect("log dir")
+        .map(|e| e.expect("entry").metadata().expect("metadata").len())
+        .sum();
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let verified = verify_dir(&log_dir, None, None).expect("the log verifies");
+        let elapsed = started.elapsed();
+        assert!(verified.records >= verify_records);
+        rates.push((
+            verified.records as f64 / elapsed.as_secs_f64(),
+            bytes as f64 / elapsed.as_secs_f64() / 1e6,
+        ));
+    }
+    rates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!();
+    println!(
+        "Verify: {verify_records} records ({:.0} MB), best of 3 on one core: {:.0} records/s ({:.0} MB/s)",
+        bytes as f64 / 1e6,
+        rates[0].0,
+        rates[0].1
+    );
+}

@@ -1,0 +1,371 @@
+//! The writer behind [`super::AuditLog`]: two threads in a pipeline.
+//!
+//! The **sealer** takes every record waiting, seals it into the chain and
+//! `write`s the batch to the current segment (the page cache). The **syncer**
+//! takes every batch written so far, makes it durable with one `fdatasync`,
+//! and only then acknowledges each record. While the syncer waits for the
+//! disk, the sealer seals and writes the next records, so each sync carries
+//! everything that arrived during the one before: the more writers, the
+//! larger the batches (group commit), and a lone writer waits for one write
+//! and one sync.
+//!
+//! A failed write or sync stops the log (fail-stop): that batch and every
+//! later one is answered with [`AuditError::Stopped`]. A failed write is
+//! taken back (the file is cut to where it was) because none of it was
+//! acknowledged.
+
+use super::checkpoint::Checkpoint;
+use super::log::{Appended, AuditConfig, AuditError, timestamp};
+use super::record::{Kind, Record};
+use super::segment;
+use crate::digest::Sha256Digest;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+/// Most records sealed into one write.
+const MAX_BATCH: usize = 4096;
+
+/// Where a caller waits for its answer.
+pub type Reply = SyncSender<Result<Vec<Appended>, AuditError>>;
+
+/// What a caller hands the writer: records, and where to send the answer.
+pub struct Job {
+    pub records: Vec<Record>,
+    pub reply: Reply,
+}
+
+/// A batch written, waiting for its sync.
+struct Written {
+    file: Arc<File>,
+    answers: Vec<(Reply, Vec<Appended>)>,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// Why the log stopped, shared by both threads.
+type Failed = Arc<Mutex<Option<String>>>;
+
+fn failure(failed: &Failed) -> Option<String> {
+    failed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+fn fail(failed: &Failed, reason: &str) {
+    tracing::error!(%reason, "audit log stopped");
+    failed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(|| reason.to_string());
+}
+
+/// Where the chain ends when the writer starts.
+pub struct Start {
+    pub file: File,
+    pub size: u64,
+    pub next_seq: u64,
+    pub prev: Sha256Digest,
+}
+
+/// Starts the sealer (which starts the syncer); returns the sealer's
+/// handle. Dropping every sender of `jobs` makes it finish: a final
+/// checkpoint, every batch synced, both threads gone.
+pub fn start(
+    config: AuditConfig,
+    start: Start,
+    jobs: Receiver<Job>,
+) -> std::io::Result<JoinHandle<()>> {
+    let failed: Failed = Arc::default();
+    let (to_sync, written) = mpsc::channel::<Written>();
+    let syncer = {
+        let failed = failed.clone();
+        let copy = config.checkpoint_copy.clone();
+        std::thread::Builder::new()
+            .name("salve-audit-sync".to_string())
+            .spawn(move || sync_loop(&written, &failed, copy.as_deref()))?
+    };
+    let mut sealer = Sealer {
+        config,
+        file: Arc::new(start.file),
+        size: start.size,
+        next_seq: start.next_seq,
+        prev: start.prev,
+        since_checkpoint: 0,
+        last_checkpoint: Instant::now(),
+        failed,
+        to_sync,
+    };
+    std::thread::Builder::new()
+        .name("salve-audit".to_string())
+        .spawn(move || {
+            sealer.run(&jobs);
+            // Every handle is gone: close with a checkpoint of the final state.
+            if sealer.since_checkpoint > 0
+                && sealer.config.checkpoint_key.is_some()
+                && failure(&sealer.failed).is_none()
+            {
+                let (reply, answer) = mpsc::sync_channel(1);
+                sealer.commit(
+                    vec![Job {
+                        records: Vec::new(),
+                        reply,
+                    }],
+                    true,
+                );
+                let _ = answer.recv();
+            }
+            drop(sealer);
+            let _ = syncer.join();
+        })
+}
+
+struct Sealer {
+    config: AuditConfig,
+    file: Arc<File>,
+    size: u64,
+    next_seq: u64,
+    prev: Sha256Digest,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    failed: Failed,
+    to_sync: Sender<Written>,
+}
+
+impl Sealer {
+    fn run(&mut self, jobs: &Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            if self.config.group_commit {
+                let mut records = batch[0].records.len();
+                while records < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => {
+                            records += job.records.len();
+                            batch.push(job);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            let pending =
+                self.since_checkpoint + batch.iter().map(|j| j.records.len() as u64).sum::<u64>();
+            let due = pending >= self.config.checkpoint_every
+                || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
+            self.commit(batch, due);
+        }
+    }
+
+    /// Seals and writes `batch` (and a checkpoint after it when
+    /// `checkpoint`), then hands it to the syncer — or, without group
+    /// commit, syncs and answers it here.
+    fn commit(&mut self, batch: Vec<Job>, checkpoint: bool) {
+        let refuse = |batch: Vec<Job>, reason: &str| {
+            for job in batch {
+                let _ = job.reply.send(Err(AuditError::Stopped(reason.to_string())));
+            }
+        };
+        if let Some(reason) = failure(&self.failed) {
+            return refuse(batch, &reason);
+        }
+        let written = match self.write(batch, checkpoint) {
+            Ok(written) => written,
+            Err((batch, reason)) => {
+                fail(&self.failed, &reason);
+                return refuse(batch, &reason);
+            }
+        };
+        if self.config.group_commit {
+            if let Err(mpsc::SendError(written)) = self.to_sync.send(written) {
+                for (reply, _) in written.answers {
+                    let _ = reply.send(Err(AuditError::Closed));
+                }
+            }
+        } else {
+            let before = failure(&self.failed);
+            sync_and_answer(
+                vec![written],
+                &self.failed,
+                before,
+                self.config.checkpoint_copy.as_deref(),
+            );
+        }
+        if self.size >= self.config.max_segment_bytes
+            && let Err(error) = self.rotate()
+        {
+            fail(
+                &self.failed,
+                &format!("cannot start a new segment: {error}"),
+            );
+        }
+    }
+
+    fn write(&mut self, batch: Vec<Job>, checkpoint: bool) -> Result<Written, (Vec<Job>, String)> {
+        let count: usize = batch.iter().map(|j| j.records.len()).sum();
+        let mut buffer = Vec::with_capacity(count * 512);
+        let (mut seq, mut prev) = (self.next_seq, self.prev);
+        let now = timestamp(SystemTime::now());
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            let mut appended = Vec::with_capacity(job.records.len());
+            for record in job.records {
+                match record.seal(seq, now.clone(), prev) {
+                    Ok((sealed, line)) => {
+                        buffer.extend_from_slice(&line);
+                        appended.push(Appended {
+                            seq,
+                            hash: sealed.hash,
+                        });
+                        prev = sealed.hash;
+                        seq += 1;
+                    }
+                    Err(error) => {
+                        // Nothing is written: every job of the batch is refused.
+                        let reason = format!("cannot encode a record: {error}");
+                        let mut jobs: Vec<Job> = answers
+                            .into_iter()
+                            .map(|(reply, _)| Job {
+                                records: Vec::new(),
+                                reply,
+                            })
+                            .collect();
+                        jobs.push(Job {
+                            records: Vec::new(),
+                            reply: job.reply,
+                        });
+                        return Err((jobs, reason));
+                    }
+                }
+            }
+            answers.push((job.reply, appended));
+        }
+        let mut made = None;
+        if checkpoint && let Some(key) = &self.config.checkpoint_key {
+            let signed = Checkpoint::sign(key, seq - 1, prev, now.clone());
+            let mut record = Record::event(Kind::Checkpoint);
+            record.details = serde_json::to_value(&signed).ok();
+            if let Ok((sealed, line)) = record.seal(seq, now, prev) {
+                buffer.extend_from_slice(&line);
+                prev = sealed.hash;
+                seq += 1;
+                made = Some(signed);
+            }
+        }
+        if let Err(error) = (&*self.file).write_all(&buffer) {
+            // Take back whatever part of the batch reached the file: none of
+            // it was acknowledged. If even that fails, reopening the log
+            // removes a torn final line.
+            let _ = self.file.set_len(self.size);
+            let jobs = answers
+                .into_iter()
+                .map(|(reply, _)| Job {
+                    records: Vec::new(),
+                    reply,
+                })
+                .collect();
+            return Err((jobs, format!("write failed: {error}")));
+        }
+        self.size += buffer.len() as u64;
+        self.since_checkpoint += count as u64;
+        self.next_seq = seq;
+        self.prev = prev;
+        if made.is_some() {
+            self.since_checkpoint = 0;
+            self.last_checkpoint = Instant::now();
+        }
+        Ok(Written {
+            file: self.file.clone(),
+            answers,
+            checkpoint: made,
+        })
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let path = self.config.dir.join(segment::name(self.next_seq));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
+        File::open(&self.config.dir)?.sync_all()?;
+        self.file = Arc::new(file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn sync_loop(written: &Receiver<Written>, failed: &Failed, copy: Option<&std::path::Path>) {
+    // After a failed sync nothing written can be trusted to reach the disk
+    // (the kernel may have dropped the dirty pages): every later batch is
+    // refused. A failed *write* does not matter here: the batches that
+    // reach the syncer were written whole before it.
+    let mut sync_failed: Option<String> = None;
+    while let Ok(first) = written.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = written.try_recv() {
+            batches.push(more);
+        }
+        sync_failed = sync_and_answer(batches, failed, sync_failed, copy);
+    }
+}
+
+/// One `fdatasync` per file for every batch written, then the answers.
+/// Returns why syncing failed, if it did (now or before).
+fn sync_and_answer(
+    batches: Vec<Written>,
+    failed: &Failed,
+    before: Option<String>,
+    copy: Option<&std::path::Path>,
+) -> Option<String> {
+    let mut result = before.map_or(Ok(()), Err);
+    if result.is_ok() {
+        let mut synced: Vec<*const File> = Vec::new();
+        for batch in &batches {
+            let file = Arc::as_ptr(&batch.file);
+            if synced.contains(&file) {
+                continue;
+            }
+            synced.push(file);
+            if let Err(error) = batch.file.sync_data() {
+                let reason = format!("fdatasync failed: {error}");
+                fail(failed, &reason);
+                result = Err(reason);
+                break;
+            }
+        }
+    }
+    for batch in batches {
+        if result.is_ok()
+            && let Some(checkpoint) = &batch.checkpoint
+        {
+            copy_checkpoint(copy, checkpoint);
+        }
+        for (reply, appended) in batch.answers {
+            let _ = reply.send(
+                result
+                    .clone()
+                    .map(|()| appended)
+                    .map_err(AuditError::Stopped),
+            );
+        }
+    }
+    result.err()
+}
+
+/// Appends a durable checkpoint to the copy kept elsewhere. Failing to keep
+/// the copy does not stop the log (the checkpoint is in the log itself).
+fn copy_checkpoint(path: Option<&std::path::Path>, checkpoint: &Checkpoint) {
+    let Some(path) = path else { return };
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+        file.sync_data()
+    })();
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "cannot copy the audit checkpoint");
+    }
+}
