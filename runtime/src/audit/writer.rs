@@ -21,6 +21,7 @@ use super::segment;
 use crate::digest::Sha256Digest;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -81,12 +82,14 @@ pub fn start(
 ) -> std::io::Result<JoinHandle<()>> {
     let failed: Failed = Arc::default();
     let (to_sync, written) = mpsc::channel::<Written>();
+    let in_sync = Arc::new(AtomicUsize::new(0));
     let syncer = {
         let failed = failed.clone();
+        let in_sync = in_sync.clone();
         let copy = config.checkpoint_copy.clone();
         std::thread::Builder::new()
             .name("salve-audit-sync".to_string())
-            .spawn(move || sync_loop(&written, &failed, copy.as_deref()))?
+            .spawn(move || sync_loop(&written, &failed, &in_sync, copy.as_deref()))?
     };
     let mut sealer = Sealer {
         config,
@@ -98,6 +101,7 @@ pub fn start(
         last_checkpoint: Instant::now(),
         failed,
         to_sync,
+        in_sync,
     };
     std::thread::Builder::new()
         .name("salve-audit".to_string())
@@ -114,6 +118,7 @@ pub fn start(
                         records: Vec::new(),
                         reply,
                     }],
+                    true,
                     true,
                 );
                 let _ = answer.recv();
@@ -133,6 +138,8 @@ struct Sealer {
     last_checkpoint: Instant,
     failed: Failed,
     to_sync: Sender<Written>,
+    /// Batches handed to the syncer and not yet answered.
+    in_sync: Arc<AtomicUsize>,
 }
 
 impl Sealer {
@@ -155,14 +162,15 @@ impl Sealer {
                 self.since_checkpoint + batch.iter().map(|j| j.records.len() as u64).sum::<u64>();
             let due = pending >= self.config.checkpoint_every
                 || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
-            self.commit(batch, due);
+            let alone = batch.len() == 1;
+            self.commit(batch, due, alone);
         }
     }
 
     /// Seals and writes `batch` (and a checkpoint after it when
     /// `checkpoint`), then hands it to the syncer — or, without group
     /// commit, syncs and answers it here.
-    fn commit(&mut self, batch: Vec<Job>, checkpoint: bool) {
+    fn commit(&mut self, batch: Vec<Job>, checkpoint: bool, alone: bool) {
         let refuse = |batch: Vec<Job>, reason: &str| {
             for job in batch {
                 let _ = job.reply.send(Err(AuditError::Stopped(reason.to_string())));
@@ -178,8 +186,14 @@ impl Sealer {
                 return refuse(batch, &reason);
             }
         };
-        if self.config.group_commit {
+        // A lone append with the syncer idle (every earlier batch answered)
+        // is synced here, saving a hand-off. Otherwise the syncer takes it:
+        // its next sync carries it with everything else written meanwhile.
+        let inline = alone && self.in_sync.load(Ordering::Acquire) == 0;
+        if self.config.group_commit && !inline {
+            self.in_sync.fetch_add(1, Ordering::AcqRel);
             if let Err(mpsc::SendError(written)) = self.to_sync.send(written) {
+                self.in_sync.fetch_sub(1, Ordering::AcqRel);
                 for (reply, _) in written.answers {
                     let _ = reply.send(Err(AuditError::Closed));
                 }
@@ -296,7 +310,12 @@ impl Sealer {
     }
 }
 
-fn sync_loop(written: &Receiver<Written>, failed: &Failed, copy: Option<&std::path::Path>) {
+fn sync_loop(
+    written: &Receiver<Written>,
+    failed: &Failed,
+    in_sync: &AtomicUsize,
+    copy: Option<&std::path::Path>,
+) {
     // After a failed sync nothing written can be trusted to reach the disk
     // (the kernel may have dropped the dirty pages): every later batch is
     // refused. A failed *write* does not matter here: the batches that
@@ -307,7 +326,9 @@ fn sync_loop(written: &Receiver<Written>, failed: &Failed, copy: Option<&std::pa
         while let Ok(more) = written.try_recv() {
             batches.push(more);
         }
+        let count = batches.len();
         sync_failed = sync_and_answer(batches, failed, sync_failed, copy);
+        in_sync.fetch_sub(count, Ordering::AcqRel);
     }
 }
 
