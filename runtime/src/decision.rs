@@ -29,6 +29,8 @@ pub struct ActionFacts<'a> {
     pub digest: Sha256Digest,
     /// The capabilities its manifest declares.
     pub capabilities: CapabilityNames,
+    /// Why it is revoked, if it is.
+    pub revoked: Option<String>,
 }
 
 /// What should happen to an invocation.
@@ -104,6 +106,14 @@ pub enum Denial {
         /// The session.
         session: String,
     },
+    /// The package is revoked: nothing runs it, whatever the scope says.
+    #[error("{action} is revoked: {reason}")]
+    Revoked {
+        /// `id@version`.
+        action: String,
+        /// The revocation, or why revocations could not be checked.
+        reason: String,
+    },
     /// The policy says no.
     #[error("{0}")]
     Policy(#[serde(serialize_with = "as_text")] PolicyRefusal),
@@ -125,6 +135,7 @@ impl Denial {
             Denial::Prohibited { .. } => "prohibited",
             Denial::OutOfScope { .. } => "out-of-scope",
             Denial::PrivilegedNotInScope { .. } => "privileged-not-in-scope",
+            Denial::Revoked { .. } => "revoked",
             Denial::Policy(PolicyRefusal::SeparationOfDuties { .. }) => "separation-of-duties",
             Denial::Policy(_) => "role-not-permitted",
         }
@@ -156,6 +167,12 @@ pub fn decide(
         });
     }
     let label = format!("{}@{}", action.id, action.version);
+    if let Some(reason) = &action.revoked {
+        return Decision::Deny(Denial::Revoked {
+            action: label,
+            reason: reason.clone(),
+        });
+    }
     if request.scope.prohibited.contains(action.id) {
         return Decision::Deny(Denial::Prohibited {
             action: action.id.to_string(),
@@ -347,6 +364,7 @@ permissions = ["approve-sessions", "approve-escalations"]
             version: &action.version,
             digest: Sha256Digest::of(action.id.as_str().as_bytes()),
             capabilities: action.capabilities,
+            revoked: None,
         }
     }
 

@@ -42,6 +42,7 @@ pub mod package;
 pub mod policy;
 pub mod session;
 pub mod store;
+pub mod vetting;
 
 pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};
 pub use digest::Sha256Digest;

@@ -19,6 +19,7 @@ pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 pub struct Package {
     dir: PathBuf,
     manifest: Manifest,
+    manifest_digest: Sha256Digest,
     digest: Sha256Digest,
     component: Arc<[u8]>,
 }
@@ -98,7 +99,10 @@ impl Package {
             });
         }
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest = Manifest::read(&manifest_path)?;
+        // Parse the very bytes that are hashed (and that signatures cover).
+        let manifest_text = crate::file_error::FileError::read(&manifest_path)?;
+        let manifest = Manifest::parse(&manifest_text, &manifest_path)?;
+        let manifest_digest = Sha256Digest::of(manifest_text.as_bytes());
         let Some(expected) = manifest.component.sha256 else {
             return Err(PackageError::NotBuilt {
                 dir: dir.to_path_buf(),
@@ -118,6 +122,7 @@ impl Package {
         Ok(Package {
             dir: dir.to_path_buf(),
             manifest,
+            manifest_digest,
             digest: actual,
             component: component.into(),
         })
@@ -131,6 +136,12 @@ impl Package {
     /// The parsed manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The sha256 of `action.toml`'s exact bytes, which package signatures
+    /// cover.
+    pub fn manifest_digest(&self) -> Sha256Digest {
+        self.manifest_digest
     }
 
     /// The component's verified sha256.

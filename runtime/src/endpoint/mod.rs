@@ -35,6 +35,7 @@ use crate::session::{
     SessionRefusal, SessionRequest, SessionState, UnixMillis,
 };
 use crate::store::{StateStore, StoreError, Tx};
+use crate::vetting::CatalogStore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -233,6 +234,7 @@ pub struct Endpoint {
     store: StateStore,
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
+    revocations: Option<Arc<CatalogStore>>,
 }
 
 impl Endpoint {
@@ -253,6 +255,32 @@ impl Endpoint {
             store,
             audit,
             clock: Arc::new(SystemClock),
+            revocations: None,
+        }
+    }
+
+    /// The same endpoint consulting `catalog`'s revocations before every
+    /// invocation: a package revoked there is denied at once, even though it
+    /// is loaded. If the revocations cannot be read, invocations are denied.
+    #[must_use]
+    pub fn with_revocations(mut self, catalog: Arc<CatalogStore>) -> Endpoint {
+        self.revocations = Some(catalog);
+        self
+    }
+
+    /// Why `entry` is revoked, if it is (or revocations cannot be checked).
+    fn revoked(&self, entry: &CatalogEntry) -> Option<String> {
+        let store = self.revocations.as_ref()?;
+        let manifest = entry.package.manifest();
+        match store.revocation(
+            manifest.id.as_str(),
+            &manifest.version,
+            &entry.package.digest().to_string(),
+        ) {
+            Ok(found) => found.map(|(target, reason)| format!("{reason} (revoked as {target})")),
+            Err(error) => Some(format!(
+                "revocations cannot be checked, so nothing runs: {error}"
+            )),
         }
     }
 
@@ -675,6 +703,7 @@ impl Endpoint {
             version: &manifest.version,
             digest: entry.package.digest(),
             capabilities: manifest.capabilities.names(),
+            revoked: self.revoked(entry),
         };
         if session.refresh(now).is_some() {
             if !apply {

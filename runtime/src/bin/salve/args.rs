@@ -85,6 +85,21 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
+    /// The endpoint's vetted catalog: install signed packages, list them,
+    /// revoke them (for administrators).
+    ///
+    /// The trust file names the vetting keys the endpoint trusts and how many
+    /// signatures a package needs:
+    ///
+    ///   schema = 1
+    ///   required-signatures = 1
+    ///   distinct-from-author = true
+    ///   [[vetting-keys]]
+    ///   principal = "vetting-board"
+    ///   key = "ed25519:…"
+    #[command(subcommand, verbatim_doc_comment)]
+    Catalog(CatalogCommand),
+
     /// Verify, export and follow the endpoint's audit log (for auditors).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -92,6 +107,87 @@ pub enum Command {
     /// Post-session reviews and workflow metrics, built from the audit log.
     #[command(subcommand)]
     Report(ReportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The catalog directory (`catalog.db` and the installed packages).
+    #[arg(
+        long = "catalog",
+        value_name = "DIR",
+        env = "SALVE_CATALOG_DIR",
+        default_value = "/var/lib/salve/catalog"
+    )]
+    pub dir: PathBuf,
+    /// The trust file: trusted vetting keys and signature rules.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SALVE_TRUST",
+        default_value = "/etc/salve/trust.toml"
+    )]
+    pub trust: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Install a package: checks its digest, its signatures against the
+    /// trust file, revocations, and that it is not older than a version
+    /// already trusted (rollback); compiles it into the cache; copies it into
+    /// the catalog. Nothing is installed unless every check passes (exit 3
+    /// naming the check that failed). An upgrade shows its capability diff.
+    Install {
+        /// The package directory (with action.toml, action.toml.sig and the
+        /// component).
+        package: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// List installed packages: id, version, digest, signers, capabilities
+    /// with their class (privileged ones marked `!`), revocations.
+    List {
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Revoke a package at once: `<id>@<version>` or a component's sha256.
+    /// The endpoint denies every later invocation of it.
+    Revoke {
+        /// `<id>@<version>` or `sha256:<hex>`.
+        target: String,
+        /// Why (recorded).
+        #[arg(long, default_value = "revoked by the endpoint's administrator")]
+        reason: String,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+    },
+    /// Import a revocation list signed by a trusted vetting key.
+    ImportRevocations {
+        /// The list (JSON, from `salve catalog sign-revocations`).
+        file: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+    },
+    /// Make a signed revocation list (for vetting authorities); prints JSON.
+    SignRevocations {
+        /// Your vetting key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Your principal id; defaults to the one in the key file.
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
+        /// What to revoke: `<id>@<version>` or a component's sha256.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +269,14 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SignRole {
+    /// You reviewed the package and vouch for it.
+    Vetting,
+    /// You wrote the package.
+    Author,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ExportFormat {
     /// The records as written, one JSON object per line.
     Jsonl,
@@ -225,6 +329,27 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ActionCommand {
+    /// Sign a package's manifest (which carries its component's sha256)
+    /// with your key, as vetting authority or as author. The signature goes
+    /// into `action.toml.sig` beside the manifest, with any others.
+    ///
+    /// Example:
+    ///   salve action sign actions/restart-service --key vetting.key
+    #[command(verbatim_doc_comment)]
+    Sign {
+        /// The package directory.
+        package: PathBuf,
+        /// Your key file (from `salve keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// `vetting` (you reviewed it) or `author` (you wrote it).
+        #[arg(long, value_enum, default_value = "vetting")]
+        role: SignRole,
+        /// Your principal id; defaults to the one in the key file.
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
+    },
+
     /// Build an action crate into a package.
     ///
     /// Runs `cargo build --release --target wasm32-wasip2` in DIR (showing

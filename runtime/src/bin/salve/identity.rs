@@ -63,7 +63,7 @@ pub fn sign(key_path: &Path, principal: Option<&str>, operation: &str) -> CliRes
 }
 
 /// The principal recorded in a key file.
-fn key_principal(path: &Path) -> anyhow::Result<PrincipalId> {
+pub fn key_principal(path: &Path) -> anyhow::Result<PrincipalId> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let value: toml::Table = text

@@ -3,6 +3,7 @@
 mod action;
 mod args;
 mod audit;
+mod catalog;
 mod demo;
 mod exit;
 mod identity;
@@ -11,7 +12,10 @@ mod report;
 mod run;
 mod setup;
 
-use args::{ActionCommand, AuditCommand, Cli, Command, PolicyCommand, ReportCommand};
+use args::{
+    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, PolicyCommand, ReportCommand,
+    SignRole,
+};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -33,6 +37,43 @@ fn main() -> ExitCode {
             output,
             cache,
         }) => action::inspect(&package, output.json, &cache),
+        Command::Action(ActionCommand::Sign {
+            package,
+            key,
+            role,
+            principal,
+        }) => catalog::sign(
+            &package,
+            &key,
+            match role {
+                SignRole::Vetting => salve::vetting::Role::Vetting,
+                SignRole::Author => salve::vetting::Role::Author,
+            },
+            principal.as_deref(),
+        ),
+        Command::Catalog(CatalogCommand::Install {
+            package,
+            catalog,
+            cache,
+            output,
+        }) => catalog::install(&package, &catalog, &cache, output.json),
+        Command::Catalog(CatalogCommand::List { catalog, output }) => {
+            catalog::list(&catalog, output.json)
+        }
+        Command::Catalog(CatalogCommand::Revoke {
+            target,
+            reason,
+            catalog,
+        }) => catalog::revoke(&target, &reason, &catalog),
+        Command::Catalog(CatalogCommand::ImportRevocations { file, catalog }) => {
+            catalog::import_revocations(&file, &catalog)
+        }
+        Command::Catalog(CatalogCommand::SignRevocations {
+            key,
+            principal,
+            targets,
+            reason,
+        }) => catalog::sign_revocations(&key, principal.as_deref(), &targets, &reason),
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::demo(&args),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),

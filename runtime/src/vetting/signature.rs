@@ -1,0 +1,215 @@
+//! Detached package signatures: `action.toml.sig` beside the manifest.
+//!
+//! ```toml
+//! [[signature]]
+//! role = "vetting"                 # or "author"
+//! signer = "vetting-board"         # the principal who signed
+//! key = "ed25519:…"
+//! signed-at = "2026-11-24T10:00:00Z"
+//! signature = "<base64>"
+//! ```
+//!
+//! **Signed bytes** (the canonical encoding): `"salve package v1\0"`, the
+//! role, `"\0"`, the signer, `"\0"`, the signing time, `"\0"`, then the 32-byte
+//! sha256 of `action.toml`'s exact bytes. Nothing is re-encoded: editing one
+//! byte of the manifest (its digest of the component included) voids every
+//! signature, and so does changing a signature's role, signer or time.
+
+use crate::digest::Sha256Digest;
+use crate::identity::{KeyPair, PrincipalId, PublicKey};
+use crate::package::Package;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The signature file's name, beside `action.toml`.
+pub const SIGNATURE_FILE: &str = "action.toml.sig";
+
+const DOMAIN: &[u8] = b"salve package v1\0";
+
+/// What a signer vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// "I wrote this package."
+    Author,
+    /// "I reviewed this package and vouch for it."
+    Vetting,
+}
+
+impl Role {
+    /// `author` or `vetting`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Author => "author",
+            Role::Vetting => "vetting",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One signature over a package's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageSignature {
+    /// What the signer vouches for.
+    pub role: Role,
+    /// Who signed.
+    pub signer: PrincipalId,
+    /// The key that signed.
+    pub key: PublicKey,
+    /// When (RFC 3339).
+    pub signed_at: String,
+    /// The ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// The bytes a signature covers.
+pub fn message(
+    role: Role,
+    signer: &PrincipalId,
+    signed_at: &str,
+    manifest: &Sha256Digest,
+) -> Vec<u8> {
+    let mut message = DOMAIN.to_vec();
+    for part in [role.name(), signer.as_str(), signed_at] {
+        message.extend_from_slice(part.as_bytes());
+        message.push(0);
+    }
+    message.extend_from_slice(manifest.as_bytes());
+    message
+}
+
+impl PackageSignature {
+    /// Signs the manifest whose sha256 is `manifest`.
+    pub fn sign(
+        key: &KeyPair,
+        role: Role,
+        signer: PrincipalId,
+        signed_at: String,
+        manifest: &Sha256Digest,
+    ) -> PackageSignature {
+        let signature = key.sign(&message(role, &signer, &signed_at, manifest));
+        PackageSignature {
+            role,
+            signer,
+            key: key.public(),
+            signed_at,
+            signature: BASE64.encode(signature.to_bytes()),
+        }
+    }
+
+    /// Whether this signature is valid over the manifest `manifest`.
+    pub fn verifies(&self, manifest: &Sha256Digest) -> bool {
+        let Some(bytes) = BASE64
+            .decode(&self.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        self.key.verifies(
+            &message(self.role, &self.signer, &self.signed_at, manifest),
+            &signature,
+        )
+    }
+}
+
+/// The contents of `action.toml.sig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signatures {
+    /// Every signature, in the order added.
+    #[serde(default)]
+    pub signature: Vec<PackageSignature>,
+}
+
+/// A signature file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The file is not valid.
+    #[error("{}: not a valid signature file: {reason}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+impl Signatures {
+    /// The signatures of the package in `dir`; none when it has no file.
+    pub fn read(dir: &Path) -> Result<Signatures, SignatureError> {
+        let path = dir.join(SIGNATURE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Signatures::default());
+            }
+            Err(source) => return Err(SignatureError::Io { path, source }),
+        };
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start].lines().count().max(1));
+            SignatureError::Malformed {
+                reason: match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+                path: path.clone(),
+            }
+        })
+    }
+
+    /// Adds a signature over `package`'s manifest (replacing an earlier one
+    /// by the same key and role) and writes the file atomically.
+    pub fn add(
+        package: &Package,
+        key: &KeyPair,
+        role: Role,
+        signer: PrincipalId,
+        signed_at: String,
+    ) -> Result<PackageSignature, SignatureError> {
+        let mut signatures = Signatures::read(package.dir())?;
+        let made = PackageSignature::sign(key, role, signer, signed_at, &package.manifest_digest());
+        signatures
+            .signature
+            .retain(|s| !(s.key == made.key && s.role == made.role));
+        signatures.signature.push(made.clone());
+        signatures.write(package.dir())?;
+        Ok(made)
+    }
+
+    fn write(&self, dir: &Path) -> Result<(), SignatureError> {
+        let path = dir.join(SIGNATURE_FILE);
+        let io = |source| SignatureError::Io {
+            path: path.clone(),
+            source,
+        };
+        let text = toml::to_string(self).map_err(|e| SignatureError::Malformed {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let temporary = dir.join(format!(".{SIGNATURE_FILE}.tmp"));
+        std::fs::write(&temporary, text).map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)
+    }
+}
