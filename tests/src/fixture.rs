@@ -193,6 +193,20 @@ impl Fixture {
         );
     }
 
+    /// The same endpoint after a restart, consulting `catalog`'s
+    /// revocations before every invocation.
+    pub fn restart_with_revocations(&mut self, catalog: Arc<salve::vetting::CatalogStore>) {
+        self.endpoint.audit().close();
+        self.endpoint = Fixture::build(
+            &self.policy_text,
+            &self.packages,
+            &self.state_path,
+            &Fixture::audit_config(&self.audit_dir, &self.endpoint_key),
+            &self.clock,
+        )
+        .with_revocations(catalog);
+    }
+
     /// Every record of the audit log so far, after verifying the whole chain
     /// and its checkpoints against the endpoint's key.
     pub fn audit_records(&self) -> Vec<Record> {
