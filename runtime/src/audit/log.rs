@@ -17,7 +17,7 @@ use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
 use super::writer::{self, Job, Start};
 use crate::digest::Sha256Digest;
-use crate::identity::KeyPair;
+use crate::identity::{KeyPair, PublicKey};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -98,6 +98,7 @@ pub enum AuditError {
 /// The audit log, open for appending. Cheap to share (`Arc`); dropping the
 /// last handle flushes and closes it.
 pub struct AuditLog {
+    checkpoint_key: Option<PublicKey>,
     submit: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
@@ -133,6 +134,7 @@ impl AuditLog {
         let handle = writer::start(config.clone(), start, jobs)
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
         let log = AuditLog {
+            checkpoint_key: config.checkpoint_key.as_ref().map(|k| k.public()),
             submit: Mutex::new(Some(submit)),
             writer: Mutex::new(Some(handle)),
             dir,
@@ -153,6 +155,11 @@ impl AuditLog {
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The public half of the key that signs its checkpoints.
+    pub fn checkpoint_key(&self) -> Option<PublicKey> {
+        self.checkpoint_key
     }
 
     /// Appends one record and returns once it is on disk.

@@ -201,6 +201,28 @@ pub enum Operation {
         /// Why.
         reason: String,
     },
+    /// Show a session (to its requester, technician, approvers, auditors).
+    ShowSession {
+        /// Which.
+        session: SessionId,
+    },
+    /// List the sessions the caller may see.
+    ListSessions {
+        /// Only those not closed.
+        #[serde(default)]
+        open_only: bool,
+    },
+    /// Show an escalation with the exact action and input digest it holds.
+    ShowEscalation {
+        /// Which.
+        escalation: EscalationId,
+    },
+    /// List the pending escalations (for approvers).
+    ListEscalations,
+    /// List the installed actions with their capabilities.
+    ListCatalog,
+    /// Verify the audit log (for auditors).
+    VerifyAudit,
 }
 
 /// How often a session's activity is written down, for its idle timeout
@@ -970,7 +992,52 @@ impl Endpoint {
             Operation::DenyEscalation { escalation, reason } => {
                 json(&self.deny_escalation(who, &escalation, reason)?)
             }
+            Operation::ShowSession { session } => json(&self.session(who, &session)?),
+            Operation::ListSessions { open_only } => json(&self.sessions(who, open_only)?),
+            Operation::ShowEscalation { escalation } => json(&self.escalation(who, &escalation)?),
+            Operation::ListEscalations => json(&self.pending_escalations(who)?),
+            Operation::ListCatalog => json(&self.catalog_listing()),
+            Operation::VerifyAudit => {
+                self.check_read_audit(who)?;
+                let key = self.audit.checkpoint_key();
+                match crate::audit::verify_dir(self.audit.dir(), key.as_ref(), None) {
+                    Ok(verified) => serde_json::json!({ "ok": true, "verified": verified }),
+                    Err(error) => serde_json::json!({ "ok": false, "error": error.to_string() }),
+                }
+            }
         })
+    }
+
+    /// The installed actions: id, version, digest, and each capability with
+    /// its class and parameters.
+    pub fn catalog_listing(&self) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = self
+            .catalog
+            .entries()
+            .map(|entry| {
+                let manifest = entry.package.manifest();
+                let capabilities: Vec<serde_json::Value> = manifest
+                    .capabilities
+                    .names()
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "name": c.name(),
+                            "class": c.class().to_string(),
+                            "parameters": manifest.capabilities.parameters(c).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "id": manifest.id.as_str(),
+                    "version": manifest.version.to_string(),
+                    "description": manifest.description.to_string(),
+                    "digest": entry.package.digest().to_string(),
+                    "capabilities": capabilities,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(entries)
     }
 
     /// Whether `who` may read the audit log.

@@ -44,6 +44,23 @@ pub enum Command {
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Run(RunArgs),
 
+    /// Run the endpoint service: the API over a local Unix socket and over
+    /// TLS, until SIGTERM.
+    ///
+    /// Everything has a default that works on first start (see the README's
+    /// "Running the service"): the data directory holds the state, the audit
+    /// log, the catalog, the endpoint key and a generated TLS certificate,
+    /// whose fingerprint is printed for clients to pin.
+    ///
+    /// Example:
+    ///   salve serve --config /etc/salve/salve.toml
+    #[command(verbatim_doc_comment)]
+    Serve {
+        /// The configuration file (TOML). Without one, every default.
+        #[arg(long, value_name = "FILE", env = "SALVE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+
     /// Build the shipped actions and walk through running them (the
     /// quickstart).
     Demo(DemoArgs),

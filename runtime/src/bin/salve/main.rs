@@ -10,6 +10,7 @@ mod identity;
 mod policy;
 mod report;
 mod run;
+mod serve;
 mod setup;
 
 use args::{
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
             reason,
         }) => catalog::sign_revocations(&key, principal.as_deref(), &targets, &reason),
         Command::Run(args) => run::run(&args),
+        Command::Serve { config } => serve::serve(config.as_deref()),
         Command::Demo(args) => demo::demo(&args),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {

@@ -1,0 +1,142 @@
+//! `salve.toml`, the service's configuration. Every key has a default that
+//! works on first start; paths are relative to the file's directory.
+//!
+//! ```toml
+//! endpoint = "pc-0421"                      # default: the host name
+//! data-dir = "/var/lib/salve"               # state.db, audit/, catalog/, endpoint.key, tls/
+//! socket = "/var/lib/salve/salve.sock"      # local API (consent comes only here)
+//! listen = "127.0.0.1:7443"                 # TLS API; "" for none
+//! policy = "/etc/salve/policy.toml"
+//! trust = "/etc/salve/trust.toml"
+//! max-concurrent-requests = 64              # more are answered "busy" at once
+//! max-body-bytes = 1048576
+//! request-timeout-seconds = 10              # a client slower than this is cut off
+//! shutdown-grace-seconds = 10               # in-flight requests get this long on SIGTERM
+//! sweep-seconds = 30                        # how often idle and expired sessions are closed
+//! # tls-cert = "cert.pem"                   # default: generated on first start
+//! # tls-key = "key.pem"
+//! ```
+
+use anyhow::{Context, anyhow};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub endpoint: Option<String>,
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    pub socket: Option<PathBuf>,
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    #[serde(default = "defaults::policy")]
+    pub policy: PathBuf,
+    #[serde(default = "defaults::trust")]
+    pub trust: PathBuf,
+    #[serde(default = "defaults::max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default = "defaults::request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
+    #[serde(default = "defaults::shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+    #[serde(default = "defaults::sweep_seconds")]
+    pub sweep_seconds: u64,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("/var/lib/salve")
+    }
+    pub fn listen() -> String {
+        "127.0.0.1:7443".to_string()
+    }
+    pub fn policy() -> PathBuf {
+        PathBuf::from("/etc/salve/policy.toml")
+    }
+    pub fn trust() -> PathBuf {
+        PathBuf::from("/etc/salve/trust.toml")
+    }
+    pub fn max_concurrent_requests() -> usize {
+        64
+    }
+    pub fn max_body_bytes() -> usize {
+        1 << 20
+    }
+    pub fn request_timeout_seconds() -> u64 {
+        10
+    }
+    pub fn shutdown_grace_seconds() -> u64 {
+        10
+    }
+    pub fn sweep_seconds() -> u64 {
+        30
+    }
+}
+
+impl Config {
+    /// Reads the file at `path`; without one, every default.
+    pub fn read(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (text, base) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration {}", path.display()))?,
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => (String::new(), PathBuf::new()),
+        };
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].lines().count().max(1))
+                .unwrap_or(0);
+            anyhow!(
+                "{} line {line}: {}",
+                path.map(|p| p.display().to_string()).unwrap_or_default(),
+                e.message()
+            )
+        })?;
+        for path in [&mut config.data_dir, &mut config.policy, &mut config.trust] {
+            *path = base.join(&*path);
+        }
+        for path in [
+            &mut config.socket,
+            &mut config.tls_cert,
+            &mut config.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = base.join(&*path);
+        }
+        if config.max_concurrent_requests == 0 {
+            return Err(anyhow!("max-concurrent-requests must be at least 1"));
+        }
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(anyhow!(
+                "tls-cert and tls-key go together: give both, or neither to use a generated certificate"
+            ));
+        }
+        Ok(config)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("salve.sock"))
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "endpoint".to_string())
+        })
+    }
+}

@@ -1,0 +1,314 @@
+//! `salve serve`: the endpoint as a long-running service. Builds the
+//! endpoint from its data directory (state, audit log, catalog, keys), then
+//! answers the API over a Unix socket (local users, consent) and over TLS
+//! (remote people), until SIGTERM or SIGINT: then it stops accepting, lets
+//! requests in flight finish (up to the grace period), and closes the audit
+//! log with a `service.stopped` record and a final checkpoint.
+
+pub mod api;
+pub mod config;
+mod tls;
+
+use crate::exit::{CliResult, Exit, ExitWith};
+use anyhow::{Context, anyhow};
+use api::{Api, Peer};
+use config::Config;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use salve::audit::{AuditConfig, AuditLog, Kind, Record};
+use salve::catalog::Catalog;
+use salve::endpoint::Endpoint;
+use salve::identity::KeyPair;
+use salve::policy::Policy;
+use salve::session::ConsentingUser;
+use salve::store::StateStore;
+use salve::vetting::{CatalogStore, TrustConfig};
+use salve::{Runtime, RuntimeConfig};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Semaphore, watch};
+
+/// The endpoint's own key (it signs the audit log's checkpoints), made on
+/// first start.
+fn endpoint_key(path: &Path) -> anyhow::Result<KeyPair> {
+    if !path.exists() {
+        KeyPair::generate()?.write(path, None)?;
+        tracing::info!(path = %path.display(), "generated the endpoint key");
+    }
+    Ok(KeyPair::read(path)?)
+}
+
+fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
+    let data = &config.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+    let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
+    let mut audit = AuditConfig::new(data.join("audit"));
+    audit.checkpoint_key = Some(key.clone());
+    audit.checkpoint_copy = Some(data.join("checkpoints.jsonl"));
+    let audit = Arc::new(AuditLog::open(audit)?);
+    let policy = Policy::read(&config.policy)?;
+    let trust = TrustConfig::read(&config.trust)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(data.join("cache")),
+        ..RuntimeConfig::default()
+    })?;
+    let store = Arc::new(CatalogStore::open(&data.join("catalog"))?);
+    let loadable = store.packages(&trust)?;
+    for (package, why) in &loadable.refused {
+        tracing::warn!(%package, %why, "installed package not loaded");
+    }
+    let catalog = Catalog::load(&runtime, loadable.packages)?;
+    let state = StateStore::open(&data.join("state.db"))?;
+    let endpoint = Endpoint::new(
+        config.endpoint(),
+        runtime,
+        catalog,
+        policy,
+        state,
+        audit.clone(),
+    )
+    .with_revocations(store);
+    Ok((endpoint, audit))
+}
+
+pub fn serve(config_path: Option<&Path>) -> CliResult {
+    let config = Config::read(config_path).exit_with(Exit::Usage)?;
+    let (endpoint, audit) = build(&config).exit_with(Exit::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("salve-serve")
+        .build()
+        .context("cannot start the async runtime")
+        .exit_with(Exit::Failed)?;
+    let result = runtime.block_on(run(config, Arc::new(endpoint), audit.clone()));
+    audit.close();
+    result.exit_with(Exit::Failed)?;
+    Ok(Exit::Success)
+}
+
+fn record(kind: Kind, endpoint: &Endpoint, reason: String) -> Record {
+    let mut record = Record::event(kind);
+    record.endpoint = Some(endpoint.id().to_string());
+    record.reason = Some(reason);
+    record
+}
+
+async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> anyhow::Result<()> {
+    let socket_path = config.socket();
+    if socket_path.exists() {
+        // A socket left by a crash; refuse if a service still answers on it.
+        if std::os::unix::net::UnixStream::connect(&socket_path).is_ok() {
+            return Err(anyhow!(
+                "another salve service is answering on {}",
+                socket_path.display()
+            ));
+        }
+        std::fs::remove_file(&socket_path)?;
+    }
+    let unix = UnixListener::bind(&socket_path)
+        .with_context(|| format!("cannot listen on {}", socket_path.display()))?;
+    // Anyone local may connect: who they are comes from the kernel, and what
+    // they may do from the policy.
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o666))?;
+    let tls = if config.listen.is_empty() {
+        None
+    } else {
+        let identity = tls::identity(
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+            &config.data_dir.join("tls"),
+            endpoint.id(),
+        )?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Some((listener, identity))
+    };
+    let fingerprint = tls
+        .as_ref()
+        .map(|(_, identity)| format!("sha256:{}", identity.fingerprint));
+    let api = Arc::new(Api {
+        endpoint: endpoint.clone(),
+        limit: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+        max_body_bytes: config.max_body_bytes,
+        body_timeout: Duration::from_secs(config.request_timeout_seconds),
+        fingerprint: fingerprint.clone(),
+    });
+    let router = api::router(api);
+    let started = {
+        let (endpoint, audit) = (endpoint.clone(), audit.clone());
+        let detail = format!(
+            "listening on {}{}",
+            socket_path.display(),
+            tls.as_ref()
+                .map(|_| format!(" and {}", config.listen))
+                .unwrap_or_default()
+        );
+        tokio::task::spawn_blocking(move || {
+            audit.append(record(Kind::ServiceStarted, &endpoint, detail))
+        })
+        .await?
+    };
+    started.context("the audit log does not take records: not serving")?;
+    println!(
+        "salve serving endpoint {} (version {})",
+        endpoint.id(),
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  local socket  {}", socket_path.display());
+    if let Some(fingerprint) = &fingerprint {
+        println!(
+            "  TLS           https://{}  certificate {fingerprint}",
+            config.listen
+        );
+    }
+    if let Some(key) = audit.checkpoint_key() {
+        println!(
+            "  audit log     {} (checkpoints signed by {key})",
+            audit.dir().display()
+        );
+    }
+    println!("  actions       {}", endpoint.catalog().entries().count());
+
+    let (stop_tx, stop) = watch::channel(false);
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.request_timeout_seconds));
+    let builder = Arc::new(builder);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (router, graceful, builder, mut stop) = (
+            router.clone(),
+            graceful.clone(),
+            builder.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = unix.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
+                    },
+                    _ = stop.changed() => break,
+                };
+                let peer = match ConsentingUser::from_peer(&stream) {
+                    Ok(user) => Peer::Local(user),
+                    Err(error) => {
+                        tracing::warn!(%error, "no peer credentials");
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(router.clone().layer(axum::Extension(peer)));
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let watched = graceful.watcher().watch(connection);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+        });
+    }
+    if let Some((listener, identity)) = tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
+        let timeout = Duration::from_secs(config.request_timeout_seconds);
+        let (router, graceful, builder, mut stop) = (
+            router.clone(),
+            graceful.clone(),
+            builder.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let (tcp, address) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
+                    },
+                    _ = stop.changed() => break,
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, router, builder) =
+                    (acceptor.clone(), router.clone(), builder.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        _ => return,
+                    };
+                    let service = TowerToHyperService::new(
+                        router.layer(axum::Extension(Peer::Remote(address))),
+                    );
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+        });
+    }
+    {
+        // Idle timeouts and expiry close sessions by themselves.
+        let (endpoint, mut stop) = (endpoint.clone(), stop.clone());
+        let every = Duration::from_secs(config.sweep_seconds.max(1));
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => break,
+                }
+                let endpoint = endpoint.clone();
+                match tokio::task::spawn_blocking(move || endpoint.sweep()).await {
+                    Ok(Ok(closed)) if !closed.is_empty() => {
+                        tracing::info!(closed = closed.len(), "closed idle or expired sessions")
+                    }
+                    Ok(Err(error)) => tracing::error!(%error, "sweeping sessions failed"),
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stopping: no new connections; letting requests in flight finish");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&socket_path);
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let graceful =
+        Arc::try_unwrap(graceful).map_err(|_| anyhow!("connections still referenced"))?;
+    let finished = tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_ok();
+    let detail = if finished {
+        "stopped: every request answered".to_string()
+    } else {
+        format!(
+            "stopped: requests still running after {} s were cut off",
+            grace.as_secs()
+        )
+    };
+    let stopped = tokio::task::spawn_blocking(move || {
+        audit.append(record(Kind::ServiceStopped, &endpoint, detail))
+    })
+    .await?;
+    stopped.context("cannot log the stop")?;
+    println!("salve stopped");
+    Ok(())
+}
