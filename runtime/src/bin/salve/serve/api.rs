@@ -180,10 +180,11 @@ async fn consent(
         Peer::Remote(address) => {
             tracing::warn!(%address, "consent refused: it came over the network");
             return error(
-            StatusCode::FORBIDDEN,
-            "local-only",
-            "consent is given only at the endpoint, over its local socket",
-        );
+                StatusCode::FORBIDDEN,
+                "local-only",
+                "consent is given only at the endpoint, over its local socket",
+            );
+        }
     };
     let Ok(permit) = api.limit.clone().try_acquire_owned() else {
         return busy();
