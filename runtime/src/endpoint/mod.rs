@@ -985,7 +985,15 @@ impl Endpoint {
                 session,
                 action,
                 input,
-            } => json(&self.invoke(who, &session, &action, &input.to_string())?),
+            } => {
+                let outcome = self.invoke(who, &session, &action, &input.to_string())?;
+                let mut answer = json(&outcome);
+                // The denial in words, beside its structured form.
+                if let InvokeOutcome::Denied { denial } = &outcome {
+                    answer["reason"] = serde_json::Value::String(denial.to_string());
+                }
+                answer
+            }
             Operation::ApproveEscalation { escalation } => {
                 json(&self.approve_escalation(who, &escalation)?)
             }

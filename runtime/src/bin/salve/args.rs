@@ -117,6 +117,56 @@ pub enum Command {
     #[command(subcommand, verbatim_doc_comment)]
     Catalog(CatalogCommand),
 
+    /// Sessions, against the service: request, approve, consent, show, list,
+    /// close.
+    ///
+    /// A session is the approved scope of remote work on one ticket:
+    /// requested by one person, approved by another with the approver role,
+    /// consented to by the end user at the endpoint when attended.
+    ///
+    /// Example:
+    ///   salve session request --key tom.key --ticket INC0012345 \
+    ///       --problem "The printer queue is stuck" --allow clear-print-queue --allow system-report
+    ///   salve session approve --key ann.key s-…
+    #[command(subcommand, verbatim_doc_comment)]
+    Session(SessionCommand),
+
+    /// Invoke an action in a session, against the service. Prints the
+    /// action's output, or why it was denied, or the pending escalation of a
+    /// privileged action (exit 3); with --wait, waits for its approval and
+    /// then runs it.
+    ///
+    /// Example:
+    ///   salve invoke --key tom.key s-… system-report
+    ///   salve invoke --key tom.key s-… restart-service --input '{"service": "cups.service"}' --wait 300
+    #[command(verbatim_doc_comment)]
+    Invoke {
+        /// The session id.
+        session: String,
+        /// The action id.
+        action: String,
+        /// The input: JSON text, @FILE or - for stdin.
+        #[arg(long, short, value_name = "JSON|@FILE|-", default_value = "{}")]
+        input: String,
+        /// If escalated, keep asking for up to SECONDS until it is approved.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// Escalations of privileged invocations, against the service: list the
+    /// pending ones, show one (the exact action and input digest), approve
+    /// or deny it (as a second approver).
+    #[command(subcommand)]
+    Escalation(EscalationCommand),
+
+    /// Print a shell completion script: `salve completions bash > /etc/bash_completion.d/salve`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+
     /// Verify, export and follow the endpoint's audit log (for auditors).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -124,6 +174,167 @@ pub enum Command {
     /// Post-session reviews and workflow metrics, built from the audit log.
     #[command(subcommand)]
     Report(ReportCommand),
+}
+
+/// How to reach the service, and who you are.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The service's local socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SALVE_SOCKET",
+        default_value = "/var/lib/salve/salve.sock",
+        global = true
+    )]
+    pub socket: PathBuf,
+    /// Reach the service over TLS instead: host:port.
+    #[arg(long, value_name = "HOST:PORT", env = "SALVE_URL", global = true)]
+    pub url: Option<String>,
+    /// The service certificate's fingerprint (`sha256:…`, printed by `salve serve`).
+    #[arg(long, value_name = "SHA256", env = "SALVE_PIN", global = true)]
+    pub pin: Option<String>,
+    /// Your key file (from `salve keygen`); requests are signed with it.
+    #[arg(long, value_name = "FILE", env = "SALVE_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// Your principal id; defaults to the one in the key file.
+    #[arg(long, value_name = "ID", global = true)]
+    pub principal: Option<String>,
+    /// Print the service's answer as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The ITSM ticket.
+    #[arg(long)]
+    pub ticket: String,
+    /// The problem, in your words.
+    #[arg(long)]
+    pub problem: String,
+    /// The request category (the policy says which justify remote access).
+    #[arg(long, default_value = "incident")]
+    pub category: String,
+    /// The endpoint; defaults to the one the service runs.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Who will work in the session; defaults to you.
+    #[arg(long)]
+    pub technician: Option<String>,
+    /// An action the scope allows: `id` or `id@<version range>`. Repeatable.
+    #[arg(long, required = true, value_name = "ACTION[@RANGE]")]
+    pub allow: Vec<String>,
+    /// An action the scope prohibits, whatever else it allows. Repeatable.
+    #[arg(long, value_name = "ACTION")]
+    pub prohibit: Vec<String>,
+    /// Allow privileged actions (each still needs a second approval).
+    #[arg(long)]
+    pub privileged: bool,
+    /// The end user must consent at the endpoint before anything runs.
+    #[arg(long)]
+    pub attended: bool,
+    /// Minutes without activity after which the session closes itself.
+    #[arg(long, default_value_t = 30)]
+    pub idle_minutes: u32,
+    /// Minutes after which the session closes itself.
+    #[arg(long, default_value_t = 240)]
+    pub duration_minutes: u32,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// The session id.
+    pub id: String,
+    /// The problem is resolved.
+    #[arg(long, conflicts_with = "unresolved")]
+    pub resolved: bool,
+    /// The problem is not resolved.
+    #[arg(long)]
+    pub unresolved: bool,
+    /// What was done.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// What remains to be done.
+    #[arg(long)]
+    pub follow_up: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Request a session (prints its id for the approver).
+    Request(RequestArgs),
+    /// Approve a session (you must have the approver role and be neither its
+    /// requester nor its technician).
+    Approve {
+        /// The session id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Consent, as the end user at the endpoint, to an attended session.
+    /// Works only over the local socket: you are who the system says you are.
+    Consent {
+        /// The session id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a session.
+    Show {
+        /// The session id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the sessions you may see.
+    List {
+        /// Only those not closed.
+        #[arg(long)]
+        open: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Close a session with its write-up.
+    Close(CloseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EscalationCommand {
+    /// The pending escalations.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One escalation: the exact action, component and input digests.
+    Show {
+        /// The escalation id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve one invocation (never your own, never in a session you
+    /// requested).
+    Approve {
+        /// The escalation id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deny it.
+    Deny {
+        /// The escalation id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]

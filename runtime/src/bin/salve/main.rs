@@ -4,9 +4,11 @@ mod action;
 mod args;
 mod audit;
 mod catalog;
+mod client;
 mod demo;
 mod exit;
 mod identity;
+mod people;
 mod policy;
 mod report;
 mod run;
@@ -14,8 +16,8 @@ mod serve;
 mod setup;
 
 use args::{
-    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, PolicyCommand, ReportCommand,
-    SignRole,
+    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand, PolicyCommand,
+    ReportCommand, SessionCommand, SignRole,
 };
 use clap::Parser;
 use std::process::ExitCode;
@@ -77,6 +79,58 @@ fn main() -> ExitCode {
         }) => catalog::sign_revocations(&key, principal.as_deref(), &targets, &reason),
         Command::Run(args) => run::run(&args),
         Command::Serve { config } => serve::serve(config.as_deref()),
+        Command::Session(SessionCommand::Request(args)) => people::request(&args),
+        Command::Session(SessionCommand::Approve { id, client }) => {
+            people::approve_session(&client, &id)
+        }
+        Command::Session(SessionCommand::Consent { id, client }) => people::consent(&client, &id),
+        Command::Session(SessionCommand::Show { id, client }) => people::show_session(&client, &id),
+        Command::Session(SessionCommand::List { open, client }) => {
+            people::list_sessions(&client, open)
+        }
+        Command::Session(SessionCommand::Close(args)) => people::close(&args),
+        Command::Invoke {
+            session,
+            action,
+            input,
+            wait,
+            client,
+        } => people::invoke(&client, &session, &action, &input, wait),
+        Command::Escalation(EscalationCommand::List { client }) => {
+            people::escalation(&client, salve::endpoint::Operation::ListEscalations)
+        }
+        Command::Escalation(EscalationCommand::Show { id, client }) => {
+            match people::escalation_id(&id) {
+                Ok(escalation) => people::escalation(
+                    &client,
+                    salve::endpoint::Operation::ShowEscalation { escalation },
+                ),
+                Err(failure) => Err(failure),
+            }
+        }
+        Command::Escalation(EscalationCommand::Approve { id, client }) => {
+            match people::escalation_id(&id) {
+                Ok(escalation) => people::escalation(
+                    &client,
+                    salve::endpoint::Operation::ApproveEscalation { escalation },
+                ),
+                Err(failure) => Err(failure),
+            }
+        }
+        Command::Escalation(EscalationCommand::Deny { id, reason, client }) => {
+            match people::escalation_id(&id) {
+                Ok(escalation) => people::escalation(
+                    &client,
+                    salve::endpoint::Operation::DenyEscalation { escalation, reason },
+                ),
+                Err(failure) => Err(failure),
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "salve", &mut std::io::stdout());
+            Ok(exit::Exit::Success)
+        }
         Command::Demo(args) => demo::demo(&args),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
