@@ -144,6 +144,7 @@ impl fmt::Debug for PublicKey {
 }
 
 /// A private key, as kept in a key file. Never printed.
+#[derive(Clone)]
 pub struct KeyPair {
     signing: SigningKey,
 }

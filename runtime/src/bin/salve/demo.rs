@@ -1,13 +1,27 @@
-//! `salve demo`: build the shipped actions and show the sandbox at work on
-//! them — runs that succeed, a capability that was not granted, and a call
-//! outside the grant. Exits 0 only if every step behaved as expected.
+//! `salve demo`: the whole support lifecycle against a real service, on
+//! embedded defaults. Builds the shipped actions (if not built yet), stages
+//! an endpoint in a temporary directory (keys, a sample policy, the actions
+//! signed by a generated vetting key and installed), starts `salve serve`,
+//! and walks the lifecycle over its API: request, a refused self-approval,
+//! approval, consent, a standard action, a privileged one escalated and
+//! approved by a second person, an out-of-scope action refused, closure;
+//! then verifies the audit log and prints the session report and metrics.
+//! Exits 0 only if every step behaved as expected.
 
-use crate::args::DemoArgs;
+use crate::args::{CacheArgs, DemoArgs};
+use crate::client::{ApiError, Client, Target};
 use crate::exit::{CliResult, Exit, ExitWith};
-use crate::run::format_duration;
 use crate::setup;
 use anyhow::{Context, anyhow};
-use salve::{Grant, Invocation, InvokeError, Package, Runtime};
+use salve::audit::log::timestamp;
+use salve::audit::report::{metrics as compute_metrics, session_report};
+use salve::audit::{Checkpoint, Kind, Record, read, verify_dir};
+use salve::endpoint::Operation;
+use salve::identity::{KeyPair, PublicKey};
+use salve::session::{ClosureReport, EscalationId, Scope, SessionId, SessionRequest};
+use salve::vetting::{CatalogStore, Role, Signatures, TrustConfig};
+use salve::{Package, Runtime, RuntimeConfig};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,110 +64,487 @@ pub fn demo(args: &DemoArgs) -> CliResult {
         );
     }
 
-    let runtime = setup::runtime(&args.cache)?;
-    let mut failures = Vec::new();
-    let mut check = |step: &str, ok: bool, detail: String| {
+    lifecycle(&packages, &args.cache)
+}
+
+/// The people of the demo: id, roles.
+const PEOPLE: &[(&str, &str)] = &[
+    ("tom", "technician"),
+    ("ann", "approver"),
+    ("carol", "approver"),
+    ("dave", "auditor"),
+];
+
+const POLICY: &str = r#"schema = 1
+
+[settings]
+max-session-minutes = 240
+max-idle-minutes = 60
+escalation-minutes = 15
+clock-skew-seconds = 120
+
+[categories]
+incident = "A reported fault that needs hands-on remediation."
+
+[roles.technician]
+description = "Second-line support"
+permissions = ["request-sessions", "invoke-standard", "invoke-privileged"]
+actions = ["*"]
+
+[roles.approver]
+description = "Team lead on duty"
+permissions = ["approve-sessions", "approve-escalations"]
+
+[roles.auditor]
+permissions = ["read-audit"]
+"#;
+
+/// Everything the demo's service runs on, in a temporary directory.
+struct Stage {
+    dir: tempfile::TempDir,
+    keys: BTreeMap<String, KeyPair>,
+}
+
+impl Stage {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn client(&self, who: Option<&str>) -> Client {
+        let signer = who.map(|id| {
+            (
+                self.keys[id].clone(),
+                id.parse().unwrap_or_else(|_| unreachable_principal()),
+            )
+        });
+        Client::new(Target::Unix(self.path("data/salve.sock")), signer)
+    }
+}
+
+fn unreachable_principal() -> salve::identity::PrincipalId {
+    // The demo's ids are constants that parse; this is never reached.
+    "nobody".parse().unwrap_or_else(|_| std::process::abort())
+}
+
+/// Keys, policy, trust, the shipped actions signed and installed, and the
+/// service's configuration.
+fn stage(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> anyhow::Result<Stage> {
+    let dir = tempfile::Builder::new().prefix("salve-demo-").tempdir()?;
+    let mut keys = BTreeMap::new();
+    let mut policy = POLICY.to_string();
+    for (id, role) in PEOPLE {
+        let key = KeyPair::generate()?;
+        policy.push_str(&format!(
+            "\n[[principals]]\nid = \"{id}\"\nname = \"{}\"\nroles = [\"{role}\"]\npublic-key = \"{}\"\n",
+            id[..1].to_uppercase() + &id[1..],
+            key.public()
+        ));
+        keys.insert(id.to_string(), key);
+    }
+    std::fs::write(dir.path().join("policy.toml"), &policy)?;
+    let board = KeyPair::generate()?;
+    std::fs::write(
+        dir.path().join("trust.toml"),
+        format!(
+            "schema = 1\nrequired-signatures = 1\n\n[[vetting-keys]]\nprincipal = \"vetting-board\"\nkey = \"{}\"\n",
+            board.public()
+        ),
+    )?;
+    let trust = TrustConfig::read(&dir.path().join("trust.toml"))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: setup::cache_dir(cache),
+        ..RuntimeConfig::default()
+    })?;
+    let store = CatalogStore::open(&dir.path().join("data/catalog"))?;
+    for package in packages.values() {
+        // Sign a copy: the built package stays as it is.
+        let copy = dir
+            .path()
+            .join("packages")
+            .join(package.manifest().id.as_str());
+        std::fs::create_dir_all(&copy)?;
+        for name in ["action.toml", package.manifest().component.file.as_str()] {
+            std::fs::copy(package.dir().join(name), copy.join(name))?;
+        }
+        let signed = Package::open(&copy)?;
+        Signatures::add(
+            &signed,
+            &board,
+            Role::Vetting,
+            "vetting-board".parse().map_err(|e: String| anyhow!(e))?,
+            timestamp(std::time::SystemTime::now()),
+        )?;
+        store.install(
+            &runtime,
+            &copy,
+            &trust,
+            &timestamp(std::time::SystemTime::now()),
+        )?;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::write(
+        dir.path().join("salve.toml"),
+        format!(
+            "endpoint = \"demo-endpoint\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\npolicy = \"policy.toml\"\ntrust = \"trust.toml\"\nsweep-seconds = 5\n"
+        ),
+    )?;
+    Ok(Stage { dir, keys })
+}
+
+/// Tallies the steps.
+struct Steps {
+    failures: Vec<String>,
+}
+
+impl Steps {
+    fn check(&mut self, step: &str, ok: bool, detail: impl std::fmt::Display) {
         println!("   {} {detail}", if ok { "ok:" } else { "UNEXPECTED:" });
         if !ok {
-            failures.push(step.to_string());
+            self.failures.push(step.to_string());
         }
-    };
-
-    println!("\n== 2. Run system-report, granted `sysinfo`");
-    let invocation = invoke(&runtime, &packages, "system-report", &["sysinfo"], "{}")?
-        .exit_with(Exit::Refused)?;
-    if let Some(report) = output_json(&invocation) {
-        println!(
-            "   host {} — {} {}, kernel {}, up {} s",
-            report["hostname"],
-            report["os"]["name"],
-            report["os"]["version"],
-            report["kernel"],
-            report["uptime_seconds"]
-        );
     }
-    check(
-        "system-report",
-        invocation.outcome.succeeded(),
-        summary(&invocation),
-    );
 
-    println!("\n== 3. Run disk-usage, granted `sysinfo`");
-    let invocation = invoke(
-        &runtime,
-        &packages,
-        "disk-usage",
-        &["sysinfo"],
-        r#"{"warn_percent": 90}"#,
-    )?
-    .exit_with(Exit::Refused)?;
-    if let Some(usage) = output_json(&invocation) {
-        println!(
-            "   mounts {}, warnings {}",
-            usage["mounts"].as_array().map_or(0, Vec::len),
-            usage["warnings"]
-        );
-    }
-    check(
-        "disk-usage",
-        invocation.outcome.succeeded(),
-        summary(&invocation),
-    );
-
-    println!("\n== 4. Run restart-service granted only `service-status`: refused before it runs");
-    let result = invoke(
-        &runtime,
-        &packages,
-        "restart-service",
-        &["service-status"],
-        r#"{"service": "cups.service"}"#,
-    )?;
-    match result {
-        Err(error @ InvokeError::NotGranted { .. }) => {
-            check("not-granted", true, error.to_string())
+    /// A refusal with `code` expected.
+    fn refused(&mut self, step: &str, code: &str, result: anyhow::Result<Value>) {
+        match result {
+            Err(error) => match error.downcast_ref::<ApiError>() {
+                Some(api) if api.code == code => {
+                    self.check(step, true, format!("refused ({code}): {}", api.message))
+                }
+                _ => self.check(step, false, format!("expected `{code}`, got: {error:#}")),
+            },
+            Ok(value) => self.check(
+                step,
+                false,
+                format!("expected `{code}`, but it went through: {value}"),
+            ),
         }
-        other => check(
-            "not-granted",
-            false,
-            format!("expected a refusal, got {other:?}"),
-        ),
     }
+}
+
+fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResult {
+    println!(
+        "\n== 2. Stage an endpoint: keys for tom (technician), ann and carol (approvers), dave (auditor);"
+    );
+    println!("      a policy; the shipped actions signed by a generated vetting key and installed");
+    let stage = stage(packages, cache)
+        .context("cannot stage the demo endpoint")
+        .exit_with(Exit::Failed)?;
+    println!("   in {}", stage.dir.path().display());
+
+    println!("\n== 3. Start `salve serve`");
+    let exe = std::env::current_exe()
+        .context("cannot find the salve binary")
+        .exit_with(Exit::Failed)?;
+    let mut service = std::process::Command::new(exe)
+        .arg("serve")
+        .arg("--config")
+        .arg(stage.path("salve.toml"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the service")
+        .exit_with(Exit::Failed)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .exit_with(Exit::Failed)?;
+    let result = runtime.block_on(walk(&stage, &mut service));
+    // Stop the service the way systemd does, and wait for it to flush.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(service.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let status = service.wait();
+    let mut steps = result.exit_with(Exit::Failed)?;
+    steps.check(
+        "service-stopped",
+        status.as_ref().is_ok_and(|s| s.success()),
+        "the service stopped on SIGTERM, the audit log flushed and closed",
+    );
 
     println!(
-        "\n== 5. Run collect-logs granted only /var/log/apt, asking for syslog: the call is denied"
+        "\n== 12. The audit log verifies, against the endpoint key and the checkpoints kept beside it"
     );
-    let invocation = invoke(
-        &runtime,
-        &packages,
-        "collect-logs",
-        &["files-read=/var/log/apt"],
-        r#"{"files": ["syslog"], "tail_lines": 5}"#,
-    )?
-    .exit_with(Exit::Refused)?;
-    match invocation.denied_calls.first() {
-        Some(call) => check(
-            "denied-call",
-            true,
+    let audit_dir = stage.path("data/audit");
+    let key = std::fs::read_to_string(stage.path("data/endpoint.key"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("public-key"))
+                .and_then(|l| l.split('"').nth(1))
+                .map(str::to_string)
+        })
+        .and_then(|k| k.parse::<PublicKey>().ok());
+    let checkpoint = Checkpoint::read(&stage.path("data/checkpoints.jsonl")).ok();
+    match verify_dir(&audit_dir, key.as_ref(), checkpoint.as_ref()) {
+        Ok(verified) => steps.check(
+            "audit",
+            key.is_some() && checkpoint.is_some(),
             format!(
-                "{}.{} {} — {}",
-                call.capability, call.function, call.target, call.reason
+                "{} records, chain intact, {} signed checkpoint(s)",
+                verified.records, verified.checkpoints
             ),
         ),
-        None => check(
-            "denied-call",
-            false,
-            format!("expected a denied call, got {}", summary(&invocation)),
-        ),
-    }
-    if let Some(output) = invocation.outcome.output() {
-        println!("   the action carried on and reported: {}", output.get());
+        Err(error) => steps.check("audit", false, error),
     }
 
-    if failures.is_empty() {
+    let records: Vec<Record> = read::records(&audit_dir).filter_map(Result::ok).collect();
+    let session = records
+        .iter()
+        .find(|r| r.kind == Kind::SessionRequested)
+        .and_then(|r| r.session.clone())
+        .unwrap_or_default();
+    println!("\n== 13. The post-session report, from the audit log\n");
+    match session_report(records.clone(), &session) {
+        Some(report) => {
+            for line in crate::report::render_session(&report).lines() {
+                println!("   {line}");
+            }
+            steps.check(
+                "report",
+                report.flags.is_empty() && report.invocations.len() == 5,
+                "the session's story, as logged",
+            );
+        }
+        None => steps.check("report", false, "the log does not mention the session"),
+    }
+    println!("\n== 14. Workflow metrics\n");
+    let metrics = compute_metrics(records, None);
+    println!("   {}", crate::report::header());
+    println!("   {}", crate::report::row("overall", &metrics.overall));
+    steps.check(
+        "metrics",
+        metrics.overall.sessions == 1 && metrics.overall.resolved == 1,
+        "one session, resolved, one escalation",
+    );
+
+    println!(
+        "\nThe service's data is in {} (removed now).",
+        stage.dir.path().display()
+    );
+    if steps.failures.is_empty() {
         println!("\nEvery step behaved as expected.");
         Ok(Exit::Success)
     } else {
-        Err(anyhow!("unexpected results in: {}", failures.join(", "))).exit_with(Exit::Failed)
+        Err(anyhow!(
+            "unexpected results in: {}",
+            steps.failures.join(", ")
+        ))
+        .exit_with(Exit::Failed)
+    }
+}
+
+async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Result<Steps> {
+    let mut steps = Steps {
+        failures: Vec::new(),
+    };
+    let anonymous = stage.client(None);
+    let started = std::time::Instant::now();
+    let health = loop {
+        match anonymous.health().await {
+            Ok(health) => break health,
+            Err(error) => {
+                if let Ok(Some(status)) = service.try_wait() {
+                    return Err(anyhow!("the service exited ({status}) before answering"));
+                }
+                if started.elapsed() > std::time::Duration::from_secs(60) {
+                    return Err(error.context("the service did not answer within 60 s"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    println!(
+        "   serving endpoint {} with {} actions; TLS certificate {}",
+        health["endpoint"], health["actions"], health["tls_fingerprint"]
+    );
+    let (tom, ann, carol) = (
+        stage.client(Some("tom")),
+        stage.client(Some("ann")),
+        stage.client(Some("carol")),
+    );
+
+    println!(
+        "\n== 4. tom requests an attended session for ticket INC0012345 (system-report, disk-usage, clear-temp-files)"
+    );
+    let request = SessionRequest {
+        ticket: "INC0012345".parse().map_err(|e: String| anyhow!(e))?,
+        problem: "The laptop is slow and the disk is nearly full.".to_string(),
+        category: "incident".to_string(),
+        endpoint: "demo-endpoint".to_string(),
+        technician: "tom".parse().map_err(|e: String| anyhow!(e))?,
+        scope: Scope {
+            allowed: ["system-report", "disk-usage", "clear-temp-files"]
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow!("{e}"))?,
+            prohibited: Default::default(),
+            privileged: true,
+        },
+        attended: true,
+        idle_minutes: 30,
+        duration_minutes: 120,
+    };
+    let session = tom
+        .operation(&Operation::RequestSession { request })
+        .await?;
+    let id: SessionId = session["id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: String| anyhow!(e))?;
+    steps.check(
+        "request",
+        session["state"] == "requested",
+        format!("session {id} requested"),
+    );
+
+    println!("\n== 5. tom tries to approve his own session");
+    steps.refused(
+        "self-approval",
+        "separation-of-duties",
+        tom.operation(&Operation::ApproveSession {
+            session: id.clone(),
+        })
+        .await,
+    );
+
+    println!("\n== 6. ann approves; the end user consents at the endpoint (over the local socket)");
+    let approved = ann
+        .operation(&Operation::ApproveSession {
+            session: id.clone(),
+        })
+        .await?;
+    steps.check(
+        "approve",
+        approved["state"] == "approved",
+        "approved by ann; waiting for the end user",
+    );
+    let consented = anonymous.consent(&id).await?;
+    steps.check(
+        "consent",
+        consented["state"] == "active",
+        format!(
+            "consent by {} (as the kernel names the socket's peer): active",
+            consented["consent"][0]["name"]
+        ),
+    );
+
+    println!("\n== 7. tom runs system-report (standard)");
+    let ran = tom
+        .operation(&invoke(&id, "system-report", json!({})))
+        .await?;
+    steps.check(
+        "standard",
+        ran["decision"] == "ran" && ran["invocation"]["outcome"]["status"] == "succeeded",
+        format!(
+            "host {} — {}",
+            ran["invocation"]["outcome"]["output"]["hostname"],
+            ran["invocation"]["outcome"]["status"]
+        ),
+    );
+
+    println!(
+        "\n== 8. tom runs clear-temp-files (privileged: it writes /var/tmp) as a dry run: held for a second approver"
+    );
+    let cleanup = invoke(
+        &id,
+        "clear-temp-files",
+        json!({"older_than_days": 30, "dry_run": true}),
+    );
+    let held = tom.operation(&cleanup).await?;
+    let escalation: EscalationId = held["escalation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: String| anyhow!(e))?;
+    steps.check(
+        "escalated",
+        held["decision"] == "escalated",
+        format!(
+            "escalation {escalation} for input sha256 {}",
+            held["escalation"]["key"]["input_digest"]
+        ),
+    );
+    steps.refused(
+        "own-escalation",
+        "separation-of-duties",
+        tom.operation(&Operation::ApproveEscalation {
+            escalation: escalation.clone(),
+        })
+        .await,
+    );
+
+    println!("\n== 9. carol approves that exact invocation; tom runs it");
+    let approved = carol
+        .operation(&Operation::ApproveEscalation { escalation })
+        .await?;
+    steps.check(
+        "approve-escalation",
+        approved["approval"]["by"] == "carol",
+        "approved by carol, for this action, this input, once",
+    );
+    let ran = tom.operation(&cleanup).await?;
+    steps.check(
+        "privileged",
+        ran["decision"] == "ran",
+        format!(
+            "{} — would remove {} file(s)",
+            ran["invocation"]["outcome"]["status"],
+            ran["invocation"]["outcome"]["output"]["would_remove"]
+        ),
+    );
+
+    println!("\n== 10. tom tries restart-service, outside the scope");
+    let denied = tom
+        .operation(&invoke(
+            &id,
+            "restart-service",
+            json!({"service": "cups.service"}),
+        ))
+        .await?;
+    steps.check(
+        "out-of-scope",
+        denied["decision"] == "denied" && denied["denial"]["code"] == "out-of-scope",
+        format!("denied: {}", text(&denied["reason"])),
+    );
+
+    println!("\n== 11. tom closes the session with a write-up");
+    let report = ClosureReport {
+        resolved: Some(true),
+        summary: Some("Checked the system; cleared temporary files (dry run first).".to_string()),
+        follow_up: None,
+    };
+    let closed = tom
+        .operation(&Operation::CloseSession {
+            session: id.clone(),
+            report,
+        })
+        .await?;
+    steps.check("close", closed["state"] == "closed", "closed, resolved");
+    let after = tom
+        .operation(&invoke(&id, "system-report", json!({})))
+        .await?;
+    steps.check(
+        "after-close",
+        after["decision"] == "denied",
+        format!("after closing: {}", text(&after["reason"])),
+    );
+    Ok(steps)
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("—")
+}
+
+fn invoke(session: &SessionId, action: &str, input: Value) -> Operation {
+    Operation::Invoke {
+        session: session.clone(),
+        action: action.parse().unwrap_or_else(|_| std::process::abort()),
+        input,
     }
 }
 
@@ -175,34 +566,4 @@ fn build_all(
         packages.insert(package.manifest().id.to_string(), package);
     }
     Ok(packages)
-}
-
-/// Loads the shipped action `id` and invokes it with `grants` on `input`.
-fn invoke(
-    runtime: &Runtime,
-    packages: &BTreeMap<String, Package>,
-    id: &str,
-    grants: &[&str],
-    input: &str,
-) -> Result<Result<Invocation, InvokeError>, crate::exit::Failure> {
-    let package = packages
-        .get(id)
-        .ok_or_else(|| anyhow!("the shipped action `{id}` was not built"))
-        .exit_with(Exit::Failed)?;
-    let action = runtime.load(package).exit_with(Exit::Refused)?;
-    let grant =
-        Grant::from_specs(grants, &package.manifest().capabilities).exit_with(Exit::Usage)?;
-    Ok(runtime.invoke(&action, &grant, input))
-}
-
-fn output_json(invocation: &Invocation) -> Option<serde_json::Value> {
-    serde_json::from_str(invocation.outcome.output()?.get()).ok()
-}
-
-fn summary(invocation: &Invocation) -> String {
-    format!(
-        "{} in {}",
-        invocation.outcome.code(),
-        format_duration(invocation.duration)
-    )
 }

@@ -192,7 +192,7 @@ pub fn metrics(dir: &Path, since: Option<&str>, as_json: bool) -> CliResult {
     Ok(Exit::Success)
 }
 
-fn header() -> String {
+pub fn header() -> String {
     format!(
         "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
         "technician",
@@ -211,7 +211,7 @@ fn percent(share: Option<f64>) -> String {
     share.map_or("—".to_string(), |s| format!("{:.0}%", s * 100.0))
 }
 
-fn row(name: &str, f: &Figures) -> String {
+pub fn row(name: &str, f: &Figures) -> String {
     format!(
         "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
         name,
