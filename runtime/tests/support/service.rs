@@ -1,0 +1,311 @@
+//! A staged endpoint running `salve serve` as a real process, and a minimal
+//! HTTP/1.1 client over its Unix socket — shared by the service tests and
+//! the service benchmark.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use salve::clock::{Clock, SystemClock};
+use salve::endpoint::Operation;
+use salve::identity::{KeyPair, Nonce, PrincipalId, SignedRequest};
+use salve::session::{ActionRule, Scope, SessionId, SessionRequest};
+use salve::vetting::{CatalogStore, Role, Signatures, TrustConfig};
+use salve::{Package, Runtime, RuntimeConfig};
+use salve_test_artifacts as artifacts;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PEOPLE: &[(&str, &str)] = &[
+    ("tom", "technician"),
+    ("ann", "approver"),
+    ("carol", "approver"),
+];
+
+/// A staged endpoint and its running service.
+pub struct Service {
+    pub dir: tempfile::TempDir,
+    pub keys: BTreeMap<String, KeyPair>,
+    pub child: Option<Child>,
+    pub port: u16,
+    salve: PathBuf,
+}
+
+pub fn stage(salve: &Path) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = String::from(
+        "schema = 1\n\n[categories]\nincident = \"A fault.\"\n\n[roles.technician]\npermissions = [\"request-sessions\", \"invoke-standard\", \"invoke-privileged\"]\nactions = [\"*\"]\n\n[roles.approver]\npermissions = [\"approve-sessions\", \"approve-escalations\", \"read-audit\"]\n",
+    );
+    let mut keys = BTreeMap::new();
+    for (id, role) in PEOPLE {
+        let key = KeyPair::generate().unwrap();
+        policy.push_str(&format!("\n[[principals]]\nid = \"{id}\"\nname = \"{id}\"\nroles = [\"{role}\"]\npublic-key = \"{}\"\n", key.public()));
+        keys.insert(id.to_string(), key);
+    }
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+    let board = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.path().join("trust.toml"),
+        format!(
+            "schema = 1\n[[vetting-keys]]\nprincipal = \"board\"\nkey = \"{}\"\n",
+            board.public()
+        ),
+    )
+    .unwrap();
+    let trust = TrustConfig::read(&dir.path().join("trust.toml")).unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let store = CatalogStore::open(&dir.path().join("data/catalog")).unwrap();
+    for source in [artifacts::ECHO, artifacts::SYSTEM_REPORT] {
+        let copy = dir
+            .path()
+            .join("packages")
+            .join(Path::new(source).file_name().unwrap());
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(source).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        let package = Package::open(&copy).unwrap();
+        Signatures::add(
+            &package,
+            &board,
+            Role::Vetting,
+            "board".parse().unwrap(),
+            "t".into(),
+        )
+        .unwrap();
+        store.install(&runtime, &copy, &trust, "t").unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("salve.toml"),
+        format!("endpoint = \"pc-test\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
+    )
+    .unwrap();
+    // The policy and trust files sit beside the configuration.
+    let mut config = std::fs::read_to_string(dir.path().join("salve.toml")).unwrap();
+    config.push_str("policy = \"policy.toml\"\ntrust = \"trust.toml\"\n");
+    std::fs::write(dir.path().join("salve.toml"), config).unwrap();
+    let mut service = Service {
+        dir,
+        keys,
+        child: None,
+        port,
+        salve: salve.to_path_buf(),
+    };
+    service.start();
+    service
+}
+
+impl Service {
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("data/salve.sock")
+    }
+
+    pub fn start(&mut self) {
+        let child = Command::new(&self.salve)
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("salve.toml"))
+            .env_remove("SALVE_LOG")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        while http(&self.socket(), "GET", "/v1/health", b"").is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the service did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&mut self, signal: nix::sys::signal::Signal) {
+        let mut child = self.child.take().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Signs `operation` as `who` and sends it.
+    pub fn ask(&self, who: &str, operation: &Operation) -> (u16, Value) {
+        self.try_ask(who, operation).unwrap()
+    }
+
+    pub fn try_ask(&self, who: &str, operation: &Operation) -> std::io::Result<(u16, Value)> {
+        let principal: PrincipalId = who.parse().unwrap();
+        let signed = SignedRequest::sign(
+            &self.keys[who],
+            &principal,
+            SystemClock.now_ms(),
+            Nonce::random().unwrap(),
+            operation,
+        )
+        .unwrap();
+        http(
+            &self.socket(),
+            "POST",
+            "/v1/requests",
+            &serde_json::to_vec(&signed).unwrap(),
+        )
+    }
+
+    pub fn healthy(&self) {
+        let (status, health) = http(&self.socket(), "GET", "/v1/health", b"").unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(health["status"], "ok");
+    }
+
+    /// An active session for tom allowing echo and system-report.
+    pub fn session(&self) -> SessionId {
+        let id = self.requested();
+        let (status, answer) = self.ask(
+            "ann",
+            &Operation::ApproveSession {
+                session: id.clone(),
+            },
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["state"], "active");
+        id
+    }
+
+    /// A session tom requested for himself, not yet approved.
+    pub fn requested(&self) -> SessionId {
+        let request = SessionRequest {
+            ticket: "INC1".parse().unwrap(),
+            problem: "Slow.".into(),
+            category: "incident".into(),
+            endpoint: "pc-test".into(),
+            technician: "tom".parse().unwrap(),
+            scope: Scope {
+                allowed: vec![
+                    "echo".parse::<ActionRule>().unwrap(),
+                    "system-report".parse().unwrap(),
+                ],
+                prohibited: Default::default(),
+                privileged: false,
+            },
+            attended: false,
+            idle_minutes: 60,
+            duration_minutes: 240,
+        };
+        let (status, answer) = self.ask("tom", &Operation::RequestSession { request });
+        assert_eq!(status, 200, "{answer}");
+        answer["result"]["id"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One HTTP/1.1 request over the Unix socket; the status and JSON body.
+pub fn http(socket: &Path, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Value)> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    read_response(&mut stream)
+}
+
+pub fn read_response(stream: &mut impl Read) -> std::io::Result<(u16, Value)> {
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {text:?}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // A chunked body: take the JSON between the chunk sizes.
+    let json = body
+        .find('{')
+        .and_then(|start| body.rfind('}').map(|end| &body[start..=end]))
+        .unwrap_or("null");
+    Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
+}
+
+/// A kept-alive HTTP/1.1 connection over the Unix socket.
+pub struct Connection {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Connection {
+    pub fn open(socket: &Path) -> std::io::Result<Connection> {
+        let stream = UnixStream::connect(socket)?;
+        Ok(Connection {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// POSTs `body` to `path`; the status and the body's bytes.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        write!(
+            self.writer,
+            "POST {path} HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        self.writer.write_all(body)?;
+        let mut status = 0;
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("connection closed"));
+            }
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if status == 0 {
+                status = trimmed
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+            } else if let Some((name, value)) = trimmed.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, body))
+    }
+}
+
+/// `operation` signed by `who` with `key`, as request bytes.
+pub fn signed(key: &KeyPair, who: &str, operation: &Operation) -> Vec<u8> {
+    let principal: PrincipalId = who.parse().unwrap();
+    let signed = SignedRequest::sign(
+        key,
+        &principal,
+        SystemClock.now_ms(),
+        Nonce::random().unwrap(),
+        operation,
+    )
+    .unwrap();
+    serde_json::to_vec(&signed).unwrap()
+}
