@@ -280,3 +280,226 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
         "{finished} finished records for {acknowledged} acknowledged invocations (+1 after the restart)"
     );
 }
+
+/// Writes `who`'s key to a key file in the service's directory.
+fn key_file(service: &Service, who: &str) -> String {
+    let path = service.dir.path().join(format!("{who}.key"));
+    if !path.exists() {
+        service.keys[who]
+            .write(&path, Some(&who.parse().unwrap()))
+            .unwrap();
+    }
+    path.to_str().unwrap().to_string()
+}
+
+/// `salve` with `args`, against the service's socket.
+fn cli(service: &Service, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(args)
+        .env("SALVE_SOCKET", service.socket())
+        .env_remove("SALVE_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn people_work_through_the_cli() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let (tom, ann) = (key_file(&service, "tom"), key_file(&service, "ann"));
+
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "request",
+            "--key",
+            &tom,
+            "--ticket",
+            "INC42",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = session["id"].as_str().unwrap().to_string();
+    assert_eq!(session["request"]["endpoint"], "pc-test");
+
+    // Approving your own session: refused, exit 3, the reason printed.
+    let out = cli(&service, &["session", "approve", "--key", &tom, &id]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("separation of duties"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cli(&service, &["session", "approve", "--key", &ann, &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("active"), "{}", stdout(&out));
+
+    let out = cli(
+        &service,
+        &[
+            "invoke",
+            "--key",
+            &tom,
+            &id,
+            "echo",
+            "--input",
+            r#"{"hello": "world"}"#,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("\"hello\": \"world\""),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = cli(&service, &["invoke", "--key", &tom, &id, "system-report"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("denied (out-of-scope)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cli(&service, &["session", "list", "--key", &tom]);
+    assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "close",
+            "--key",
+            &tom,
+            &id,
+            "--resolved",
+            "--summary",
+            "Echoed.",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("closed"), "{}", stdout(&out));
+
+    // No key: told how to give one.
+    let out = cli(&service, &["session", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --key FILE or set SALVE_KEY"));
+}
+
+#[test]
+fn auditors_read_the_log_through_the_service() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let session = service.session();
+    service.ask(
+        "tom",
+        &Operation::Invoke {
+            session: session.clone(),
+            action: "echo".parse().unwrap(),
+            input: json!({}),
+        },
+    );
+    let (ann, tom) = (key_file(&service, "ann"), key_file(&service, "tom"));
+
+    let out = cli(
+        &service,
+        &["audit", "verify", "--service", "--key-file", &ann],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("the service's audit log verifies"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = cli(
+        &service,
+        &[
+            "audit",
+            "export",
+            "--service",
+            "--key-file",
+            &ann,
+            "--format",
+            "ocsf",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["api"]["operation"] == "invocation.finished"),
+        "{events:?}"
+    );
+
+    let out = cli(
+        &service,
+        &[
+            "report",
+            "session",
+            session.as_str(),
+            "--service",
+            "--key-file",
+            &ann,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("(ticket INC1)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("echo@0.1.0"), "{}", stdout(&out));
+
+    // The technician may not read the audit.
+    let out = cli(
+        &service,
+        &["audit", "verify", "--service", "--key-file", &tom],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+}

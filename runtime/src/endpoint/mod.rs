@@ -223,12 +223,25 @@ pub enum Operation {
     ListCatalog,
     /// Verify the audit log (for auditors).
     VerifyAudit,
+    /// Read the audit log's records after `after` (a sequence number), at
+    /// most `limit` (and at most 5000) at a time (for auditors).
+    ExportAudit {
+        /// The last sequence number already read; 0 for the start.
+        #[serde(default)]
+        after: u64,
+        /// How many records at most.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
 }
 
 /// How often a session's activity is written down, for its idle timeout
 /// (counted in minutes): invocations closer together than this do not each
 /// cost a durable write.
 const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+
+/// Most audit records one export answer carries.
+const EXPORT_PAGE: usize = 5000;
 
 /// A decision, and whether it could be made without writing.
 enum Decided {
@@ -1005,6 +1018,28 @@ impl Endpoint {
             Operation::ShowEscalation { escalation } => json(&self.escalation(who, &escalation)?),
             Operation::ListEscalations => json(&self.pending_escalations(who)?),
             Operation::ListCatalog => json(&self.catalog_listing()),
+            Operation::ExportAudit { after, limit } => {
+                self.check_read_audit(who)?;
+                let limit = limit.unwrap_or(EXPORT_PAGE).min(EXPORT_PAGE);
+                let mut records = Vec::new();
+                let mut more = false;
+                for record in crate::audit::read::records(self.audit.dir()) {
+                    let record = record.map_err(|e| {
+                        Refusal::Audit(AuditError::Stopped(format!(
+                            "the audit log cannot be read: {e}"
+                        )))
+                    })?;
+                    if record.seq <= after {
+                        continue;
+                    }
+                    if records.len() == limit {
+                        more = true;
+                        break;
+                    }
+                    records.push(record);
+                }
+                serde_json::json!({ "records": records, "more": more })
+            }
             Operation::VerifyAudit => {
                 self.check_read_audit(who)?;
                 let key = self.audit.checkpoint_key();

@@ -428,6 +428,41 @@ pub struct LogArgs {
         default_value = "/var/lib/salve/audit"
     )]
     pub dir: PathBuf,
+    /// Ask the running service instead of reading the files (you need the
+    /// read-audit permission; the request is signed with --key).
+    #[arg(long, conflicts_with = "dir")]
+    pub service: bool,
+    /// The service's local socket (with --service).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SALVE_SOCKET",
+        default_value = "/var/lib/salve/salve.sock"
+    )]
+    pub socket: PathBuf,
+    /// The service over TLS, host:port (with --service).
+    #[arg(long, value_name = "HOST:PORT", env = "SALVE_URL")]
+    pub url: Option<String>,
+    /// The service certificate's fingerprint (with --url).
+    #[arg(long, value_name = "SHA256", env = "SALVE_PIN")]
+    pub pin: Option<String>,
+    /// Your key file (with --service).
+    #[arg(long = "key-file", value_name = "FILE", env = "SALVE_KEY")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl LogArgs {
+    /// The connection arguments, for the service.
+    pub fn client(&self) -> ClientArgs {
+        ClientArgs {
+            socket: self.socket.clone(),
+            url: self.url.clone(),
+            pin: self.pin.clone(),
+            key: self.key_file.clone(),
+            principal: None,
+            json: false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,9 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::args::ExportFormat;
+use crate::args::{ExportFormat, LogArgs};
+use crate::people;
+use salve::endpoint::Operation;
 
 /// Reads `--since`: an RFC 3339 time, or an age counted back from now.
 pub fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
@@ -45,11 +47,37 @@ fn check_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 pub fn verify(
-    dir: &Path,
+    log: &LogArgs,
     key: Option<&str>,
     from_checkpoint: Option<&Path>,
     as_json: bool,
 ) -> CliResult {
+    if log.service {
+        let client = people::client(&log.client(), true)?;
+        let answer = people::block(client.operation(&Operation::VerifyAudit))?;
+        println!(
+            "{}",
+            if as_json {
+                serde_json::to_string_pretty(&answer).exit_with(Exit::Failed)?
+            } else if answer["ok"] == true {
+                format!(
+                    "the service's audit log verifies: {} records, {} checkpoint(s), chain intact",
+                    answer["verified"]["records"], answer["verified"]["checkpoints"]
+                )
+            } else {
+                format!(
+                    "the service's audit log does NOT verify: {}",
+                    answer["error"].as_str().unwrap_or_default()
+                )
+            }
+        );
+        return Ok(if answer["ok"] == true {
+            Exit::Success
+        } else {
+            Exit::Corrupt
+        });
+    }
+    let dir = log.dir.as_path();
     check_dir(dir).exit_with(Exit::Usage)?;
     let key = key.map(parse_key).transpose().exit_with(Exit::Usage)?;
     let checkpoint = from_checkpoint
@@ -126,15 +154,43 @@ pub fn verify(
     }
 }
 
+/// Every record, from the service (paged) when `--service`, else from the
+/// files.
+pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
+    if !log.service {
+        check_dir(&log.dir).exit_with(Exit::Usage)?;
+        return read::records(&log.dir)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
+            .exit_with(Exit::Corrupt);
+    }
+    let client = people::client(&log.client(), true)?;
+    people::block(async {
+        let mut records: Vec<Record> = Vec::new();
+        loop {
+            let after = records.last().map_or(0, |r| r.seq);
+            let page = client
+                .operation(&Operation::ExportAudit { after, limit: None })
+                .await?;
+            let batch: Vec<Record> = serde_json::from_value(page["records"].clone())?;
+            let more = page["more"] == true && !batch.is_empty();
+            records.extend(batch);
+            if !more {
+                return Ok(records);
+            }
+        }
+    })
+}
+
 /// Every record, failing on the first unreadable one.
 fn all_records(dir: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Record>>> {
     check_dir(dir)?;
     Ok(read::records(dir).map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))))
 }
 
-pub fn export(dir: &Path, format: ExportFormat, since: Option<&str>) -> CliResult {
+pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
-    let records = all_records(dir).exit_with(Exit::Usage)?;
+    let records = load(log)?.into_iter().map(Ok::<_, anyhow::Error>);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut count = 0u64;
     for record in records {

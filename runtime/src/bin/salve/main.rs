@@ -149,14 +149,20 @@ fn main() -> ExitCode {
             from_checkpoint,
             output,
         }) => audit::verify(
-            &log.dir,
+            &log,
             key.as_deref(),
             from_checkpoint.as_deref(),
             output.json,
         ),
         Command::Audit(AuditCommand::Export { log, format, since }) => {
-            audit::export(&log.dir, format, since.as_deref())
+            audit::export(&log, format, since.as_deref())
         }
+        Command::Audit(AuditCommand::Tail { log, .. }) if log.service => Err(exit::Failure {
+            exit: exit::Exit::Usage,
+            error: anyhow::anyhow!(
+                "`audit tail` follows the log's files on the endpoint; from elsewhere, use `salve audit export --service`"
+            ),
+        }),
         Command::Audit(AuditCommand::Tail {
             log,
             lines,
@@ -164,10 +170,10 @@ fn main() -> ExitCode {
             json,
         }) => audit::tail(&log.dir, lines, follow, json),
         Command::Report(ReportCommand::Session { id, log, output }) => {
-            report::session(&log.dir, &id, output.json)
+            report::session(&log, &id, output.json)
         }
         Command::Report(ReportCommand::Metrics { since, log, output }) => {
-            report::metrics(&log.dir, since.as_deref(), output.json)
+            report::metrics(&log, since.as_deref(), output.json)
         }
     };
     match result {

@@ -60,7 +60,9 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
 }
 
 /// Runs `future` on a small runtime; a refusal exits 3, anything else 1.
-fn block<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> Result<T, Failure> {
+pub fn block<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

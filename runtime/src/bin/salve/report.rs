@@ -1,36 +1,15 @@
 //! `salve report session|metrics`: reviews and figures from the audit log.
 
-use crate::audit::parse_since;
+use crate::args::LogArgs;
+use crate::audit::{load, parse_since};
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::anyhow;
-use salve::audit::Record;
-use salve::audit::read;
 use salve::audit::report::{Figures, SessionReport, metrics as compute_metrics, session_report};
-use std::path::Path;
 
-fn records(dir: &Path) -> Result<Vec<Record>, crate::exit::Failure> {
-    if !dir.is_dir() {
-        return Err(anyhow!(
-            "{} is not a directory: name the audit log's directory with --log or SALVE_AUDIT_DIR",
-            dir.display()
-        ))
-        .exit_with(Exit::Usage);
-    }
-    read::records(dir)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
-        .exit_with(Exit::Corrupt)
-}
-
-pub fn session(dir: &Path, id: &str, as_json: bool) -> CliResult {
-    let records = records(dir)?;
+pub fn session(log: &LogArgs, id: &str, as_json: bool) -> CliResult {
+    let records = load(log)?;
     let report = session_report(records, id)
-        .ok_or_else(|| {
-            anyhow!(
-                "the audit log in {} never mentions session {id}",
-                dir.display()
-            )
-        })
+        .ok_or_else(|| anyhow!("the audit log never mentions session {id}"))
         .exit_with(Exit::Usage)?;
     if as_json {
         println!(
@@ -170,9 +149,9 @@ pub fn render_session(report: &SessionReport) -> String {
     out
 }
 
-pub fn metrics(dir: &Path, since: Option<&str>, as_json: bool) -> CliResult {
+pub fn metrics(log: &LogArgs, since: Option<&str>, as_json: bool) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
-    let metrics = compute_metrics(records(dir)?, since);
+    let metrics = compute_metrics(load(log)?, since);
     if as_json {
         println!(
             "{}",
