@@ -503,3 +503,61 @@ fn auditors_read_the_log_through_the_service() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
 }
+
+#[test]
+fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let (_, health) = http(&service.socket(), "GET", "/v1/health", b"").unwrap();
+    let pin = health["tls_fingerprint"].as_str().unwrap().to_string();
+    assert!(pin.starts_with("sha256:"), "{health}");
+    let url = format!("127.0.0.1:{}", service.port);
+    let tom = key_file(&service, "tom");
+    let session = service.requested();
+
+    let out = cli(
+        &service,
+        &[
+            "session", "list", "--url", &url, "--pin", &pin, "--key", &tom,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains(session.as_str()), "{}", stdout(&out));
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let out = cli(
+        &service,
+        &[
+            "session", "list", "--url", &url, "--pin", &wrong, "--key", &tom,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "consent",
+            session.as_str(),
+            "--url",
+            &url,
+            "--pin",
+            &pin,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("local-only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

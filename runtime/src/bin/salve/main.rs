@@ -9,6 +9,7 @@ mod demo;
 mod exit;
 mod identity;
 mod people;
+mod pin;
 mod policy;
 mod report;
 mod run;
