@@ -14,6 +14,9 @@
 #[path = "../tests/support/service.rs"]
 mod support;
 
+#[path = "../src/bin/salve/pin.rs"]
+mod pin;
+
 use salve::endpoint::Operation;
 use salve::{Grant, Package, Runtime, RuntimeConfig};
 use serde_json::json;
@@ -74,42 +77,28 @@ fn main() {
         }
     }
 
-    // 32 clients: throughput and latency under load.
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let results: Vec<(u64, u64, Vec<Duration>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..32)
-            .map(|n| {
-                let (key, invoke, socket) = (&key, &invoke, service.socket());
-                scope.spawn(move || {
-                    let mut connection = Connection::open(&socket).expect("connect");
-                    let (mut ok, mut busy, mut latencies) = (0u64, 0u64, Vec::new());
-                    let mut i = n * 1_000_000;
-                    while Instant::now() < deadline {
-                        let body = signed(key, "tom", &invoke(i));
-                        i += 1;
-                        let started = Instant::now();
-                        let (status, _) = connection.post("/v1/requests", &body).expect("request");
-                        match status {
-                            200 => {
-                                ok += 1;
-                                latencies.push(started.elapsed());
-                            }
-                            503 => busy += 1,
-                            other => panic!("status {other}"),
-                        }
-                    }
-                    (ok, busy, latencies)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client"))
-            .collect()
+    // 32 clients: throughput and latency under load, over the Unix socket
+    // and over TLS loopback (the certificate pinned by its fingerprint).
+    let socket = service.socket();
+    let unix = clients(seconds, &key, &invoke, || {
+        Connection::open(&socket).expect("connect")
     });
-    let ok: u64 = results.iter().map(|r| r.0).sum();
-    let busy: u64 = results.iter().map(|r| r.1).sum();
-    let mut loaded: Vec<Duration> = results.into_iter().flat_map(|r| r.2).collect();
+    let (_, health) = support::http(&socket, "GET", "/v1/health", b"").expect("health");
+    let pin: salve::Sha256Digest = health["tls_fingerprint"]
+        .as_str()
+        .expect("TLS")
+        .trim_start_matches("sha256:")
+        .parse()
+        .expect("pin");
+    let config = std::sync::Arc::new(pin::client_config(pin).expect("TLS config"));
+    let port = service.port;
+    let tls = clients(seconds, &key, &invoke, || {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let session = rustls::ClientConnection::new(config.clone(), name).expect("TLS");
+        Connection::new(rustls::StreamOwned::new(session, tcp))
+    });
     service.signal(nix::sys::signal::Signal::SIGTERM);
 
     let base = percentile(&mut in_process, 0.5);
@@ -126,18 +115,82 @@ fn main() {
         us(p50),
         us(percentile(&mut one, 0.99))
     );
-    println!(
-        "| signed invocation over the Unix socket, 32 clients | {} | {} |",
-        us(percentile(&mut loaded, 0.5)),
-        us(percentile(&mut loaded, 0.99))
-    );
+    let mut rows = [("Unix socket", unix), ("TLS loopback", tls)];
+    for (name, load) in &mut rows {
+        println!(
+            "| signed invocation over the {name}, 32 clients | {} | {} |",
+            us(percentile(&mut load.latencies, 0.5)),
+            us(percentile(&mut load.latencies, 0.99))
+        );
+    }
     println!();
-    println!(
-        "Unix socket, 32 clients: {:.0} invocations/s ({busy} answered busy)",
-        ok as f64 / seconds as f64
-    );
+    for (name, load) in &rows {
+        println!(
+            "{name}, 32 clients: {:.0} invocations/s ({} answered busy)",
+            load.ok as f64 / seconds as f64,
+            load.busy
+        );
+    }
     println!(
         "1 client p50 / in-process p50: {:.1}×",
         p50.as_secs_f64() / base.as_secs_f64()
     );
+}
+
+/// What 32 clients achieved.
+struct Load {
+    ok: u64,
+    busy: u64,
+    latencies: Vec<Duration>,
+}
+
+/// 32 clients, each on its own kept-alive connection from `connect`,
+/// invoking for `seconds`.
+fn clients<S: std::io::Read + std::io::Write>(
+    seconds: u64,
+    key: &salve::identity::KeyPair,
+    invoke: &(dyn Fn(usize) -> Operation + Sync),
+    connect: impl Fn() -> Connection<S> + Sync,
+) -> Load {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let results: Vec<Load> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|n| {
+                let connect = &connect;
+                scope.spawn(move || {
+                    let mut connection = connect();
+                    let mut load = Load {
+                        ok: 0,
+                        busy: 0,
+                        latencies: Vec::new(),
+                    };
+                    let mut i = n * 1_000_000;
+                    while Instant::now() < deadline {
+                        let body = signed(key, "tom", &invoke(i));
+                        i += 1;
+                        let started = Instant::now();
+                        let (status, _) = connection.post("/v1/requests", &body).expect("request");
+                        match status {
+                            200 => {
+                                load.ok += 1;
+                                load.latencies.push(started.elapsed());
+                            }
+                            503 => load.busy += 1,
+                            other => panic!("status {other}"),
+                        }
+                    }
+                    load
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    Load {
+        ok: results.iter().map(|r| r.ok).sum(),
+        busy: results.iter().map(|r| r.busy).sum(),
+        latencies: results.into_iter().flat_map(|r| r.latencies).collect(),
+    }
 }

@@ -243,35 +243,38 @@ pub fn read_response(stream: &mut impl Read) -> std::io::Result<(u16, Value)> {
     Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
 }
 
-/// A kept-alive HTTP/1.1 connection over the Unix socket.
-pub struct Connection {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+/// A kept-alive HTTP/1.1 connection: over the Unix socket, or any stream
+/// (a TLS one, for the benchmark).
+pub struct Connection<S: Read + Write> {
+    stream: BufReader<S>,
 }
 
-impl Connection {
-    pub fn open(socket: &Path) -> std::io::Result<Connection> {
-        let stream = UnixStream::connect(socket)?;
-        Ok(Connection {
-            writer: stream.try_clone()?,
-            reader: BufReader::new(stream),
-        })
+impl Connection<UnixStream> {
+    pub fn open(socket: &Path) -> std::io::Result<Connection<UnixStream>> {
+        Ok(Connection::new(UnixStream::connect(socket)?))
+    }
+}
+
+impl<S: Read + Write> Connection<S> {
+    pub fn new(stream: S) -> Connection<S> {
+        Connection {
+            stream: BufReader::new(stream),
+        }
     }
 
     /// POSTs `body` to `path`; the status and the body's bytes.
     pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        write!(
-            self.writer,
-            "POST {path} HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )?;
-        self.writer.write_all(body)?;
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        request.extend_from_slice(body);
+        let writer = self.stream.get_mut();
+        writer.write_all(&request)?;
+        writer.flush()?;
         let mut status = 0;
         let mut length = 0usize;
         let mut line = String::new();
         loop {
             line.clear();
-            if self.reader.read_line(&mut line)? == 0 {
+            if self.stream.read_line(&mut line)? == 0 {
                 return Err(std::io::Error::other("connection closed"));
             }
             let trimmed = line.trim_end();
@@ -291,7 +294,7 @@ impl Connection {
             }
         }
         let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
+        self.stream.read_exact(&mut body)?;
         Ok((status, body))
     }
 }
