@@ -37,6 +37,7 @@ pub mod host;
 pub mod identity;
 pub mod limits;
 pub mod manifest;
+pub mod nonces;
 pub mod outcome;
 pub mod package;
 pub mod policy;

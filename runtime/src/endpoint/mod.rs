@@ -28,6 +28,7 @@ use crate::escalation::{Escalation, EscalationRefusal};
 use crate::grant::Grant;
 use crate::identity::{AuthError, PrincipalId, SignedRequest};
 use crate::manifest::ActionId;
+use crate::nonces::NonceRecorder;
 use crate::outcome::Invocation;
 use crate::policy::{Access, Policy, PolicyRefusal};
 use crate::session::{
@@ -266,7 +267,8 @@ pub struct Endpoint {
     runtime: Runtime,
     catalog: Catalog,
     policy: Arc<Policy>,
-    store: StateStore,
+    store: Arc<StateStore>,
+    nonces: NonceRecorder,
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<CatalogStore>>,
@@ -282,11 +284,13 @@ impl Endpoint {
         store: StateStore,
         audit: Arc<AuditLog>,
     ) -> Endpoint {
+        let store = Arc::new(store);
         Endpoint {
             id: id.into(),
             runtime,
             catalog,
             policy: Arc::new(policy),
+            nonces: NonceRecorder::start(store.clone()),
             store,
             audit,
             clock: Arc::new(SystemClock),
@@ -399,9 +403,9 @@ impl Endpoint {
         // A nonce only needs remembering while its request could still pass
         // the timestamp check.
         let remember_until = payload.timestamp_ms.saturating_add(skew);
-        let fresh = self.store.write(|tx| {
-            tx.record_nonce(&payload.principal, payload.nonce.as_str(), remember_until)
-        })?;
+        let fresh =
+            self.nonces
+                .record(&payload.principal, payload.nonce.as_str(), remember_until)?;
         if !fresh {
             let refusal = Refusal::from(AuthError::Replayed(payload.nonce.as_str().to_string()));
             let record = events::refused(
