@@ -184,7 +184,7 @@ pub struct ClientArgs {
         long,
         value_name = "PATH",
         env = "SALVE_SOCKET",
-        default_value = "/var/lib/salve/salve.sock",
+        default_value = "/run/salve/salve.sock",
         global = true
     )]
     pub socket: PathBuf,
@@ -437,7 +437,7 @@ pub struct LogArgs {
         long,
         value_name = "PATH",
         env = "SALVE_SOCKET",
-        default_value = "/var/lib/salve/salve.sock"
+        default_value = "/run/salve/salve.sock"
     )]
     pub socket: PathBuf,
     /// The service over TLS, host:port (with --service).

@@ -4,7 +4,7 @@
 //! ```toml
 //! endpoint = "pc-0421"                      # default: the host name
 //! data-dir = "/var/lib/salve"               # state.db, audit/, catalog/, endpoint.key, tls/
-//! socket = "/var/lib/salve/salve.sock"      # local API (consent comes only here)
+//! socket = "/run/salve/salve.sock"          # local API (consent comes only here); default <data-dir>/salve.sock
 //! listen = "127.0.0.1:7443"                 # TLS API; "" for none
 //! policy = "/etc/salve/policy.toml"
 //! trust = "/etc/salve/trust.toml"
