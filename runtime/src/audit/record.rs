@@ -19,7 +19,6 @@
 use crate::digest::Sha256Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use std::borrow::Cow;
 use std::fmt;
 
 /// The `prev` of the very first record.
@@ -251,64 +250,67 @@ pub struct Record {
     pub hash: Sha256Digest,
 }
 
-/// A record as read for verification: every field checked for its type,
-/// nothing copied that need not be. Reading a log of millions of records
-/// spends its time hashing, not allocating.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Fields are read to check their types.
-pub struct RecordView<'a> {
-    /// Position in the log.
+/// The fields verification needs, read at their fixed places in a sealed
+/// line: every record opens with `{"seq":…,"time":"…","kind":"…","code":…`
+/// and its canonical part closes with `,"prev":"<64 hex>"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineHead<'a> {
+    /// The sequence number.
     pub seq: u64,
-    /// When it was written.
-    #[serde(borrow)]
-    pub time: Cow<'a, str>,
-    /// What happened.
+    /// The kind.
     pub kind: Kind,
-    /// The kind's code.
-    pub code: u32,
-    #[serde(default, borrow)]
-    principal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    other: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    session: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    ticket: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    endpoint: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    action: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    version: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    digest: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    input_digest: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    escalation: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    invocation: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    decision: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reason_code: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    outcome: Option<Cow<'a, str>>,
-    #[serde(default)]
-    duration_us: Option<u64>,
-    #[serde(default, borrow)]
-    output_digest: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    details: Option<&'a serde_json::value::RawValue>,
-    /// The previous record's hash, as hex.
-    #[serde(borrow)]
-    pub prev: Cow<'a, str>,
-    /// This record's hash, as hex.
-    #[serde(borrow)]
-    pub hash: Cow<'a, str>,
+    /// The code written beside it.
+    pub code: u64,
+    /// The previous record's hash, as the line writes it (hex).
+    pub prev: &'a [u8],
+}
+
+/// Leading ASCII digits as a number, and what follows.
+fn number(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    if end == 0 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for digit in &bytes[..end] {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+    }
+    Some((value, &bytes[end..]))
+}
+
+/// Reads the head of a canonical part (a line without its `hash` member),
+/// or `None` when the line is not laid out as the log writes it.
+pub fn read_head(canonical_without_brace: &[u8]) -> Option<LineHead<'_>> {
+    let rest = canonical_without_brace.strip_prefix(b"{\"seq\":")?;
+    let (seq, rest) = number(rest)?;
+    let rest = rest.strip_prefix(b",\"time\":\"")?;
+    let rest = &rest[rest.iter().position(|b| *b == b'"')?..];
+    let rest = rest.strip_prefix(b"\",\"kind\":\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|k| k.name().as_bytes() == &rest[..end])?;
+    let rest = rest[end..].strip_prefix(b"\",\"code\":")?;
+    let (code, _) = number(rest)?;
+    const PREV: &[u8] = b",\"prev\":\"";
+    let tail = canonical_without_brace
+        .len()
+        .checked_sub(PREV.len() + 64 + 1)?;
+    let closing = &canonical_without_brace[tail..];
+    if !closing.starts_with(PREV) || !closing.ends_with(b"\"") {
+        return None;
+    }
+    Some(LineHead {
+        seq,
+        kind,
+        code,
+        prev: &closing[PREV.len()..PREV.len() + 64],
+    })
 }
 
 /// The marker between a record's canonical part and its hash.
@@ -429,6 +431,12 @@ mod tests {
             record.hash
         );
         assert_eq!(split.claimed, record.hash.to_string().as_bytes());
+        let head = read_head(split.canonical_without_brace).unwrap();
+        assert_eq!(
+            (head.seq, head.kind, head.code),
+            (7, Kind::InvocationStarted, 3003)
+        );
+        assert_eq!(head.prev, GENESIS.to_string().as_bytes());
         let parsed: Record = serde_json::from_slice(body).unwrap();
         assert_eq!(parsed, record);
         for i in 0..body.len() {

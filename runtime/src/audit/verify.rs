@@ -3,7 +3,7 @@
 //! every checkpoint's signature. Verification only reads.
 
 use super::checkpoint::Checkpoint;
-use super::record::{GENESIS, Kind, Record, RecordView, chain_hash, split_line};
+use super::record::{GENESIS, Kind, Record, chain_hash, read_head, split_line};
 use super::segment::{self, Segment};
 use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
@@ -91,7 +91,7 @@ struct Chain<'k> {
     expected_seq: u64,
     prev: Sha256Digest,
     /// `prev` as hex, as records write it.
-    prev_hex: String,
+    prev_hex: [u8; 64],
     checkpoints: u64,
     key: Option<&'k PublicKey>,
     /// A checkpoint kept elsewhere, which the log must contain.
@@ -121,7 +121,7 @@ pub fn verify_dir(
     let mut chain = Chain {
         expected_seq: 1,
         prev: GENESIS,
-        prev_hex: GENESIS.to_string(),
+        prev_hex: [b'0'; 64],
         checkpoints: 0,
         key,
         watch: external,
@@ -213,9 +213,16 @@ fn verify_reader(
             )
             .into());
         };
-        let record: RecordView = serde_json::from_slice(body)
-            .map_err(|e| corrupt(None, format!("not a valid record: {e}")))?;
+        let record = read_head(split.canonical_without_brace).ok_or_else(|| {
+            corrupt(
+                None,
+                "not a sealed record: it does not open with its seq, time, kind and code, or its prev does not close it".to_string(),
+            )
+        })?;
         let seq = Some(record.seq);
+        // Every line is JSON; its hash below covers every byte of it.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
         if record.seq != chain.expected_seq {
             return Err(corrupt(
                 seq,
@@ -226,7 +233,7 @@ fn verify_reader(
             )
             .into());
         }
-        if record.prev.as_bytes() != chain.prev_hex.as_bytes() {
+        if record.prev != chain.prev_hex {
             return Err(corrupt(
                 seq,
                 format!(
@@ -237,15 +244,17 @@ fn verify_reader(
             .into());
         }
         let computed = chain_hash(&chain.prev, split.canonical_without_brace);
-        let computed_hex = computed.to_string();
-        if split.claimed != computed_hex.as_bytes() || record.hash.as_bytes() != split.claimed {
+        let mut computed_hex = [0u8; 64];
+        hex::encode_to_slice(computed.as_bytes(), &mut computed_hex)
+            .map_err(|e| corrupt(seq, e.to_string()))?;
+        if split.claimed != computed_hex {
             return Err(corrupt(
                 seq,
                 "its hash does not match its content: the record was changed".to_string(),
             )
             .into());
         }
-        if record.code != record.kind.code() {
+        if record.code != u64::from(record.kind.code()) {
             return Err(corrupt(
                 seq,
                 format!(
