@@ -244,20 +244,21 @@ pub fn decide(
             class,
         };
     }
-    let existing = same
-        .iter()
-        .find(|e| e.state == EscalationState::Pending)
-        .map(|e| e.id.clone());
+    let existing = same.iter().find(|e| e.is_open(now)).map(|e| e.id.clone());
     let note = same
         .iter()
-        .filter(|e| e.state == EscalationState::Approved)
+        .filter(|e| e.state == EscalationState::Approved || e.status(now) == "expired")
         .max_by_key(|e| e.raised_ms)
-        .map(|e| {
-            format!(
+        .map(|e| match e.state {
+            EscalationState::Pending => format!(
+                "escalation {} expired unapproved; a new approval is needed",
+                e.id
+            ),
+            _ => format!(
                 "the approval of escalation {} is {}; a new approval is needed",
                 e.id,
                 e.status(now)
-            )
+            ),
         });
     Decision::Escalate {
         key,
@@ -368,8 +369,10 @@ permissions = ["approve-sessions", "approve-escalations"]
         }
     }
 
+    const INPUT: &str = "{}";
+
     fn input() -> Sha256Digest {
-        Sha256Digest::of(b"{}")
+        Sha256Digest::of(INPUT.as_bytes())
     }
 
     #[test]
@@ -478,6 +481,8 @@ permissions = ["approve-sessions", "approve-escalations"]
             "e-0123456789abcdef01234567".parse().unwrap(),
             key,
             &tom,
+            INPUT,
+            &policy,
             NOW,
         );
         let pending = [escalation.clone()];
@@ -539,6 +544,52 @@ permissions = ["approve-sessions", "approve-escalations"]
                 NOW
             ),
             Decision::Escalate { note: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn a_pending_escalation_expires_unapproved() {
+        let policy = policy();
+        let restart = action("restart-service", "1.2.0", &[Capability::ServiceControl]);
+        let tom = id("tom");
+        let s = session(&policy, "tom", &["restart-service"], &[]);
+        let Decision::Escalate { key, .. } =
+            decide(&s, &tom, &facts(&restart), input(), &[], &policy, NOW)
+        else {
+            panic!("expected a new escalation");
+        };
+        let id_ = "e-0123456789abcdef01234567".parse().unwrap();
+        let mut escalation = Escalation::raise(id_, key, &tom, INPUT, &policy, NOW);
+        assert_eq!(escalation.input.as_deref(), Some(INPUT));
+        // 30 minutes by default: then it is no longer approvable…
+        let later = NOW + 30 * 60_000;
+        assert_eq!(escalation.status(later - 1), "pending");
+        assert_eq!(escalation.status(later), "expired");
+        let refused = escalation
+            .approve(&id("bob"), &s, &policy, later)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("expired unapproved"), "{refused}");
+        // …and invoking again raises a new one instead of reusing it.
+        let mut fresh = session(&policy, "tom", &["restart-service"], &[]);
+        fresh.touch(later);
+        fresh.id = s.id.clone();
+        let pending = [escalation];
+        assert!(matches!(
+            decide(
+                &fresh,
+                &tom,
+                &facts(&restart),
+                input(),
+                &pending,
+                &policy,
+                later
+            ),
+            Decision::Escalate {
+                existing: None,
+                note: Some(_),
+                ..
+            }
         ));
     }
 }

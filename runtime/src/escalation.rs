@@ -5,7 +5,12 @@
 //! exact input and the endpoint. Its approval is by a principal whose role may
 //! approve escalations and who is neither the invoker nor the session's
 //! requester or technician; it expires, and it is consumed by the one
-//! invocation it authorizes.
+//! invocation it authorizes. A pending escalation expires too: an approver
+//! cannot approve an invocation held for longer than the policy's
+//! `escalation-minutes` (the technician invokes again to raise a new one).
+//!
+//! The escalation keeps the exact input, so that the approver sees what
+//! they approve, not only its digest.
 
 use crate::digest::Sha256Digest;
 use crate::identity::PrincipalId;
@@ -79,6 +84,12 @@ pub struct Escalation {
     pub invoker: PrincipalId,
     /// When it was raised.
     pub raised_ms: UnixMillis,
+    /// Until when it may be approved.
+    pub expires_ms: UnixMillis,
+    /// The exact input of the held invocation (a JSON document), whose
+    /// sha256 is `key.input_digest`; `None` only for escalations stored
+    /// before inputs were kept.
+    pub input: Option<String>,
     /// Where it is.
     pub state: EscalationState,
     /// Its approval, once approved.
@@ -103,11 +114,14 @@ pub enum EscalationRefusal {
 }
 
 impl Escalation {
-    /// A pending escalation of the invocation `key` by `invoker`.
+    /// A pending escalation of the invocation `key` by `invoker` on `input`,
+    /// approvable for `policy`'s escalation lifetime.
     pub fn raise(
         id: EscalationId,
         key: InvocationKey,
         invoker: &PrincipalId,
+        input: &str,
+        policy: &Policy,
         now: UnixMillis,
     ) -> Escalation {
         Escalation {
@@ -115,13 +129,23 @@ impl Escalation {
             key,
             invoker: invoker.clone(),
             raised_ms: now,
+            expires_ms: now.saturating_add(lifetime_ms(policy)),
+            input: Some(input.to_string()),
             state: EscalationState::Pending,
             approval: None,
         }
     }
 
+    /// Whether it is pending and may still be approved at `now`.
+    pub fn is_open(&self, now: UnixMillis) -> bool {
+        self.state == EscalationState::Pending && now < self.expires_ms
+    }
+
     fn check_pending(&self, now: UnixMillis) -> Result<(), EscalationRefusal> {
         let what = match (&self.state, &self.approval) {
+            (EscalationState::Pending, _) if now >= self.expires_ms => {
+                "it expired unapproved; the technician invokes again to raise a new one".to_string()
+            }
             (EscalationState::Pending, _) => return Ok(()),
             (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => {
                 "it was approved and used".to_string()
@@ -156,12 +180,11 @@ impl Escalation {
                 invoker: &self.invoker,
             },
         )?;
-        let lifetime = i64::from(policy.settings().escalation_minutes) * 60_000;
         self.state = EscalationState::Approved;
         self.approval = Some(Approval {
             by: approver.clone(),
             at_ms: now,
-            expires_ms: now.saturating_add(lifetime),
+            expires_ms: now.saturating_add(lifetime_ms(policy)),
             consumed_ms: None,
         });
         Ok(())
@@ -228,6 +251,7 @@ impl Escalation {
     /// `expired`, `denied`, `voided`.
     pub fn status(&self, now: UnixMillis) -> &'static str {
         match (&self.state, &self.approval) {
+            (EscalationState::Pending, _) if now >= self.expires_ms => "expired",
             (EscalationState::Pending, _) => "pending",
             (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => "used",
             (EscalationState::Approved, Some(a)) if a.expires_ms <= now => "expired",
@@ -236,4 +260,10 @@ impl Escalation {
             (EscalationState::Voided { .. }, _) => "voided",
         }
     }
+}
+
+/// How long an escalation may wait for approval, and how long an approval
+/// stays valid.
+fn lifetime_ms(policy: &Policy) -> i64 {
+    i64::from(policy.settings().escalation_minutes) * 60_000
 }

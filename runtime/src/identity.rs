@@ -325,6 +325,9 @@ impl From<Nonce> for String {
 pub struct Payload<T> {
     /// Who signs it.
     pub principal: PrincipalId,
+    /// The endpoint it is for: a request is accepted by that endpoint only,
+    /// so it cannot be replayed against another one.
+    pub endpoint: String,
     /// When it was made, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     /// Once only.
@@ -374,19 +377,32 @@ pub enum AuthError {
     /// The nonce was seen before.
     #[error("replayed request: nonce {0} was already used")]
     Replayed(String),
+    /// The request was signed for another endpoint.
+    #[error(
+        "the request was signed for endpoint `{asked}`, but this is `{this}`: sign it for this endpoint"
+    )]
+    WrongEndpoint {
+        /// The endpoint it names.
+        asked: String,
+        /// This endpoint.
+        this: String,
+    },
 }
 
 impl SignedRequest {
-    /// Signs `operation` as `principal` with `key`, stamped `timestamp_ms`.
+    /// Signs `operation` for `endpoint` as `principal` with `key`, stamped
+    /// `timestamp_ms`.
     pub fn sign<T: Serialize>(
         key: &KeyPair,
         principal: &PrincipalId,
+        endpoint: &str,
         timestamp_ms: i64,
         nonce: Nonce,
         operation: &T,
     ) -> Result<SignedRequest, serde_json::Error> {
         let payload = serde_json::to_vec(&Payload {
             principal: principal.clone(),
+            endpoint: endpoint.to_string(),
             timestamp_ms,
             nonce,
             operation,
@@ -466,11 +482,19 @@ mod tests {
     fn a_signed_request_opens_with_the_right_key_only() {
         let key = KeyPair::generate().unwrap();
         let other = KeyPair::generate().unwrap();
-        let request =
-            SignedRequest::sign(&key, &alice(), 1_000, Nonce::random().unwrap(), &"hello").unwrap();
+        let request = SignedRequest::sign(
+            &key,
+            &alice(),
+            "pc-1",
+            1_000,
+            Nonce::random().unwrap(),
+            &"hello",
+        )
+        .unwrap();
         let payload: Payload<String> = request.open(|_| Some(key.public()), 1_500, 1_000).unwrap();
         assert_eq!(payload.operation, "hello");
         assert_eq!(payload.principal, alice());
+        assert_eq!(payload.endpoint, "pc-1");
 
         let error = request
             .open::<String>(|_| Some(other.public()), 1_500, 1_000)
@@ -493,6 +517,7 @@ mod tests {
         let mut request = SignedRequest::sign(
             &key,
             &alice(),
+            "pc-1",
             1_000,
             Nonce::random().unwrap(),
             &"restart cups",

@@ -48,9 +48,9 @@ pub mod vetting;
 pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};
 pub use digest::Sha256Digest;
 pub use engine::{
-    BASE_WASI, CacheDirError, CacheSource, EPOCH_TICK, ForbiddenImport, ImportKind, InvokeError,
-    LoadError, LoadedAction, MemoryLimitExceeded, Reservation, Runtime, RuntimeConfig,
-    RuntimeError, Sandbox, classify_import,
+    BASE_WASI, CANCEL_CHECK, CacheDirError, CacheSource, Cancellation, Cancelled, EPOCH_TICK,
+    ForbiddenImport, ImportKind, InvokeError, LoadError, LoadedAction, MemoryLimitExceeded,
+    Reservation, Runtime, RuntimeConfig, RuntimeError, Sandbox, classify_import,
 };
 pub use file_error::FileError;
 pub use grant::{Grant, GrantSpec, GrantSpecError};

@@ -4,6 +4,7 @@ use crate::digest::Sha256Digest;
 use crate::host::DeniedCall;
 use crate::host::output::LogEntry;
 use crate::limits::Limits;
+use crate::session::{EscalationId, InvocationId, SessionId, UnixMillis};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::time::Duration;
@@ -77,6 +78,9 @@ pub enum StopReason {
     InvalidOutput,
     /// Another trap (e.g. an out-of-bounds memory access).
     Trapped,
+    /// It was cancelled from outside: its session closed, or the service
+    /// stopped.
+    Cancelled,
 }
 
 impl StopReason {
@@ -91,6 +95,7 @@ impl StopReason {
             StopReason::Exited => "exited",
             StopReason::InvalidOutput => "invalid-output",
             StopReason::Trapped => "trapped",
+            StopReason::Cancelled => "cancelled",
         }
     }
 }
@@ -131,4 +136,45 @@ mod micros {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_micros)
     }
+}
+
+/// What is known of one invocation: who ran what, when, and — once it has
+/// ended — how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    /// Its id (the `invocation` of its audit records).
+    pub id: InvocationId,
+    /// The session it ran in.
+    pub session: SessionId,
+    /// Who invoked it.
+    pub principal: String,
+    /// `id@version` of the action.
+    pub action: String,
+    /// The sha256 of its input.
+    pub input_digest: String,
+    /// The escalation whose approval it used, for a privileged action.
+    pub approval: Option<EscalationId>,
+    /// When it started.
+    pub started_ms: UnixMillis,
+    /// When it ended; `None` while it runs.
+    pub finished_ms: Option<UnixMillis>,
+    /// `running`, `finished`, or `not-run` (the runtime refused it after it
+    /// was logged as started).
+    pub status: InvocationStatus,
+    /// What it did, once finished.
+    pub invocation: Option<Invocation>,
+    /// Why it did not run, for `not-run`.
+    pub reason: Option<String>,
+}
+
+/// Where an invocation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvocationStatus {
+    /// It is running now.
+    Running,
+    /// It ran; its outcome says how it ended.
+    Finished,
+    /// The runtime refused it after it was logged as started.
+    NotRun,
 }

@@ -412,6 +412,16 @@ pub enum SessionRefusal {
     /// The policy says no.
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
+    /// The local user may not consent: a system account, not a person's.
+    #[error(
+        "{} (uid {}) may not consent: consent comes from the end user's own account (uid {min_uid} or above under this endpoint's policy)", user.name, user.uid
+    )]
+    ConsentNotAllowed {
+        /// Who tried.
+        user: ConsentingUser,
+        /// The lowest uid that may.
+        min_uid: u32,
+    },
     /// The transition does not apply in this state.
     #[error("session {id} is {state}: {what}")]
     State {
@@ -584,9 +594,20 @@ impl Session {
         Ok(())
     }
 
-    /// The end user's consent, which activates an approved attended session.
-    pub fn consent(&mut self, user: ConsentingUser, now: UnixMillis) -> Result<(), SessionRefusal> {
+    /// The end user's consent, which activates an approved attended
+    /// session. The user must be a person's account (a user id from the
+    /// policy's `consent-min-uid` up), not a system account.
+    pub fn consent(
+        &mut self,
+        user: ConsentingUser,
+        policy: &Policy,
+        now: UnixMillis,
+    ) -> Result<(), SessionRefusal> {
         self.refresh(now);
+        let min_uid = policy.settings().consent_min_uid;
+        if user.uid < min_uid {
+            return Err(SessionRefusal::ConsentNotAllowed { user, min_uid });
+        }
         if !self.request.attended {
             return Err(self.refuse("it is unattended and needs no consent"));
         }
@@ -623,7 +644,7 @@ impl Session {
 
     /// Closes the session by hand, with the write-up. The technician, the
     /// requester or an administrator may close it; a session that closed by
-    /// itself (idle, expiry) takes its write-up this way too.
+    /// itself (idle, expiry) takes its write-up this way too, once.
     pub fn close(
         &mut self,
         closer: &PrincipalId,
@@ -646,6 +667,9 @@ impl Session {
                 by: ClosedBy::Principal { .. },
                 ..
             }) => Err(self.refuse("it was already closed by hand")),
+            Some(closure) if closure.report != ClosureReport::default() => {
+                Err(self.refuse("its write-up was already recorded"))
+            }
             Some(closure) => {
                 closure.report = report;
                 Ok(())
@@ -774,7 +798,7 @@ mod tests {
         };
         assert!(
             session
-                .consent(user.clone(), NOW)
+                .consent(user.clone(), &policy, NOW)
                 .unwrap_err()
                 .to_string()
                 .contains("consent is given to an approved session")
@@ -788,7 +812,20 @@ mod tests {
                 .to_string()
                 .contains("only a requested session can be approved")
         );
-        session.consent(user.clone(), NOW + 1).unwrap();
+        // A system account (root here) may not consent: the end user does.
+        let root = ConsentingUser {
+            uid: 0,
+            name: "root".into(),
+        };
+        assert_eq!(
+            session
+                .consent(root, &policy, NOW + 1)
+                .unwrap_err()
+                .to_string(),
+            "root (uid 0) may not consent: consent comes from the end user's own account (uid 1000 or above under this endpoint's policy)"
+        );
+        assert_eq!(session.state, SessionState::Approved);
+        session.consent(user.clone(), &policy, NOW + 1).unwrap();
         assert_eq!(
             (session.state, session.activated_ms),
             (SessionState::Active, Some(NOW + 1))

@@ -1,5 +1,5 @@
 //! Durable endpoint state in SQLite: sessions, escalations, their approvals,
-//! and the nonces of requests already seen.
+//! the nonces of requests already seen, and finished invocations.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a change is on
 //! disk when its transaction commits: a restart loses nothing that was
@@ -7,13 +7,20 @@
 //! Every change that touches several rows (closing a session and voiding its
 //! escalations, using an approval and running) is one transaction. The schema
 //! is versioned from the first release (`PRAGMA user_version`).
+//!
+//! Finished invocations are the one exception to `synchronous = FULL`: what
+//! an invocation did is recorded for `show` and `follow`, and the audit log
+//! (synced before the answer) is its authoritative record, so its row is
+//! committed without a sync of its own; the next synchronous commit carries
+//! it to disk.
 
 use crate::digest::Sha256Digest;
 use crate::escalation::{Approval, Escalation, EscalationState, InvocationKey};
 use crate::identity::PrincipalId;
+use crate::outcome::{InvocationRecord, InvocationStatus};
 use crate::session::{
-    ClosedBy, Closure, ClosureReport, ConsentingUser, EscalationId, Session, SessionId,
-    SessionRequest, SessionState, UnixMillis,
+    ClosedBy, Closure, ClosureReport, ConsentingUser, EscalationId, InvocationId, Session,
+    SessionId, SessionRequest, SessionState, UnixMillis,
 };
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -83,6 +90,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (principal, nonce)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires_ms);
+    ",
+    // 2: a pending escalation expires and keeps the exact input it holds;
+    // finished invocations with what they did.
+    r"
+    ALTER TABLE escalations ADD COLUMN expires_ms INTEGER;
+    ALTER TABLE escalations ADD COLUMN input TEXT;
+    CREATE TABLE invocations (
+        id          TEXT PRIMARY KEY,
+        session_id  TEXT NOT NULL REFERENCES sessions (id),
+        principal   TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        started_ms  INTEGER NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('finished', 'not-run')),
+        outcome     TEXT,
+        record      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX invocations_by_session ON invocations (session_id, started_ms);
+    CREATE INDEX invocations_by_finish ON invocations (finished_ms);
     ",
 ];
 
@@ -180,6 +206,43 @@ impl StateStore {
         Ok(value)
     }
 
+    /// Records a finished invocation, without waiting for the disk (see the
+    /// module's documentation).
+    pub fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(record).map_err(|e| corrupt("invocation")(e.to_string()))?;
+        let status = match record.status {
+            InvocationStatus::NotRun => "not-run",
+            _ => "finished",
+        };
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO invocations (id, session_id, principal, action, started_ms, finished_ms,
+                     status, outcome, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    record.id.as_str(),
+                    record.session.as_str(),
+                    record.principal,
+                    record.action,
+                    record.started_ms,
+                    record.finished_ms.unwrap_or(record.started_ms),
+                    status,
+                    record.invocation.as_ref().map(|i| i.outcome.code()),
+                    json,
+                ])
+            });
+        // Back to full durability whatever happened: every other write relies on it.
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
+        inserted?;
+        restored?;
+        Ok(())
+    }
+
     /// Runs `f` on a consistent view. Every access to the database goes
     /// through this store's one connection, under its lock, so no write can
     /// come between two reads of `f`: no transaction is needed.
@@ -210,7 +273,7 @@ const SESSION_COLUMNS: &str = "id, requester, state, request, requested_ms, expi
 
 const ESCALATION_COLUMNS: &str = "e.id, e.session_id, e.action, e.version, e.digest, e.input_digest, e.endpoint, \
      e.invoker, e.raised_ms, e.state, e.decided_by, e.decided_ms, e.reason, \
-     a.approver, a.approved_ms, a.expires_ms, a.consumed_ms";
+     a.approver, a.approved_ms, a.expires_ms, a.consumed_ms, e.expires_ms, e.input";
 
 impl Tx<'_> {
     /// Runs one statement, prepared once per connection and cached.
@@ -340,8 +403,8 @@ impl Tx<'_> {
         let key = &escalation.key;
         self.execute(
             "INSERT INTO escalations (id, session_id, action, version, digest, input_digest, endpoint,
-                 invoker, raised_ms, state, decided_by, decided_ms, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 invoker, raised_ms, state, decided_by, decided_ms, reason, expires_ms, input)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, decided_by = excluded.decided_by,
                  decided_ms = excluded.decided_ms, reason = excluded.reason",
             params![
@@ -358,6 +421,8 @@ impl Tx<'_> {
                 decided_by,
                 decided_ms,
                 reason,
+                escalation.expires_ms,
+                escalation.input,
             ],
         )?;
         if let Some(approval) = &escalation.approval {
@@ -412,6 +477,46 @@ impl Tx<'_> {
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map([value], |row| Ok(read_escalation(row)))?;
         rows.map(|r| r?).collect()
+    }
+}
+
+impl Tx<'_> {
+    /// A finished invocation.
+    pub fn invocation(&self, id: &InvocationId) -> Result<Option<InvocationRecord>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT record FROM invocations WHERE id = ?1")?
+            .query_row([id.as_str()], |row| row.get::<_, String>(0))
+            .optional()?;
+        row.map(|json| {
+            serde_json::from_str(&json).map_err(|e| corrupt("invocation")(e.to_string()))
+        })
+        .transpose()
+    }
+
+    /// The finished invocations of a session, oldest first, without what
+    /// they output (their `invocation` is left out).
+    pub fn invocations_of(&self, session: &SessionId) -> Result<Vec<InvocationRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT record FROM invocations WHERE session_id = ?1 ORDER BY started_ms, id",
+        )?;
+        let rows = statement.query_map([session.as_str()], |row| row.get::<_, String>(0))?;
+        rows.map(|json| {
+            let mut record: InvocationRecord =
+                serde_json::from_str(&json?).map_err(|e| corrupt("invocation")(e.to_string()))?;
+            record.invocation = None;
+            Ok(record)
+        })
+        .collect()
+    }
+
+    /// Forgets finished invocations that ended before `before_ms` (the
+    /// audit log keeps their record).
+    pub fn purge_invocations(&self, before_ms: UnixMillis) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM invocations WHERE finished_ms < ?1",
+            [before_ms],
+        )?)
     }
 }
 
@@ -521,6 +626,9 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
         },
         invoker: parse("escalation invoker", &text(7)?)?,
         raised_ms: row.get(8)?,
+        // Escalations stored before they expired by themselves are expired.
+        expires_ms: row.get::<_, Option<i64>>(17)?.unwrap_or(row.get(8)?),
+        input: row.get(18)?,
         state,
         approval,
     })

@@ -83,6 +83,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     let forged = SignedRequest::sign(
         &KeyPair::generate().unwrap(),
         &"tom".parse().unwrap(),
+        "pc-test",
         SystemClock.now_ms(),
         Nonce::random().unwrap(),
         &Operation::ListSessions { open_only: false },
@@ -101,6 +102,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     let signed = SignedRequest::sign(
         &service.keys["tom"],
         &"tom".parse().unwrap(),
+        "pc-test",
         SystemClock.now_ms(),
         Nonce::random().unwrap(),
         &Operation::ListSessions { open_only: false },

@@ -63,6 +63,7 @@ max-session-minutes = 480
 max-idle-minutes = 120
 escalation-minutes = 30
 clock-skew-seconds = 300
+consent-min-uid = 0
 
 [categories]
 incident = "A reported fault that needs hands-on remediation."

@@ -22,6 +22,7 @@ fn sign(
     SignedRequest::sign(
         key,
         &f.id(principal),
+        f.endpoint.id(),
         timestamp_ms,
         Nonce::random().unwrap(),
         operation,
@@ -243,6 +244,7 @@ fn a_malformed_operation_is_refused_even_when_signed() {
     let signed = SignedRequest::sign(
         &f.keys["alice"],
         &f.id("alice"),
+        f.endpoint.id(),
         f.clock.now_ms(),
         Nonce::random().unwrap(),
         &operation,
@@ -260,6 +262,7 @@ fn a_malformed_operation_is_refused_even_when_signed() {
     let signed = SignedRequest::sign(
         &f.keys["alice"],
         &f.id("alice"),
+        f.endpoint.id(),
         f.clock.now_ms(),
         Nonce::random().unwrap(),
         &operation,

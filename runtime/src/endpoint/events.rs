@@ -188,6 +188,16 @@ impl InvocationFacts<'_> {
         records
     }
 
+    /// `invocation.finished` with outcome `not-run`: logged as started, the
+    /// runtime then refused to run it.
+    pub fn not_run(&self, invocation: &str, reason: &str) -> Record {
+        let mut record = self.record(Kind::InvocationFinished, "allowed");
+        record.invocation = Some(invocation.to_string());
+        record.outcome = Some("not-run".to_string());
+        record.reason = Some(reason.to_string());
+        record
+    }
+
     fn host_call_denied(&self, invocation: &str, call: &DeniedCall) -> Record {
         let mut record = self.record(Kind::HostCallDenied, "denied");
         record.invocation = Some(invocation.to_string());

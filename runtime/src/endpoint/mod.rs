@@ -17,6 +17,8 @@
 //! operation fails until it is fixed.
 
 mod events;
+mod invocation;
+pub mod live;
 
 use crate::audit::{AuditError, AuditLog, Kind, Record};
 use crate::catalog::{Catalog, CatalogEntry};
@@ -29,7 +31,7 @@ use crate::grant::Grant;
 use crate::identity::{AuthError, PrincipalId, SignedRequest};
 use crate::manifest::ActionId;
 use crate::nonces::NonceRecorder;
-use crate::outcome::Invocation;
+use crate::outcome::{Invocation, InvocationRecord, InvocationStatus};
 use crate::policy::{Access, Policy, PolicyRefusal};
 use crate::session::{
     ClosedBy, ClosureReport, ConsentingUser, EscalationId, InvocationId, Session, SessionId,
@@ -37,9 +39,10 @@ use crate::session::{
 };
 use crate::store::{StateStore, StoreError, Tx};
 use crate::vetting::CatalogStore;
+use live::Watcher;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 /// A principal whose identity has been established: by a signed request
 /// ([`Endpoint::authenticate`]) or by an embedder that authenticates people
@@ -106,9 +109,11 @@ impl Refusal {
             Refusal::Auth(AuthError::BadSignature(_)) => "bad-signature",
             Refusal::Auth(AuthError::Stale { .. }) => "stale-request",
             Refusal::Auth(AuthError::Replayed(_)) => "replayed-request",
+            Refusal::Auth(AuthError::WrongEndpoint { .. }) => "wrong-endpoint",
             Refusal::Session(SessionRefusal::Invalid(_)) => "invalid-request",
             Refusal::Session(SessionRefusal::Category { .. }) => "category-not-allowed",
             Refusal::Session(SessionRefusal::WrongEndpoint { .. }) => "wrong-endpoint",
+            Refusal::Session(SessionRefusal::ConsentNotAllowed { .. }) => "consent-not-allowed",
             Refusal::Session(SessionRefusal::Policy(p)) | Refusal::Policy(p) => policy_code(p),
             Refusal::Session(SessionRefusal::State { .. }) => "session-state",
             Refusal::Escalation(EscalationRefusal::Policy(p)) => policy_code(p),
@@ -213,13 +218,29 @@ pub enum Operation {
         #[serde(default)]
         open_only: bool,
     },
-    /// Show an escalation with the exact action and input digest it holds.
+    /// Show an escalation with the exact action and input it holds.
     ShowEscalation {
         /// Which.
         escalation: EscalationId,
     },
     /// List the pending escalations (for approvers).
     ListEscalations,
+    /// Show an invocation, running or finished, with what it did (so far).
+    ShowInvocation {
+        /// Which.
+        invocation: InvocationId,
+    },
+    /// List a session's invocations (without their output).
+    ListInvocations {
+        /// Which session.
+        session: SessionId,
+    },
+    /// Follow an invocation's output as it is written (a streaming
+    /// operation: the service answers it on `/v1/stream`).
+    FollowInvocation {
+        /// Which.
+        invocation: InvocationId,
+    },
     /// List the installed actions with their capabilities.
     ListCatalog,
     /// Verify the audit log (for auditors).
@@ -236,29 +257,12 @@ pub enum Operation {
     },
 }
 
-/// How often a session's activity is written down, for its idle timeout
-/// (counted in minutes): invocations closer together than this do not each
-/// cost a durable write.
-const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+/// How long what a finished invocation did is kept for `show` (the audit
+/// log keeps its record for good).
+const INVOCATION_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// Most audit records one export answer carries.
 const EXPORT_PAGE: usize = 5000;
-
-/// A decision, and whether it could be made without writing.
-enum Decided {
-    /// Run, using this approval; `logged` when "started" is already in the
-    /// log (it was written with the decision's transaction).
-    Run {
-        approval: Option<EscalationId>,
-        invocation: InvocationId,
-        logged: bool,
-        session: Box<Session>,
-    },
-    /// Do not run; this is why.
-    NotRun(Box<InvokeOutcome>),
-    /// The decision changes the state: decide again in a write transaction.
-    NeedsWrite,
-}
 
 /// An endpoint: the runtime, its catalog, the policy, the durable state and
 /// the audit log.
@@ -272,6 +276,11 @@ pub struct Endpoint {
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<CatalogStore>>,
+    live: live::LiveInvocations,
+    /// Closing a session waits for invocations between their decision and
+    /// their "started" record (they hold it shared), so that nothing starts
+    /// in a session after it closed.
+    gate: std::sync::RwLock<()>,
 }
 
 impl Endpoint {
@@ -295,6 +304,8 @@ impl Endpoint {
             audit,
             clock: Arc::new(SystemClock),
             revocations: None,
+            live: live::LiveInvocations::default(),
+            gate: std::sync::RwLock::new(()),
         }
     }
 
@@ -400,6 +411,19 @@ impl Endpoint {
                 return Err(self.refused(record, refusal));
             }
         };
+        if payload.endpoint != self.id {
+            let refusal = Refusal::from(AuthError::WrongEndpoint {
+                asked: payload.endpoint,
+                this: self.id.clone(),
+            });
+            let record = events::refused(
+                Kind::RequestRefused,
+                Some(&payload.principal),
+                refusal.code(),
+                refusal.to_string(),
+            );
+            return Err(self.refused(record, refusal));
+        }
         // A nonce only needs remembering while its request could still pass
         // the timestamp check.
         let remember_until = payload.timestamp_ms.saturating_add(skew);
@@ -468,8 +492,8 @@ impl Endpoint {
     /// The end user's consent at the endpoint. `user` comes from the operating
     /// system ([`ConsentingUser::from_peer`]), never from a request.
     pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {
-        self.change_session_as(None, id, |session, _, now| {
-            session.consent(user, now)?;
+        self.change_session_as(None, id, |session, policy, now| {
+            session.consent(user, policy, now)?;
             Ok(vec![events::session_consented(session)])
         })
     }
@@ -482,6 +506,9 @@ impl Endpoint {
         id: &SessionId,
         report: ClosureReport,
     ) -> Result<Session, Refusal> {
+        // No invocation is between its decision and its "started" record
+        // while the session closes (see `Endpoint::invoke`).
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         self.change_session(who.principal(), id, |session, policy, now| {
             let closed_by_itself = matches!(
                 session.closure.as_ref().map(|c| &c.by),
@@ -564,6 +591,10 @@ impl Endpoint {
     ) -> Result<(), Refusal> {
         tx.put_session(session)?;
         if closed_now {
+            // Closing revokes every grant, those of invocations running now
+            // included. (Should the transaction then fail, they are
+            // cancelled in a session that stays open: the safe side.)
+            self.live.cancel_session(&session.id, "its session closed");
             records.push(events::session_closed(session));
             for mut escalation in tx.escalations_of(&session.id)? {
                 if escalation.void(now) {
@@ -629,225 +660,6 @@ impl Endpoint {
                 id: session.id.to_string(),
             })
         }
-    }
-
-    /// Invokes `action` in `session` as `who` on `input` (a JSON document):
-    /// the decision and, when allowed, the result.
-    pub fn invoke(
-        &self,
-        who: &Authenticated,
-        session_id: &SessionId,
-        action: &ActionId,
-        input: &str,
-    ) -> Result<InvokeOutcome, Refusal> {
-        self.runtime.check_input(input)?;
-        let input_digest = Sha256Digest::of(input.as_bytes());
-        // "Busy" must come before anything is committed, an approval above all.
-        let slot = self.runtime.reserve()?;
-        let now = self.now();
-        // Decide on a snapshot; write only when something must change (an
-        // approval is used, an escalation raised, the session closed by
-        // itself, or activity is due to be recorded), deciding again inside
-        // the write transaction so that nothing changed in between.
-        let ask = |session: Session| -> Ask<'_> {
-            Ask {
-                who,
-                session,
-                input,
-                input_digest,
-                now,
-            }
-        };
-        let (entry, decided) = self.store.read(|tx| -> Result<_, Refusal> {
-            let session = load_session(tx, session_id)?;
-            let entry = self.find_action(&session, action)?;
-            let decided = self.decide_invocation(tx, ask(session), entry, false)?;
-            Ok((entry, decided))
-        })?;
-        let decided = match decided {
-            Decided::NeedsWrite => self.store.write(|tx| {
-                let session = load_session(tx, session_id)?;
-                self.decide_invocation(tx, ask(session), entry, true)
-            })?,
-            decided => decided,
-        };
-        let (approval, invocation_id, logged, session) = match decided {
-            Decided::Run {
-                approval,
-                invocation,
-                logged,
-                session,
-            } => (approval, invocation, logged, session),
-            Decided::NeedsWrite => unreachable!("the write path always decides"),
-            Decided::NotRun(outcome) => {
-                tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
-                return Ok(*outcome);
-            }
-        };
-        let facts = invocation_facts(&session, who, entry, input, input_digest);
-        if !logged {
-            self.audit.append(facts.started(
-                invocation_id.as_str(),
-                approval.as_ref().map(EscalationId::as_str),
-            ))?;
-        }
-        // The grant: what the manifest declares. The scope allows the action
-        // as a whole (privileged ones only with an approval, checked above).
-        let manifest = entry.package.manifest();
-        let grant = Grant::declared(&manifest.capabilities);
-        let ran = slot.invoke(&entry.action, &grant, input);
-        let invocation = match ran {
-            Ok(invocation) => invocation,
-            Err(error) => {
-                // Logged as started: its end must be logged too.
-                let mut finished = Record::event(Kind::InvocationFinished);
-                finished.session = Some(session_id.to_string());
-                finished.invocation = Some(invocation_id.to_string());
-                finished.outcome = Some("not-run".to_string());
-                finished.reason = Some(error.to_string());
-                self.audit.append(finished)?;
-                return Err(error.into());
-            }
-        };
-        self.audit
-            .append_all(facts.finished(invocation_id.as_str(), &invocation))?;
-        tracing::info!(session = %session_id, action = %invocation.action, principal = %who.principal, outcome = invocation.outcome.code(), "invocation finished");
-        Ok(InvokeOutcome::Ran {
-            approval,
-            invocation,
-        })
-    }
-
-    /// Decides an invocation in `tx`. With `apply`, commits what the decision
-    /// changes, with its records; without, answers [`Decided::NeedsWrite`]
-    /// when it would change anything. A denial is logged here, outside any
-    /// transaction (it changes nothing).
-    fn decide_invocation(
-        &self,
-        tx: &Tx<'_>,
-        ask: Ask<'_>,
-        entry: &CatalogEntry,
-        apply: bool,
-    ) -> Result<Decided, Refusal> {
-        let Ask {
-            who,
-            mut session,
-            input,
-            input_digest,
-            now,
-        } = ask;
-        let manifest = entry.package.manifest();
-        let facts = ActionFacts {
-            id: &manifest.id,
-            version: &manifest.version,
-            digest: entry.package.digest(),
-            capabilities: manifest.capabilities.names(),
-            revoked: self.revoked(entry),
-        };
-        if session.refresh(now).is_some() {
-            if !apply {
-                return Ok(Decided::NeedsWrite);
-            }
-            self.persist(tx, &session, now, true, Vec::new())?;
-        }
-        let escalations = tx.escalations_of(&session.id)?;
-        let decision = decide(
-            &session,
-            &who.principal,
-            &facts,
-            input_digest,
-            &escalations,
-            &self.policy,
-            now,
-        );
-        let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
-        match decision {
-            Decision::Deny(denial) => {
-                self.audit.append(
-                    invocation_facts(&session, who, entry, input, input_digest).denied(&denial),
-                )?;
-                Ok(Decided::NotRun(Box::new(InvokeOutcome::Denied { denial })))
-            }
-            Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run {
-                approval: None,
-                invocation: InvocationId::random().map_err(SessionRefusal::Invalid)?,
-                logged: false,
-                session: Box::new(session),
-            }),
-            _ if !apply => Ok(Decided::NeedsWrite),
-            Decision::Escalate {
-                key,
-                existing,
-                note,
-            } => {
-                let escalation =
-                    match existing.and_then(|id| escalations.into_iter().find(|e| e.id == id)) {
-                        Some(pending) => pending,
-                        None => {
-                            let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
-                            let escalation = Escalation::raise(id, key, &who.principal, now);
-                            tx.put_escalation(&escalation)?;
-                            escalation
-                        }
-                    };
-                let record = invocation_facts(&session, who, entry, input, input_digest)
-                    .escalated(&escalation, note.as_deref());
-                session.touch(now);
-                self.persist(tx, &session, now, false, vec![record])?;
-                Ok(Decided::NotRun(Box::new(InvokeOutcome::Escalated {
-                    escalation,
-                    note,
-                })))
-            }
-            Decision::Allow { approval, .. } => {
-                if let Some(id) = &approval {
-                    let mut used =
-                        escalations
-                            .into_iter()
-                            .find(|e| &e.id == id)
-                            .ok_or_else(|| Refusal::NotFound {
-                                what: "escalation",
-                                id: id.to_string(),
-                            })?;
-                    used.consume(now);
-                    tx.put_escalation(&used)?;
-                }
-                let invocation = InvocationId::random().map_err(SessionRefusal::Invalid)?;
-                let started = invocation_facts(&session, who, entry, input, input_digest).started(
-                    invocation.as_str(),
-                    approval.as_ref().map(EscalationId::as_str),
-                );
-                session.touch(now);
-                self.persist(tx, &session, now, false, vec![started])?;
-
-                Ok(Decided::Run {
-                    approval,
-                    invocation,
-                    logged: true,
-                    session: Box::new(session),
-                })
-            }
-        }
-    }
-
-    /// The catalog entry for `action` in the version the session's scope
-    /// allows (the newest such), or its newest version.
-    fn find_action(&self, session: &Session, action: &ActionId) -> Result<&CatalogEntry, Refusal> {
-        let rules: Vec<_> = session
-            .request
-            .scope
-            .allowed
-            .iter()
-            .filter(|r| &r.id == action)
-            .collect();
-        self.catalog
-            .find(action, |version| {
-                rules.iter().any(|r| r.versions.matches(version))
-            })
-            .ok_or_else(|| Refusal::NotFound {
-                what: "action",
-                id: action.to_string(),
-            })
     }
 
     /// Approves an escalation.
@@ -951,8 +763,9 @@ impl Endpoint {
         Ok(escalation)
     }
 
-    /// The pending escalations `who` may see.
+    /// The pending escalations `who` may see (not those expired unapproved).
     pub fn pending_escalations(&self, who: &Authenticated) -> Result<Vec<Escalation>, Refusal> {
+        let now = self.now();
         let pending = self.store.read(|tx| {
             let pending = tx.pending_escalations()?;
             pending
@@ -962,7 +775,7 @@ impl Endpoint {
         })?;
         Ok(pending
             .into_iter()
-            .filter(|(session, _)| self.check_may_view(who, session).is_ok())
+            .filter(|(session, e)| e.is_open(now) && self.check_may_view(who, session).is_ok())
             .map(|(_, e)| e)
             .collect())
     }
@@ -972,8 +785,10 @@ impl Endpoint {
     /// the sessions it closed. A service calls this periodically.
     pub fn sweep(&self) -> Result<Vec<SessionId>, Refusal> {
         let now = self.now();
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         self.store.write(|tx| {
             tx.purge_nonces(now)?;
+            tx.purge_invocations(now.saturating_sub(INVOCATION_RETENTION_MS))?;
             let mut closed = Vec::new();
             for mut session in tx.sessions(true)? {
                 if let Some(by) = session.refresh(now) {
@@ -984,6 +799,17 @@ impl Endpoint {
             }
             Ok(closed)
         })
+    }
+
+    /// Cancels every invocation running now (a service that stops does this
+    /// once its grace period is over); returns how many.
+    pub fn cancel_running(&self, reason: &str) -> usize {
+        self.live.cancel_all(reason)
+    }
+
+    /// How many invocations are running now.
+    pub fn running(&self) -> usize {
+        self.live.count()
     }
 
     /// Carries out an authenticated operation and answers in JSON.
@@ -1003,13 +829,7 @@ impl Endpoint {
                 action,
                 input,
             } => {
-                let outcome = self.invoke(who, &session, &action, &input.to_string())?;
-                let mut answer = json(&outcome);
-                // The denial in words, beside its structured form.
-                if let InvokeOutcome::Denied { denial } = &outcome {
-                    answer["reason"] = serde_json::Value::String(denial.to_string());
-                }
-                answer
+                Endpoint::invoke_answer(&self.invoke(who, &session, &action, &input.to_string())?)
             }
             Operation::ApproveEscalation { escalation } => {
                 json(&self.approve_escalation(who, &escalation)?)
@@ -1019,8 +839,25 @@ impl Endpoint {
             }
             Operation::ShowSession { session } => json(&self.session(who, &session)?),
             Operation::ListSessions { open_only } => json(&self.sessions(who, open_only)?),
-            Operation::ShowEscalation { escalation } => json(&self.escalation(who, &escalation)?),
-            Operation::ListEscalations => json(&self.pending_escalations(who)?),
+            Operation::ShowEscalation { escalation } => {
+                escalation_answer(&self.escalation(who, &escalation)?, self.now())
+            }
+            Operation::ShowInvocation { invocation } => json(&self.invocation(who, &invocation)?),
+            Operation::ListInvocations { session } => json(&self.invocations(who, &session)?),
+            Operation::FollowInvocation { .. } => {
+                return Err(Refusal::Session(SessionRefusal::Invalid(
+                    "follow-invocation streams its answer: send it to /v1/stream".to_string(),
+                )));
+            }
+            Operation::ListEscalations => {
+                let now = self.now();
+                serde_json::Value::Array(
+                    self.pending_escalations(who)?
+                        .iter()
+                        .map(|e| escalation_answer(e, now))
+                        .collect(),
+                )
+            }
             Operation::ListCatalog => json(&self.catalog_listing()),
             Operation::ExportAudit { after, limit } => {
                 self.check_read_audit(who)?;
@@ -1053,6 +890,16 @@ impl Endpoint {
                 }
             }
         })
+    }
+
+    /// The answer to an invocation, in JSON: the outcome, and for a denial
+    /// its reason in words beside its structured form.
+    pub fn invoke_answer(outcome: &InvokeOutcome) -> serde_json::Value {
+        let mut answer = json(outcome);
+        if let InvokeOutcome::Denied { denial } = outcome {
+            answer["reason"] = serde_json::Value::String(denial.to_string());
+        }
+        answer
     }
 
     /// The installed actions: id, version, digest, and each capability with
@@ -1095,50 +942,18 @@ impl Endpoint {
     }
 }
 
-/// What an invocation asks, passed through its decision.
-struct Ask<'a> {
-    who: &'a Authenticated,
-    session: Session,
-    input: &'a str,
-    input_digest: Sha256Digest,
-    now: UnixMillis,
-}
-
-/// The facts every record of an invocation carries.
-fn invocation_facts<'a>(
-    session: &'a Session,
-    who: &'a Authenticated,
-    entry: &'a CatalogEntry,
-    input: &str,
-    input_digest: Sha256Digest,
-) -> events::InvocationFacts<'a> {
-    let manifest = entry.package.manifest();
-    events::InvocationFacts {
-        session,
-        principal: &who.principal,
-        action: manifest.id.as_str(),
-        version: manifest.version.to_string(),
-        digest: entry.package.digest().to_string(),
-        input_digest: input_digest.to_string(),
-        raw_input: manifest
-            .input
-            .audit_raw
-            .then(|| serde_json::from_str(input).unwrap_or(serde_json::Value::Null)),
-    }
-}
-
 /// A value as JSON. The types answered have string keys only, which always
 /// serialize.
 fn json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
 }
 
-fn outcome_name(outcome: &InvokeOutcome) -> &'static str {
-    match outcome {
-        InvokeOutcome::Ran { .. } => "ran",
-        InvokeOutcome::Denied { denial } => denial.code(),
-        InvokeOutcome::Escalated { .. } => "escalated",
-    }
+/// An escalation in JSON, with its status now (`pending`, `approved`,
+/// `used`, `expired`, `denied`, `voided`).
+fn escalation_answer(escalation: &Escalation, now: UnixMillis) -> serde_json::Value {
+    let mut answer = json(escalation);
+    answer["status"] = serde_json::Value::String(escalation.status(now).to_string());
+    answer
 }
 
 fn load_session(tx: &Tx<'_>, id: &SessionId) -> Result<Session, Refusal> {

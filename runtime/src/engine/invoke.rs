@@ -1,10 +1,11 @@
 //! One invocation: a fresh instance, `run` under the sandbox's limits, and
 //! what it came to.
 
+use super::cancel::{Cancellation, Cancelled};
 use super::sandbox::{MemoryLimitExceeded, Sandbox};
 use super::{InvokeError, LoadedAction, Runtime};
 use crate::grant::Grant;
-use crate::host::output::{Captured, OutputLimitExceeded};
+use crate::host::output::{Captured, OutputLimitExceeded, OutputObserver};
 use crate::outcome::{Invocation, Outcome, StopReason};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub(super) fn run(
     action: &LoadedAction,
     grant: &Grant,
     input: &str,
+    observer: Option<Arc<dyn OutputObserver>>,
+    cancellation: Option<Cancellation>,
 ) -> Result<Invocation, InvokeError> {
     let config = &runtime.inner.config;
     if input.len() > config.max_input_bytes {
@@ -56,6 +59,8 @@ pub(super) fn run(
         action.inner.label.clone(),
         Arc::clone(&runtime.inner.services),
         started,
+        observer,
+        cancellation,
     );
     let result = pre
         .instantiate(&mut store)
@@ -151,6 +156,9 @@ fn deadline_exceeded(sandbox: &Sandbox) -> Outcome {
 fn classify_trap(error: &wasmtime::Error, stderr: &str, sandbox: &Sandbox) -> Outcome {
     if let Some(exceeded) = error.downcast_ref::<OutputLimitExceeded>() {
         return stopped(StopReason::OutputLimitExceeded, exceeded.to_string());
+    }
+    if let Some(cancelled) = error.downcast_ref::<Cancelled>() {
+        return stopped(StopReason::Cancelled, cancelled.to_string());
     }
     if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
         return stopped(StopReason::MemoryLimitExceeded, exceeded.to_string());

@@ -9,17 +9,20 @@
 
 pub(crate) mod bindings;
 mod cache;
+mod cancel;
 mod imports;
 mod invoke;
 mod sandbox;
 
 pub use cache::{CacheDirError, CacheSource};
+pub use cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 pub use imports::{BASE_WASI, ForbiddenImport, ImportKind, classify as classify_import};
 pub use sandbox::{EPOCH_TICK, MemoryLimitExceeded, Sandbox};
 
 use crate::capability::{Capability, CapabilityNames};
 use crate::digest::Sha256Digest;
 use crate::grant::Grant;
+use crate::host::output::OutputObserver;
 use crate::host::systemd::ServiceManager;
 use crate::limits::{LimitTooHigh, Limits, RuntimeLimits};
 use crate::manifest::Manifest;
@@ -342,7 +345,28 @@ impl Reservation<'_> {
         grant: &Grant,
         input: &str,
     ) -> Result<Invocation, InvokeError> {
-        invoke::run(self.runtime, action, grant, input)
+        invoke::run(self.runtime, action, grant, input, None, None)
+    }
+
+    /// Runs `action` in this slot, telling `observer` of its output as it is
+    /// written, and stopping it if `cancellation` is cancelled (within
+    /// [`CANCEL_CHECK`]); see [`Runtime::invoke`].
+    pub fn invoke_observed(
+        self,
+        action: &LoadedAction,
+        grant: &Grant,
+        input: &str,
+        observer: Arc<dyn OutputObserver>,
+        cancellation: Cancellation,
+    ) -> Result<Invocation, InvokeError> {
+        invoke::run(
+            self.runtime,
+            action,
+            grant,
+            input,
+            Some(observer),
+            Some(cancellation),
+        )
     }
 }
 

@@ -8,16 +8,17 @@
 //! [`Sandbox::store`] builds the per-invocation store.
 
 use super::bindings::salve::action as wit;
+use super::cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 use crate::capability::{Capabilities, Capability, CapabilityNames};
 use crate::grant::Grant;
 use crate::host::HostCtx;
-use crate::host::output::Output;
+use crate::host::output::{Output, OutputObserver};
 use crate::host::systemd::ServiceManager;
 use crate::limits::Limits;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::ClosedInputStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -59,8 +60,10 @@ impl Sandbox {
         action: Arc<str>,
         services: Arc<ServiceManager>,
         started: Instant,
+        observer: Option<Arc<dyn OutputObserver>>,
+        cancellation: Option<Cancellation>,
     ) -> (Store<StoreState>, Output) {
-        let output = Output::new(self.limits.output_bytes, started);
+        let output = Output::new(self.limits.output_bytes, started).observed(observer);
         let wasi = WasiCtxBuilder::new()
             .stdin(ClosedInputStream)
             .stdout(output.stdout())
@@ -84,12 +87,33 @@ impl Sandbox {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = self
-            .limits
-            .deadline
-            .as_nanos()
-            .div_ceil(EPOCH_TICK.as_nanos());
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
+        let ticks = |left: Duration| {
+            u64::try_from(left.as_nanos().div_ceil(EPOCH_TICK.as_nanos()))
+                .unwrap_or(u64::MAX)
+                .saturating_add(1)
+        };
+        match cancellation {
+            None => store.set_epoch_deadline(ticks(self.limits.deadline)),
+            Some(cancellation) => {
+                // Wake every CANCEL_CHECK to look at the cancellation; the
+                // deadline stays where it was.
+                let check = ticks(CANCEL_CHECK);
+                let deadline = started + self.limits.deadline;
+                store.set_epoch_deadline(check.min(ticks(self.limits.deadline)));
+                store.epoch_deadline_callback(move |_| {
+                    if let Some(reason) = cancellation.reason() {
+                        return Err(wasmtime::Error::new(Cancelled {
+                            reason: reason.to_string(),
+                        }));
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(UpdateDeadline::Interrupt);
+                    }
+                    Ok(UpdateDeadline::Continue(check.min(ticks(left))))
+                });
+            }
+        }
         (store, output)
     }
 }

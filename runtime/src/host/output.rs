@@ -33,6 +33,33 @@ pub struct LogEntry {
     pub message: String,
 }
 
+/// One piece of output, as the action writes it: what an
+/// [`OutputObserver`] is told while the invocation runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum OutputEvent {
+    /// A message from the `log` capability.
+    Log(LogEntry),
+    /// Bytes written to stdout (lossy UTF-8).
+    Stdout {
+        /// The text.
+        text: String,
+    },
+    /// Bytes written to stderr (lossy UTF-8).
+    Stderr {
+        /// The text.
+        text: String,
+    },
+}
+
+/// Told of each piece of output as it is captured (within the budget: what
+/// the budget refuses is never reported). Called on the invocation's thread
+/// while the guest waits, so it must be quick.
+pub trait OutputObserver: Send + Sync {
+    /// One piece of output.
+    fn output(&self, event: OutputEvent);
+}
+
 /// Everything the action wrote, within the budget.
 #[derive(Debug, Default)]
 pub struct Captured {
@@ -71,6 +98,13 @@ impl Captured {
 pub struct Output {
     captured: Arc<Mutex<Captured>>,
     started: Instant,
+    observer: Option<Arc<dyn OutputObserver>>,
+}
+
+impl std::fmt::Debug for dyn OutputObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputObserver")
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +123,15 @@ impl Output {
                 ..Captured::default()
             })),
             started,
+            observer: None,
         }
+    }
+
+    /// The same capture, also telling `observer` of each piece of output.
+    #[must_use]
+    pub fn observed(mut self, observer: Option<Arc<dyn OutputObserver>>) -> Self {
+        self.observer = observer;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Captured> {
@@ -106,11 +148,15 @@ impl Output {
         let mut captured = self.lock();
         captured.spend(message.len())?;
         let at_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        captured.logs.push(LogEntry {
+        let entry = LogEntry {
             at_ms,
             level: level_name(level).to_string(),
             message,
-        });
+        };
+        if let Some(observer) = &self.observer {
+            observer.output(OutputEvent::Log(entry.clone()));
+        }
+        captured.logs.push(entry);
         Ok(())
     }
 
@@ -146,6 +192,15 @@ impl Output {
         match stream {
             Stream::Stdout => captured.stdout.extend_from_slice(bytes),
             Stream::Stderr => captured.stderr.extend_from_slice(bytes),
+        }
+        // Told under the lock, so that observers see the output in the
+        // order it was captured.
+        if let Some(observer) = &self.observer {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            observer.output(match stream {
+                Stream::Stdout => OutputEvent::Stdout { text },
+                Stream::Stderr => OutputEvent::Stderr { text },
+            });
         }
         Ok(())
     }

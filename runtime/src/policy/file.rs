@@ -99,12 +99,16 @@ pub struct Settings {
     pub max_session_minutes: u32,
     /// The longest idle timeout a session may have, in minutes.
     pub max_idle_minutes: u32,
-    /// How long an escalation approval stays valid, in minutes.
+    /// How long an escalation may wait for approval, and how long an
+    /// approval stays valid, in minutes.
     pub escalation_minutes: u32,
     /// How far a request's timestamp may be from the endpoint's clock.
     pub clock_skew_seconds: u32,
     /// Capabilities treated as privileged in addition to the runtime's.
     pub extra_privileged: Vec<Capability>,
+    /// The lowest user id that may consent at the endpoint: system accounts
+    /// (the service's own among them) and root are below it by default.
+    pub consent_min_uid: u32,
 }
 
 impl Default for Settings {
@@ -115,6 +119,7 @@ impl Default for Settings {
             escalation_minutes: 30,
             clock_skew_seconds: 300,
             extra_privileged: Vec::new(),
+            consent_min_uid: 1000,
         }
     }
 }

@@ -86,7 +86,7 @@ pub fn stage(salve: &Path) -> Service {
         .port();
     std::fs::write(
         dir.path().join("salve.toml"),
-        format!("endpoint = \"pc-test\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
+        format!("endpoint = \"pc-test\"\ndata-dir = \"data\"\nsocket = \"data/salve.sock\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
     )
     .unwrap();
     // The policy and trust files sit beside the configuration.
@@ -144,6 +144,7 @@ impl Service {
         let signed = SignedRequest::sign(
             &self.keys[who],
             &principal,
+            "pc-test",
             SystemClock.now_ms(),
             Nonce::random().unwrap(),
             operation,
@@ -305,6 +306,7 @@ pub fn signed(key: &KeyPair, who: &str, operation: &Operation) -> Vec<u8> {
     let signed = SignedRequest::sign(
         key,
         &principal,
+        "pc-test",
         SystemClock.now_ms(),
         Nonce::random().unwrap(),
         operation,

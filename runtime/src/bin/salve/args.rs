@@ -79,17 +79,25 @@ pub enum Command {
         principal: Option<String>,
     },
 
-    /// Sign a request: wrap an operation with your principal id, the time and a
-    /// fresh nonce, signed with your key.
+    /// Sign a request: wrap an operation with your principal id, the endpoint
+    /// it is for, the time and a fresh nonce, signed with your key.
     ///
-    /// Prints the signed request as JSON, ready to send to an endpoint. The
-    /// operation is JSON such as
+    /// Prints the signed request as JSON, ready to send to that endpoint
+    /// (POST /v1/requests); no other endpoint accepts it. The operation is
+    /// JSON such as
     ///   {"op": "approve-session", "session": "s-…"}
+    ///
+    /// Example:
+    ///   salve sign --key ann.key --endpoint pc-0421 \
+    ///       --operation '{"op": "approve-session", "session": "s-…"}'
     #[command(verbatim_doc_comment)]
     Sign {
         /// Your key file (from `salve keygen`).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// The endpoint the request is for (its name, as `/v1/health` gives it).
+        #[arg(long, value_name = "NAME")]
+        endpoint: String,
         /// Your principal id; defaults to the one in the key file.
         #[arg(long, value_name = "ID")]
         principal: Option<String>,
@@ -133,12 +141,17 @@ pub enum Command {
 
     /// Invoke an action in a session, against the service. Prints the
     /// action's output, or why it was denied, or the pending escalation of a
-    /// privileged action (exit 3); with --wait, waits for its approval and
-    /// then runs it.
+    /// privileged action (exit 3); with --wait, waits for a second approver
+    /// to decide and then runs it once approved. With --follow, the action's
+    /// log messages and output are shown as it writes them.
+    ///
+    /// Exit: 0 the action succeeded, 1 it ran and failed (or was stopped),
+    /// 3 denied or waiting for approval, 2 bad usage.
     ///
     /// Example:
     ///   salve invoke --key tom.key s-… system-report
     ///   salve invoke --key tom.key s-… restart-service --input '{"service": "cups.service"}' --wait 300
+    ///   salve invoke --key tom.key s-… collect-logs --follow
     #[command(verbatim_doc_comment)]
     Invoke {
         /// The session id.
@@ -148,15 +161,24 @@ pub enum Command {
         /// The input: JSON text, @FILE or - for stdin.
         #[arg(long, short, value_name = "JSON|@FILE|-", default_value = "{}")]
         input: String,
-        /// If escalated, keep asking for up to SECONDS until it is approved.
+        /// If escalated, wait up to SECONDS for an approver's decision, then
+        /// run it if approved.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
+        /// Show the action's log messages and output while it runs.
+        #[arg(long, short)]
+        follow: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
 
+    /// Invocations that ran in a session, against the service: list them,
+    /// show one with what it did, follow one while it runs.
+    #[command(subcommand)]
+    Invocation(InvocationCommand),
+
     /// Escalations of privileged invocations, against the service: list the
-    /// pending ones, show one (the exact action and input digest), approve
+    /// pending ones, show one (the exact action and input), approve
     /// or deny it (as a second approver).
     #[command(subcommand)]
     Escalation(EscalationCommand),
@@ -304,13 +326,42 @@ pub enum SessionCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum InvocationCommand {
+    /// The invocations of a session: id, action, outcome, duration.
+    List {
+        /// The session id.
+        session: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One invocation: who ran what, when, how it ended, its log messages
+    /// and output (so far, while it runs).
+    Show {
+        /// The invocation id (`i-…`, from `salve invoke` or `list`).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow an invocation's log messages and output as they are written,
+    /// from its start; for one that has ended, replay them. Ends when it
+    /// does.
+    Follow {
+        /// The invocation id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EscalationCommand {
     /// The pending escalations.
     List {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// One escalation: the exact action, component and input digests.
+    /// One escalation: the exact action, its component's digest, and the
+    /// exact input it would run with.
     Show {
         /// The escalation id.
         id: String,

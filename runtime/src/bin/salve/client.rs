@@ -44,11 +44,18 @@ impl std::error::Error for ApiError {}
 pub struct Client {
     target: Target,
     signer: Option<(KeyPair, PrincipalId)>,
+    /// The endpoint's name, which every signed request carries: asked of
+    /// the service (`/v1/health`) the first time it is needed.
+    endpoint: tokio::sync::OnceCell<String>,
 }
 
 impl Client {
     pub fn new(target: Target, signer: Option<(KeyPair, PrincipalId)>) -> Client {
-        Client { target, signer }
+        Client {
+            target,
+            signer,
+            endpoint: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// Sends one request and reads the JSON answer.
@@ -58,18 +65,31 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Value> {
+        let response = self.send(method, path, body).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        answer(status, &body)
+    }
+
+    /// Sends one request; the response's body is left to read.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, "salve")
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
-        let response = match &self.target {
+        match &self.target {
             Target::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path).await.with_context(|| {
                     format!("cannot reach the salve service at {} (is `salve serve` running? set --socket or SALVE_SOCKET)", path.display())
                 })?;
-                send(stream, request).await?
+                send(stream, request).await
             }
             Target::Tls { address, pin } => {
                 let config = crate::pin::client_config(*pin)?;
@@ -82,43 +102,87 @@ impl Client {
                     .connect(name, tcp)
                     .await
                     .with_context(|| format!("TLS with {address} failed"))?;
-                send(stream, request).await?
+                send(stream, request).await
             }
-        };
-        let (status, body) = response;
-        let value: Value = serde_json::from_slice(&body).with_context(|| {
-            format!("the service answered {status} with something that is not JSON")
-        })?;
-        if let Some(error) = value.get("error") {
-            return Err(ApiError {
-                status,
-                code: error["code"].as_str().unwrap_or("unknown").to_string(),
-                message: error["message"].as_str().unwrap_or("").to_string(),
-            }
-            .into());
         }
-        Ok(value.get("result").cloned().unwrap_or(value))
     }
 
-    /// Signs `operation` with the user's key and sends it.
-    pub async fn operation(&self, operation: &Operation) -> anyhow::Result<Value> {
+    /// The endpoint's name, as the service gives it.
+    pub async fn endpoint(&self) -> anyhow::Result<&str> {
+        let name = self
+            .endpoint
+            .get_or_try_init(|| async {
+                let health = self.health().await?;
+                health["endpoint"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("the service did not say which endpoint it is"))
+            })
+            .await?;
+        Ok(name)
+    }
+
+    /// `operation`, signed with the user's key for this endpoint.
+    async fn signed(&self, operation: &Operation) -> anyhow::Result<Vec<u8>> {
         let (key, principal) = self
             .signer
             .as_ref()
             .ok_or_else(|| anyhow!("this needs your key: pass --key FILE or set SALVE_KEY"))?;
+        let endpoint = self.endpoint().await?;
         let signed = SignedRequest::sign(
             key,
             principal,
+            endpoint,
             SystemClock.now_ms(),
             Nonce::random()?,
             operation,
         )?;
-        self.call(
-            Method::POST,
-            "/v1/requests",
-            Some(serde_json::to_vec(&signed)?),
-        )
-        .await
+        Ok(serde_json::to_vec(&signed)?)
+    }
+
+    /// Signs `operation` with the user's key and sends it.
+    pub async fn operation(&self, operation: &Operation) -> anyhow::Result<Value> {
+        let body = self.signed(operation).await?;
+        self.call(Method::POST, "/v1/requests", Some(body)).await
+    }
+
+    /// Signs a streaming `operation` (`invoke` or `follow-invocation`) and
+    /// sends it to `/v1/stream`: `each` is given every line of the answer as
+    /// it arrives (JSON, one event a line); the last one is returned.
+    pub async fn stream(
+        &self,
+        operation: &Operation,
+        mut each: impl FnMut(&Value),
+    ) -> anyhow::Result<Value> {
+        let body = self.signed(operation).await?;
+        let response = self.send(Method::POST, "/v1/stream", Some(body)).await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.into_body().collect().await?.to_bytes();
+            return answer(status, &body);
+        }
+        let mut body = response.into_body();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut last = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the service cut the stream off")?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let event: Value = serde_json::from_slice(&line)
+                    .context("the service streamed something that is not JSON")?;
+                each(&event);
+                last = Some(event);
+            }
+        }
+        let last = last.ok_or_else(|| anyhow!("the service ended the stream without an answer"))?;
+        if let Some(error) = last.get("error") {
+            return Err(api_error(status, error).into());
+        }
+        Ok(last)
     }
 
     /// The end user's consent, over the local socket.
@@ -132,20 +196,39 @@ impl Client {
     }
 }
 
-async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)>
+/// A JSON answer: its `result`, or its `error` as an [`ApiError`].
+fn answer(status: u16, body: &[u8]) -> anyhow::Result<Value> {
+    let value: Value = serde_json::from_slice(body).with_context(|| {
+        format!("the service answered {status} with something that is not JSON")
+    })?;
+    if let Some(error) = value.get("error") {
+        return Err(api_error(status, error).into());
+    }
+    Ok(value.get("result").cloned().unwrap_or(value))
+}
+
+fn api_error(status: u16, error: &Value) -> ApiError {
+    ApiError {
+        status,
+        code: error["code"].as_str().unwrap_or("unknown").to_string(),
+        message: error["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// Sends `request` on a new connection, which lives on (driven in the
+/// background) until the response's body is read.
+async fn send<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
-    let response = sender
+    tokio::spawn(connection);
+    sender
         .send_request(request)
         .await
-        .context("the service closed the connection")?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    drop(sender);
-    let _ = driver.await;
-    Ok((status, body))
+        .context("the service closed the connection")
 }

@@ -131,7 +131,13 @@ fn unreachable_principal() -> salve::identity::PrincipalId {
 fn stage(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> anyhow::Result<Stage> {
     let dir = tempfile::Builder::new().prefix("salve-demo-").tempdir()?;
     let mut keys = BTreeMap::new();
-    let mut policy = POLICY.to_string();
+    // The demo's end user, who consents at the "endpoint", is whoever runs
+    // it — under a real policy, system accounts and root may not consent.
+    let uid = salve::session::ConsentingUser::current_process().uid;
+    let mut policy = POLICY.replace(
+        "clock-skew-seconds = 120\n",
+        &format!("clock-skew-seconds = 120\nconsent-min-uid = {uid}\n"),
+    );
     for (id, role) in PEOPLE {
         let key = KeyPair::generate()?;
         policy.push_str(&format!(
@@ -187,7 +193,7 @@ fn stage(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> anyhow::Res
     std::fs::write(
         dir.path().join("salve.toml"),
         format!(
-            "endpoint = \"demo-endpoint\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\npolicy = \"policy.toml\"\ntrust = \"trust.toml\"\nsweep-seconds = 5\n"
+            "endpoint = \"demo-endpoint\"\ndata-dir = \"data\"\nsocket = \"data/salve.sock\"\nlisten = \"127.0.0.1:{port}\"\npolicy = \"policy.toml\"\ntrust = \"trust.toml\"\nsweep-seconds = 5\n"
         ),
     )?;
     Ok(Stage { dir, keys })

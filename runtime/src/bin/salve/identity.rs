@@ -39,7 +39,12 @@ pub fn keygen(out: &Path, principal: Option<&str>) -> CliResult {
     Ok(Exit::Success)
 }
 
-pub fn sign(key_path: &Path, principal: Option<&str>, operation: &str) -> CliResult {
+pub fn sign(
+    key_path: &Path,
+    principal: Option<&str>,
+    endpoint: &str,
+    operation: &str,
+) -> CliResult {
     let key = KeyPair::read(key_path).exit_with(Exit::Usage)?;
     let principal: PrincipalId = match principal {
         Some(id) => id
@@ -53,8 +58,15 @@ pub fn sign(key_path: &Path, principal: Option<&str>, operation: &str) -> CliRes
         .context("the operation is not one an endpoint understands (see `op` values in the README)")
         .exit_with(Exit::Usage)?;
     let nonce = Nonce::random().exit_with(Exit::Failed)?;
-    let signed = SignedRequest::sign(&key, &principal, SystemClock.now_ms(), nonce, &operation)
-        .exit_with(Exit::Failed)?;
+    let signed = SignedRequest::sign(
+        &key,
+        &principal,
+        endpoint,
+        SystemClock.now_ms(),
+        nonce,
+        &operation,
+    )
+    .exit_with(Exit::Failed)?;
     println!(
         "{}",
         serde_json::to_string(&signed).exit_with(Exit::Failed)?

@@ -17,8 +17,8 @@ mod serve;
 mod setup;
 
 use args::{
-    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand, PolicyCommand,
-    ReportCommand, SessionCommand, SignRole,
+    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand,
+    InvocationCommand, PolicyCommand, ReportCommand, SessionCommand, SignRole,
 };
 use clap::Parser;
 use std::process::ExitCode;
@@ -95,8 +95,18 @@ fn main() -> ExitCode {
             action,
             input,
             wait,
+            follow,
             client,
-        } => people::invoke(&client, &session, &action, &input, wait),
+        } => people::invoke(&client, &session, &action, &input, wait, follow),
+        Command::Invocation(InvocationCommand::List { session, client }) => {
+            people::list_invocations(&client, &session)
+        }
+        Command::Invocation(InvocationCommand::Show { id, client }) => {
+            people::show_invocation(&client, &id)
+        }
+        Command::Invocation(InvocationCommand::Follow { id, client }) => {
+            people::follow_invocation(&client, &id)
+        }
         Command::Escalation(EscalationCommand::List { client }) => {
             people::escalation(&client, salve::endpoint::Operation::ListEscalations)
         }
@@ -140,9 +150,10 @@ fn main() -> ExitCode {
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
             key,
+            endpoint,
             principal,
             operation,
-        } => identity::sign(&key, principal.as_deref(), &operation),
+        } => identity::sign(&key, principal.as_deref(), &endpoint, &operation),
         Command::Policy(PolicyCommand::Check { file, output }) => policy::check(&file, output.json),
         Command::Audit(AuditCommand::Verify {
             log,

@@ -11,7 +11,9 @@ use anyhow::{Context, anyhow};
 use salve::endpoint::Operation;
 use salve::identity::KeyPair;
 use salve::manifest::ActionId;
-use salve::session::{ActionRule, ClosureReport, EscalationId, Scope, SessionId, SessionRequest};
+use salve::session::{
+    ActionRule, ClosureReport, EscalationId, InvocationId, Scope, SessionId, SessionRequest,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -237,8 +239,13 @@ fn print_escalation(e: &Value) {
         text(e, "/key/session"),
         text(e, "/invoker")
     );
+    println!("  status           {}", text(e, "/status"));
     println!("  component sha256 {}", text(e, "/key/digest"));
     println!("  input sha256     {}", text(e, "/key/input_digest"));
+    match e["input"].as_str() {
+        Some(input) => println!("  input            {input}"),
+        None => println!("  input            (not kept: raised before inputs were stored)"),
+    }
     if let Some(approver) = e.pointer("/approval/by").and_then(Value::as_str) {
         println!("  approved by {approver}");
     }
@@ -316,6 +323,7 @@ pub fn invoke(
     action: &str,
     input: &str,
     wait: Option<u64>,
+    follow: bool,
 ) -> CliResult {
     let client = client(args, true)?;
     let input: Value = serde_json::from_str(&read_input(input).exit_with(Exit::Usage)?)
@@ -326,22 +334,29 @@ pub fn invoke(
         action: usage(action.parse())?,
         input,
     };
-    let started = Instant::now();
-    let answer = loop {
-        let answer = block(client.operation(&operation))?;
-        let waiting = answer["decision"] == "escalated"
-            && wait.is_some_and(|w| started.elapsed() < Duration::from_secs(w));
-        if !waiting {
-            break answer;
+    let json = args.json;
+    let answer = block(async {
+        let answer = send_invoke(&client, &operation, follow, json).await?;
+        let Some(seconds) = wait else {
+            return Ok(answer);
+        };
+        if answer["decision"] != "escalated" {
+            return Ok(answer);
         }
-        if !args.json {
+        let id: EscalationId = text(&answer, "/escalation/id")
+            .parse()
+            .map_err(|e: String| anyhow!(e))?;
+        if !json {
             eprintln!(
-                "escalation pending: {} — waiting for a second approver…",
-                text(&answer, "/escalation/id")
+                "escalation pending: {id} — waiting up to {seconds} s for a second approver…"
             );
         }
-        std::thread::sleep(Duration::from_secs(2));
-    };
+        let decided = wait_for_decision(&client, &id, Duration::from_secs(seconds)).await?;
+        match decided["status"].as_str() {
+            Some("approved") => send_invoke(&client, &operation, follow, json).await,
+            _ => Ok(serde_json::json!({ "decision": "escalated", "escalation": decided })),
+        }
+    })?;
     if args.json {
         print_json(&answer)?;
     }
@@ -349,13 +364,21 @@ pub fn invoke(
         Some("ran") => {
             let outcome = text(&answer, "/invocation/outcome/status");
             if !args.json {
+                if !follow {
+                    print_captured(&answer["invocation"]);
+                }
                 if let Some(output) = answer.pointer("/invocation/outcome/output") {
                     println!(
                         "{}",
                         serde_json::to_string_pretty(output).unwrap_or_default()
                     );
                 }
-                eprintln!("{} {outcome}", text(&answer, "/invocation/action"));
+                let message = answer
+                    .pointer("/invocation/outcome/message")
+                    .and_then(Value::as_str)
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                eprintln!("{} {outcome}{message}", text(&answer, "/invocation/action"));
             }
             Ok(if outcome == "succeeded" {
                 Exit::Success
@@ -365,11 +388,15 @@ pub fn invoke(
         }
         Some("escalated") => {
             if !args.json {
-                println!(
-                    "escalation pending: {} — a second approver runs `salve escalation approve {}`; then invoke again (or use --wait)",
-                    text(&answer, "/escalation/id"),
-                    text(&answer, "/escalation/id")
-                );
+                let id = text(&answer, "/escalation/id");
+                match answer.pointer("/escalation/status").and_then(Value::as_str) {
+                    Some(status) if status != "pending" => {
+                        println!("escalation {id} is {status}: the action did not run")
+                    }
+                    _ => println!(
+                        "escalation pending: {id} — a second approver runs `salve escalation approve {id}`; then invoke again (or use --wait)"
+                    ),
+                }
             }
             Ok(Exit::Refused)
         }
@@ -384,4 +411,197 @@ pub fn invoke(
             Ok(Exit::Refused)
         }
     }
+}
+
+/// Sends the invocation: streamed (its output printed as it comes) with
+/// `follow`, else in one answer.
+async fn send_invoke(
+    client: &Client,
+    operation: &Operation,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<Value> {
+    if !follow {
+        return client.operation(operation).await;
+    }
+    let last = client
+        .stream(operation, |event| {
+            if !json {
+                print_event(event);
+            }
+        })
+        .await?;
+    Ok(last.get("result").cloned().unwrap_or(last))
+}
+
+/// Asks how the escalation stands every two seconds until it is no longer
+/// pending or `patience` has passed; its last state.
+async fn wait_for_decision(
+    client: &Client,
+    id: &EscalationId,
+    patience: Duration,
+) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    loop {
+        let escalation = client
+            .operation(&Operation::ShowEscalation {
+                escalation: id.clone(),
+            })
+            .await?;
+        if escalation["status"] != "pending" || started.elapsed() >= patience {
+            return Ok(escalation);
+        }
+        tokio::time::sleep(Duration::from_secs(2).min(patience.saturating_sub(started.elapsed())))
+            .await;
+    }
+}
+
+/// One line of a followed invocation, as it happens: log messages and
+/// stderr on stderr, stdout on stdout.
+fn print_event(event: &Value) {
+    match event["event"].as_str() {
+        Some("started") => eprintln!(
+            "invocation {} of {} started",
+            text(event, "/invocation/id"),
+            text(event, "/invocation/action")
+        ),
+        Some("log") => eprintln!("[{}] {}", text(event, "/level"), text(event, "/message")),
+        Some("stdout") => print!("{}", text(event, "/text")),
+        Some("stderr") => eprint!("{}", text(event, "/text")),
+        _ => {}
+    }
+}
+
+/// What a finished invocation logged and wrote, as `print_event` shows it live.
+fn print_captured(invocation: &Value) {
+    for entry in invocation["logs"].as_array().into_iter().flatten() {
+        eprintln!("[{}] {}", text(entry, "/level"), text(entry, "/message"));
+    }
+    if let Some(stdout) = invocation["stdout"].as_str().filter(|s| !s.is_empty()) {
+        print!("{stdout}");
+    }
+    if let Some(stderr) = invocation["stderr"].as_str().filter(|s| !s.is_empty()) {
+        eprint!("{stderr}");
+    }
+}
+
+fn invocation_id(id: &str) -> Result<InvocationId, Failure> {
+    usage(id.parse())
+}
+
+pub fn list_invocations(args: &ClientArgs, session: &str) -> CliResult {
+    let client = client(args, true)?;
+    let operation = Operation::ListInvocations {
+        session: session_id(session)?,
+    };
+    let answer = block(client.operation(&operation))?;
+    if args.json {
+        print_json(&answer)?;
+        return Ok(Exit::Success);
+    }
+    for record in answer.as_array().into_iter().flatten() {
+        println!(
+            "{}  {:<24} {:<10} {}",
+            text(record, "/id"),
+            text(record, "/action"),
+            text(record, "/status"),
+            text(record, "/principal"),
+        );
+    }
+    Ok(Exit::Success)
+}
+
+pub fn show_invocation(args: &ClientArgs, id: &str) -> CliResult {
+    let client = client(args, true)?;
+    let operation = Operation::ShowInvocation {
+        invocation: invocation_id(id)?,
+    };
+    let record = block(client.operation(&operation))?;
+    if args.json {
+        print_json(&record)?;
+        return Ok(Exit::Success);
+    }
+    print_invocation(&record);
+    Ok(Exit::Success)
+}
+
+fn print_invocation(record: &Value) {
+    let invocation = &record["invocation"];
+    println!(
+        "invocation {}  {}  {}",
+        text(record, "/id"),
+        text(record, "/action"),
+        match invocation
+            .pointer("/outcome/status")
+            .and_then(Value::as_str)
+        {
+            Some(outcome) => outcome,
+            None => text(record, "/status"),
+        }
+    );
+    println!(
+        "  session     {}   by {}",
+        text(record, "/session"),
+        text(record, "/principal")
+    );
+    println!("  input       {}", text(record, "/input_digest"));
+    if let Some(approval) = record["approval"].as_str() {
+        println!("  approved by escalation {approval}");
+    }
+    if let Some(us) = invocation["duration_us"].as_u64() {
+        println!("  duration    {:.1} ms", us as f64 / 1000.0);
+    }
+    if let Some(reason) = record["reason"].as_str().or_else(|| {
+        invocation
+            .pointer("/outcome/message")
+            .and_then(Value::as_str)
+    }) {
+        println!("  reason      {reason}");
+    }
+    for call in invocation["denied_calls"].as_array().into_iter().flatten() {
+        println!(
+            "  refused     {} {} {}: {}",
+            text(call, "/capability"),
+            text(call, "/function"),
+            text(call, "/target"),
+            text(call, "/reason")
+        );
+    }
+    print_captured(invocation);
+    if let Some(output) = invocation.pointer("/outcome/output") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(output).unwrap_or_default()
+        );
+    }
+}
+
+pub fn follow_invocation(args: &ClientArgs, id: &str) -> CliResult {
+    let client = client(args, true)?;
+    let operation = Operation::FollowInvocation {
+        invocation: invocation_id(id)?,
+    };
+    let json = args.json;
+    let last = block(client.stream(&operation, |event| {
+        if json {
+            println!("{event}");
+        } else {
+            print_event(event);
+        }
+    }))?;
+    let record = last.get("result").cloned().unwrap_or(last);
+    if !json {
+        eprintln!(
+            "{} {}",
+            text(&record, "/action"),
+            match record
+                .pointer("/invocation/outcome/status")
+                .and_then(Value::as_str)
+            {
+                Some(outcome) => outcome,
+                None => text(&record, "/status"),
+            }
+        );
+    }
+    Ok(Exit::Success)
 }

@@ -1,7 +1,9 @@
 //! The HTTP API. Every request but `health` and `consent` is a signed
-//! request of the policy core (`POST /v1/requests`); the end user's consent
-//! (`POST /v1/consent`) is taken only over the local socket, from the
-//! kernel's word on who is at the other end. Errors are JSON:
+//! request of the policy core (`POST /v1/requests`, answered in one JSON
+//! document; `POST /v1/stream` for `invoke` and `follow-invocation`,
+//! answered in JSON lines as the action writes its output); the end user's
+//! consent (`POST /v1/consent`) is taken only over the local socket, from
+//! the kernel's word on who is at the other end. Errors are JSON:
 //! `{"error": {"code": "<stable code>", "message": "<a sentence>"}}`.
 
 use axum::Router;
@@ -10,13 +12,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use salve::endpoint::live::{FeedItem, Watcher};
 use salve::endpoint::{Endpoint, Operation, Refusal};
 use salve::identity::SignedRequest;
 use salve::session::{ConsentingUser, SessionId};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Who is at the other end of a connection.
 #[derive(Debug, Clone)]
@@ -63,6 +67,7 @@ pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/requests", post(requests))
+        .route("/v1/stream", post(stream))
         .route("/v1/consent", post(consent))
         .fallback(|| async {
             error(
@@ -129,25 +134,30 @@ fn busy() -> Response {
     )
 }
 
+/// Reads a signed request's body, then takes a concurrency permit: a slow
+/// client holds no permit while its body trickles in.
+async fn signed_request(
+    api: &Api,
+    body: Body,
+) -> Result<(SignedRequest, OwnedSemaphorePermit), Response> {
+    let bytes = read_body(api, body).await?;
+    let signed: SignedRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            format!(
+                "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
+            ),
+        )
+    })?;
+    let permit = api.limit.clone().try_acquire_owned().map_err(|_| busy())?;
+    Ok((signed, permit))
+}
+
 async fn requests(State(api): State<Arc<Api>>, body: Body) -> Response {
-    let Ok(permit) = api.limit.clone().try_acquire_owned() else {
-        return busy();
-    };
-    let bytes = match read_body(&api, body).await {
-        Ok(bytes) => bytes,
+    let (signed, permit) = match signed_request(&api, body).await {
+        Ok(request) => request,
         Err(response) => return response,
-    };
-    let signed: SignedRequest = match serde_json::from_slice(&bytes) {
-        Ok(signed) => signed,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "malformed-request",
-                format!(
-                    "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
-                ),
-            );
-        }
     };
     let endpoint = api.endpoint.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -159,14 +169,144 @@ async fn requests(State(api): State<Arc<Api>>, body: Body) -> Response {
     match answer {
         Ok(Ok(value)) => axum::Json(json!({ "result": value })).into_response(),
         Ok(Err(refused)) => refusal(&refused),
-        Err(join) => {
-            tracing::error!(error = %join, "a request handler failed");
+        Err(join) => internal(&join),
+    }
+}
+
+fn internal(join: &tokio::task::JoinError) -> Response {
+    tracing::error!(error = %join, "a request handler failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the request failed inside the service; it is logged",
+    )
+}
+
+/// `POST /v1/stream`: `invoke` or `follow-invocation`, answered in JSON
+/// lines — `{"event": "started", …}`, then the action's output as it writes
+/// it (`{"event": "log" | "stdout" | "stderr", …}`), then one last line that
+/// is the answer `/v1/requests` would give, `{"result": …}` or
+/// `{"error": …}`. A refusal found before anything runs (a bad signature,
+/// an unknown invocation) is an ordinary error answer.
+async fn stream(State(api): State<Arc<Api>>, body: Body) -> Response {
+    let (signed, permit) = match signed_request(&api, body).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let endpoint = api.endpoint.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || endpoint.authenticate::<Operation>(&signed)).await;
+    let (who, operation) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(refused)) => return refusal(&refused),
+        Err(join) => return internal(&join),
+    };
+    let (lines, body) = unbounded_channel();
+    let endpoint = api.endpoint.clone();
+    match operation {
+        Operation::Invoke {
+            session,
+            action,
+            input,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let watcher = Arc::new(Lines {
+                    lines: lines.clone(),
+                    answer_on_end: false,
+                });
+                let answer = endpoint
+                    .invoke_watched(&who, &session, &action, &input.to_string(), Some(watcher))
+                    .map(|outcome| Endpoint::invoke_answer(&outcome));
+                let _ = lines.send(answer_line(answer));
+            });
+        }
+        Operation::FollowInvocation { invocation } => {
+            drop(permit);
+            let watcher = Arc::new(Lines {
+                lines,
+                answer_on_end: true,
+            });
+            let followed =
+                tokio::task::spawn_blocking(move || endpoint.follow(&who, &invocation, watcher))
+                    .await;
+            match followed {
+                Ok(Ok(())) => {}
+                Ok(Err(refused)) => return refusal(&refused),
+                Err(join) => return internal(&join),
+            }
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "not-streamed",
+                "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests",
+            );
+        }
+    }
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::new(LineBody(body)))
+        .unwrap_or_else(|_| {
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
-                "the request failed inside the service; it is logged",
+                "the stream could not be started",
             )
+        })
+}
+
+fn answer_line(answer: Result<Value, Refusal>) -> axum::body::Bytes {
+    let value = match answer {
+        Ok(result) => json!({ "result": result }),
+        Err(refused) => {
+            json!({ "error": { "code": refused.code(), "message": refused.to_string() } })
         }
+    };
+    line(&value)
+}
+
+fn line(value: &Value) -> axum::body::Bytes {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes.into()
+}
+
+/// A follower that turns each item into a JSON line for the client; it
+/// stops following when the client has gone.
+struct Lines {
+    lines: UnboundedSender<axum::body::Bytes>,
+    /// For `follow-invocation`: the invocation as it ended is the answer.
+    answer_on_end: bool,
+}
+
+impl Watcher for Lines {
+    fn item(&self, item: FeedItem<'_>) -> bool {
+        let value = match item {
+            FeedItem::Started(record) => json!({ "event": "started", "invocation": record }),
+            FeedItem::Output(event) => serde_json::to_value(event).unwrap_or_default(),
+            FeedItem::Ended(record) if self.answer_on_end => json!({ "result": record }),
+            FeedItem::Ended(_) => return true,
+        };
+        self.lines.send(line(&value)).is_ok()
+    }
+}
+
+/// A response body of the lines sent to it, ending when every sender has
+/// gone.
+struct LineBody(UnboundedReceiver<axum::body::Bytes>);
+
+impl hyper::body::Body for LineBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|line| line.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
     }
 }
 
@@ -186,12 +326,12 @@ async fn consent(
             );
         }
     };
-    let Ok(permit) = api.limit.clone().try_acquire_owned() else {
-        return busy();
-    };
     let bytes = match read_body(&api, body).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
+    };
+    let Ok(permit) = api.limit.clone().try_acquire_owned() else {
+        return busy();
     };
     let session = serde_json::from_slice::<Value>(&bytes)
         .ok()

@@ -4,7 +4,7 @@
 //! ```toml
 //! endpoint = "pc-0421"                      # default: the host name
 //! data-dir = "/var/lib/salve"               # state.db, audit/, catalog/, endpoint.key, tls/
-//! socket = "/run/salve/salve.sock"          # local API (consent comes only here); default <data-dir>/salve.sock
+//! socket = "/run/salve/salve.sock"          # local API (consent comes only here); default $RUNTIME_DIRECTORY/salve.sock, else /run/salve/salve.sock
 //! listen = "127.0.0.1:7443"                 # TLS API; "" for none
 //! policy = "/etc/salve/policy.toml"
 //! trust = "/etc/salve/trust.toml"
@@ -125,10 +125,16 @@ impl Config {
         Ok(config)
     }
 
+    /// The local socket: as configured, else in the runtime directory
+    /// systemd made for the service (`RuntimeDirectory=salve`), else
+    /// `/run/salve/salve.sock` — where the CLI looks by default.
     pub fn socket(&self) -> PathBuf {
-        self.socket
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("salve.sock"))
+        self.socket.clone().unwrap_or_else(|| {
+            std::env::var_os("RUNTIME_DIRECTORY")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/run/salve"))
+                .join("salve.sock")
+        })
     }
 
     pub fn endpoint(&self) -> String {

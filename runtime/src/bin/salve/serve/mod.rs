@@ -29,9 +29,12 @@ use salve::{Runtime, RuntimeConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
+
+/// How long a stopping service waits for cancelled invocations to end.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// The endpoint's own key (it signs the audit log's checkpoints), made on
 /// first start.
@@ -88,6 +91,9 @@ pub fn serve(config_path: Option<&Path>) -> CliResult {
         .context("cannot start the async runtime")
         .exit_with(Exit::Failed)?;
     let result = runtime.block_on(run(config, Arc::new(endpoint), audit.clone()));
+    // An invocation stuck in a host call past the cancellation is not waited
+    // for: its host call ends by its own deadline, and its record with it.
+    runtime.shutdown_timeout(CANCEL_WAIT);
     audit.close();
     result.exit_with(Exit::Failed)?;
     Ok(Exit::Success)
@@ -102,6 +108,13 @@ fn record(kind: Kind, endpoint: &Endpoint, reason: String) -> Record {
 
 async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> anyhow::Result<()> {
     let socket_path = config.socket();
+    if let Some(dir) = socket_path.parent().filter(|d| !d.is_dir()) {
+        return Err(anyhow!(
+            "cannot listen on {}: the directory {} does not exist. Create it (mode 0755, owned by the service's user; systemd's RuntimeDirectory=salve does) or set `socket` in salve.toml",
+            socket_path.display(),
+            dir.display()
+        ));
+    }
     if socket_path.exists() {
         // A socket left by a crash; refuse if a service still answers on it.
         if std::os::unix::net::UnixStream::connect(&socket_path).is_ok() {
@@ -299,9 +312,18 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     let detail = if finished {
         "stopped: every request answered".to_string()
     } else {
+        // Past the grace period: invocations still running are cancelled
+        // (each ends with its "finished" record, outcome `cancelled`), and
+        // the connections waiting for them are cut off.
+        let cancelled = endpoint.cancel_running("the service is stopping");
+        let waited = Instant::now();
+        while endpoint.running() > 0 && waited.elapsed() < CANCEL_WAIT {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         format!(
-            "stopped: requests still running after {} s were cut off",
-            grace.as_secs()
+            "stopped: requests still running after {} s were cut off ({cancelled} invocations cancelled, {} still in a host call)",
+            grace.as_secs(),
+            endpoint.running()
         )
     };
     let stopped = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,422 @@
+//! The path every invocation takes, in order: find the session; decide
+//! ([`crate::decision::decide`]); commit what the decision changes (an
+//! approval used, an escalation raised, the session touched); log
+//! "started" durably — no log, no run; run in a fresh instance with what
+//! the manifest declares and the scope allows, its output fed to whoever
+//! follows it; log "finished"; record what it did; answer.
+
+use super::*;
+
+/// How often a session's activity is written down, for its idle timeout
+/// (counted in minutes): invocations closer together than this do not each
+/// cost a durable write.
+const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+
+/// A decision, and whether it could be made without writing.
+enum Decided {
+    /// Run, using this approval; `logged` when "started" is already in the
+    /// log (it was written with the decision's transaction).
+    Run {
+        approval: Option<EscalationId>,
+        invocation: InvocationId,
+        logged: bool,
+        session: Box<Session>,
+    },
+    /// Do not run; this is why.
+    NotRun(Box<InvokeOutcome>),
+    /// The decision changes the state: decide again in a write transaction.
+    NeedsWrite,
+}
+
+impl Endpoint {
+    /// Invokes `action` in `session` as `who` on `input` (a JSON document):
+    /// the decision and, when allowed, the result.
+    pub fn invoke(
+        &self,
+        who: &Authenticated,
+        session_id: &SessionId,
+        action: &ActionId,
+        input: &str,
+    ) -> Result<InvokeOutcome, Refusal> {
+        self.invoke_watched(who, session_id, action, input, None)
+    }
+
+    /// Invokes as [`Endpoint::invoke`] does; when the invocation runs,
+    /// `watcher` follows it from its start: its output as the action writes
+    /// it, then how it ended.
+    pub fn invoke_watched(
+        &self,
+        who: &Authenticated,
+        session_id: &SessionId,
+        action: &ActionId,
+        input: &str,
+        watcher: Option<Arc<dyn Watcher>>,
+    ) -> Result<InvokeOutcome, Refusal> {
+        let input_digest = Sha256Digest::of(input.as_bytes());
+        // What is refused before any decision (bad input, busy, no such
+        // session or action) is logged like every other refusal.
+        let early = |refusal: Refusal| {
+            let mut record = events::refused(
+                Kind::RequestRefused,
+                Some(&who.principal),
+                refusal.code(),
+                refusal.to_string(),
+            );
+            record.session = Some(session_id.to_string());
+            record.action = Some(action.to_string());
+            record.input_digest = Some(input_digest.to_string());
+            self.refused(record, refusal)
+        };
+        self.runtime
+            .check_input(input)
+            .map_err(|e| early(e.into()))?;
+        // "Busy" must come before anything is committed, an approval above all.
+        let slot = self.runtime.reserve().map_err(|e| early(e.into()))?;
+        let now = self.now();
+        // Decide on a snapshot; write only when something must change (an
+        // approval is used, an escalation raised, the session closed by
+        // itself, or activity is due to be recorded), deciding again inside
+        // the write transaction so that nothing changed in between.
+        let ask = |session: Session| -> Ask<'_> {
+            Ask {
+                who,
+                session,
+                input,
+                input_digest,
+                now,
+            }
+        };
+        // Held until "started" is logged: a closure waits for it, so the
+        // log never shows an invocation starting in a closed session.
+        let gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let read = self.store.read(|tx| -> Result<_, Refusal> {
+            let session = load_session(tx, session_id)?;
+            let entry = self.find_action(&session, action)?;
+            let decided = self.decide_invocation(tx, ask(session), entry, false)?;
+            Ok((entry, decided))
+        });
+        let (entry, decided) = match read {
+            Ok(read) => read,
+            Err(refusal @ Refusal::NotFound { .. }) => return Err(early(refusal)),
+            Err(refusal) => return Err(refusal),
+        };
+        let decided = match decided {
+            Decided::NeedsWrite => self.store.write(|tx| {
+                let session = load_session(tx, session_id)?;
+                self.decide_invocation(tx, ask(session), entry, true)
+            })?,
+            decided => decided,
+        };
+        let (approval, invocation_id, logged, session) = match decided {
+            Decided::Run {
+                approval,
+                invocation,
+                logged,
+                session,
+            } => (approval, invocation, logged, session),
+            Decided::NeedsWrite => unreachable!("the write path always decides"),
+            Decided::NotRun(outcome) => {
+                tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
+                return Ok(*outcome);
+            }
+        };
+        let facts = invocation_facts(&session, who, entry, input, input_digest);
+        if !logged {
+            self.audit.append(facts.started(
+                invocation_id.as_str(),
+                approval.as_ref().map(EscalationId::as_str),
+            ))?;
+        }
+        drop(gate);
+        let manifest = entry.package.manifest();
+        let feed = self.live.start(
+            InvocationRecord {
+                id: invocation_id.clone(),
+                session: session_id.clone(),
+                principal: who.principal.to_string(),
+                action: manifest.label(),
+                input_digest: input_digest.to_string(),
+                approval: approval.clone(),
+                started_ms: now,
+                finished_ms: None,
+                status: InvocationStatus::Running,
+                invocation: None,
+                reason: None,
+            },
+            watcher,
+        );
+        // The grant: what the manifest declares. The scope allows the action
+        // as a whole (privileged ones only with an approval, checked above).
+        let grant = Grant::declared(&manifest.capabilities);
+        let ran = slot.invoke_observed(
+            &entry.action,
+            &grant,
+            input,
+            feed.clone(),
+            feed.cancellation().clone(),
+        );
+        let mut record = feed.record();
+        record.finished_ms = Some(self.now());
+        // Logged as started: its end is logged whatever happened.
+        let answer = match ran {
+            Ok(invocation) => {
+                let logged = self
+                    .audit
+                    .append_all(facts.finished(invocation_id.as_str(), &invocation));
+                tracing::info!(session = %session_id, action = %invocation.action, principal = %who.principal, outcome = invocation.outcome.code(), "invocation finished");
+                record.status = InvocationStatus::Finished;
+                record.invocation = Some(invocation.clone());
+                logged.map_err(Refusal::from).map(|_| InvokeOutcome::Ran {
+                    approval,
+                    invocation,
+                })
+            }
+            Err(error) => {
+                let logged = self
+                    .audit
+                    .append(facts.not_run(invocation_id.as_str(), &error.to_string()));
+                record.status = InvocationStatus::NotRun;
+                record.reason = Some(error.to_string());
+                logged.map_err(Refusal::from).and(Err(error.into()))
+            }
+        };
+        if let Err(error) = self.store.record_invocation(&record) {
+            tracing::warn!(invocation = %invocation_id, %error, "cannot record what the invocation did; the audit log has it");
+        }
+        self.live.end(&feed, &record);
+        answer
+    }
+
+    /// An invocation, running or finished, for those who may see its
+    /// session: who ran what, and what it did (so far).
+    pub fn invocation(
+        &self,
+        who: &Authenticated,
+        id: &InvocationId,
+    ) -> Result<InvocationRecord, Refusal> {
+        let record = match self.live.get(id) {
+            Some(feed) => feed.record(),
+            None => self
+                .store
+                .read(|tx| tx.invocation(id))?
+                .ok_or_else(|| Refusal::NotFound {
+                    what: "invocation",
+                    id: id.to_string(),
+                })?,
+        };
+        self.session(who, &record.session)?;
+        Ok(record)
+    }
+
+    /// The invocations of a session (without their output), oldest first:
+    /// the finished ones, then those running now.
+    pub fn invocations(
+        &self,
+        who: &Authenticated,
+        session: &SessionId,
+    ) -> Result<Vec<InvocationRecord>, Refusal> {
+        self.session(who, session)?;
+        let mut records = self.store.read(|tx| tx.invocations_of(session))?;
+        let running: Vec<InvocationRecord> = self
+            .live
+            .running_in(session)
+            .into_iter()
+            .filter(|r| !records.iter().any(|f| f.id == r.id))
+            .collect();
+        records.extend(running);
+        Ok(records)
+    }
+
+    /// Follows an invocation for someone who may see its session: `watcher`
+    /// is told everything from its start, then everything to come while it
+    /// runs. For a finished invocation, what it did is replayed whole.
+    pub fn follow(
+        &self,
+        who: &Authenticated,
+        id: &InvocationId,
+        watcher: Arc<dyn Watcher>,
+    ) -> Result<(), Refusal> {
+        if let Some(feed) = self.live.get(id) {
+            self.session(who, &feed.record().session)?;
+            feed.follow(watcher);
+            return Ok(());
+        }
+        let record = self.invocation(who, id)?;
+        live::replay(&record, watcher.as_ref());
+        Ok(())
+    }
+
+    /// Decides an invocation in `tx`. With `apply`, commits what the decision
+    /// changes, with its records; without, answers [`Decided::NeedsWrite`]
+    /// when it would change anything. A denial is logged here, outside any
+    /// transaction (it changes nothing).
+    fn decide_invocation(
+        &self,
+        tx: &Tx<'_>,
+        ask: Ask<'_>,
+        entry: &CatalogEntry,
+        apply: bool,
+    ) -> Result<Decided, Refusal> {
+        let Ask {
+            who,
+            mut session,
+            input,
+            input_digest,
+            now,
+        } = ask;
+        let manifest = entry.package.manifest();
+        let facts = ActionFacts {
+            id: &manifest.id,
+            version: &manifest.version,
+            digest: entry.package.digest(),
+            capabilities: manifest.capabilities.names(),
+            revoked: self.revoked(entry),
+        };
+        if session.refresh(now).is_some() {
+            if !apply {
+                return Ok(Decided::NeedsWrite);
+            }
+            self.persist(tx, &session, now, true, Vec::new())?;
+        }
+        let escalations = tx.escalations_of(&session.id)?;
+        let decision = decide(
+            &session,
+            &who.principal,
+            &facts,
+            input_digest,
+            &escalations,
+            &self.policy,
+            now,
+        );
+        let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
+        match decision {
+            Decision::Deny(denial) => {
+                self.audit.append(
+                    invocation_facts(&session, who, entry, input, input_digest).denied(&denial),
+                )?;
+                Ok(Decided::NotRun(Box::new(InvokeOutcome::Denied { denial })))
+            }
+            Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run {
+                approval: None,
+                invocation: InvocationId::random().map_err(SessionRefusal::Invalid)?,
+                logged: false,
+                session: Box::new(session),
+            }),
+            _ if !apply => Ok(Decided::NeedsWrite),
+            Decision::Escalate {
+                key,
+                existing,
+                note,
+            } => {
+                let escalation = match existing
+                    .and_then(|id| escalations.into_iter().find(|e| e.id == id))
+                {
+                    Some(pending) => pending,
+                    None => {
+                        let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
+                        let escalation =
+                            Escalation::raise(id, key, &who.principal, input, &self.policy, now);
+                        tx.put_escalation(&escalation)?;
+                        escalation
+                    }
+                };
+                let record = invocation_facts(&session, who, entry, input, input_digest)
+                    .escalated(&escalation, note.as_deref());
+                session.touch(now);
+                self.persist(tx, &session, now, false, vec![record])?;
+                Ok(Decided::NotRun(Box::new(InvokeOutcome::Escalated {
+                    escalation,
+                    note,
+                })))
+            }
+            Decision::Allow { approval, .. } => {
+                if let Some(id) = &approval {
+                    let mut used =
+                        escalations
+                            .into_iter()
+                            .find(|e| &e.id == id)
+                            .ok_or_else(|| Refusal::NotFound {
+                                what: "escalation",
+                                id: id.to_string(),
+                            })?;
+                    used.consume(now);
+                    tx.put_escalation(&used)?;
+                }
+                let invocation = InvocationId::random().map_err(SessionRefusal::Invalid)?;
+                let started = invocation_facts(&session, who, entry, input, input_digest).started(
+                    invocation.as_str(),
+                    approval.as_ref().map(EscalationId::as_str),
+                );
+                session.touch(now);
+                self.persist(tx, &session, now, false, vec![started])?;
+
+                Ok(Decided::Run {
+                    approval,
+                    invocation,
+                    logged: true,
+                    session: Box::new(session),
+                })
+            }
+        }
+    }
+
+    /// The catalog entry for `action` in the version the session's scope
+    /// allows (the newest such), or its newest version.
+    fn find_action(&self, session: &Session, action: &ActionId) -> Result<&CatalogEntry, Refusal> {
+        let rules: Vec<_> = session
+            .request
+            .scope
+            .allowed
+            .iter()
+            .filter(|r| &r.id == action)
+            .collect();
+        self.catalog
+            .find(action, |version| {
+                rules.iter().any(|r| r.versions.matches(version))
+            })
+            .ok_or_else(|| Refusal::NotFound {
+                what: "action",
+                id: action.to_string(),
+            })
+    }
+}
+
+/// What an invocation asks, passed through its decision.
+struct Ask<'a> {
+    who: &'a Authenticated,
+    session: Session,
+    input: &'a str,
+    input_digest: Sha256Digest,
+    now: UnixMillis,
+}
+
+/// The facts every record of an invocation carries.
+fn invocation_facts<'a>(
+    session: &'a Session,
+    who: &'a Authenticated,
+    entry: &'a CatalogEntry,
+    input: &str,
+    input_digest: Sha256Digest,
+) -> events::InvocationFacts<'a> {
+    let manifest = entry.package.manifest();
+    events::InvocationFacts {
+        session,
+        principal: &who.principal,
+        action: manifest.id.as_str(),
+        version: manifest.version.to_string(),
+        digest: entry.package.digest().to_string(),
+        input_digest: input_digest.to_string(),
+        raw_input: manifest
+            .input
+            .audit_raw
+            .then(|| serde_json::from_str(input).unwrap_or(serde_json::Value::Null)),
+    }
+}
+
+fn outcome_name(outcome: &InvokeOutcome) -> &'static str {
+    match outcome {
+        InvokeOutcome::Ran { .. } => "ran",
+        InvokeOutcome::Denied { denial } => denial.code(),
+        InvokeOutcome::Escalated { .. } => "escalated",
+    }
+}
