@@ -34,7 +34,7 @@ pub struct Invocation {
 }
 
 /// How an invocation ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Outcome {
     /// `run` returned output.
@@ -56,6 +56,45 @@ pub enum Outcome {
         /// A sentence that says what happened.
         message: String,
     },
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    /// Read back as it is written (`{"status": "succeeded", "output": …}`),
+    /// through a plain struct: serde's tagged enums buffer their content,
+    /// which a raw JSON `output` cannot go through.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            status: String,
+            output: Option<Box<RawValue>>,
+            code: Option<String>,
+            message: Option<String>,
+            reason: Option<StopReason>,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        let missing = |field: &'static str| D::Error::missing_field(field);
+        Ok(match wire.status.as_str() {
+            "succeeded" => Outcome::Succeeded {
+                output: wire.output.ok_or_else(|| missing("output"))?,
+            },
+            "failed" => Outcome::Failed {
+                code: wire.code.ok_or_else(|| missing("code"))?,
+                message: wire.message.ok_or_else(|| missing("message"))?,
+            },
+            "stopped" => Outcome::Stopped {
+                reason: wire.reason.ok_or_else(|| missing("reason"))?,
+                message: wire.message.ok_or_else(|| missing("message"))?,
+            },
+            other => {
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["succeeded", "failed", "stopped"],
+                ));
+            }
+        })
+    }
 }
 
 /// Why the sandbox ended an invocation.
@@ -177,4 +216,33 @@ pub enum InvocationStatus {
     Finished,
     /// The runtime refused it after it was logged as started.
     NotRun,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_back_as_written() {
+        let outcomes = [
+            Outcome::Succeeded {
+                output: RawValue::from_string(r#"{"a": [1, 2]}"#.to_string()).unwrap(),
+            },
+            Outcome::Failed {
+                code: "not-found".into(),
+                message: "no such unit".into(),
+            },
+            Outcome::Stopped {
+                reason: StopReason::Cancelled,
+                message: "the invocation was cancelled: its session closed".into(),
+            },
+        ];
+        for outcome in outcomes {
+            let text = serde_json::to_string(&outcome).unwrap();
+            let back: Outcome = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        }
+        assert!(serde_json::from_str::<Outcome>(r#"{"status": "won"}"#).is_err());
+        assert!(serde_json::from_str::<Outcome>(r#"{"status": "succeeded"}"#).is_err());
+    }
 }

@@ -102,6 +102,16 @@ impl Fixture {
         Fixture::with_rules("")
     }
 
+    /// A fresh endpoint whose catalog also holds the hostile test guest
+    /// (every capability declared, so a privileged action).
+    pub fn with_hostile() -> Fixture {
+        let mut f = Fixture::new();
+        f.packages
+            .push(Package::open(artifacts::HOSTILE).expect("hostile"));
+        f.restart();
+        f
+    }
+
     /// A fresh endpoint whose policy ends with `extra` (e.g. `rules = ...`).
     pub fn with_rules(extra: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");

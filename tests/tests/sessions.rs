@@ -368,6 +368,8 @@ fn nothing_runs_before_approval_or_before_consent() {
             session.id
         )
     );
+    // Only a person's account consents; the fixture's policy lets any uid
+    // (consent-min-uid = 0) so that the test user can, the default is 1000.
     let user = ConsentingUser::current_process();
     let session = f.endpoint.consent(user.clone(), &session.id).unwrap();
     assert_eq!(session.state, SessionState::Active);

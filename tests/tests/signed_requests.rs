@@ -275,3 +275,53 @@ fn a_malformed_operation_is_refused_even_when_signed() {
     );
     assert_eq!(sessions(&f), 0);
 }
+
+#[test]
+fn a_request_signed_for_another_endpoint_is_refused_there() {
+    let f = Fixture::new();
+    let nonce = Nonce::random().unwrap();
+    let elsewhere = SignedRequest::sign(
+        &f.keys["alice"],
+        &f.id("alice"),
+        "pc-9999",
+        f.clock.now_ms(),
+        nonce.clone(),
+        &request_session(),
+    )
+    .unwrap();
+    let error = f
+        .endpoint
+        .authenticate::<Operation>(&elsewhere)
+        .unwrap_err();
+    assert_eq!(error.code(), "wrong-endpoint");
+    assert_eq!(
+        error.to_string(),
+        "the request was signed for endpoint `pc-9999`, but this is `pc-0421`: sign it for this endpoint"
+    );
+    assert_eq!(sessions(&f), 0);
+    // The refusal used up nothing: the same nonce, signed for this endpoint,
+    // is accepted once.
+    let here = SignedRequest::sign(
+        &f.keys["alice"],
+        &f.id("alice"),
+        f.endpoint.id(),
+        f.clock.now_ms(),
+        nonce,
+        &request_session(),
+    )
+    .unwrap();
+    assert!(f.endpoint.authenticate::<Operation>(&here).is_ok());
+    assert_eq!(
+        f.endpoint
+            .authenticate::<Operation>(&here)
+            .unwrap_err()
+            .code(),
+        "replayed-request"
+    );
+    let refused = f
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.reason_code.as_deref() == Some("wrong-endpoint"))
+        .count();
+    assert_eq!(refused, 1, "the refusal is logged");
+}

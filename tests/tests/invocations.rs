@@ -1,0 +1,408 @@
+//! Invocations as people see them: followed while they run, shown and listed
+//! afterwards, cancelled when their session closes; and what an escalation
+//! shows its approver.
+
+// Test helpers: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+use salve::audit::Kind;
+use salve::clock::Clock;
+use salve::endpoint::live::{FeedItem, Watcher};
+use salve::endpoint::{InvokeOutcome, Refusal};
+use salve::host::output::OutputEvent;
+use salve::outcome::{InvocationRecord, InvocationStatus};
+use salve::session::{ClosureReport, Session, SessionId, SessionState};
+use salve_tests::fixture::{Fixture, request};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn active(f: &Fixture, allowed: &[&str], privileged: bool) -> Session {
+    let session = f
+        .endpoint
+        .request_session(&f.who("alice"), request("tom", allowed, privileged))
+        .unwrap();
+    let session = f
+        .endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    assert_eq!(session.state, SessionState::Active);
+    session
+}
+
+/// What a follower saw, one line per item.
+#[derive(Default)]
+struct Seen(Mutex<Vec<String>>);
+
+impl Watcher for Seen {
+    fn item(&self, item: FeedItem<'_>) -> bool {
+        self.0.lock().unwrap().push(match item {
+            FeedItem::Started(r) => format!("started {} {:?}", r.action, r.status),
+            FeedItem::Output(OutputEvent::Log(entry)) => format!("log {}", entry.level),
+            FeedItem::Output(OutputEvent::Stdout { .. }) => "stdout".to_string(),
+            FeedItem::Output(OutputEvent::Stderr { .. }) => "stderr".to_string(),
+            FeedItem::Ended(r) => format!("ended {:?}", r.status),
+        });
+        true
+    }
+}
+
+impl Seen {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+const DISK_USAGE: &str = r#"{"warn_percent": 1}"#;
+
+#[test]
+fn an_invocation_is_followed_as_it_runs_then_shown_and_listed() {
+    let f = Fixture::new();
+    let session = active(&f, &["disk-usage"], false);
+    let seen = Arc::new(Seen::default());
+    let outcome = f
+        .endpoint
+        .invoke_watched(
+            &f.who("tom"),
+            &session.id,
+            &"disk-usage".parse().unwrap(),
+            DISK_USAGE,
+            Some(seen.clone()),
+        )
+        .unwrap();
+    let InvokeOutcome::Ran { invocation, .. } = outcome else {
+        panic!("expected a run, got {outcome:?}");
+    };
+    assert!(invocation.outcome.succeeded(), "{:?}", invocation.outcome);
+    assert!(
+        !invocation.logs.is_empty(),
+        "disk-usage warns per full mount"
+    );
+
+    // Started first, every log message as it was written, ended last.
+    let lines = seen.lines();
+    let mut expected = vec!["started disk-usage@1.0.0 Running".to_string()];
+    expected.extend(invocation.logs.iter().map(|l| format!("log {}", l.level)));
+    expected.push("ended Finished".to_string());
+    assert_eq!(lines, expected);
+
+    // Afterwards: shown, with what it did, and listed in its session.
+    let records = f
+        .endpoint
+        .invocations(&f.who("alice"), &session.id)
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    let id = records[0].id.clone();
+    assert!(
+        records[0].invocation.is_none(),
+        "a listing carries no output"
+    );
+    let shown: InvocationRecord = f.endpoint.invocation(&f.who("bob"), &id).unwrap();
+    assert_eq!(shown.status, InvocationStatus::Finished);
+    assert_eq!(shown.principal, "tom");
+    let shown_logs = &shown.invocation.as_ref().unwrap().logs;
+    assert_eq!(shown_logs, &invocation.logs);
+    // Its id is the one its audit records carry.
+    let finished: Vec<_> = f
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.kind == Kind::InvocationFinished)
+        .collect();
+    assert_eq!(finished[0].invocation.as_deref(), Some(id.as_str()));
+
+    // Following it now replays it whole.
+    let late = Arc::new(Seen::default());
+    f.endpoint.follow(&f.who("tom"), &id, late.clone()).unwrap();
+    assert_eq!(late.lines(), expected);
+
+    // An id that names nothing is not found.
+    let none = f
+        .endpoint
+        .invocation(
+            &f.who("tom"),
+            &"i-000000000000000000000000".parse().unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(none.code(), "not-found");
+}
+
+#[test]
+fn what_an_invocation_did_survives_a_restart() {
+    let mut f = Fixture::new();
+    let session = active(&f, &["echo"], false);
+    f.endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"echo".parse().unwrap(),
+            r#"{"hello": "world"}"#,
+        )
+        .unwrap();
+    f.restart();
+    let records = f.endpoint.invocations(&f.who("tom"), &session.id).unwrap();
+    let shown = f
+        .endpoint
+        .invocation(&f.who("tom"), &records[0].id)
+        .unwrap();
+    let output = shown
+        .invocation
+        .unwrap()
+        .outcome
+        .output()
+        .unwrap()
+        .get()
+        .to_string();
+    assert_eq!(output, r#"{"hello":"world"}"#);
+}
+
+/// Approves and runs the hostile guest in `mode`, in a thread; returns the
+/// thread, which answers with the outcome.
+fn run_hostile(
+    f: &Arc<Fixture>,
+    session: &SessionId,
+    input: &'static str,
+) -> std::thread::JoinHandle<InvokeOutcome> {
+    let hostile = "hostile".parse().unwrap();
+    let held = f
+        .endpoint
+        .invoke(&f.who("tom"), session, &hostile, input)
+        .unwrap();
+    let InvokeOutcome::Escalated { escalation, .. } = held else {
+        panic!("a privileged action is escalated first, got {held:?}");
+    };
+    f.endpoint
+        .approve_escalation(&f.who("carol"), &escalation.id)
+        .unwrap();
+    let (f, session) = (f.clone(), session.clone());
+    std::thread::spawn(move || {
+        f.endpoint
+            .invoke(&f.who("tom"), &session, &hostile, input)
+            .unwrap()
+    })
+}
+
+fn wait_until_running(f: &Fixture) {
+    let started = Instant::now();
+    while f.endpoint.running() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "it never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn closing_a_session_cancels_what_runs_in_it() {
+    let f = Arc::new(Fixture::with_hostile());
+    let session = active(&f, &["hostile"], true);
+    let running = run_hostile(&f, &session.id, r#"{"mode": "loop"}"#);
+    wait_until_running(&f);
+    let closed_at = Instant::now();
+    f.endpoint
+        .close_session(&f.who("alice"), &session.id, ClosureReport::default())
+        .unwrap();
+    let outcome = running.join().unwrap();
+    let InvokeOutcome::Ran { invocation, .. } = outcome else {
+        panic!("it ran, got {outcome:?}");
+    };
+    assert_eq!(invocation.outcome.code(), "cancelled");
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(5),
+        "cancelled at once, not at its 30 s deadline"
+    );
+    // The log says so, after the closure.
+    let records = f.audit_records();
+    let closed = records
+        .iter()
+        .position(|r| r.kind == Kind::SessionClosed)
+        .unwrap();
+    let finished = records
+        .iter()
+        .position(|r| r.kind == Kind::InvocationFinished)
+        .unwrap();
+    assert!(closed < finished);
+    assert_eq!(records[finished].outcome.as_deref(), Some("cancelled"));
+    assert!(
+        records[finished]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("its session closed")
+    );
+    salve_tests::assert_runtime_still_works();
+}
+
+#[test]
+fn a_stopping_endpoint_cancels_everything_running() {
+    let f = Arc::new(Fixture::with_hostile());
+    let session = active(&f, &["hostile"], true);
+    let running = run_hostile(&f, &session.id, r#"{"mode": "loop"}"#);
+    wait_until_running(&f);
+    assert_eq!(f.endpoint.cancel_running("the service is stopping"), 1);
+    let InvokeOutcome::Ran { invocation, .. } = running.join().unwrap() else {
+        panic!("it ran");
+    };
+    assert_eq!(invocation.outcome.code(), "cancelled");
+    assert_eq!(f.endpoint.running(), 0);
+}
+
+#[test]
+fn a_follower_sees_output_while_the_action_is_still_running() {
+    let f = Arc::new(Fixture::with_hostile());
+    let session = active(&f, &["hostile"], true);
+    // flood-stdout prints until its output budget is spent.
+    let running = run_hostile(&f, &session.id, r#"{"mode": "flood-stdout"}"#);
+    let outcome = running.join().unwrap();
+    let InvokeOutcome::Ran { invocation, .. } = outcome else {
+        panic!("it ran");
+    };
+    assert_eq!(invocation.outcome.code(), "output-limit-exceeded");
+    let id = f
+        .endpoint
+        .invocations(&f.who("tom"), &session.id)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .id;
+    let seen = Arc::new(Seen::default());
+    f.endpoint.follow(&f.who("tom"), &id, seen.clone()).unwrap();
+    let lines = seen.lines();
+    assert_eq!(lines.first().unwrap(), "started hostile@0.1.0 Running");
+    assert!(lines.contains(&"stdout".to_string()));
+    assert_eq!(lines.last().unwrap(), "ended Finished");
+}
+
+#[test]
+fn an_approver_sees_the_exact_input_and_a_held_invocation_expires() {
+    let f = Fixture::new();
+    let session = active(&f, &["clear-temp-files"], true);
+    let input = serde_json::json!({"directory": f.temp_dir, "older_than_days": 1, "dry_run": true})
+        .to_string();
+    let held = f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"clear-temp-files".parse().unwrap(),
+            &input,
+        )
+        .unwrap();
+    let InvokeOutcome::Escalated { escalation, .. } = held else {
+        panic!("escalated, got {held:?}");
+    };
+    let shown = f
+        .endpoint
+        .escalation(&f.who("carol"), &escalation.id)
+        .unwrap();
+    assert_eq!(shown.input.as_deref(), Some(input.as_str()));
+    assert_eq!(
+        shown.key.input_digest,
+        salve::Sha256Digest::of(input.as_bytes())
+    );
+
+    // Unapproved for the policy's 30 minutes: no longer approvable, and no
+    // longer listed as pending.
+    f.clock.advance(Duration::from_secs(30 * 60));
+    let refused = f
+        .endpoint
+        .approve_escalation(&f.who("carol"), &escalation.id)
+        .unwrap_err();
+    assert_eq!(refused.code(), "escalation-not-pending");
+    assert!(
+        refused.to_string().contains("expired unapproved"),
+        "{refused}"
+    );
+    assert!(
+        f.endpoint
+            .pending_escalations(&f.who("carol"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        shown_status(&f, &escalation.id),
+        "expired",
+        "its status says why"
+    );
+    // Invoking again raises a new one.
+    let again = f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"clear-temp-files".parse().unwrap(),
+            &input,
+        )
+        .unwrap();
+    let InvokeOutcome::Escalated {
+        escalation: fresh, ..
+    } = again
+    else {
+        panic!("escalated again");
+    };
+    assert_ne!(fresh.id, escalation.id);
+}
+
+fn shown_status(f: &Fixture, id: &salve::session::EscalationId) -> String {
+    let escalation = f.endpoint.escalation(&f.who("carol"), id).unwrap();
+    escalation.status(f.clock.now_ms()).to_string()
+}
+
+#[test]
+fn refusals_before_any_decision_are_logged() {
+    let f = Fixture::new();
+    let session = active(&f, &["echo"], false);
+    let tom = f.who("tom");
+    let cases: [(&str, &str, &str); 3] = [
+        ("echo", "not json", "invalid-input"),
+        ("no-such-action", "{}", "not-found"),
+        ("echo", "{}", "not-found"),
+    ];
+    for (i, (action, input, code)) in cases.iter().enumerate() {
+        let target: SessionId = if i == 2 {
+            "s-000000000000000000000000".parse().unwrap()
+        } else {
+            session.id.clone()
+        };
+        let refusal: Refusal = f
+            .endpoint
+            .invoke(&tom, &target, &action.parse().unwrap(), input)
+            .unwrap_err();
+        assert_eq!(refusal.code(), *code, "{refusal}");
+    }
+    let refused: Vec<_> = f
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.kind == Kind::RequestRefused)
+        .collect();
+    assert_eq!(refused.len(), 3);
+    for (record, (action, _, code)) in refused.iter().zip(cases) {
+        assert_eq!(record.reason_code.as_deref(), Some(code));
+        assert_eq!(record.action.as_deref(), Some(action));
+        assert_eq!(record.principal.as_deref(), Some("tom"));
+    }
+}
+
+#[test]
+fn a_session_that_closed_by_itself_takes_its_write_up_once() {
+    let f = Fixture::new();
+    let session = active(&f, &["echo"], false);
+    f.clock.advance(Duration::from_secs(61 * 60));
+    f.endpoint.sweep().unwrap();
+    let report = ClosureReport {
+        resolved: Some(true),
+        summary: Some("Done before the timeout.".into()),
+        follow_up: None,
+    };
+    f.endpoint
+        .close_session(&f.who("tom"), &session.id, report.clone())
+        .unwrap();
+    let refused = f
+        .endpoint
+        .close_session(&f.who("alice"), &session.id, ClosureReport::default())
+        .unwrap_err();
+    assert_eq!(refused.code(), "session-state");
+    assert!(
+        refused
+            .to_string()
+            .contains("write-up was already recorded")
+    );
+    let stored = f.endpoint.session(&f.who("tom"), &session.id).unwrap();
+    assert_eq!(stored.closure.unwrap().report, report);
+}
