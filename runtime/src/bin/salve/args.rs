@@ -114,6 +114,9 @@ pub enum Command {
     ///   [[vetting-keys]]
     ///   principal = "vetting-board"
     ///   key = "ed25519:…"
+    ///   [[author-keys]]              # who may sign as author
+    ///   principal = "ann"
+    ///   key = "ed25519:…"
     #[command(subcommand, verbatim_doc_comment)]
     Catalog(CatalogCommand),
 

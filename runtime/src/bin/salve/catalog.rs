@@ -64,6 +64,15 @@ fn trust(args: &CatalogArgs) -> Result<TrustConfig, crate::exit::Failure> {
         .exit_with(Exit::Usage)
 }
 
+/// `; author ann` or `; authors ann, bob`, or nothing.
+fn authors(authors: &[String]) -> String {
+    match authors {
+        [] => String::new(),
+        [one] => format!("; author {one}"),
+        many => format!("; authors {}", many.join(", ")),
+    }
+}
+
 pub fn install(package: &Path, args: &CatalogArgs, cache: &CacheArgs, as_json: bool) -> CliResult {
     let trust = trust(args)?;
     let store = open(args)?;
@@ -90,10 +99,7 @@ pub fn install(package: &Path, args: &CatalogArgs, cache: &CacheArgs, as_json: b
     println!(
         "  vetted by {}{}",
         i.vetted_by.join(", "),
-        i.author
-            .as_ref()
-            .map(|a| format!("; author {a}"))
-            .unwrap_or_default()
+        authors(&i.authors)
     );
     if let Some(from) = &installation.upgrade_from {
         println!("  upgrade from {from}");
@@ -136,19 +142,20 @@ pub fn list(args: &CatalogArgs, as_json: bool) -> CliResult {
     }
     for i in &installed {
         println!(
-            "{}@{}{}\n  sha256 {}\n  vetted by {}{}",
+            "{}@{}{}{}\n  sha256 {}\n  vetted by {}{}",
             i.id,
             i.version,
             i.revoked
                 .as_ref()
                 .map(|r| format!("  REVOKED ({r})"))
                 .unwrap_or_default(),
+            i.broken
+                .as_ref()
+                .map(|b| format!("  BROKEN ({b})"))
+                .unwrap_or_default(),
             i.digest,
             i.vetted_by.join(", "),
-            i.author
-                .as_ref()
-                .map(|a| format!("; author {a}"))
-                .unwrap_or_default()
+            authors(&i.authors)
         );
         for (name, class, parameters) in &i.capabilities {
             println!(
