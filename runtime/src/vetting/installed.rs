@@ -4,9 +4,14 @@
 //! On disk, a directory: `catalog.db` (SQLite, WAL, synchronous writes) and
 //! `packages/<id>/<version>/`, a copy of each installed package with its
 //! signatures. The database is the truth: a package is installed once its row
-//! is committed; its files are put in place (copied to a temporary directory,
-//! synced, renamed) before that, so a crash leaves at worst an unreferenced
-//! directory, never a row without its package.
+//! is committed; its files are copied to a temporary directory of this
+//! installation's own and synced first, then — holding the database's write
+//! lock (`BEGIN IMMEDIATE`) from the revocation, rollback and conflict checks
+//! until the commit — renamed into place and recorded. So concurrent
+//! installations (threads or processes) are serialised, a crash leaves at
+//! worst an unreferenced directory (replaced by the next installation of that
+//! version), and a row never lacks its package unless its files are removed
+//! behind the catalog's back, which `list` shows.
 
 use super::revocation::{Revocation, Revoked};
 use super::signature::{SIGNATURE_FILE, SignatureError, Signatures};
@@ -14,13 +19,16 @@ use super::trust::{TrustConfig, Vetted, VettingError};
 use crate::capability::{Capability, CapabilityClass};
 use crate::engine::{LoadError, Runtime};
 use crate::package::{MANIFEST_FILE, Package, PackageError};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+/// The schema. `installed.author` holds the verified authors,
+/// comma-separated (principal ids hold no commas), or NULL.
 const MIGRATIONS: &[&str] = &[r"
     CREATE TABLE installed (
         id TEXT NOT NULL,
@@ -51,14 +59,18 @@ pub struct Installed {
     pub digest: String,
     /// Who vetted it.
     pub vetted_by: Vec<String>,
-    /// Who wrote it, when signed as author.
-    pub author: Option<String>,
+    /// Who wrote it: the verified authors (author signatures by keys the
+    /// trust file knows).
+    pub authors: Vec<String>,
     /// When it was installed.
     pub installed_at: String,
-    /// Its capabilities: name, class and parameters.
+    /// Its capabilities: name, class and parameters (empty when broken).
     pub capabilities: Vec<(String, String, Vec<String>)>,
     /// Why it is revoked, if it is.
     pub revoked: Option<String>,
+    /// Why its installed copy cannot be used, if it cannot (missing or
+    /// damaged files): it is not loaded until installed again.
+    pub broken: Option<String>,
 }
 
 /// A capability gained or lost by an upgrade.
@@ -105,7 +117,7 @@ pub enum InstallError {
     Load(#[from] LoadError),
     /// An older version than one already trusted.
     #[error(
-        "{package} is older than {installed}, already installed: rolling back to an older version is refused (revoke the newer one instead if it is bad)"
+        "{package} is older than {installed}, already installed: rolling back to an older version is refused, even when the newer one is revoked (to replace a bad version, publish a fixed one under a higher version)"
     )]
     Rollback {
         /// `id@version` offered.
@@ -115,13 +127,13 @@ pub enum InstallError {
     },
     /// The same id and version, but another package.
     #[error(
-        "{package} is already installed with another component (sha256 {installed}): a version names exactly one package"
+        "{package} is already installed as another package ({difference}): a version names exactly one package, so publish this one under a new version"
     )]
     Conflict {
         /// `id@version`.
         package: String,
-        /// The installed digest.
-        installed: String,
+        /// What differs from the installed one.
+        difference: String,
     },
     /// It is revoked.
     #[error("{package} is revoked ({target}): {reason}")]
@@ -203,6 +215,72 @@ pub fn capability_diff(old: &Package, new: &Package) -> Vec<CapabilityChange> {
         .collect()
 }
 
+/// One row of `installed`.
+struct Row {
+    id: String,
+    version: String,
+    digest: String,
+    manifest_digest: String,
+    vetted_by: String,
+    authors: Option<String>,
+    installed_at: String,
+}
+
+const ROW_COLUMNS: &str = "id, version, digest, manifest_digest, vetted_by, author, installed_at";
+
+impl Row {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            id: row.get(0)?,
+            version: row.get(1)?,
+            digest: row.get(2)?,
+            manifest_digest: row.get(3)?,
+            vetted_by: row.get(4)?,
+            authors: row.get(5)?,
+            installed_at: row.get(6)?,
+        })
+    }
+
+    fn label(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}
+
+/// What an installation that passed its checks does, decided under the
+/// write lock.
+enum Plan {
+    /// Put the package in place and record it; `upgrade_from` is the highest
+    /// version installed before.
+    New { upgrade_from: Option<String> },
+    /// Exactly this package is installed and intact: nothing to do.
+    Present(Box<Installed>),
+    /// Exactly this package is recorded but its files are missing or
+    /// damaged: put them back.
+    Repair,
+}
+
+/// A copy of a package in a temporary directory of this installation's own,
+/// removed on drop unless it was moved into place.
+struct Staged {
+    path: PathBuf,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.path.exists() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Makes each temporary directory's name unique within this process (the
+/// process id makes it unique across processes).
+static STAGING: AtomicU64 = AtomicU64::new(0);
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 impl CatalogStore {
     /// Opens (creating if needed) the catalog in `dir`.
     pub fn open(dir: &Path) -> Result<CatalogStore, InstallError> {
@@ -235,14 +313,20 @@ impl CatalogStore {
         }
     }
 
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn package_dir(&self, id: &str, version: &str) -> PathBuf {
         self.dir.join("packages").join(id).join(version)
     }
 
     /// Verifies the package in `source` — digest, signatures against
-    /// `trust`, revocations, rollback — loads it into `runtime` (compiling it
-    /// into the cache), and installs it. Nothing is installed unless every
-    /// check passes.
+    /// `trust`, revocations, rollback, conflict with an installed package of
+    /// the same version — loads it into `runtime` (compiling it into the
+    /// runtime's cache), and installs it. Nothing is installed unless every
+    /// check passes. Installations of the same catalog, from threads or
+    /// processes, are serialised: each sees the others' results.
     pub fn install(
         &self,
         runtime: &Runtime,
@@ -253,73 +337,82 @@ impl CatalogStore {
         let package = Package::open(source)?;
         let signatures = Signatures::read(source)?;
         let vetted = trust.vet(&package, &signatures)?;
-        let manifest = package.manifest();
-        let label = manifest.label();
-        if let Some((target, reason)) = self.revocation(
-            manifest.id.as_str(),
-            &manifest.version,
-            &package.digest().to_string(),
-        )? {
-            return Err(InstallError::Revoked {
-                package: label,
-                target,
-                reason,
+        // Refuse early what would be refused under the lock, before compiling.
+        let early = self.plan(&self.conn(), &package)?;
+        // Compiled into the runtime's cache even when already installed, so
+        // installing again fills a cache that was emptied.
+        runtime.load(&package)?;
+        if let Plan::Present(installed) = early {
+            return Ok(Installation {
+                installed: *installed,
+                upgrade_from: None,
+                capability_diff: Vec::new(),
             });
         }
-        let mut previous: Option<Package> = None;
-        let highest = self.highest(manifest.id.as_str())?;
-        if let Some((version, digest)) = &highest {
-            match version.cmp(&manifest.version) {
-                std::cmp::Ordering::Greater => {
-                    return Err(InstallError::Rollback {
-                        package: label,
-                        installed: format!("{}@{version}", manifest.id),
-                    });
-                }
-                std::cmp::Ordering::Equal if digest != &package.digest().to_string() => {
-                    return Err(InstallError::Conflict {
-                        package: label,
-                        installed: digest.clone(),
-                    });
-                }
-                std::cmp::Ordering::Equal => {
-                    // Already installed: nothing to do.
-                    let installed = self.list()?.into_iter().find(|i| {
-                        i.id == manifest.id.as_str() && i.version == manifest.version.to_string()
-                    });
-                    if let Some(installed) = installed {
-                        return Ok(Installation {
-                            installed,
-                            upgrade_from: None,
-                            capability_diff: Vec::new(),
-                        });
-                    }
-                }
-                std::cmp::Ordering::Less => {
-                    previous =
-                        Package::open(self.package_dir(manifest.id.as_str(), &version.to_string()))
-                            .ok();
-                }
+        let staged = self.stage(source, &package, &signatures)?;
+
+        let manifest = package.manifest();
+        let label = manifest.label();
+        let (id, version) = (manifest.id.as_str(), manifest.version.to_string());
+        let target = self.package_dir(id, &version);
+        let mut conn = self.conn();
+        // The write lock, held from the checks through the commit.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.error(format!("cannot lock the catalog: {e}")))?;
+        let upgrade_from = match self.plan(&tx, &package)? {
+            Plan::Present(installed) => {
+                return Ok(Installation {
+                    installed: *installed,
+                    upgrade_from: None,
+                    capability_diff: Vec::new(),
+                });
             }
-        }
-        runtime.load(&package)?;
-        let target = self.package_dir(manifest.id.as_str(), &manifest.version.to_string());
-        self.place(source, &target, &package)?;
-        let record = self.record(&package, &vetted, now);
-        if let Err(error) = record {
+            Plan::Repair => {
+                self.put_in_place(staged, &target)?;
+                tracing::warn!(package = %label, "repaired the installed copy");
+                let installed = self
+                    .row(&tx, id, &version)?
+                    .map(|row| self.installed(&tx, row))
+                    .transpose()?
+                    .ok_or_else(|| self.error(format!("{label} is no longer recorded")))?;
+                return Ok(Installation {
+                    installed,
+                    upgrade_from: None,
+                    capability_diff: Vec::new(),
+                });
+            }
+            Plan::New { upgrade_from } => upgrade_from,
+        };
+        let previous = upgrade_from
+            .as_ref()
+            .and_then(|v| Package::open(self.package_dir(id, v)).ok());
+        // No row names this version (checked under the lock), so whatever is
+        // at `target` was left by an installation that crashed before its
+        // commit.
+        self.put_in_place(staged, &target)?;
+        if let Err(error) = record(&tx, &package, &vetted, now) {
+            // Still under the lock: the directory is this call's own.
             let _ = std::fs::remove_dir_all(&target);
-            return Err(error);
+            return Err(self.error(format!("cannot record {label}: {error}")));
         }
+        // If the commit fails the lock is gone, and the directory may be
+        // another installation's by now: leave it (unreferenced, it is
+        // replaced by the next installation of this version).
+        tx.commit()
+            .map_err(|e| self.error(format!("cannot record {label}: {e}")))?;
+        drop(conn);
         tracing::info!(package = %label, digest = %package.digest(), "installed");
         let installed = Installed {
-            id: manifest.id.to_string(),
-            version: manifest.version.to_string(),
+            id: id.to_string(),
+            version,
             digest: package.digest().to_string(),
             vetted_by: vetted.vetted_by.iter().map(ToString::to_string).collect(),
-            author: vetted.author.as_ref().map(ToString::to_string),
+            authors: vetted.authors.iter().map(ToString::to_string).collect(),
             installed_at: now.to_string(),
             capabilities: capabilities(&package),
             revoked: None,
+            broken: None,
         };
         let capability_diff = previous
             .as_ref()
@@ -327,87 +420,170 @@ impl CatalogStore {
             .unwrap_or_default();
         Ok(Installation {
             installed,
-            upgrade_from: highest.map(|(v, _)| v.to_string()),
+            upgrade_from,
             capability_diff,
         })
     }
 
-    /// Copies the package's manifest, signatures and component to `target`,
-    /// synced, through a temporary directory and a rename.
-    fn place(&self, source: &Path, target: &Path, package: &Package) -> Result<(), InstallError> {
+    /// The revocation, rollback and conflict checks, against what `conn`
+    /// sees; under the write lock, what to do.
+    fn plan(&self, conn: &Connection, package: &Package) -> Result<Plan, InstallError> {
+        let manifest = package.manifest();
+        let (id, label) = (manifest.id.as_str(), manifest.label());
+        if let Some((target, reason)) =
+            self.revocation_in(conn, id, &manifest.version, &package.digest().to_string())?
+        {
+            return Err(InstallError::Revoked {
+                package: label,
+                target,
+                reason,
+            });
+        }
+        let Some((highest, row)) = self.highest(conn, id)? else {
+            return Ok(Plan::New { upgrade_from: None });
+        };
+        match highest.cmp(&manifest.version) {
+            std::cmp::Ordering::Greater => Err(InstallError::Rollback {
+                package: label,
+                installed: row.label(),
+            }),
+            std::cmp::Ordering::Less => Ok(Plan::New {
+                upgrade_from: Some(row.version),
+            }),
+            std::cmp::Ordering::Equal => {
+                let (digest, manifest_digest) = (
+                    package.digest().to_string(),
+                    package.manifest_digest().to_string(),
+                );
+                if row.digest != digest {
+                    return Err(InstallError::Conflict {
+                        package: label,
+                        difference: format!(
+                            "component sha256 {}, this one has {digest}",
+                            row.digest
+                        ),
+                    });
+                }
+                if row.manifest_digest != manifest_digest {
+                    return Err(InstallError::Conflict {
+                        package: label,
+                        difference: format!(
+                            "the same component, but another action.toml: sha256 {}, this one has {manifest_digest}",
+                            row.manifest_digest
+                        ),
+                    });
+                }
+                let installed = self.installed(conn, row)?;
+                if installed.broken.is_some() {
+                    Ok(Plan::Repair)
+                } else {
+                    Ok(Plan::Present(Box::new(installed)))
+                }
+            }
+        }
+    }
+
+    /// Copies the package's manifest, signatures and component into a new
+    /// temporary directory beside where it will be installed, synced, and
+    /// checks that the copy is the package that was vetted.
+    fn stage(
+        &self,
+        source: &Path,
+        package: &Package,
+        signatures: &Signatures,
+    ) -> Result<Staged, InstallError> {
+        let manifest = package.manifest();
+        let parent = self.dir.join("packages").join(manifest.id.as_str());
+        std::fs::create_dir_all(&parent).map_err(|e| self.error(e))?;
+        let staged = Staged {
+            path: parent.join(format!(
+                ".installing-{}-{}-{}",
+                manifest.version,
+                std::process::id(),
+                STAGING.fetch_add(1, Ordering::Relaxed)
+            )),
+        };
+        // `create_dir`, not `create_dir_all`: never share another's directory.
+        std::fs::create_dir(&staged.path)
+            .map_err(|e| self.error(format!("cannot create {}: {e}", staged.path.display())))?;
+        let copy = || -> std::io::Result<()> {
+            let component = manifest.component.file.as_str();
+            for name in [MANIFEST_FILE, SIGNATURE_FILE, component] {
+                std::fs::copy(source.join(name), staged.path.join(name))?;
+                std::fs::File::open(staged.path.join(name))?.sync_all()?;
+            }
+            sync_dir(&staged.path)
+        };
+        copy().map_err(|e| self.error(format!("cannot copy the package into the catalog: {e}")))?;
+        // The copy must be the package that was checked.
+        let copied = Package::open(&staged.path)?;
+        if copied.manifest_digest() != package.manifest_digest()
+            || copied.digest() != package.digest()
+            || &Signatures::read(&staged.path)? != signatures
+        {
+            return Err(self.error(format!(
+                "{} changed while it was being installed: install it again",
+                source.display()
+            )));
+        }
+        Ok(staged)
+    }
+
+    /// Moves `staged` to `target`, replacing what is there (an unreferenced
+    /// or broken copy), and syncs the parent directory. Called only under
+    /// the write lock.
+    fn put_in_place(&self, staged: Staged, target: &Path) -> Result<(), InstallError> {
         let parent = target
             .parent()
-            .ok_or_else(|| self.error("no parent directory"))?;
-        std::fs::create_dir_all(parent).map_err(|e| self.error(e))?;
-        let temporary = parent.join(format!(".installing-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&temporary);
-        std::fs::create_dir(&temporary).map_err(|e| self.error(e))?;
-        let copy = || -> std::io::Result<()> {
-            let component = package.manifest().component.file.as_str();
-            for name in [MANIFEST_FILE, SIGNATURE_FILE, component] {
-                std::fs::copy(source.join(name), temporary.join(name))?;
-                std::fs::File::open(temporary.join(name))?.sync_all()?;
-            }
+            .ok_or_else(|| self.error("a package directory has no parent"))?;
+        let place = || -> std::io::Result<()> {
             if target.exists() {
                 std::fs::remove_dir_all(target)?;
             }
-            std::fs::rename(&temporary, target)?;
-            std::fs::File::open(parent)?.sync_all()
+            std::fs::rename(&staged.path, target)?;
+            sync_dir(parent)
         };
-        copy().map_err(|e| {
-            let _ = std::fs::remove_dir_all(&temporary);
-            self.error(format!("cannot copy the package into place: {e}"))
-        })?;
-        // The copy must be the package that was checked.
-        let placed = Package::open(target)?;
-        if placed.manifest_digest() != package.manifest_digest()
-            || placed.digest() != package.digest()
-        {
-            let _ = std::fs::remove_dir_all(target);
-            return Err(self.error("the package changed while it was being installed"));
-        }
-        Ok(())
+        place().map_err(|e| {
+            self.error(format!(
+                "cannot move the package into {}: {e}",
+                target.display()
+            ))
+        })
     }
 
-    fn record(&self, package: &Package, vetted: &Vetted, now: &str) -> Result<(), InstallError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let manifest = package.manifest();
-        let vetted_by = serde_json::to_string(&vetted.vetted_by).map_err(|e| self.error(e))?;
-        conn.execute(
-            "INSERT INTO installed (id, version, digest, manifest_digest, vetted_by, author, installed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                manifest.id.as_str(),
-                manifest.version.to_string(),
-                package.digest().to_string(),
-                package.manifest_digest().to_string(),
-                vetted_by,
-                vetted.author.as_ref().map(ToString::to_string),
-                now
-            ],
+    fn row(&self, conn: &Connection, id: &str, version: &str) -> Result<Option<Row>, InstallError> {
+        conn.query_row(
+            &format!("SELECT {ROW_COLUMNS} FROM installed WHERE id = ?1 AND version = ?2"),
+            [id, version],
+            Row::read,
         )
-        .map_err(|e| self.error(e))?;
-        Ok(())
+        .optional()
+        .map_err(|e| self.error(e))
     }
 
-    /// The highest version of `id` ever installed, and its digest.
-    fn highest(&self, id: &str) -> Result<Option<(semver::Version, String)>, InstallError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+    /// The highest version of `id` ever installed, and its row.
+    fn highest(
+        &self,
+        conn: &Connection,
+        id: &str,
+    ) -> Result<Option<(semver::Version, Row)>, InstallError> {
         let mut statement = conn
-            .prepare("SELECT version, digest FROM installed WHERE id = ?1")
+            .prepare(&format!(
+                "SELECT {ROW_COLUMNS} FROM installed WHERE id = ?1"
+            ))
             .map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map([id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
+            .query_map([id], Row::read)
             .map_err(|e| self.error(e))?;
-        let mut highest: Option<(semver::Version, String)> = None;
+        let mut highest: Option<(semver::Version, Row)> = None;
         for row in rows {
-            let (version, digest) = row.map_err(|e| self.error(e))?;
-            let version: semver::Version = version
+            let row = row.map_err(|e| self.error(e))?;
+            let version: semver::Version = row
+                .version
                 .parse()
                 .map_err(|e| self.error(format!("a stored version is invalid: {e}")))?;
             if highest.as_ref().is_none_or(|(h, _)| &version > h) {
-                highest = Some((version, digest));
+                highest = Some((version, row));
             }
         }
         Ok(highest)
@@ -421,7 +597,16 @@ impl CatalogStore {
         version: &semver::Version,
         digest: &str,
     ) -> Result<Option<(String, String)>, InstallError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        self.revocation_in(&self.conn(), id, version, digest)
+    }
+
+    fn revocation_in(
+        &self,
+        conn: &Connection,
+        id: &str,
+        version: &semver::Version,
+        digest: &str,
+    ) -> Result<Option<(String, String)>, InstallError> {
         conn.prepare_cached("SELECT target, reason FROM revoked WHERE target = ?1 OR target = ?2")
             .and_then(|mut s| {
                 s.query_row(
@@ -440,7 +625,7 @@ impl CatalogStore {
         by: &str,
         now: &str,
     ) -> Result<usize, InstallError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.error(e))?;
         let mut added = 0;
         for revocation in revocations {
@@ -460,7 +645,7 @@ impl CatalogStore {
 
     /// Every revocation: (target, reason, by, at).
     pub fn revocations(&self) -> Result<Vec<(Revoked, String, String, String)>, InstallError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.conn();
         let mut statement = conn
             .prepare(
                 "SELECT target, reason, revoked_by, revoked_at FROM revoked ORDER BY revoked_at",
@@ -488,73 +673,109 @@ impl CatalogStore {
         .collect()
     }
 
-    /// Every installed package, by id and version.
-    pub fn list(&self) -> Result<Vec<Installed>, InstallError> {
-        let rows: Vec<(String, String, String, String, Option<String>, String)> = {
-            let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut statement = conn
-                .prepare("SELECT id, version, digest, vetted_by, author, installed_at FROM installed ORDER BY id, installed_at")
-                .map_err(|e| self.error(e))?;
-            statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                })
-                .map_err(|e| self.error(e))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.error(e))?
-        };
-        rows.into_iter()
-            .map(|(id, version, digest, vetted_by, author, installed_at)| {
-                let parsed: semver::Version = version
-                    .parse()
-                    .map_err(|e| self.error(format!("a stored version is invalid: {e}")))?;
-                let revoked = self
-                    .revocation(&id, &parsed, &digest)?
-                    .map(|(target, reason)| format!("{target}: {reason}"));
-                let capabilities = Package::open(self.package_dir(&id, &version))
-                    .map(|p| capabilities(&p))
-                    .unwrap_or_default();
-                Ok(Installed {
-                    vetted_by: serde_json::from_str(&vetted_by).map_err(|e| self.error(e))?,
-                    id,
-                    version,
-                    digest,
-                    author,
-                    installed_at,
-                    capabilities,
-                    revoked,
-                })
-            })
-            .collect()
+    /// The installed copy of `row`'s package, opened and checked to be the
+    /// package that was recorded; why not otherwise.
+    fn open_installed(&self, row: &Row) -> Result<Package, String> {
+        let dir = self.package_dir(&row.id, &row.version);
+        let package = Package::open(&dir).map_err(|e| {
+            format!(
+                "its installed copy in {} cannot be used: {e}; install the package again to repair it",
+                dir.display()
+            )
+        })?;
+        let manifest = package.manifest();
+        if manifest.id.as_str() != row.id
+            || manifest.version.to_string() != row.version
+            || package.digest().to_string() != row.digest
+            || package.manifest_digest().to_string() != row.manifest_digest
+        {
+            return Err(format!(
+                "its installed copy in {} is not the package that was installed (it holds {} with component sha256 {}, the catalog recorded sha256 {}); install the package again to repair it",
+                dir.display(),
+                manifest.label(),
+                package.digest(),
+                row.digest
+            ));
+        }
+        Ok(package)
     }
 
-    /// The installed packages that are not revoked, each opened (digest
-    /// checked) and vetted again against `trust` — a key no longer trusted
+    fn installed(&self, conn: &Connection, row: Row) -> Result<Installed, InstallError> {
+        self.entry(conn, row).map(|(installed, _)| installed)
+    }
+
+    /// `row` as listed, and its package if it can be used.
+    fn entry(
+        &self,
+        conn: &Connection,
+        row: Row,
+    ) -> Result<(Installed, Option<Package>), InstallError> {
+        let version: semver::Version = row
+            .version
+            .parse()
+            .map_err(|e| self.error(format!("a stored version is invalid: {e}")))?;
+        let revoked = self
+            .revocation_in(conn, &row.id, &version, &row.digest)?
+            .map(|(target, reason)| format!("{target}: {reason}"));
+        let opened = self.open_installed(&row);
+        let installed = Installed {
+            vetted_by: serde_json::from_str(&row.vetted_by).map_err(|e| self.error(e))?,
+            authors: row
+                .authors
+                .as_deref()
+                .map(|a| a.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            capabilities: opened.as_ref().map(capabilities).unwrap_or_default(),
+            broken: opened.as_ref().err().cloned(),
+            id: row.id,
+            version: row.version,
+            digest: row.digest,
+            installed_at: row.installed_at,
+            revoked,
+        };
+        Ok((installed, opened.ok()))
+    }
+
+    fn entries(&self) -> Result<Vec<(Installed, Option<Package>)>, InstallError> {
+        let conn = self.conn();
+        let rows: Vec<Row> = conn
+            .prepare(&format!(
+                "SELECT {ROW_COLUMNS} FROM installed ORDER BY id, installed_at"
+            ))
+            .and_then(|mut statement| statement.query_map([], Row::read)?.collect())
+            .map_err(|e| self.error(e))?;
+        rows.into_iter().map(|row| self.entry(&conn, row)).collect()
+    }
+
+    /// Every installed package, by id and version; one whose files are
+    /// missing or damaged is listed with why (`broken`).
+    pub fn list(&self) -> Result<Vec<Installed>, InstallError> {
+        Ok(self.entries()?.into_iter().map(|(i, _)| i).collect())
+    }
+
+    /// The installed packages that are not revoked and not broken, each
+    /// opened (digest checked against the manifest and against what was
+    /// recorded) and vetted again against `trust` — a key no longer trusted
     /// no longer vouches for anything. Returns the packages that pass and,
     /// for the others, why not.
     pub fn packages(&self, trust: &TrustConfig) -> Result<Loadable, InstallError> {
         let mut good = Vec::new();
         let mut refused = Vec::new();
-        for installed in self.list()? {
+        for (installed, package) in self.entries()? {
             let label = format!("{}@{}", installed.id, installed.version);
             if let Some(revoked) = installed.revoked {
                 refused.push((label, format!("revoked ({revoked})")));
                 continue;
             }
-            let dir = self.package_dir(&installed.id, &installed.version);
-            let checked = Package::open(&dir)
+            let Some(package) = package else {
+                refused.push((label, installed.broken.unwrap_or_default()));
+                continue;
+            };
+            let checked = Signatures::read(package.dir())
                 .map_err(InstallError::from)
-                .and_then(|p| Ok((Signatures::read(&dir)?, p)))
-                .and_then(|(s, p)| trust.vet(&p, &s).map(|_| p).map_err(InstallError::from));
+                .and_then(|s| trust.vet(&package, &s).map_err(InstallError::from));
             match checked {
-                Ok(package) => good.push(package),
+                Ok(_) => good.push(package),
                 Err(error) => refused.push((label, error.to_string())),
             }
         }
@@ -563,6 +784,31 @@ impl CatalogStore {
             refused,
         })
     }
+}
+
+fn record(
+    conn: &Connection,
+    package: &Package,
+    vetted: &Vetted,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let manifest = package.manifest();
+    let vetted_by: Vec<&str> = vetted.vetted_by.iter().map(|p| p.as_str()).collect();
+    // Principal ids hold no commas.
+    let authors: Vec<&str> = vetted.authors.iter().map(|p| p.as_str()).collect();
+    conn.execute(
+        "INSERT INTO installed (id, version, digest, manifest_digest, vetted_by, author, installed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            manifest.id.as_str(),
+            manifest.version.to_string(),
+            package.digest().to_string(),
+            package.manifest_digest().to_string(),
+            serde_json::Value::from(vetted_by).to_string(),
+            (!authors.is_empty()).then(|| authors.join(",")),
+            now
+        ],
+    )?;
+    Ok(())
 }
 
 /// Whether a capability's class is privileged, for display.

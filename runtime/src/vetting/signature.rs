@@ -5,8 +5,8 @@
 //! role = "vetting"                 # or "author"
 //! signer = "vetting-board"         # the principal who signed
 //! key = "ed25519:…"
-//! signed-at = "2026-11-24T10:00:00Z"
-//! signature = "<base64>"
+//! signed-at = "2026-11-24T10:00:00Z"  # RFC 3339, UTC
+//! signature = "<base64>"           # the 64-byte ed25519 signature
 //! ```
 //!
 //! **Signed bytes** (the canonical encoding): `"salve package v1\0"`, the
@@ -65,10 +65,28 @@ pub struct PackageSignature {
     pub signer: PrincipalId,
     /// The key that signed.
     pub key: PublicKey,
-    /// When (RFC 3339).
+    /// When (RFC 3339, UTC: `2026-11-24T10:00:00Z`). Checked when the file
+    /// is read; signed as written, never re-encoded.
+    #[serde(deserialize_with = "rfc3339")]
     pub signed_at: String,
     /// The ed25519 signature, base64.
     pub signature: String,
+}
+
+/// Whether `text` is an RFC 3339 time in UTC (`2026-11-24T10:00:00Z`, with
+/// any fraction of a second).
+pub fn is_rfc3339(text: &str) -> bool {
+    humantime::parse_rfc3339(text).is_ok()
+}
+
+fn rfc3339<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if !is_rfc3339(&text) {
+        return Err(serde::de::Error::custom(format!(
+            "`signed-at = \"{text}\"` is not an RFC 3339 time in UTC (write e.g. 2026-11-24T10:00:00Z)"
+        )));
+    }
+    Ok(text)
 }
 
 /// The bytes a signature covers.
@@ -106,16 +124,21 @@ impl PackageSignature {
         }
     }
 
-    /// Whether this signature is valid over the manifest `manifest`.
-    pub fn verifies(&self, manifest: &Sha256Digest) -> bool {
-        let Some(bytes) = BASE64
+    /// The ed25519 signature, if `signature` is the base64 of 64 bytes.
+    pub fn decoded(&self) -> Option<ed25519_dalek::Signature> {
+        BASE64
             .decode(&self.signature)
             .ok()
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
-        else {
+            .map(|bytes| ed25519_dalek::Signature::from_bytes(&bytes))
+    }
+
+    /// Whether this signature is valid over the manifest `manifest` (false
+    /// too when it is malformed: see [`PackageSignature::decoded`]).
+    pub fn verifies(&self, manifest: &Sha256Digest) -> bool {
+        let Some(signature) = self.decoded() else {
             return false;
         };
-        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
         self.key.verifies(
             &message(self.role, &self.signer, &self.signed_at, manifest),
             &signature,
@@ -136,7 +159,7 @@ pub struct Signatures {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
-    /// The file is not valid.
+    /// The file is not valid, or one of its entries is malformed.
     #[error("{}: not a valid signature file: {reason}", path.display())]
     Malformed {
         /// The file.
@@ -156,6 +179,9 @@ pub enum SignatureError {
 
 impl Signatures {
     /// The signatures of the package in `dir`; none when it has no file.
+    /// Every entry must be well formed: a `signed-at` in RFC 3339 and a
+    /// `signature` that is the base64 of 64 bytes (the error names the
+    /// entry otherwise).
     pub fn read(dir: &Path) -> Result<Signatures, SignatureError> {
         let path = dir.join(SIGNATURE_FILE);
         let text = match std::fs::read_to_string(&path) {
@@ -165,7 +191,7 @@ impl Signatures {
             }
             Err(source) => return Err(SignatureError::Io { path, source }),
         };
-        toml::from_str(&text).map_err(|e| {
+        let signatures: Signatures = toml::from_str(&text).map_err(|e| {
             let line = e
                 .span()
                 .map(|span| text[..span.start].lines().count().max(1));
@@ -176,6 +202,25 @@ impl Signatures {
                 },
                 path: path.clone(),
             }
+        })?;
+        if let Some(reason) = signatures.malformed() {
+            return Err(SignatureError::Malformed { path, reason });
+        }
+        Ok(signatures)
+    }
+
+    /// What is wrong with the first malformed entry, if one is: `None` when
+    /// every signature decodes.
+    pub fn malformed(&self) -> Option<String> {
+        self.signature.iter().enumerate().find_map(|(i, s)| {
+            s.decoded().is_none().then(|| {
+                format!(
+                    "signature {} (the {} signature by {}): `signature` is not the base64 of a 64-byte ed25519 signature; the file was damaged or edited by hand: sign the package again with `salve action sign`",
+                    i + 1,
+                    s.role,
+                    s.signer
+                )
+            })
         })
     }
 
@@ -188,6 +233,14 @@ impl Signatures {
         signer: PrincipalId,
         signed_at: String,
     ) -> Result<PackageSignature, SignatureError> {
+        if !is_rfc3339(&signed_at) {
+            return Err(SignatureError::Malformed {
+                path: package.dir().join(SIGNATURE_FILE),
+                reason: format!(
+                    "the signing time `{signed_at}` is not an RFC 3339 time in UTC (e.g. 2026-11-24T10:00:00Z)"
+                ),
+            });
+        }
         let mut signatures = Signatures::read(package.dir())?;
         let made = PackageSignature::sign(key, role, signer, signed_at, &package.manifest_digest());
         signatures

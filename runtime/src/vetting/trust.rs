@@ -1,6 +1,7 @@
 //! Trust roots and the rules a package must meet: which vetting keys the
 //! endpoint trusts, how many of their signatures a package needs, and
-//! whether the vetting signer must be someone other than the author.
+//! whether the vetting signer must be someone other than the author — whose
+//! key the endpoint must then know too.
 //!
 //! ```toml
 //! schema = 1
@@ -10,7 +11,19 @@
 //! [[vetting-keys]]
 //! principal = "vetting-board"
 //! key = "ed25519:…"
+//!
+//! [[author-keys]]                  # who may sign as author
+//! principal = "ann"
+//! key = "ed25519:…"
 //! ```
+//!
+//! A signature counts for the principal the trust file binds its key to; a
+//! signature by a known key that names another signer is refused. Under
+//! `distinct-from-author`, a package needs an author signature by a key in
+//! `author-keys` (or `vetting-keys`: a vetter who wrote a package signs it as
+//! author with their own key); author signatures by unknown keys are ignored,
+//! and a vetting signature counts only if neither its principal nor its key
+//! is one of the verified authors'.
 
 use super::signature::{Role, Signatures};
 use crate::file_error::FileError;
@@ -39,12 +52,17 @@ pub struct TrustConfig {
     #[serde(default = "one")]
     pub required_signatures: usize,
     /// Whether a vetting signature counts only from someone other than the
-    /// package's author (who must then sign as author).
+    /// package's authors, who must then sign as author with a key this file
+    /// knows (`author-keys` or `vetting-keys`).
     #[serde(default)]
     pub distinct_from_author: bool,
     /// The trusted vetting keys.
     #[serde(default)]
     pub vetting_keys: Vec<VettingKey>,
+    /// The keys of known authors: they vouch for nothing, but identify who
+    /// wrote a package, for `distinct-from-author`.
+    #[serde(default)]
+    pub author_keys: Vec<VettingKey>,
 }
 
 fn one() -> usize {
@@ -56,8 +74,9 @@ fn one() -> usize {
 pub struct Vetted {
     /// The trusted principals whose vetting signatures count.
     pub vetted_by: Vec<PrincipalId>,
-    /// The author, when signed as author.
-    pub author: Option<PrincipalId>,
+    /// The verified authors: principals whose keys the trust file knows and
+    /// who signed as author (unknown-key author signatures are not listed).
+    pub authors: Vec<PrincipalId>,
 }
 
 /// Why a package is not vetted. Each names the check that failed.
@@ -74,6 +93,20 @@ pub enum VettingError {
         /// How many are needed.
         required: usize,
     },
+    /// A signature entry is not an ed25519 signature at all.
+    #[error(
+        "{package}: signature {entry} (the {role} signature by {signer}) is malformed: it is not the base64 of a 64-byte ed25519 signature (sign the package again with `salve action sign`)"
+    )]
+    MalformedSignature {
+        /// `id@version`.
+        package: String,
+        /// Its place in the signature file, from 1.
+        entry: usize,
+        /// Its role.
+        role: String,
+        /// Its signer.
+        signer: String,
+    },
     /// A signature does not verify over this manifest.
     #[error(
         "{package}: the {role} signature by {signer} does not verify over this manifest: the manifest (or the component digest it carries) was changed after signing, or the signature was made for another package"
@@ -85,6 +118,20 @@ pub enum VettingError {
         role: String,
         /// Its signer.
         signer: String,
+    },
+    /// A signature by a key the trust file binds to someone else.
+    #[error(
+        "{package}: the {role} signature names {signer} as its signer, but its key belongs to {owner} in the trust file: a signature counts only for the principal its key belongs to (sign again as {owner}, or correct the trust file)"
+    )]
+    SignerMismatch {
+        /// `id@version`.
+        package: String,
+        /// Its role.
+        role: String,
+        /// The signer it names.
+        signer: String,
+        /// The principal the trust file binds its key to.
+        owner: String,
     },
     /// Not enough trusted vetting signatures.
     #[error(
@@ -100,13 +147,15 @@ pub enum VettingError {
         /// What did not count, and why.
         detail: String,
     },
-    /// The separation of duties needs an author signature.
+    /// The separation of duties needs an author signature by a known key.
     #[error(
-        "{package} has no author signature, so the vetting signer cannot be shown to be someone else (the policy requires distinct-from-author)"
+        "{package} has no author signature by a key the trust file knows, so the vetting signer cannot be shown to be someone else (the policy requires distinct-from-author: the author signs with `salve action sign --role author` using a key listed in `author-keys`){detail}"
     )]
     NoAuthor {
         /// `id@version`.
         package: String,
+        /// The author signatures that were ignored, and why.
+        detail: String,
     },
 }
 
@@ -134,6 +183,27 @@ impl TrustConfig {
                 "`required-signatures` must be at least 1: an endpoint never runs unvetted code",
             ));
         }
+        let all: Vec<&VettingKey> = config
+            .vetting_keys
+            .iter()
+            .chain(&config.author_keys)
+            .collect();
+        for (i, a) in all.iter().enumerate() {
+            if let Some(b) = all[..i]
+                .iter()
+                .find(|b| b.key == a.key && b.principal != a.principal)
+            {
+                return Err(FileError::at(
+                    file,
+                    text,
+                    None,
+                    &format!(
+                        "the key {} is listed for both {} and {}: a key belongs to one principal, so remove it from one of them",
+                        a.key, b.principal, a.principal
+                    ),
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -143,10 +213,19 @@ impl TrustConfig {
         TrustConfig::parse(&text, path)
     }
 
-    /// The trusted principal a key belongs to.
+    /// The trusted vetting principal a key belongs to.
     pub fn trusted(&self, key: &PublicKey) -> Option<&PrincipalId> {
         self.vetting_keys
             .iter()
+            .find(|k| &k.key == key)
+            .map(|k| &k.principal)
+    }
+
+    /// The principal a key belongs to, whether a vetting or an author key.
+    pub fn owner(&self, key: &PublicKey) -> Option<&PrincipalId> {
+        self.vetting_keys
+            .iter()
+            .chain(&self.author_keys)
             .find(|k| &k.key == key)
             .map(|k| &k.principal)
     }
@@ -161,7 +240,15 @@ impl TrustConfig {
             });
         }
         let manifest = package.manifest_digest();
-        for signature in &signatures.signature {
+        for (i, signature) in signatures.signature.iter().enumerate() {
+            if signature.decoded().is_none() {
+                return Err(VettingError::MalformedSignature {
+                    package: label,
+                    entry: i + 1,
+                    role: signature.role.to_string(),
+                    signer: signature.signer.to_string(),
+                });
+            }
             if !signature.verifies(&manifest) {
                 return Err(VettingError::BadSignature {
                     package: label,
@@ -169,10 +256,39 @@ impl TrustConfig {
                     signer: signature.signer.to_string(),
                 });
             }
+            if let Some(owner) = self.owner(&signature.key)
+                && owner != &signature.signer
+            {
+                return Err(VettingError::SignerMismatch {
+                    package: label,
+                    role: signature.role.to_string(),
+                    signer: signature.signer.to_string(),
+                    owner: owner.to_string(),
+                });
+            }
         }
-        let author = signatures.signature.iter().find(|s| s.role == Role::Author);
-        if self.distinct_from_author && author.is_none() {
-            return Err(VettingError::NoAuthor { package: label });
+        // Every author signature by a known key identifies an author; one by
+        // an unknown key identifies no one (anyone can make a key).
+        let mut authors: Vec<(&PrincipalId, &PublicKey)> = Vec::new();
+        let mut ignored = Vec::new();
+        for signature in signatures
+            .signature
+            .iter()
+            .filter(|s| s.role == Role::Author)
+        {
+            match self.owner(&signature.key) {
+                Some(principal) => authors.push((principal, &signature.key)),
+                None => ignored.push(format!(
+                    "the author signature by {} ({}) is ignored: its key is not in the trust file",
+                    signature.signer, signature.key
+                )),
+            }
+        }
+        if self.distinct_from_author && authors.is_empty() {
+            return Err(VettingError::NoAuthor {
+                package: label,
+                detail: detail(&ignored),
+            });
         }
         let mut vetted_by: Vec<PrincipalId> = Vec::new();
         let mut skipped = Vec::new();
@@ -189,8 +305,9 @@ impl TrustConfig {
                 continue;
             };
             if self.distinct_from_author
-                && let Some(author) = author
-                && (&author.signer == principal || author.key == signature.key)
+                && authors
+                    .iter()
+                    .any(|(author, key)| *author == principal || *key == &signature.key)
             {
                 skipped.push(format!(
                     "{principal} signed as vetting authority but is the package's author"
@@ -202,20 +319,87 @@ impl TrustConfig {
             }
         }
         if vetted_by.len() < self.required_signatures {
+            if self.distinct_from_author {
+                skipped.extend(ignored);
+            }
             return Err(VettingError::TooFewSignatures {
                 package: label,
                 found: vetted_by.len(),
                 required: self.required_signatures,
-                detail: if skipped.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", skipped.join("; "))
-                },
+                detail: detail(&skipped),
             });
+        }
+        let mut names: Vec<PrincipalId> = Vec::new();
+        for (author, _) in authors {
+            if !names.contains(author) {
+                names.push(author.clone());
+            }
         }
         Ok(Vetted {
             vetted_by,
-            author: author.map(|a| a.signer.clone()),
+            authors: names,
         })
+    }
+}
+
+/// ` (a; b)`, or nothing.
+fn detail(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> PublicKey {
+        crate::identity::KeyPair::generate().unwrap().public()
+    }
+
+    #[test]
+    fn author_keys_are_read_and_unknown_fields_refused() {
+        let (board, ann) = (key(), key());
+        let text = format!(
+            "schema = 1\ndistinct-from-author = true\n\n[[vetting-keys]]\nprincipal = \"vetting-board\"\nkey = \"{board}\"\n\n[[author-keys]]\nprincipal = \"ann\"\nkey = \"{ann}\"\n"
+        );
+        let config = TrustConfig::parse(&text, Path::new("trust.toml")).unwrap();
+        assert_eq!(config.owner(&ann).map(PrincipalId::as_str), Some("ann"));
+        assert_eq!(
+            config.trusted(&ann),
+            None,
+            "an author key vouches for nothing"
+        );
+        assert_eq!(
+            config.owner(&board).map(PrincipalId::as_str),
+            Some("vetting-board")
+        );
+        let misspelled = text.replace("[[author-keys]]", "[[authors]]");
+        let error = TrustConfig::parse(&misspelled, Path::new("trust.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("authors"), "{error}");
+        let extra = text.replace("principal = \"ann\"", "principal = \"ann\"\nname = \"Ann\"");
+        assert!(TrustConfig::parse(&extra, Path::new("trust.toml")).is_err());
+    }
+
+    #[test]
+    fn a_key_bound_to_two_principals_is_refused() {
+        let board = key();
+        let text = format!(
+            "schema = 1\n\n[[vetting-keys]]\nprincipal = \"vetting-board\"\nkey = \"{board}\"\n\n[[author-keys]]\nprincipal = \"ann\"\nkey = \"{board}\"\n"
+        );
+        let error = TrustConfig::parse(&text, Path::new("trust.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is listed for both vetting-board and ann"),
+            "{error}"
+        );
+        // The same principal may hold its key in both lists.
+        let same = text.replace("principal = \"ann\"", "principal = \"vetting-board\"");
+        assert!(TrustConfig::parse(&same, Path::new("trust.toml")).is_ok());
     }
 }

@@ -74,7 +74,7 @@ pub fn stage(salve: &Path) -> Service {
             &board,
             Role::Vetting,
             "board".parse().unwrap(),
-            "t".into(),
+            "2026-11-24T10:00:00Z".into(),
         )
         .unwrap();
         store.install(&runtime, &copy, &trust, "t").unwrap();

@@ -122,6 +122,9 @@ pub enum Command {
     ///   [[vetting-keys]]
     ///   principal = "vetting-board"
     ///   key = "ed25519:…"
+    ///   [[author-keys]]              # who may sign as author
+    ///   principal = "ann"
+    ///   key = "ed25519:…"
     #[command(subcommand, verbatim_doc_comment)]
     Catalog(CatalogCommand),
 
@@ -412,17 +415,22 @@ pub struct CatalogArgs {
 pub enum CatalogCommand {
     /// Install a package: checks its digest, its signatures against the
     /// trust file, revocations, and that it is not older than a version
-    /// already trusted (rollback); compiles it into the cache; copies it into
-    /// the catalog. Nothing is installed unless every check passes (exit 3
-    /// naming the check that failed). An upgrade shows its capability diff.
+    /// already trusted (rollback); compiles it into the service's cache;
+    /// copies it into the catalog. Nothing is installed unless every check
+    /// passes (exit 3 naming the check that failed). An upgrade shows its
+    /// capability diff. Run it as the service's user (e.g. `sudo -u salve`);
+    /// a running `salve serve` loads the package at its next start.
     Install {
         /// The package directory (with action.toml, action.toml.sig and the
         /// component).
         package: PathBuf,
         #[command(flatten)]
         catalog: CatalogArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
+        /// Where to cache the compiled component: the directory `salve
+        /// serve` reads, `cache` beside the catalog directory (with the
+        /// default catalog, /var/lib/salve/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },

@@ -1,7 +1,7 @@
 //! `salve action sign` and `salve catalog install|list|revoke|…`: the
 //! vetted catalog of an endpoint.
 
-use crate::args::{CacheArgs, CatalogArgs};
+use crate::args::CatalogArgs;
 use crate::exit::{CliResult, Exit, ExitWith};
 use crate::identity::key_principal;
 use crate::setup;
@@ -13,6 +13,7 @@ use salve::vetting::installed::is_privileged;
 use salve::vetting::{
     CatalogStore, InstallError, Revocation, RevocationList, Revoked, Role, Signatures, TrustConfig,
 };
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -64,10 +65,49 @@ fn trust(args: &CatalogArgs) -> Result<TrustConfig, crate::exit::Failure> {
         .exit_with(Exit::Usage)
 }
 
-pub fn install(package: &Path, args: &CatalogArgs, cache: &CacheArgs, as_json: bool) -> CliResult {
+/// `; author ann` or `; authors ann, bob`, or nothing.
+fn authors(authors: &[String]) -> String {
+    match authors {
+        [] => String::new(),
+        [one] => format!("; author {one}"),
+        many => format!("; authors {}", many.join(", ")),
+    }
+}
+
+/// Refuses to install into a catalog another user owns: what this user
+/// writes there (the packages, the compiled cache beside it) the service's
+/// user must be able to read, and a cache it does not own it refuses.
+fn owned_by_me(dir: &Path) -> Result<(), crate::exit::Failure> {
+    let Ok(metadata) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if metadata.uid() != me {
+        return Err(anyhow!(
+            "the catalog {} belongs to another user (uid {}), not to you (uid {me}): install as the service's user, e.g. `sudo -u salve salve catalog install …`, so that `salve serve` can read the package and its compiled code",
+            dir.display(),
+            metadata.uid()
+        ))
+        .exit_with(Exit::Usage);
+    }
+    Ok(())
+}
+
+pub fn install(
+    package: &Path,
+    args: &CatalogArgs,
+    cache: Option<&Path>,
+    as_json: bool,
+) -> CliResult {
     let trust = trust(args)?;
+    owned_by_me(&args.dir)?;
     let store = open(args)?;
-    let runtime = setup::runtime(cache)?;
+    // The cache the service reads, so it starts from the compiled code.
+    let cache = cache.map_or_else(|| setup::service_cache_dir(&args.dir), Path::to_path_buf);
+    let runtime = setup::runtime_in(
+        Some(cache),
+        "cannot use the compiled-component cache (choose another with --cache)",
+    )?;
     let installation = match store.install(&runtime, package, &trust, &now()) {
         Ok(installation) => installation,
         Err(error @ InstallError::Store { .. }) => {
@@ -90,10 +130,7 @@ pub fn install(package: &Path, args: &CatalogArgs, cache: &CacheArgs, as_json: b
     println!(
         "  vetted by {}{}",
         i.vetted_by.join(", "),
-        i.author
-            .as_ref()
-            .map(|a| format!("; author {a}"))
-            .unwrap_or_default()
+        authors(&i.authors)
     );
     if let Some(from) = &installation.upgrade_from {
         println!("  upgrade from {from}");
@@ -136,19 +173,20 @@ pub fn list(args: &CatalogArgs, as_json: bool) -> CliResult {
     }
     for i in &installed {
         println!(
-            "{}@{}{}\n  sha256 {}\n  vetted by {}{}",
+            "{}@{}{}{}\n  sha256 {}\n  vetted by {}{}",
             i.id,
             i.version,
             i.revoked
                 .as_ref()
                 .map(|r| format!("  REVOKED ({r})"))
                 .unwrap_or_default(),
+            i.broken
+                .as_ref()
+                .map(|b| format!("  BROKEN ({b})"))
+                .unwrap_or_default(),
             i.digest,
             i.vetted_by.join(", "),
-            i.author
-                .as_ref()
-                .map(|a| format!("; author {a}"))
-                .unwrap_or_default()
+            authors(&i.authors)
         );
         for (name, class, parameters) in &i.capabilities {
             println!(

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             catalog,
             cache,
             output,
-        }) => catalog::install(&package, &catalog, &cache, output.json),
+        }) => catalog::install(&package, &catalog, cache.as_deref(), output.json),
         Command::Catalog(CatalogCommand::List { catalog, output }) => {
             catalog::list(&catalog, output.json)
         }
