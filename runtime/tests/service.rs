@@ -18,12 +18,13 @@ use salve::endpoint::Operation;
 use salve::identity::{KeyPair, Nonce, SignedRequest};
 use salve::session::SessionId;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{Service, http, read_response, stage};
+use support::{Service, http, read_response, stage, stage_with};
 
 fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or("")
@@ -129,9 +130,8 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
         "{answer}"
     );
 
-    // Consent from the network is refused: only the local socket vouches for a user.
-    let tls = std::net::TcpStream::connect(("127.0.0.1", service.port)).unwrap();
-    drop(tls); // The TLS port is open…
+    // A consent that names no session (consent over TLS is refused as
+    // local-only: see the TLS test).
     let (status, answer) = http(
         &socket,
         "POST",
@@ -153,14 +153,15 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     assert!(refused >= 2, "{refused} refused requests logged");
 }
 
-/// `clients` threads each invoking echo `each` times; returns how many
-/// were answered "ran".
-fn load(service: &Service, session: &SessionId, clients: usize, each: usize) -> usize {
+/// `clients` threads each invoking echo `each` times; returns the ids of
+/// the invocations answered "ran". Nobody is answered "busy": the load stays
+/// within the service's limits.
+fn load(service: &Service, session: &SessionId, clients: usize, each: usize) -> BTreeSet<String> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|n| {
                 scope.spawn(move || {
-                    let mut ran = 0;
+                    let mut ran = Vec::new();
                     for i in 0..each {
                         let operation = Operation::Invoke {
                             session: session.clone(),
@@ -168,8 +169,13 @@ fn load(service: &Service, session: &SessionId, clients: usize, each: usize) -> 
                             input: json!({"client": n, "i": i}),
                         };
                         match service.ask("tom", &operation) {
-                            (200, answer) if answer["result"]["decision"] == "ran" => ran += 1,
-                            (503, answer) if code(&answer) == "busy" => {}
+                            (200, answer) if answer["result"]["decision"] == "ran" => {
+                                assert_eq!(
+                                    answer["result"]["invocation"]["outcome"]["output"],
+                                    json!({"client": n, "i": i})
+                                );
+                                ran.push(answer["result"]["id"].as_str().unwrap().to_string());
+                            }
                             (status, answer) => panic!("unexpected answer {status}: {answer}"),
                         }
                     }
@@ -177,8 +183,24 @@ fn load(service: &Service, session: &SessionId, clients: usize, each: usize) -> 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     })
+}
+
+/// The ids of the invocations the log says finished with `outcome`, after
+/// verifying it against the endpoint's key.
+fn finished(service: &Service, outcome: &str) -> Vec<String> {
+    let dir = service.dir.path().join("data/audit");
+    let key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
+    verify_dir(&dir, Some(&key.public()), None).unwrap();
+    read::records(&dir)
+        .filter_map(Result::ok)
+        .filter(|r| r.kind == Kind::InvocationFinished && r.outcome.as_deref() == Some(outcome))
+        .map(|r| r.invocation.unwrap())
+        .collect()
 }
 
 #[test]
@@ -186,16 +208,21 @@ fn under_load_every_invocation_is_answered_and_logged() {
     let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
     let session = service.session();
     let ran = load(&service, &session, 32, 60);
-    assert!(ran > 1000, "only {ran} of 1920 ran");
-    service.signal(nix::sys::signal::Signal::SIGTERM);
-    let dir = service.dir.path().join("data/audit");
-    verify_dir(&dir, None, None).unwrap();
-    let finished = read::records(&dir)
-        .filter_map(Result::ok)
-        .filter(|r| r.kind == Kind::InvocationFinished && r.outcome.as_deref() == Some("succeeded"))
-        .count();
     assert_eq!(
-        finished, ran,
+        ran.len(),
+        32 * 60,
+        "every invocation ran, each with its own id"
+    );
+    service.signal(nix::sys::signal::Signal::SIGTERM);
+    let logged = finished(&service, "succeeded");
+    assert_eq!(
+        logged.len(),
+        ran.len(),
+        "one finished record per invocation"
+    );
+    assert_eq!(
+        logged.into_iter().collect::<BTreeSet<_>>(),
+        ran,
         "every invocation answered `ran` is logged as finished, and no other"
     );
 }
@@ -206,12 +233,12 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
     let session = service.session();
     // 8 clients invoke until the service dies under them; each counts the
     // invocations it was told ran.
-    let acknowledged: usize = std::thread::scope(|scope| {
+    let acknowledged = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..8)
             .map(|n| {
                 let (service, session) = (&service, &session);
                 scope.spawn(move || {
-                    let mut ran = 0;
+                    let mut ran = Vec::new();
                     for i in 0.. {
                         let operation = Operation::Invoke {
                             session: session.clone(),
@@ -219,8 +246,9 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
                             input: json!({"client": n, "i": i}),
                         };
                         match service.try_ask("tom", &operation) {
-                            Ok((200, answer)) if answer["result"]["decision"] == "ran" => ran += 1,
-                            Ok((503, _)) => {}
+                            Ok((200, answer)) if answer["result"]["decision"] == "ran" => {
+                                ran.push(answer["result"]["id"].as_str().unwrap().to_string())
+                            }
                             Ok((status, answer)) => panic!("unexpected answer {status}: {answer}"),
                             Err(_) => break, // the service is gone
                         }
@@ -236,12 +264,16 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
             nix::sys::signal::Signal::SIGKILL,
         )
         .unwrap();
-        clients.into_iter().map(|c| c.join().unwrap()).sum()
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect::<BTreeSet<String>>()
     });
     service.child.take().unwrap().wait().unwrap();
     assert!(
-        acknowledged > 50,
-        "only {acknowledged} invocations ran before the kill"
+        acknowledged.len() > 50,
+        "only {} invocations ran before the kill",
+        acknowledged.len()
     );
     // Restart: the session is still active and invocations go on.
     service.start();
@@ -270,16 +302,12 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["result"]["ok"], true, "{answer}");
     service.signal(nix::sys::signal::Signal::SIGTERM);
-    let dir = service.dir.path().join("data/audit");
-    verify_dir(&dir, None, None).unwrap();
     // No acknowledged invocation is missing from the log.
-    let finished = read::records(&dir)
-        .filter_map(Result::ok)
-        .filter(|r| r.kind == Kind::InvocationFinished && r.outcome.as_deref() == Some("succeeded"))
-        .count();
+    let logged: BTreeSet<String> = finished(&service, "succeeded").into_iter().collect();
+    let missing: Vec<_> = acknowledged.difference(&logged).collect();
     assert!(
-        finished > acknowledged,
-        "{finished} finished records for {acknowledged} acknowledged invocations (+1 after the restart)"
+        missing.is_empty(),
+        "acknowledged but not logged: {missing:?}"
     );
 }
 
@@ -561,5 +589,284 @@ fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
         String::from_utf8_lossy(&out.stderr).contains("local-only"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_invocation_streams_its_output_and_is_followed_and_shown_afterwards() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let session = service.privileged_session();
+    // flood-stdout prints until its output budget is spent.
+    let operation = service.approve_hostile(&session, &json!({"mode": "flood-stdout"}));
+    let (status, lines) = service.stream("tom", &operation);
+    assert_eq!(status, 200);
+    assert_eq!(lines[0]["event"], "started", "{}", lines[0]);
+    let id = lines[0]["invocation"]["id"].as_str().unwrap().to_string();
+    let printed = lines.iter().filter(|l| l["event"] == "stdout").count();
+    assert!(printed > 100, "{printed} stdout lines streamed");
+    let last = lines.last().unwrap();
+    assert_eq!(last["result"]["decision"], "ran", "{last}");
+    assert_eq!(last["result"]["id"], id.as_str());
+    assert_eq!(
+        last["result"]["invocation"]["outcome"]["reason"],
+        "output-limit-exceeded"
+    );
+
+    // Followed afterwards: the same output replayed, then the record.
+    let follow = Operation::FollowInvocation {
+        invocation: id.parse().unwrap(),
+    };
+    let (status, replayed) = service.stream("ann", &follow);
+    assert_eq!(status, 200);
+    assert_eq!(replayed[0]["event"], "started");
+    let replayed_text: String = replayed
+        .iter()
+        .filter(|l| l["event"] == "stdout")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    let streamed_text: String = lines
+        .iter()
+        .filter(|l| l["event"] == "stdout")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed_text, streamed_text);
+    assert_eq!(replayed.last().unwrap()["result"]["status"], "finished");
+
+    // Shown and listed.
+    let (status, shown) = service.ask(
+        "tom",
+        &Operation::ShowInvocation {
+            invocation: id.parse().unwrap(),
+        },
+    );
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["result"]["action"], "hostile@0.1.0");
+    let (_, listed) = service.ask("tom", &Operation::ListInvocations { session });
+    assert_eq!(listed["result"].as_array().unwrap().len(), 1);
+
+    // Only invoke and follow-invocation stream; refusals found first are
+    // ordinary error answers.
+    let (status, lines) = service.stream("tom", &Operation::ListCatalog);
+    assert_eq!((status, code(&lines[0])), (400, "not-streamed"));
+    let unknown = Operation::FollowInvocation {
+        invocation: "i-000000000000000000000000".parse().unwrap(),
+    };
+    let (status, lines) = service.stream("tom", &unknown);
+    assert_eq!((status, code(&lines[0])), (404, "not-found"));
+}
+
+#[test]
+fn every_kind_of_refusal_comes_back_with_its_code() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let socket = service.socket();
+    let send = |signed: &SignedRequest| {
+        http(
+            &socket,
+            "POST",
+            "/v1/requests",
+            &serde_json::to_vec(signed).unwrap(),
+        )
+        .unwrap()
+    };
+    let list = Operation::ListSessions { open_only: false };
+    let sign = |who: &str, key: &KeyPair, endpoint: &str, at: i64| {
+        SignedRequest::sign(
+            key,
+            &who.parse().unwrap(),
+            endpoint,
+            at,
+            Nonce::random().unwrap(),
+            &list,
+        )
+        .unwrap()
+    };
+    let now = SystemClock.now_ms();
+    let tom = &service.keys["tom"];
+    let cases = [
+        (
+            sign("tom", tom, "pc-test", now - 3_600_000),
+            401,
+            "stale-request",
+        ),
+        (sign("zed", tom, "pc-test", now), 401, "unknown-principal"),
+        (sign("tom", tom, "pc-other", now), 403, "wrong-endpoint"),
+    ];
+    for (signed, status, expected) in cases {
+        let (got, answer) = send(&signed);
+        assert_eq!((got, code(&answer)), (status, expected), "{answer}");
+        assert!(!answer["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    let unknown: SessionId = "s-000000000000000000000000".parse().unwrap();
+    let (status, answer) = service.ask("tom", &Operation::ShowSession { session: unknown });
+    assert_eq!((status, code(&answer)), (404, "not-found"), "{answer}");
+
+    // Before approval nothing runs: a denial, answered as a decision.
+    let requested = service.requested();
+    let (status, answer) = service.ask(
+        "tom",
+        &Operation::Invoke {
+            session: requested.clone(),
+            action: "echo".parse().unwrap(),
+            input: json!({}),
+        },
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["denial"]["code"], "session-not-active");
+
+    // An escalation decided once is not decided again.
+    let session = service.privileged_session();
+    let held = Operation::Invoke {
+        session: session.clone(),
+        action: "hostile".parse().unwrap(),
+        input: json!({"mode": "hostname"}),
+    };
+    let (_, answer) = service.ask("tom", &held);
+    let escalation: salve::session::EscalationId = answer["result"]["escalation"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (_, shown) = service.ask(
+        "carol",
+        &Operation::ShowEscalation {
+            escalation: escalation.clone(),
+        },
+    );
+    assert_eq!(shown["result"]["input"], r#"{"mode":"hostname"}"#);
+    assert_eq!(shown["result"]["status"], "pending");
+    let deny = Operation::DenyEscalation {
+        escalation: escalation.clone(),
+        reason: "not today".into(),
+    };
+    assert_eq!(service.ask("carol", &deny).0, 200);
+    let (status, answer) = service.ask("ann", &Operation::ApproveEscalation { escalation });
+    assert_eq!(
+        (status, code(&answer)),
+        (409, "escalation-not-pending"),
+        "{answer}"
+    );
+
+    // The wrong method on a route.
+    let (status, answer) = http(&socket, "GET", "/v1/requests", b"").unwrap();
+    assert_eq!((status, code(&answer)), (405, "method-not-allowed"));
+
+    // Consent comes from a person's account: under the default policy
+    // (consent-min-uid = 1000) root and system accounts are refused.
+    let attended = {
+        let (_, answer) = service.ask("tom", &attended_request());
+        let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            service
+                .ask(
+                    "ann",
+                    &Operation::ApproveSession {
+                        session: id.clone()
+                    }
+                )
+                .0,
+            200
+        );
+        id
+    };
+    let body = serde_json::to_vec(&json!({ "session": attended })).unwrap();
+    let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
+    if nix::unistd::getuid().as_raw() < 1000 {
+        assert_eq!(
+            (status, code(&answer)),
+            (403, "consent-not-allowed"),
+            "{answer}"
+        );
+    } else {
+        assert_eq!(status, 200, "{answer}");
+    }
+    service.healthy();
+}
+
+fn attended_request() -> Operation {
+    Operation::RequestSession {
+        request: salve::session::SessionRequest {
+            ticket: "INC7".parse().unwrap(),
+            problem: "Printer.".into(),
+            category: "incident".into(),
+            endpoint: "pc-test".into(),
+            technician: "tom".parse().unwrap(),
+            scope: salve::session::Scope {
+                allowed: vec!["echo".parse().unwrap()],
+                prohibited: Default::default(),
+                privileged: false,
+            },
+            attended: true,
+            idle_minutes: 30,
+            duration_minutes: 60,
+        },
+    }
+}
+
+#[test]
+fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
+    let mut service = stage_with(
+        Path::new(env!("CARGO_BIN_EXE_salve")),
+        "max-concurrent-requests = 1\nshutdown-grace-seconds = 1\n",
+    );
+    let session = service.privileged_session();
+    let operation = service.approve_hostile(&session, &json!({"mode": "loop"}));
+    let pid = nix::unistd::Pid::from_raw(service.child.as_ref().unwrap().id() as i32);
+    let (answered, stopping) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| service.try_ask("tom", &operation));
+        // While the loop holds the one permit, everything else is "busy"
+        // at once (health takes no permit).
+        let started = std::time::Instant::now();
+        let busy = loop {
+            let (status, answer) = service.ask("ann", &Operation::ListEscalations);
+            if status == 503 {
+                break answer;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "never busy");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(code(&busy), "busy", "{busy}");
+        service.healthy();
+        // SIGTERM: after the 1 s grace the loop is cancelled, not left to
+        // its 30 s deadline.
+        let stopping = std::time::Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        (running.join().unwrap(), stopping)
+    });
+    service.child.take().unwrap().wait().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
+    if let Ok((200, answer)) = &answered {
+        assert_eq!(
+            answer["result"]["invocation"]["outcome"]["reason"],
+            "cancelled"
+        );
+    }
+    // The log has the cancellation, then the stop that says so.
+    let cancelled = finished(&service, "cancelled");
+    assert_eq!(cancelled.len(), 1, "the loop's end is logged");
+    let dir = service.dir.path().join("data/audit");
+    let records: Vec<_> = read::records(&dir).filter_map(Result::ok).collect();
+    let stopped = records.last().unwrap();
+    let stopped_at = records
+        .iter()
+        .position(|r| r.kind == Kind::ServiceStopped)
+        .unwrap();
+    let cancelled_at = records
+        .iter()
+        .position(|r| r.outcome.as_deref() == Some("cancelled"))
+        .unwrap();
+    assert!(cancelled_at < stopped_at);
+    assert!(
+        records[stopped_at]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("1 invocations cancelled"),
+        "{:?}",
+        stopped.reason
     );
 }

@@ -165,7 +165,7 @@ proptest! {
                         Ok(InvokeOutcome::Escalated { escalation, .. }) if !escalations.contains(&escalation.id) => {
                             escalations.push(escalation.id);
                         }
-                        Ok(InvokeOutcome::Ran { approval, invocation }) => {
+                        Ok(InvokeOutcome::Ran { approval, invocation, .. }) => {
                             let stored = f.endpoint.session(&f.who("dave"), id).unwrap();
                             // Only the technician runs anything, in an active session.
                             prop_assert_eq!(stored.request.technician.as_str(), who.as_str());

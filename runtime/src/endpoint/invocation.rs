@@ -167,6 +167,7 @@ impl Endpoint {
                 record.status = InvocationStatus::Finished;
                 record.invocation = Some(invocation.clone());
                 logged.map_err(Refusal::from).map(|_| InvokeOutcome::Ran {
+                    id: invocation_id.clone(),
                     approval,
                     invocation,
                 })

@@ -145,6 +145,9 @@ fn policy_code(refusal: &PolicyRefusal) -> &'static str {
 pub enum InvokeOutcome {
     /// It was allowed and ran; how it ended is in the invocation.
     Ran {
+        /// Its id: the `invocation` of its audit records, for
+        /// [`Endpoint::invocation`].
+        id: InvocationId,
         /// The approval it used, for a privileged action.
         approval: Option<EscalationId>,
         /// What it did.

@@ -35,6 +35,11 @@ pub struct Service {
 }
 
 pub fn stage(salve: &Path) -> Service {
+    stage_with(salve, "")
+}
+
+/// A staged endpoint whose `salve.toml` ends with `extra` (more settings).
+pub fn stage_with(salve: &Path, extra: &str) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let mut policy = String::from(
         "schema = 1\n\n[categories]\nincident = \"A fault.\"\n\n[roles.technician]\npermissions = [\"request-sessions\", \"invoke-standard\", \"invoke-privileged\"]\nactions = [\"*\"]\n\n[roles.approver]\npermissions = [\"approve-sessions\", \"approve-escalations\", \"read-audit\"]\n",
@@ -58,7 +63,11 @@ pub fn stage(salve: &Path) -> Service {
     let trust = TrustConfig::read(&dir.path().join("trust.toml")).unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let store = CatalogStore::open(&dir.path().join("data/catalog")).unwrap();
-    for source in [artifacts::ECHO, artifacts::SYSTEM_REPORT] {
+    for source in [
+        artifacts::ECHO,
+        artifacts::SYSTEM_REPORT,
+        artifacts::HOSTILE,
+    ] {
         let copy = dir
             .path()
             .join("packages")
@@ -92,6 +101,7 @@ pub fn stage(salve: &Path) -> Service {
     // The policy and trust files sit beside the configuration.
     let mut config = std::fs::read_to_string(dir.path().join("salve.toml")).unwrap();
     config.push_str("policy = \"policy.toml\"\ntrust = \"trust.toml\"\n");
+    config.push_str(extra);
     std::fs::write(dir.path().join("salve.toml"), config).unwrap();
     let mut service = Service {
         dir,
@@ -180,6 +190,87 @@ impl Service {
 
     /// A session tom requested for himself, not yet approved.
     pub fn requested(&self) -> SessionId {
+        self.requested_with(false)
+    }
+
+    /// An active session for tom allowing echo, system-report and (with a
+    /// second approval each time) the hostile guest.
+    pub fn privileged_session(&self) -> SessionId {
+        let id = self.requested_with(true);
+        let (status, answer) = self.ask(
+            "ann",
+            &Operation::ApproveSession {
+                session: id.clone(),
+            },
+        );
+        assert_eq!(status, 200, "{answer}");
+        id
+    }
+
+    /// Has tom's invocation of the hostile guest on `input` escalated and
+    /// carol approve it; tom's next identical invocation runs.
+    pub fn approve_hostile(&self, session: &SessionId, input: &Value) -> Operation {
+        let operation = Operation::Invoke {
+            session: session.clone(),
+            action: "hostile".parse().unwrap(),
+            input: input.clone(),
+        };
+        let (status, answer) = self.ask("tom", &operation);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["decision"], "escalated", "{answer}");
+        let escalation = answer["result"]["escalation"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (status, answer) = self.ask("carol", &Operation::ApproveEscalation { escalation });
+        assert_eq!(status, 200, "{answer}");
+        operation
+    }
+
+    /// Signs `operation` as `who` and sends it to `/v1/stream`: the status
+    /// and every JSON line of the answer.
+    pub fn stream(&self, who: &str, operation: &Operation) -> (u16, Vec<Value>) {
+        let body = signed(&self.keys[who], who, operation);
+        let mut stream = UnixStream::connect(self.socket()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1/stream HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(&body).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = &response[split + 4..];
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        };
+        let lines = String::from_utf8(body)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (status, lines)
+    }
+
+    fn requested_with(&self, privileged: bool) -> SessionId {
+        let mut allowed = vec![
+            "echo".parse::<ActionRule>().unwrap(),
+            "system-report".parse().unwrap(),
+        ];
+        if privileged {
+            allowed.push("hostile".parse().unwrap());
+        }
         let request = SessionRequest {
             ticket: "INC1".parse().unwrap(),
             problem: "Slow.".into(),
@@ -187,12 +278,9 @@ impl Service {
             endpoint: "pc-test".into(),
             technician: "tom".parse().unwrap(),
             scope: Scope {
-                allowed: vec![
-                    "echo".parse::<ActionRule>().unwrap(),
-                    "system-report".parse().unwrap(),
-                ],
+                allowed,
                 prohibited: Default::default(),
-                privileged: false,
+                privileged,
             },
             attended: false,
             idle_minutes: 60,
@@ -211,6 +299,24 @@ impl Drop for Service {
             let _ = child.wait();
         }
     }
+}
+
+/// The payload of a chunked HTTP/1.1 body.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let rest = &body[end + 2..];
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
+    }
+    out
 }
 
 /// One HTTP/1.1 request over the Unix socket; the status and JSON body.

@@ -378,7 +378,11 @@ pub fn invoke(
                     .and_then(Value::as_str)
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default();
-                eprintln!("{} {outcome}{message}", text(&answer, "/invocation/action"));
+                eprintln!(
+                    "{} {outcome}{message} (invocation {})",
+                    text(&answer, "/invocation/action"),
+                    text(&answer, "/id")
+                );
             }
             Ok(if outcome == "succeeded" {
                 Exit::Success
