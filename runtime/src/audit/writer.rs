@@ -264,9 +264,8 @@ impl Sealer {
         for job in batch {
             let mut appended = Vec::with_capacity(job.records.len());
             for record in job.records {
-                match record.seal(seq, now.clone(), prev) {
-                    Ok((sealed, line)) => {
-                        buffer.extend_from_slice(&line);
+                match record.seal_into(seq, now.clone(), prev, &mut buffer) {
+                    Ok(sealed) => {
                         appended.push(Appended {
                             seq,
                             hash: sealed.hash,
@@ -299,8 +298,7 @@ impl Sealer {
             let signed = Checkpoint::sign(key, seq - 1, prev, now.clone());
             let mut record = Record::event(Kind::Checkpoint);
             record.details = serde_json::to_value(&signed).ok();
-            if let Ok((sealed, line)) = record.seal(seq, now, prev) {
-                buffer.extend_from_slice(&line);
+            if let Ok(sealed) = record.seal_into(seq, now, prev, &mut buffer) {
                 prev = sealed.hash;
                 seq += 1;
                 made = Some(signed);
