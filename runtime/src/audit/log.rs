@@ -36,12 +36,19 @@ pub struct AuditConfig {
     pub max_segment_bytes: u64,
     /// A checkpoint is written after this many records…
     pub checkpoint_every: u64,
-    /// …or this long after the last one, whichever comes first.
+    /// …or this long after the last one, whichever comes first. The writer
+    /// keeps the time itself: records appended and then nothing more are
+    /// checkpointed once this has passed, without waiting for another
+    /// record. An idle log with nothing new writes no checkpoints.
     pub checkpoint_interval: Duration,
     /// The endpoint's key; no checkpoints are written without it.
     pub checkpoint_key: Option<Arc<KeyPair>>,
-    /// A file, best on another volume, to which every checkpoint is also
-    /// appended (one JSON per line), to check the log against later.
+    /// A file to which every checkpoint is also appended (one JSON object
+    /// per line) once it is durable in the log, for `verify
+    /// --from-checkpoint` later. The embedder chooses it, and should put it
+    /// where whoever could rewrite the log cannot: another volume, a
+    /// mounted share, a file a log shipper forwards. Failing to write it is
+    /// logged and does not stop the log. By default there is none.
     pub checkpoint_copy: Option<PathBuf>,
     /// Batch concurrent appends into one sync. Off, every record gets its own
     /// `fdatasync` (the benchmark's baseline).
