@@ -5,12 +5,15 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-use salve::audit::{AuditConfig, AuditLog, Kind, Record};
+use salve::audit::record::GENESIS;
+use salve::audit::{AuditConfig, AuditLog, Kind, Record, segment};
 use salve::identity::KeyPair;
 use serde_json::json;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn salve(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_salve"))
@@ -306,4 +309,266 @@ fn tail_and_reports_read_the_log() {
         "{table}"
     );
     assert!(table.contains("overall"), "{table}");
+}
+
+#[test]
+fn verify_holds_every_checkpoint_to_one_key_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (log, _) = session_log(dir.path(), &key);
+    let out = salve(&["audit", "verify", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "1 checkpoint(s), all signed by {} (the key of the first; give --key to check it is the endpoint's)",
+            key.public()
+        )),
+        "{stdout}"
+    );
+    let out = salve(&["audit", "verify", "--log", path(&log), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["verified"]["checkpoint_key"],
+        key.public().to_string()
+    );
+    assert_eq!(report["verified"]["key_checked"], false);
+
+    // More records, checkpointed by another key: refused without --key.
+    let other = Arc::new(KeyPair::generate().unwrap());
+    let mut config = AuditConfig::new(&log);
+    config.checkpoint_every = 4;
+    config.checkpoint_key = Some(other.clone());
+    let appender = AuditLog::open(config).unwrap();
+    for _ in 0..8 {
+        appender
+            .append(about(Kind::SessionConsented, None))
+            .unwrap();
+    }
+    appender.close();
+    let out = salve(&["audit", "verify", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            ":12: checkpoint of record 11 is signed by {}, but the log's first checkpoint (record 7) is signed by {}: the log from here on was rewritten and re-signed by another key",
+            other.public(),
+            key.public()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Writes `records` (each with its time) as a sealed log in `dir`.
+fn log_at_times(dir: &Path, records: Vec<(&str, Record)>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut prev = GENESIS;
+    let mut lines = Vec::new();
+    for (seq, (time, record)) in (1..).zip(records) {
+        let (sealed, line) = record.seal(seq, time.to_string(), prev).unwrap();
+        prev = sealed.hash;
+        lines.extend(line);
+    }
+    std::fs::write(dir.join(segment::name(1)), lines).unwrap();
+}
+
+fn session(kind: Kind, id: &str, who: Option<&str>) -> Record {
+    let mut record = about(kind, who);
+    record.session = Some(id.to_string());
+    record
+}
+
+#[test]
+fn report_metrics_since_counts_only_sessions_requested_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit");
+    let requested = |id: &str, technician: &str| {
+        let mut record = session(Kind::SessionRequested, id, Some("alice"));
+        record.other = Some(technician.to_string());
+        record
+    };
+    let closed = |id: &str| {
+        let mut record = session(Kind::SessionClosed, id, Some("tom"));
+        record.details = Some(
+            json!({"how": "principal", "resolved": true, "summary": "Done.", "follow_up": null}),
+        );
+        record
+    };
+    let denied = |id: &str, code: &str| {
+        let mut record = session(Kind::InvocationDenied, id, Some("tom"));
+        record.reason_code = Some(code.to_string());
+        record
+    };
+    log_at_times(
+        &log,
+        vec![
+            ("2026-11-20T10:00:00.000000Z", requested("s-old", "tom")),
+            (
+                "2026-11-20T10:10:00.000000Z",
+                denied("s-old", "out-of-scope"),
+            ),
+            ("2026-11-20T10:30:00.000000Z", closed("s-old")),
+            ("2026-11-23T09:00:00.000000Z", requested("s-new", "ann")),
+            (
+                "2026-11-23T09:05:00.000000Z",
+                denied("s-new", "privileged-not-in-scope"),
+            ),
+            (
+                "2026-11-23T09:06:00.000000Z",
+                denied("s-new", "role-not-permitted"),
+            ),
+            ("2026-11-23T09:45:00.000000Z", closed("s-new")),
+        ],
+    );
+    let metrics = |since: Option<&str>| {
+        let mut args = vec!["report", "metrics", "--log", path(&log), "--json"];
+        if let Some(since) = since {
+            args.extend(["--since", since]);
+        }
+        let out = salve(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let all = metrics(None);
+    assert_eq!(all["overall"]["sessions"], 2);
+    assert_eq!(all["overall"]["mean_time_to_resolution_minutes"], 37.5);
+    assert_eq!(all["overall"]["denied_invocations"], 3);
+    assert_eq!(all["overall"]["out_of_scope_attempts"], 2);
+
+    let recent = metrics(Some("2026-11-22T00:00:00Z"));
+    assert_eq!(recent["overall"]["sessions"], 1);
+    assert_eq!(recent["overall"]["mean_time_to_resolution_minutes"], 45.0);
+    assert_eq!(recent["overall"]["denied_invocations"], 2);
+    assert_eq!(recent["overall"]["out_of_scope_attempts"], 1);
+    let technicians: Vec<&String> = recent["per_technician"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(technicians, ["ann"]);
+
+    let none = metrics(Some("2999-01-01T00:00:00Z"));
+    assert_eq!(none["overall"]["sessions"], 0);
+    assert_eq!(
+        none["overall"]["mean_time_to_resolution_minutes"],
+        serde_json::Value::Null
+    );
+
+    let out = salve(&[
+        "report",
+        "metrics",
+        "--log",
+        path(&log),
+        "--since",
+        "2026-11-22T00:00:00Z",
+    ]);
+    let table = text(&out.stdout);
+    assert!(table.lines().any(|l| l.starts_with("ann ")), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("tom ")), "{table}");
+    let out = salve(&[
+        "report",
+        "metrics",
+        "--log",
+        path(&log),
+        "--since",
+        "yesterday-ish",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`yesterday-ish` is neither a time"));
+}
+
+/// Kills the child when dropped, so that a failed assertion leaves no
+/// `tail --follow` running.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tail_follow_prints_every_record_appended_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let mut config = AuditConfig::new(&log_dir);
+    config.max_segment_bytes = 2048;
+    let log = Arc::new(AuditLog::open(config).unwrap());
+    for _ in 0..5 {
+        log.append(about(Kind::SessionConsented, Some("tom")))
+            .unwrap();
+    }
+    // Appending goes on while `tail` starts, reads and begins to follow.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let appender = std::thread::spawn({
+        let (log, stop) = (log.clone(), stop.clone());
+        move || {
+            let mut last = 5;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                last = log
+                    .append(about(Kind::SessionConsented, Some("tom")))
+                    .unwrap()
+                    .seq;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            last
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args([
+            "audit",
+            "tail",
+            "--log",
+            path(&log_dir),
+            "-n",
+            "2",
+            "--follow",
+            "--json",
+        ])
+        .env_remove("SALVE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Killed(child);
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let seq_of = |line: String| {
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let mut seqs = vec![seq_of(
+        received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("tail prints the last records"),
+    )];
+    // Appends go on for a while after `tail` has begun.
+    std::thread::sleep(Duration::from_millis(600));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let last = appender.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seqs.last() != Some(&last) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = received
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("tail stopped at {:?} of {last}", seqs.last()));
+        seqs.push(seq_of(line));
+    }
+    assert!(segment::list(&log_dir).unwrap().len() > 10, "rotated");
+    // From where it started, every record once, in order: none skipped.
+    let first = seqs[0];
+    assert!(first >= 4 && last > first + 50, "{first}..{last}");
+    assert_eq!(seqs, (first..=last).collect::<Vec<_>>());
+    // Idle: nothing more is printed.
+    assert!(received.recv_timeout(Duration::from_millis(500)).is_err());
+    log.close();
 }

@@ -13,15 +13,22 @@ use salve::audit::report::{metrics, session_report};
 use salve::audit::{
     AuditConfig, AuditLog, Checkpoint, Kind, Record, VerifyError, read, segment, verify_dir,
 };
-use salve::endpoint::InvokeOutcome;
+use salve::catalog::Catalog;
+use salve::clock::ManualClock;
+use salve::endpoint::{Authenticated, Endpoint, InvokeOutcome};
 use salve::identity::KeyPair;
+use salve::policy::Policy;
 use salve::session::{ClosureReport, SessionState};
-use salve_tests::fixture::{Fixture, request};
+use salve::store::StateStore;
+use salve::{Outcome, Package};
+use salve_tests::fixture::{ENDPOINT, Fixture, PEOPLE, policy_text, request};
+use salve_tests::{PackageCopy, artifacts, shared_runtime};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// A log of `records` events with checkpoints every 10 records, rotated
 /// every ~4 KiB, and the checkpoint copy kept "elsewhere".
@@ -238,6 +245,11 @@ fn an_untouched_log_verifies_across_segments_and_checkpoints() {
     assert_eq!(verified.checkpoints, 12);
     assert_eq!(verified.records, 132);
     assert!(verified.key_checked);
+    assert_eq!(verified.checkpoint_key, Some(sample.key.public()));
+    // Without the key, every checkpoint is held to the first one's key.
+    let alone = verify_dir(&sample.log_dir, None, None).unwrap();
+    assert!(!alone.key_checked);
+    assert_eq!(alone.checkpoint_key, Some(sample.key.public()));
 }
 
 proptest! {
@@ -715,4 +727,608 @@ fn nothing_runs_when_the_started_record_cannot_be_logged() {
         .unwrap_err();
     assert_eq!(error.code(), "audit-unavailable");
     assert!(path.exists(), "nothing may run without its started record");
+}
+
+/// Keeps the records up to `last` (whole segments after it removed) — a
+/// log cut back to that record.
+fn cut_after(sample: &Sample, last: u64) {
+    for (path, lines) in sample.lines() {
+        let kept: Vec<Vec<u8>> = lines
+            .into_iter()
+            .filter(|line| serde_json::from_slice::<Record>(line).unwrap().seq <= last)
+            .collect();
+        let first = segment::list(&sample.log_dir)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.path == path)
+            .unwrap()
+            .first_seq;
+        if first > last + 1 {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            std::fs::write(&path, kept.concat()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_tail_rewritten_and_re_signed_by_another_key_is_refused_even_without_the_key() {
+    let sample = copy_of(pristine());
+    // Records 1–66 (the 6th checkpoint is record 66) stay; the rest is
+    // rewritten by someone holding another key, checkpoints and all.
+    cut_after(&sample, 66);
+    let forger = Arc::new(KeyPair::generate().unwrap());
+    let elsewhere = sample._dir.path().join("forger-checkpoints.jsonl");
+    let log = AuditLog::open(config(&sample.log_dir, &forger, &elsewhere)).unwrap();
+    for n in 0..40 {
+        log.append(event(n)).unwrap();
+    }
+    log.close();
+    // Each checkpoint's signature verifies on its own; the chain is intact.
+    let error = verify_dir(&sample.log_dir, None, None).unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.seq, Some(77));
+    assert_eq!(
+        corruption.reason,
+        format!(
+            "checkpoint of record 76 is signed by {}, but the log's first checkpoint (record 11) is signed by {}: the log from here on was rewritten and re-signed by another key — give --key with the endpoint's key to tell which is genuine",
+            forger.public(),
+            sample.key.public()
+        )
+    );
+    // With the endpoint's key the same record is named.
+    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("checkpoint of record 76 is signed by"),
+        "{error}"
+    );
+    // The forger's own checkpoint, kept "elsewhere", does not help either.
+    let forged = Checkpoint::read(&elsewhere).unwrap();
+    let error = verify_dir(&sample.log_dir, None, Some(&forged)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("but the checkpoint kept elsewhere is signed by"),
+        "{error}"
+    );
+}
+
+/// A log of `records` events in one segment, without checkpoints; returns
+/// its directory's parent (kept alive) and the directory.
+fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let log = AuditLog::open(AuditConfig::new(&log_dir)).unwrap();
+    for n in 0..records {
+        log.append(event(n)).unwrap();
+    }
+    log.close();
+    (dir, log_dir)
+}
+
+fn kinds(dir: &Path) -> Vec<(u64, Kind)> {
+    read::records(dir)
+        .map(|r| r.unwrap())
+        .map(|r| (r.seq, r.kind))
+        .collect()
+}
+
+#[test]
+fn a_torn_last_line_is_removed_on_reopen_and_the_log_says_so() {
+    let (_dir, log_dir) = plain_log(20);
+    let path = segment::list(&log_dir).unwrap()[0].path.clone();
+    let text = std::fs::read(&path).unwrap();
+    let whole = text.len();
+    // Record 20 half written, as a crash mid-write leaves it.
+    let last_line = text[..whole - 1].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    let torn = (whole - last_line) / 2;
+    std::fs::write(&path, &text[..last_line + torn]).unwrap();
+    // Verify names it, and does not touch it.
+    let error = verify_dir(&log_dir, None, None).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(":20: the last line is incomplete"),
+        "{error}"
+    );
+
+    let log = AuditLog::open(AuditConfig::new(&log_dir)).unwrap();
+    log.append(event(99)).unwrap();
+    log.close();
+    let verified = verify_dir(&log_dir, None, None).unwrap();
+    assert_eq!(verified.records, 21);
+    let records: Vec<Record> = read::records(&log_dir).map(|r| r.unwrap()).collect();
+    let recovered = &records[19];
+    assert_eq!((recovered.seq, recovered.kind), (20, Kind::Recovered));
+    assert_eq!(
+        recovered.reason.as_deref(),
+        Some(
+            format!(
+                "removed {torn} bytes of a final line torn by a crash (never acknowledged) from {}",
+                path.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        recovered.details.as_ref().unwrap()["repairs"][0]["removed_bytes"],
+        torn as u64
+    );
+    assert_eq!(records[20].reason, event(99).reason);
+    // Nothing left to repair the next time.
+    AuditLog::open(AuditConfig::new(&log_dir)).unwrap().close();
+    assert_eq!(verify_dir(&log_dir, None, None).unwrap().records, 21);
+}
+
+#[test]
+fn a_crash_right_after_a_rotation_is_repaired_on_reopen() {
+    // Before the fix the new segment could reach the disk before the last
+    // records of the old one: the old segment ends torn (or early), and an
+    // empty segment is named for a record the log never reached. Built by
+    // hand: records 1–30 in the first segment, the 30th torn, and an empty
+    // segment named for record 31.
+    let (_dir, log_dir) = plain_log(30);
+    let first = segment::list(&log_dir).unwrap()[0].path.clone();
+    let text = std::fs::read(&first).unwrap();
+    std::fs::write(&first, &text[..text.len() - 40]).unwrap();
+    let misnamed = log_dir.join(segment::name(31));
+    std::fs::write(&misnamed, b"").unwrap();
+
+    let log = AuditLog::open(AuditConfig::new(&log_dir)).unwrap();
+    log.append(event(99)).unwrap();
+    log.close();
+    assert!(!misnamed.exists(), "the empty misnamed segment is removed");
+    let verified = verify_dir(&log_dir, None, None).unwrap();
+    assert_eq!(verified.records, 31);
+    let records: Vec<Record> = read::records(&log_dir).map(|r| r.unwrap()).collect();
+    let recovered = &records[29];
+    assert_eq!((recovered.seq, recovered.kind), (30, Kind::Recovered));
+    let reason = recovered.reason.clone().unwrap();
+    assert!(
+        reason.contains("bytes of a final line torn by a crash"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!(
+            "removed {}, a segment without records named for record 31 where record 30 comes next",
+            misnamed.display()
+        )),
+        "{reason}"
+    );
+
+    // The old segment whole but its last batch never written, the new one
+    // named past it: the segment goes, nothing is cut.
+    let (_dir, log_dir) = plain_log(30);
+    let misnamed = log_dir.join(segment::name(35));
+    std::fs::write(&misnamed, b"").unwrap();
+    AuditLog::open(AuditConfig::new(&log_dir)).unwrap().close();
+    assert!(!misnamed.exists());
+    assert_eq!(verify_dir(&log_dir, None, None).unwrap().records, 31);
+    assert_eq!(kinds(&log_dir)[30], (31, Kind::Recovered));
+
+    // A crash inside the new segment's first line: cut, the segment stays.
+    let (_dir, log_dir) = plain_log(30);
+    let next = log_dir.join(segment::name(31));
+    std::fs::write(&next, b"{\"seq\":31,\"time\":\"20").unwrap();
+    AuditLog::open(AuditConfig::new(&log_dir)).unwrap().close();
+    assert_eq!(std::fs::read(&next).unwrap()[..10], *b"{\"seq\":31,");
+    assert_eq!(verify_dir(&log_dir, None, None).unwrap().segments, 2);
+    assert_eq!(kinds(&log_dir)[30], (31, Kind::Recovered));
+
+    // A rotation that completed (an empty segment named for the next
+    // record) is no damage: nothing is repaired or recorded.
+    let (_dir, log_dir) = plain_log(30);
+    let next = log_dir.join(segment::name(31));
+    std::fs::write(&next, b"").unwrap();
+    let log = AuditLog::open(AuditConfig::new(&log_dir)).unwrap();
+    log.append(event(99)).unwrap();
+    log.close();
+    assert!(std::fs::read(&next).unwrap().starts_with(b"{\"seq\":31,"));
+    assert_eq!(kinds(&log_dir).len(), 31);
+    assert!(kinds(&log_dir).iter().all(|(_, k)| *k != Kind::Recovered));
+
+    // No crash leaves a log without its first segment: refused, untouched.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(segment::name(7)), b"").unwrap();
+    let error = AuditLog::open(AuditConfig::new(dir.path())).err().unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains("should start at record 1 but is named for record 7"),
+        "{error}"
+    );
+    assert!(dir.path().join(segment::name(7)).exists());
+}
+
+#[test]
+fn rotation_under_concurrent_appends_leaves_a_log_that_reopens_cleanly() {
+    // Many rotations while the syncer has batches in flight: every new
+    // segment is named for the record after the old one's last.
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let mut config = AuditConfig::new(&log_dir);
+    config.max_segment_bytes = 2048;
+    let log = Arc::new(AuditLog::open(config.clone()).unwrap());
+    std::thread::scope(|scope| {
+        for writer in 0..8 {
+            let log = log.clone();
+            scope.spawn(move || {
+                for n in 0..100 {
+                    log.append(event(writer * 1000 + n)).unwrap();
+                }
+            });
+        }
+    });
+    log.close();
+    let segments = segment::list(&log_dir).unwrap();
+    assert!(segments.len() > 20, "{} segments", segments.len());
+    let verified = verify_dir(&log_dir, None, None).unwrap();
+    assert_eq!(verified.records, 800);
+    AuditLog::open(config).unwrap().close();
+    assert_eq!(verify_dir(&log_dir, None, None).unwrap().records, 800);
+    assert!(kinds(&log_dir).iter().all(|(_, k)| *k != Kind::Recovered));
+}
+
+#[test]
+fn an_idle_log_checkpoints_its_tail_on_a_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let copy = dir.path().join("elsewhere").join("checkpoints.jsonl");
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    let mut config = config(&dir.path().join("audit"), &key, &copy);
+    config.checkpoint_every = 1000;
+    config.checkpoint_interval = Duration::from_millis(300);
+    let log = AuditLog::open(config.clone()).unwrap();
+    for n in 0..3 {
+        log.append(event(n)).unwrap();
+    }
+    // No record arrives after these: the checkpoint comes on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Checkpoint::read(&copy).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let checkpoint = Checkpoint::read(&copy).unwrap();
+    assert_eq!(checkpoint.seq, 3);
+    assert_eq!(kinds(&config.dir)[3], (4, Kind::Checkpoint));
+    verify_dir(&config.dir, Some(&key.public()), Some(&checkpoint)).unwrap();
+    // Idle with nothing new: no more checkpoints.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(kinds(&config.dir).len(), 4);
+    // One more record: checkpointed in turn, within the interval.
+    log.append(event(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(Checkpoint::read(&copy).unwrap().seq, 5);
+    log.close();
+    assert_eq!(
+        kinds(&config.dir).len(),
+        6,
+        "the close has nothing left to checkpoint"
+    );
+}
+
+/// An endpoint serving `packages`, with the fixture's people and policy.
+struct Serving {
+    endpoint: Endpoint,
+    audit_dir: PathBuf,
+    key: Arc<KeyPair>,
+    _copies: Vec<PackageCopy>,
+    _dir: tempfile::TempDir,
+}
+
+/// The fixture's people, for an endpoint built here.
+struct People {
+    keys: BTreeMap<String, KeyPair>,
+}
+
+impl People {
+    fn who(&self, id: &str) -> Authenticated {
+        assert!(self.keys.contains_key(id), "{id} is not in the policy");
+        Authenticated::trusted(id.parse().unwrap())
+    }
+}
+
+fn serving(copies: Vec<PackageCopy>) -> (Serving, People) {
+    let people = People {
+        keys: PEOPLE
+            .iter()
+            .map(|(id, _)| (id.to_string(), KeyPair::generate().unwrap()))
+            .collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let audit_dir = dir.path().join("audit");
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let packages: Vec<Package> = copies.iter().map(PackageCopy::open).collect();
+    let policy = Policy::parse(&policy_text(&people.keys, ""), Path::new("policy.toml")).unwrap();
+    let catalog = Catalog::load(shared_runtime(), packages).unwrap();
+    let store = StateStore::open(&dir.path().join("state.db")).unwrap();
+    let audit = Arc::new(AuditLog::open(Fixture::audit_config(&audit_dir, &key)).unwrap());
+    let endpoint = Endpoint::new(
+        ENDPOINT,
+        shared_runtime().clone(),
+        catalog,
+        policy,
+        store,
+        audit,
+    )
+    .with_clock(Arc::new(ManualClock::at(1_000_000_000_000)));
+    (
+        Serving {
+            endpoint,
+            audit_dir,
+            key,
+            _copies: copies,
+            _dir: dir,
+        },
+        people,
+    )
+}
+
+impl Serving {
+    fn records(&self) -> Vec<Record> {
+        verify_dir(&self.audit_dir, Some(&self.key.public()), None).unwrap();
+        read::records(&self.audit_dir).map(|r| r.unwrap()).collect()
+    }
+}
+
+#[test]
+fn host_calls_refused_in_a_loop_are_logged_the_first_64_and_a_count() {
+    let hostile = PackageCopy::new(artifacts::HOSTILE, &[], "\n[limits]\ndeadline-ms = 20000\n");
+    let (s, people) = serving(vec![hostile]);
+    let session = s
+        .endpoint
+        .request_session(&people.who("alice"), request("tom", &["hostile"], true))
+        .unwrap();
+    s.endpoint
+        .approve_session(&people.who("bob"), &session.id)
+        .unwrap();
+    let action = "hostile".parse().unwrap();
+    let input = serde_json::json!({"mode": "deny-loop", "path": "/etc/hostname", "times": 5000})
+        .to_string();
+    // It declares privileged capabilities: a second approval first.
+    let InvokeOutcome::Escalated { escalation, .. } = s
+        .endpoint
+        .invoke(&people.who("tom"), &session.id, &action, &input)
+        .unwrap()
+    else {
+        panic!("a privileged action is escalated")
+    };
+    s.endpoint
+        .approve_escalation(&people.who("carol"), &escalation.id)
+        .unwrap();
+    let invocation = ran(s
+        .endpoint
+        .invoke(&people.who("tom"), &session.id, &action, &input)
+        .unwrap());
+    let Outcome::Succeeded { output } = &invocation.outcome else {
+        panic!("{:?}", invocation.outcome)
+    };
+    assert_eq!(output.get(), r#"{"refused":5000}"#);
+    assert_eq!(invocation.denied_calls.len(), 64);
+
+    let records = s.records();
+    let denied: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.kind == Kind::HostCallDenied)
+        .collect();
+    assert_eq!(denied.len(), 64);
+    let finished = records
+        .iter()
+        .find(|r| r.kind == Kind::InvocationFinished)
+        .unwrap();
+    for record in &denied {
+        assert_eq!(record.invocation, finished.invocation);
+        assert_eq!(record.action.as_deref(), Some("hostile"));
+        assert_eq!(record.decision.as_deref(), Some("denied"));
+        assert_eq!(record.session.as_deref(), Some(session.id.as_str()));
+        let details = record.details.as_ref().unwrap();
+        assert_eq!(details["capability"], "files-read");
+        assert_eq!(details["function"], "read");
+        assert_eq!(details["target"], "/etc/hostname");
+        assert!(
+            record.reason.as_deref().unwrap().contains("/etc/hostname"),
+            "{record:?}"
+        );
+    }
+    assert!(
+        denied[63].reason.as_deref().unwrap().ends_with(
+            "; 4936 more host calls were refused after this one and only counted (an invocation keeps the first 64)"
+        ),
+        "{:?}",
+        denied[63].reason
+    );
+    assert!(
+        !denied[62]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("more host calls")
+    );
+    // They are deviations in the metrics and listed in the session report.
+    let figures = metrics(records.clone(), None);
+    assert_eq!(figures.overall.host_call_denials, 64);
+    let report = session_report(records, session.id.as_str()).unwrap();
+    assert_eq!(report.host_call_denials.len(), 64);
+}
+
+#[test]
+fn the_raw_input_is_logged_only_when_the_manifest_allows_it() {
+    let input = r#"{"password":"hunter2"}"#;
+    let mut logged = Vec::new();
+    for (extra, allowed) in [("", false), ("audit-raw = true\n", true)] {
+        let echo = PackageCopy::new(
+            artifacts::ECHO,
+            &[("[input]\n", &format!("[input]\n{extra}"))],
+            "",
+        );
+        let (s, people) = serving(vec![echo]);
+        let session = s
+            .endpoint
+            .request_session(&people.who("alice"), request("tom", &["echo"], false))
+            .unwrap();
+        s.endpoint
+            .approve_session(&people.who("bob"), &session.id)
+            .unwrap();
+        ran(s
+            .endpoint
+            .invoke(
+                &people.who("tom"),
+                &session.id,
+                &"echo".parse().unwrap(),
+                input,
+            )
+            .unwrap());
+        let records = s.records();
+        let started = records
+            .iter()
+            .find(|r| r.kind == Kind::InvocationStarted)
+            .unwrap();
+        // The digest is always there.
+        assert_eq!(
+            started.input_digest.as_deref(),
+            Some(
+                salve::Sha256Digest::of(input.as_bytes())
+                    .to_string()
+                    .as_str()
+            )
+        );
+        let text: String = std::fs::read_dir(&s.audit_dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        logged.push((allowed, started.details.clone(), text.contains("hunter2")));
+    }
+    assert_eq!(logged[0], (false, None, false));
+    assert_eq!(
+        logged[1],
+        (
+            true,
+            Some(serde_json::json!({"input": {"password": "hunter2"}})),
+            true
+        )
+    );
+}
+
+/// Makes every `fdatasync` of the calling thread — and of the threads it
+/// starts afterwards — fail with EIO, as on a disk that lost the write: a
+/// seccomp filter on the real system call, no test double in the log.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+fn fail_fdatasync_from_this_thread_on() {
+    use nix::libc;
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    let statement = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let mut filter = [
+        // seccomp_data.arch: other architectures' calls pass.
+        statement(load, 4),
+        jump(AUDIT_ARCH_X86_64, 1, 0),
+        statement(ret, libc::SECCOMP_RET_ALLOW),
+        // seccomp_data.nr
+        statement(load, 0),
+        jump(libc::SYS_fdatasync as u32, 0, 1),
+        statement(ret, libc::SECCOMP_RET_ERRNO | libc::EIO as u32),
+        statement(ret, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: plain prctl calls; the filter outlives the second (the kernel
+    // copies it), and it only makes one system call fail.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn a_failed_fsync_stops_the_log_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    // A log with history, then opened where every fdatasync fails.
+    let log = AuditLog::open(AuditConfig::new(&log_dir)).unwrap();
+    let acknowledged: Vec<(u64, String)> = (0..5)
+        .map(|n| {
+            let appended = log.append(event(n)).unwrap();
+            (appended.seq, appended.hash.to_string())
+        })
+        .collect();
+    log.close();
+    let answers = std::thread::spawn({
+        let log_dir = log_dir.clone();
+        move || {
+            fail_fdatasync_from_this_thread_on();
+            let log = Arc::new(AuditLog::open(AuditConfig::new(&log_dir)).unwrap());
+            // A lone append (synced by the sealer itself), then appends
+            // from many threads at once (synced by the syncer).
+            let mut answers = vec![log.append(event(100)).map(|a| a.seq)];
+            let barrier = Arc::new(std::sync::Barrier::new(16));
+            let threads: Vec<_> = (0..16)
+                .map(|n| {
+                    let (log, barrier) = (log.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        log.append(event(200 + n)).map(|a| a.seq)
+                    })
+                })
+                .collect();
+            answers.extend(threads.into_iter().map(|t| t.join().unwrap()));
+            log.close();
+            answers
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(answers.len(), 17);
+    let first = answers[0].as_ref().unwrap_err().to_string();
+    assert!(
+        first.starts_with(
+            "the audit log has stopped after a failed write (fdatasync failed: Input/output error"
+        ),
+        "{first}"
+    );
+    // Every later append fails too, with the first failure's reason: no
+    // retry that the kernel might answer with a false success.
+    for answer in &answers[1..] {
+        let error = answer.as_ref().unwrap_err().to_string();
+        assert!(
+            error.contains("fdatasync failed: Input/output error"),
+            "{error}"
+        );
+    }
+    // Reopened on a healthy disk: the chain holds, and every acknowledged
+    // record is there (what was written but never acknowledged may be too).
+    AuditLog::open(AuditConfig::new(&log_dir)).unwrap().close();
+    verify_dir(&log_dir, None, None).unwrap();
+    let on_disk: Vec<(u64, String)> = read::records(&log_dir)
+        .map(|r| r.unwrap())
+        .map(|r| (r.seq, r.hash.to_string()))
+        .collect();
+    assert_eq!(on_disk[..5], acknowledged[..]);
 }

@@ -10,7 +10,11 @@
 //! host call denied inside the sandbox has high severity. `type_uid` is
 //! `class_uid * 100 + activity_id`; `time` is in milliseconds; `metadata`
 //! carries the OCSF version, the product, the record's sequence number and
-//! hash; fields without an OCSF home are kept under `unmapped`.
+//! hash; `device` is the endpoint the record is about (its `endpoint`
+//! field); `src_endpoint`, where the request came from, is known only for a
+//! consent (given at the endpoint itself, over its local socket) — the log
+//! does not record the network origin of other requests, so they have none;
+//! fields without an OCSF home are kept under `unmapped`.
 
 use super::record::{Kind, Record};
 use serde_json::{Value, json};
@@ -85,11 +89,12 @@ pub fn ocsf(record: &Record) -> Value {
             "hash",
             "session",
             "reason",
+            "endpoint",
         ] {
             object.remove(mapped);
         }
     }
-    json!({
+    let mut event = json!({
         "class_uid": API_ACTIVITY,
         "class_name": "API Activity",
         "category_uid": 6,
@@ -122,7 +127,20 @@ pub fn ocsf(record: &Record) -> Value {
             "event_code": record.code.to_string(),
         },
         "unmapped": unmapped,
-    })
+    });
+    if let (Some(endpoint), Some(object)) = (&record.endpoint, event.as_object_mut()) {
+        object.insert(
+            "device".to_string(),
+            json!({ "hostname": endpoint, "name": endpoint, "type_id": 0, "type": "Unknown" }),
+        );
+        if record.kind == Kind::SessionConsented {
+            object.insert(
+                "src_endpoint".to_string(),
+                json!({ "hostname": endpoint, "name": endpoint }),
+            );
+        }
+    }
+    event
 }
 
 #[cfg(test)]
@@ -153,5 +171,31 @@ mod tests {
         assert_eq!(event["metadata"]["sequence"], 9);
         assert_eq!(event["metadata"]["event_code"], "3001");
         assert_eq!(event["unmapped"]["action"], "restart-service");
+        // Not about an endpoint: no device, no source.
+        assert!(event.get("device").is_none());
+        assert!(event.get("src_endpoint").is_none());
+    }
+
+    #[test]
+    fn the_endpoint_is_the_device_and_the_source_of_a_consent() {
+        let mut record = Record::event(Kind::InvocationStarted);
+        record.endpoint = Some("pc-0421".into());
+        let (record, _) = record
+            .seal(3, "2026-11-22T10:15:00.123456Z".into(), GENESIS)
+            .unwrap();
+        let event = ocsf(&record);
+        assert_eq!(event["device"]["hostname"], "pc-0421");
+        assert_eq!(event["device"]["type_id"], 0);
+        assert!(event.get("src_endpoint").is_none());
+        assert!(event["unmapped"].get("endpoint").is_none());
+
+        let mut consent = Record::event(Kind::SessionConsented);
+        consent.endpoint = Some("pc-0421".into());
+        let (consent, _) = consent
+            .seal(4, "2026-11-22T10:15:01.000000Z".into(), GENESIS)
+            .unwrap();
+        let event = ocsf(&consent);
+        assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
+        assert_eq!(event["device"]["name"], "pc-0421");
     }
 }

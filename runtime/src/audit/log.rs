@@ -10,8 +10,10 @@
 //! fail with [`AuditError::Stopped`], rather than retrying into silent loss.
 //!
 //! Opening the log finds its last record. A final line without its newline is
-//! a write torn by a crash: it was never acknowledged, so it is removed, and a
-//! `log.recovered` record says so.
+//! a write torn by a crash: it was never acknowledged, so it is removed. A
+//! trailing segment without records whose name does not follow the chain
+//! (a rotation overtaken by a crash) is removed too. A `log.recovered`
+//! record says what was repaired.
 
 use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
@@ -19,7 +21,6 @@ use super::writer::{self, Job, Start};
 use crate::digest::Sha256Digest;
 use crate::identity::{KeyPair, PublicKey};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,12 +36,19 @@ pub struct AuditConfig {
     pub max_segment_bytes: u64,
     /// A checkpoint is written after this many records…
     pub checkpoint_every: u64,
-    /// …or this long after the last one, whichever comes first.
+    /// …or this long after the last one, whichever comes first. The writer
+    /// keeps the time itself: records appended and then nothing more are
+    /// checkpointed once this has passed, without waiting for another
+    /// record. An idle log with nothing new writes no checkpoints.
     pub checkpoint_interval: Duration,
     /// The endpoint's key; no checkpoints are written without it.
     pub checkpoint_key: Option<Arc<KeyPair>>,
-    /// A file, best on another volume, to which every checkpoint is also
-    /// appended (one JSON per line), to check the log against later.
+    /// A file to which every checkpoint is also appended (one JSON object
+    /// per line) once it is durable in the log, for `verify
+    /// --from-checkpoint` later. The embedder chooses it, and should put it
+    /// where whoever could rewrite the log cannot: another volume, a
+    /// mounted share, a file a log shipper forwards. Failing to write it is
+    /// logged and does not stop the log. By default there is none.
     pub checkpoint_copy: Option<PathBuf>,
     /// Batch concurrent appends into one sync. Off, every record gets its own
     /// `fdatasync` (the benchmark's baseline).
@@ -128,8 +136,9 @@ impl AuditLog {
             size,
             next_seq: tail.last_seq + 1,
             prev: tail.last_hash,
+            checkpointed: tail.checkpointed,
         };
-        let removed = tail.removed_bytes;
+        let repairs = tail.repairs;
         let dir = config.dir.clone();
         let handle = writer::start(config.clone(), start, jobs)
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
@@ -139,14 +148,18 @@ impl AuditLog {
             writer: Mutex::new(Some(handle)),
             dir,
         };
-        if removed > 0 {
+        if !repairs.is_empty() {
             let mut record = Record::event(Kind::Recovered);
-            record.reason = Some(format!(
-                "removed {removed} bytes of a final line torn by a crash (never acknowledged)"
-            ));
-            record.details = Some(
-                serde_json::json!({ "segment": tail.path.display().to_string(), "removed_bytes": removed }),
+            record.reason = Some(
+                repairs
+                    .iter()
+                    .map(Repair::describe)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             );
+            record.details = Some(serde_json::json!({
+                "repairs": repairs.iter().map(Repair::details).collect::<Vec<_>>(),
+            }));
             log.append(record)?;
         }
         Ok(log)
@@ -221,84 +234,191 @@ struct Tail {
     path: PathBuf,
     last_seq: u64,
     last_hash: Sha256Digest,
-    removed_bytes: u64,
+    /// Whether the last record is a checkpoint (or there is none): if not,
+    /// the tail left by a crash is checkpointed once the interval passes.
+    checkpointed: bool,
+    /// What opening had to repair after a crash.
+    repairs: Vec<Repair>,
 }
 
-/// Finds the last record, removing a torn final line. Refuses a log whose
-/// last complete record does not verify: appending to it would extend a
-/// broken chain.
+/// What opening repaired after a crash. Neither loses an acknowledged
+/// record: a record is acknowledged only once its line is whole on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repair {
+    /// A final line torn by a crash was cut off.
+    Cut { segment: PathBuf, bytes: u64 },
+    /// A trailing segment holding no record, whose name does not follow the
+    /// chain, was removed (a crash right after it was created, before the
+    /// last records of the segment before reached the disk).
+    Removed {
+        segment: PathBuf,
+        named_for: u64,
+        expected: u64,
+    },
+}
+
+impl Repair {
+    fn describe(&self) -> String {
+        match self {
+            Repair::Cut { segment, bytes } => format!(
+                "removed {bytes} bytes of a final line torn by a crash (never acknowledged) from {}",
+                segment.display()
+            ),
+            Repair::Removed {
+                segment,
+                named_for,
+                expected,
+            } => format!(
+                "removed {}, a segment without records named for record {named_for} where record {expected} comes next (created just before a crash)",
+                segment.display()
+            ),
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Repair::Cut { segment, bytes } => serde_json::json!({
+                "segment": segment.display().to_string(),
+                "removed_bytes": bytes,
+            }),
+            Repair::Removed {
+                segment,
+                named_for,
+                expected,
+            } => serde_json::json!({
+                "segment": segment.display().to_string(),
+                "removed_segment": true,
+                "named_for": named_for,
+                "expected": expected,
+            }),
+        }
+    }
+}
+
+/// Syncs the directory, so that files created or removed in it stay so.
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("cannot sync the directory {}: {e}", dir.display()))
+}
+
+/// Cuts a final line without its newline (torn by a crash) off `path`;
+/// returns its last complete line and how many bytes were cut.
+fn cut_torn_tail(path: &Path) -> Result<(Option<Vec<u8>>, u64), String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(failed)?;
+    let end = segment::end(&mut file).map_err(failed)?;
+    let torn = end.len - end.complete;
+    if torn > 0 {
+        file.set_len(end.complete).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+        tracing::warn!(segment = %path.display(), removed_bytes = torn, "removed a torn final audit line");
+    }
+    Ok((end.last_line, torn))
+}
+
+/// Finds the last record, repairing what a crash can leave behind: a torn
+/// final line (in the last segment, or in the one before when the last
+/// holds no record), and a trailing segment without records whose name
+/// does not follow the chain. Refuses a log whose last complete record does
+/// not verify: appending to it would extend a broken chain.
 fn recover(dir: &Path) -> Result<Tail, String> {
     let segments = segment::list(dir).map_err(|e| e.to_string())?;
-    let Some(last) = segments.last() else {
+    if segments.is_empty() {
         let path = dir.join(segment::name(1));
         OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| e.to_string())?;
+        sync_dir(dir)?;
         return Ok(Tail {
             path,
             last_seq: 0,
             last_hash: GENESIS,
-            removed_bytes: 0,
+            checkpointed: true,
+            repairs: Vec::new(),
         });
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&last.path)
-        .map_err(|e| format!("{}: {e}", last.path.display()))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let removed_bytes = (bytes.len() - complete) as u64;
-    if removed_bytes > 0 {
-        file.set_len(complete as u64).map_err(|e| e.to_string())?;
-        file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
-        tracing::warn!(segment = %last.path.display(), removed_bytes, "removed a torn final audit line");
     }
-    let last_line = bytes[..complete]
-        .strip_suffix(b"\n")
-        .and_then(|b| b.rsplit(|c| *c == b'\n').next());
-    let (last_seq, last_hash) = match last_line {
-        Some(line) if !line.is_empty() => check_last(line, &last.path)?,
-        // An empty last segment: the chain continues from the one before.
-        _ => match segments.len().checked_sub(2).map(|i| &segments[i]) {
-            Some(previous) => {
-                let text = std::fs::read(&previous.path).map_err(|e| e.to_string())?;
-                let line = text
-                    .strip_suffix(b"\n")
-                    .and_then(|b| b.rsplit(|c| *c == b'\n').next())
-                    .ok_or_else(|| {
-                        format!("{} ends without a complete record", previous.path.display())
-                    })?;
-                check_last(line, &previous.path)?
-            }
-            None => (0, GENESIS),
-        },
-    };
-    if last_line.is_none_or(<[u8]>::is_empty) && last.first_seq != last_seq + 1 {
-        return Err(format!(
-            "{} should start at record {} but is named for record {}",
-            last.path.display(),
-            last_seq + 1,
-            last.first_seq
-        ));
+    let mut repairs = Vec::new();
+    // From the end back to the last segment holding a record; those after
+    // it hold none.
+    let mut chain_end = None;
+    for (index, segment) in segments.iter().enumerate().rev() {
+        let (last_line, cut) = cut_torn_tail(&segment.path)?;
+        if cut > 0 {
+            repairs.push(Repair::Cut {
+                segment: segment.path.clone(),
+                bytes: cut,
+            });
+        }
+        if let Some(line) = last_line {
+            let (seq, hash, kind) = check_last(&line, &segment.path)?;
+            chain_end = Some((index, seq, hash, kind));
+            break;
+        }
     }
+    let (empty_from, last_seq, last_hash) = match chain_end {
+        Some((index, seq, hash, _)) => (index + 1, seq, hash),
+        None => (0, 0, GENESIS),
+    };
+    let expected = last_seq + 1;
+    // Of the segments without records, one named for the next record is
+    // where appending goes on; the others were created by a rotation that
+    // a crash overtook.
+    let mut next = None;
+    for segment in &segments[empty_from..] {
+        if segment.first_seq == expected && next.is_none() {
+            next = Some(segment.path.clone());
+        } else if chain_end.is_some() || segments[empty_from..].iter().any(|s| s.first_seq == 1) {
+            std::fs::remove_file(&segment.path)
+                .map_err(|e| format!("cannot remove {}: {e}", segment.path.display()))?;
+            tracing::warn!(segment = %segment.path.display(), named_for = segment.first_seq, expected, "removed an audit segment without records that does not follow the chain");
+            repairs.push(Repair::Removed {
+                segment: segment.path.clone(),
+                named_for: segment.first_seq,
+                expected,
+            });
+        } else {
+            // No record anywhere and no first segment: the log's beginning
+            // is missing, which no crash does.
+            return Err(format!(
+                "{} should start at record 1 but is named for record {}: the log's first segments are missing — restore them, or move the directory away to start a new log",
+                segment.path.display(),
+                segment.first_seq
+            ));
+        }
+    }
+    if repairs.iter().any(|r| matches!(r, Repair::Removed { .. })) {
+        sync_dir(dir)?;
+    }
+    let path = match (next, chain_end) {
+        (Some(path), _) => path,
+        (None, Some((index, ..))) => segments[index].path.clone(),
+        // Without any record, a segment named for record 1 was kept above
+        // or an error returned.
+        (None, None) => {
+            return Err(format!(
+                "{} holds no segment to append to; move it away to start a new log",
+                dir.display()
+            ));
+        }
+    };
     Ok(Tail {
-        path: last.path.clone(),
+        path,
         last_seq,
         last_hash,
-        removed_bytes,
+        checkpointed: chain_end.is_none_or(|(.., kind)| kind == Kind::Checkpoint),
+        repairs,
     })
 }
 
 /// The sequence number and hash of a log's last record, which must verify.
-fn check_last(line: &[u8], path: &Path) -> Result<(u64, Sha256Digest), String> {
+fn check_last(line: &[u8], path: &Path) -> Result<(u64, Sha256Digest, Kind), String> {
     let broken = |why: &str| {
         format!(
             "the last record of {} {why}; run `salve audit verify` to find the damage — nothing is appended to a broken chain",
@@ -310,5 +430,5 @@ fn check_last(line: &[u8], path: &Path) -> Result<(u64, Sha256Digest), String> {
     if chain_hash(&record.prev, split.canonical_without_brace) != record.hash {
         return Err(broken("does not match its hash"));
     }
-    Ok((record.seq, record.hash))
+    Ok((record.seq, record.hash, record.kind))
 }

@@ -308,7 +308,9 @@ pub struct Figures {
     pub documentation_completeness: Option<f64>,
     /// Invocations denied, for any reason.
     pub denied_invocations: u64,
-    /// Of those, attempts outside the scope (out of scope or prohibited).
+    /// Of those, attempts outside the scope: an action the scope does not
+    /// allow (`out-of-scope`), prohibits (`prohibited`), or a privileged
+    /// action in a scope that allows none (`privileged-not-in-scope`).
     pub out_of_scope_attempts: u64,
     /// Host calls refused inside the sandbox.
     pub host_call_denials: u64,
@@ -378,7 +380,7 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 facts.denied += 1;
                 if matches!(
                     record.reason_code.as_deref(),
-                    Some("out-of-scope" | "prohibited")
+                    Some("out-of-scope" | "prohibited" | "privileged-not-in-scope")
                 ) {
                     facts.out_of_scope += 1;
                 }
@@ -449,4 +451,38 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
         );
     }
     metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about(kind: Kind, session: &str) -> Record {
+        let mut record = Record::event(kind);
+        record.session = Some(session.to_string());
+        record.time = "2026-11-22T10:00:00.000000Z".to_string();
+        record
+    }
+
+    #[test]
+    fn every_denial_outside_the_scope_is_a_deviation_and_others_are_not() {
+        let mut requested = about(Kind::SessionRequested, "s-1");
+        requested.other = Some("tom".to_string());
+        let mut records = vec![requested];
+        for code in [
+            "out-of-scope",
+            "prohibited",
+            "privileged-not-in-scope",
+            "role-not-permitted",
+            "session-not-active",
+        ] {
+            let mut denied = about(Kind::InvocationDenied, "s-1");
+            denied.reason_code = Some(code.to_string());
+            records.push(denied);
+        }
+        let figures = metrics(records, None);
+        assert_eq!(figures.overall.denied_invocations, 5);
+        assert_eq!(figures.overall.out_of_scope_attempts, 3);
+        assert_eq!(figures.per_technician["tom"].out_of_scope_attempts, 3);
+    }
 }

@@ -1,6 +1,10 @@
 //! Verifying a log: every record's hash recomputed from its bytes, every link
 //! to the record before, sequence numbers without gaps across segments, and
-//! every checkpoint's signature. Verification only reads.
+//! every checkpoint's signature — all by one key: the key the caller gives,
+//! else the key of the checkpoint kept elsewhere, else the key of the log's
+//! first checkpoint. (A log whose tail was rewritten and re-signed with
+//! another key is a broken log, even though each signature verifies.)
+//! Verification only reads.
 
 use super::checkpoint::Checkpoint;
 use super::record::{GENESIS, Kind, Record, chain_hash, read_head, split_line};
@@ -24,8 +28,12 @@ pub struct Verified {
     /// How many checkpoints were found and their signatures checked.
     pub checkpoints: u64,
     /// Whether those signatures were checked against a key given by the
-    /// caller (rather than only the key recorded in the checkpoint).
+    /// caller (rather than only against the log's own first checkpoint).
     pub key_checked: bool,
+    /// The key that signed every checkpoint: the one given when
+    /// `key_checked`, else the first checkpoint's. `None` when the log has
+    /// no checkpoint and no key was given.
+    pub checkpoint_key: Option<PublicKey>,
     /// The external checkpoint the log was checked against, if any.
     pub against_checkpoint: Option<u64>,
 }
@@ -86,6 +94,17 @@ pub enum VerifyError {
     },
 }
 
+/// Where the key every checkpoint must be signed by comes from.
+#[derive(Debug, Clone, Copy)]
+enum Pin {
+    /// The caller gave it.
+    Given,
+    /// The checkpoint kept elsewhere is signed by it.
+    External,
+    /// The log's first checkpoint (this record) is signed by it.
+    First(u64),
+}
+
 /// The state carried from record to record.
 struct Chain<'k> {
     expected_seq: u64,
@@ -93,15 +112,17 @@ struct Chain<'k> {
     /// `prev` as hex, as records write it.
     prev_hex: [u8; 64],
     checkpoints: u64,
-    key: Option<&'k PublicKey>,
+    /// The key every checkpoint must be signed by, once known.
+    signer: Option<(PublicKey, Pin)>,
     /// A checkpoint kept elsewhere, which the log must contain.
     watch: Option<&'k Checkpoint>,
     watch_found: bool,
 }
 
-/// Verifies the log in `dir` (its segments in order). With `key`, every
-/// checkpoint's signature is checked against it; with `external`, the log
-/// must contain that checkpoint's record with that hash.
+/// Verifies the log in `dir` (its segments in order). Every checkpoint must
+/// be signed by one key: `key` when given, else the key of `external`, else
+/// the key of the log's first checkpoint. With `external`, the log must also
+/// contain that checkpoint's record with that hash.
 pub fn verify_dir(
     dir: &Path,
     key: Option<&PublicKey>,
@@ -123,7 +144,11 @@ pub fn verify_dir(
         prev: GENESIS,
         prev_hex: [b'0'; 64],
         checkpoints: 0,
-        key,
+        signer: match (key, external) {
+            (Some(key), _) => Some((*key, Pin::Given)),
+            (None, Some(checkpoint)) => Some((checkpoint.key, Pin::External)),
+            (None, None) => None,
+        },
         watch: external,
         watch_found: false,
     };
@@ -157,6 +182,7 @@ pub fn verify_dir(
         last_hash: chain.prev,
         checkpoints: chain.checkpoints,
         key_checked: key.is_some(),
+        checkpoint_key: chain.signer.map(|(key, _)| key),
         against_checkpoint: external.map(|c| c.seq),
     })
 }
@@ -304,7 +330,27 @@ fn check_checkpoints(
                 "the checkpoint does not vouch for the record just before it".to_string(),
             ));
         }
-        checkpoint.check(chain.key).map_err(Ok)?;
+        match chain.signer {
+            Some((pinned, pin)) if pinned != checkpoint.key => {
+                return Err(Ok(match pin {
+                    Pin::Given => format!(
+                        "checkpoint of record {} is signed by {}, not by the endpoint's key {pinned}",
+                        checkpoint.seq, checkpoint.key
+                    ),
+                    Pin::External => format!(
+                        "checkpoint of record {} is signed by {}, but the checkpoint kept elsewhere is signed by {pinned}: the log was re-signed by another key",
+                        checkpoint.seq, checkpoint.key
+                    ),
+                    Pin::First(first) => format!(
+                        "checkpoint of record {} is signed by {}, but the log's first checkpoint (record {first}) is signed by {pinned}: the log from here on was rewritten and re-signed by another key — give --key with the endpoint's key to tell which is genuine",
+                        checkpoint.seq, checkpoint.key
+                    ),
+                }));
+            }
+            Some(_) => {}
+            None => chain.signer = Some((checkpoint.key, Pin::First(record.seq))),
+        }
+        checkpoint.check(None).map_err(Ok)?;
         chain.checkpoints += 1;
     }
     // The checkpoint kept elsewhere must itself be in the log, right after

@@ -44,6 +44,8 @@ struct Written {
     file: Arc<File>,
     answers: Vec<(Reply, Vec<Appended>)>,
     checkpoint: Option<Checkpoint>,
+    /// Told once the batch (and every one before it) is synced, or why not.
+    settled: Option<SyncSender<Result<(), String>>>,
 }
 
 /// Why the log stopped, shared by both threads.
@@ -70,6 +72,8 @@ pub struct Start {
     pub size: u64,
     pub next_seq: u64,
     pub prev: Sha256Digest,
+    /// Whether the last record is a checkpoint (or the log is empty).
+    pub checkpointed: bool,
 }
 
 /// Starts the sealer (which starts the syncer); returns the sealer's
@@ -97,7 +101,9 @@ pub fn start(
         size: start.size,
         next_seq: start.next_seq,
         prev: start.prev,
-        since_checkpoint: 0,
+        // A tail left without its checkpoint (by a crash) counts as pending:
+        // how many records it holds is not known, only that it has some.
+        since_checkpoint: u64::from(!start.checkpointed),
         last_checkpoint: Instant::now(),
         failed,
         to_sync,
@@ -143,8 +149,38 @@ struct Sealer {
 }
 
 impl Sealer {
+    /// Whether a checkpoint falls due with time: records were appended
+    /// since the last one, and there is a key to sign with.
+    fn checkpoint_pending(&self) -> bool {
+        self.since_checkpoint > 0
+            && self.config.checkpoint_key.is_some()
+            && failure(&self.failed).is_none()
+    }
+
     fn run(&mut self, jobs: &Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
+        loop {
+            // With records not yet checkpointed, wait for the next job only
+            // until the checkpoint is due: an idle log checkpoints its tail
+            // within `checkpoint_interval` of its last record.
+            let first = if self.checkpoint_pending() {
+                let left = self
+                    .config
+                    .checkpoint_interval
+                    .saturating_sub(self.last_checkpoint.elapsed());
+                match jobs.recv_timeout(left) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.commit(Vec::new(), true, true);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(mpsc::RecvError) => return,
+                }
+            };
             let mut batch = vec![first];
             if self.config.group_commit {
                 let mut records = batch[0].records.len();
@@ -168,8 +204,9 @@ impl Sealer {
     }
 
     /// Seals and writes `batch` (and a checkpoint after it when
-    /// `checkpoint`), then hands it to the syncer — or, without group
-    /// commit, syncs and answers it here.
+    /// `checkpoint`; `batch` may be empty for a checkpoint alone), then hands
+    /// it to the syncer — or, without group commit, syncs and answers it
+    /// here.
     fn commit(&mut self, batch: Vec<Job>, checkpoint: bool, alone: bool) {
         let refuse = |batch: Vec<Job>, reason: &str| {
             for job in batch {
@@ -208,6 +245,7 @@ impl Sealer {
             );
         }
         if self.size >= self.config.max_segment_bytes
+            && failure(&self.failed).is_none()
             && let Err(error) = self.rotate()
         {
             fail(
@@ -226,9 +264,8 @@ impl Sealer {
         for job in batch {
             let mut appended = Vec::with_capacity(job.records.len());
             for record in job.records {
-                match record.seal(seq, now.clone(), prev) {
-                    Ok((sealed, line)) => {
-                        buffer.extend_from_slice(&line);
+                match record.seal_into(seq, now.clone(), prev, &mut buffer) {
+                    Ok(sealed) => {
                         appended.push(Appended {
                             seq,
                             hash: sealed.hash,
@@ -261,8 +298,7 @@ impl Sealer {
             let signed = Checkpoint::sign(key, seq - 1, prev, now.clone());
             let mut record = Record::event(Kind::Checkpoint);
             record.details = serde_json::to_value(&signed).ok();
-            if let Ok((sealed, line)) = record.seal(seq, now, prev) {
-                buffer.extend_from_slice(&line);
+            if let Ok(sealed) = record.seal_into(seq, now, prev, &mut buffer) {
                 prev = sealed.hash;
                 seq += 1;
                 made = Some(signed);
@@ -294,16 +330,62 @@ impl Sealer {
             file: self.file.clone(),
             answers,
             checkpoint: made,
+            settled: None,
         })
     }
 
-    fn rotate(&mut self) -> std::io::Result<()> {
+    /// Waits until every batch handed to the syncer is synced (or the log
+    /// has stopped).
+    fn settle(&mut self) -> Result<(), String> {
+        if self.in_sync.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        let (settled, answer) = mpsc::sync_channel(1);
+        self.in_sync.fetch_add(1, Ordering::AcqRel);
+        let barrier = Written {
+            file: self.file.clone(),
+            answers: Vec::new(),
+            checkpoint: None,
+            settled: Some(settled),
+        };
+        if self.to_sync.send(barrier).is_err() {
+            self.in_sync.fetch_sub(1, Ordering::AcqRel);
+            return Err("the audit sync thread is gone".to_string());
+        }
+        answer
+            .recv()
+            .map_err(|_| "the audit sync thread is gone".to_string())?
+    }
+
+    /// Begins the next segment. The current one is made durable first:
+    /// were the new segment to reach the disk before the last records of
+    /// the old one, a crash would leave a log whose chain ends before the
+    /// record the new segment is named for.
+    fn rotate(&mut self) -> Result<(), String> {
+        self.settle()?;
+        if let Some(reason) = failure(&self.failed) {
+            return Err(reason);
+        }
+        // Without group commit, or after an inline sync, every batch is
+        // synced already; this makes sure of it at the cost of one idle sync
+        // per segment.
+        self.file
+            .sync_data()
+            .map_err(|e| format!("fdatasync failed: {e}"))?;
         let path = self.config.dir.join(segment::name(self.next_seq));
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
-            .open(&path)?;
-        File::open(&self.config.dir)?.sync_all()?;
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        File::open(&self.config.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| {
+                format!(
+                    "cannot sync the directory {}: {e}",
+                    self.config.dir.display()
+                )
+            })?;
         self.file = Arc::new(file);
         self.size = 0;
         Ok(())
@@ -362,6 +444,9 @@ fn sync_and_answer(
             && let Some(checkpoint) = &batch.checkpoint
         {
             copy_checkpoint(copy, checkpoint);
+        }
+        if let Some(settled) = batch.settled {
+            let _ = settled.send(result.clone());
         }
         for (reply, appended) in batch.answers {
             let _ = reply.send(

@@ -30,6 +30,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use systemd::ServiceManager;
 
+/// How many refused calls one invocation keeps. A guest may loop on
+/// refused calls: each is answered, but past this many only counted, so
+/// that neither the host's memory nor the invocation's audit records grow
+/// with what the guest chooses to do.
+pub const MAX_DENIED_CALLS: usize = 64;
+
 /// A host call refused because it lies outside the grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeniedCall {
@@ -39,8 +45,17 @@ pub struct DeniedCall {
     pub function: String,
     /// What the call named (a path, a service, a program, a host).
     pub target: String,
-    /// Why it was refused.
+    /// Why it was refused. On the last call kept when more were refused, it
+    /// also says how many more were not kept.
     pub reason: String,
+    /// On the last call kept (the [`MAX_DENIED_CALLS`]th): how many calls
+    /// were refused after it and only counted. 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The host side of one invocation: what its calls are checked against, and
@@ -52,8 +67,10 @@ pub struct HostCtx {
     deadline: Instant,
     /// stdout, stderr and log messages under one budget.
     output: Output,
-    /// Calls refused so far.
+    /// Calls refused so far, the first [`MAX_DENIED_CALLS`] of them.
     denied: Vec<DeniedCall>,
+    /// Calls refused past those, only counted.
+    denied_not_kept: u64,
     /// The endpoint's service manager, if it has one.
     services: Arc<ServiceManager>,
     /// `id@version`, for operational logs.
@@ -74,14 +91,27 @@ impl HostCtx {
             deadline,
             output,
             denied: Vec::new(),
+            denied_not_kept: 0,
             services,
             action,
         }
     }
 
-    /// The calls refused so far, leaving none behind.
+    /// The calls refused so far (at most [`MAX_DENIED_CALLS`]), leaving
+    /// none behind. When more were refused, the last one says how many in
+    /// its `more_not_kept` and its `reason`.
     pub fn take_denied(&mut self) -> Vec<DeniedCall> {
-        std::mem::take(&mut self.denied)
+        let mut denied = std::mem::take(&mut self.denied);
+        let more = std::mem::take(&mut self.denied_not_kept);
+        if more > 0
+            && let Some(last) = denied.last_mut()
+        {
+            last.more_not_kept = more;
+            last.reason.push_str(&format!(
+                "; {more} more host calls were refused after this one and only counted (an invocation keeps the first {MAX_DENIED_CALLS})"
+            ));
+        }
+        denied
     }
 
     /// Records a refused call and returns the error the guest sees.
@@ -92,6 +122,10 @@ impl HostCtx {
         target: &str,
         reason: String,
     ) -> HostError {
+        if self.denied.len() >= MAX_DENIED_CALLS {
+            self.denied_not_kept += 1;
+            return HostError::Denied(reason);
+        }
         tracing::warn!(
             action = %self.action,
             capability = capability.name(),
@@ -105,7 +139,14 @@ impl HostCtx {
             function: function.to_string(),
             target: target.to_string(),
             reason: reason.clone(),
+            more_not_kept: 0,
         });
+        if self.denied.len() == MAX_DENIED_CALLS {
+            tracing::warn!(
+                action = %self.action,
+                "{MAX_DENIED_CALLS} host calls denied: further denials of this invocation are only counted"
+            );
+        }
         HostError::Denied(reason)
     }
 
@@ -163,3 +204,52 @@ fn io_failure(what: &str, error: &std::io::Error) -> HostError {
 /// The shared-types interface has no functions; linking it only makes its
 /// types available to the component.
 impl crate::engine::bindings::salve::action::types::Host for HostCtx {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_looping_on_refused_calls_keeps_the_first_and_counts_the_rest() {
+        let mut host = HostCtx::new(
+            Arc::from("hostile@0.1.0"),
+            Arc::new(Capabilities::default()),
+            Instant::now() + Duration::from_secs(60),
+            Output::new(1 << 16, Instant::now()),
+            Arc::new(ServiceManager::Absent),
+        );
+        for n in 0..10_000 {
+            let error = host.refuse_outside_grant(
+                Capability::FilesRead,
+                "read",
+                &format!("/etc/secret-{n}"),
+                format!("/etc/secret-{n} lies outside the granted paths"),
+            );
+            // Every call is still answered as refused.
+            assert!(matches!(error, HostError::Denied(_)));
+        }
+        let denied = host.take_denied();
+        assert_eq!(denied.len(), MAX_DENIED_CALLS);
+        assert_eq!(denied[0].target, "/etc/secret-0");
+        assert!(
+            denied[..MAX_DENIED_CALLS - 1]
+                .iter()
+                .all(|c| c.more_not_kept == 0)
+        );
+        let last = &denied[MAX_DENIED_CALLS - 1];
+        assert_eq!(last.target, "/etc/secret-63");
+        assert_eq!(last.more_not_kept, 10_000 - 64);
+        assert!(
+            last.reason
+                .ends_with("; 9936 more host calls were refused after this one and only counted (an invocation keeps the first 64)"),
+            "{}",
+            last.reason
+        );
+        // Taken: nothing is left, and the count starts again.
+        assert!(host.take_denied().is_empty());
+        host.refuse_outside_grant(Capability::Sysinfo, "hostname", "", "no".to_string());
+        let again = host.take_denied();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].more_not_kept, 0);
+    }
+}

@@ -4,10 +4,10 @@
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::{Context, anyhow};
 use salve::audit::export::{ocsf, record_time};
-use salve::audit::{Checkpoint, Record, VerifyError, read, segment, verify_dir};
+use salve::audit::{Checkpoint, Record, VerifyError, read, verify_dir};
 use salve::identity::PublicKey;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::args::{ExportFormat, LogArgs};
@@ -104,11 +104,17 @@ pub fn verify(
                 println!(
                     "  {} checkpoint(s), {}",
                     verified.checkpoints,
-                    match &key {
-                        Some(key) => format!("all signed by {key}"),
-                        None =>
-                            "each signed by the key it names (give --key to pin the endpoint's key)"
-                                .to_string(),
+                    match (&verified.checkpoint_key, verified.key_checked) {
+                        (Some(key), true) => format!("all signed by {key}, the key given"),
+                        (Some(key), false) => format!(
+                            "all signed by {key} (the key of {}; give --key to check it is the endpoint's)",
+                            if verified.against_checkpoint.is_some() {
+                                "the checkpoint kept elsewhere"
+                            } else {
+                                "the first"
+                            }
+                        ),
+                        (None, _) => "none signed".to_string(),
                     }
                 );
                 if let Some(seq) = verified.against_checkpoint {
@@ -182,15 +188,18 @@ pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
     })
 }
 
-/// Every record, failing on the first unreadable one.
-fn all_records(dir: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Record>>> {
-    check_dir(dir)?;
-    Ok(read::records(dir).map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))))
-}
-
 pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
-    let records = load(log)?.into_iter().map(Ok::<_, anyhow::Error>);
+    // From the files, records are streamed: the log need not fit in memory.
+    let records: Box<dyn Iterator<Item = anyhow::Result<Record>>> = if log.service {
+        Box::new(load(log)?.into_iter().map(Ok))
+    } else {
+        check_dir(&log.dir).exit_with(Exit::Usage)?;
+        Box::new(
+            read::records(&log.dir)
+                .map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))),
+        )
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut count = 0u64;
     for record in records {
@@ -254,104 +263,27 @@ fn print(record: &Record, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the last `lines` records; with `follow`, then every record
+/// appended after them. Following goes by sequence number — each poll reads
+/// the records after the last one printed — so that nothing appended in
+/// between is skipped, across segment rotations and a reopened log's
+/// repairs alike.
 pub fn tail(dir: &Path, lines: usize, follow: bool, as_json: bool) -> CliResult {
     check_dir(dir).exit_with(Exit::Usage)?;
-    let mut last = std::collections::VecDeque::with_capacity(lines);
-    for record in all_records(dir).exit_with(Exit::Usage)? {
-        let record = record.exit_with(Exit::Corrupt)?;
-        if last.len() == lines {
-            last.pop_front();
-        }
-        if lines > 0 {
-            last.push_back(record);
-        }
-    }
-    for record in &last {
-        print(record, as_json).exit_with(Exit::Failed)?;
-    }
-    if !follow {
-        return Ok(Exit::Success);
-    }
-    let mut follower = Follower::at_end(dir).exit_with(Exit::Failed)?;
+    let unreadable = |e: read::ReadError| anyhow!("{e} (run `salve audit verify`)");
+    let last = read::last_seq(dir)
+        .map_err(unreadable)
+        .exit_with(Exit::Corrupt)?;
+    let mut after = last.saturating_sub(u64::try_from(lines).unwrap_or(u64::MAX));
     loop {
-        for record in follower.poll().exit_with(Exit::Failed)? {
+        for record in read::records_after(dir, after) {
+            let record = record.map_err(unreadable).exit_with(Exit::Corrupt)?;
             print(&record, as_json).exit_with(Exit::Failed)?;
+            after = record.seq;
+        }
+        if !follow {
+            return Ok(Exit::Success);
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Watches a log for records appended after a point.
-struct Follower {
-    dir: PathBuf,
-    /// The segment being read and how far.
-    segment: Option<(u64, PathBuf)>,
-    offset: u64,
-    /// A partial line read so far.
-    pending: Vec<u8>,
-}
-
-impl Follower {
-    fn at_end(dir: &Path) -> anyhow::Result<Follower> {
-        let segments = segment::list(dir)?;
-        let (segment, offset) = match segments.last() {
-            Some(last) => {
-                let size = std::fs::metadata(&last.path)?.len();
-                // Start after the last complete line.
-                let bytes = std::fs::read(&last.path)?;
-                let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) as u64;
-                (
-                    Some((last.first_seq, last.path.clone())),
-                    complete.min(size),
-                )
-            }
-            None => (None, 0),
-        };
-        Ok(Follower {
-            dir: dir.to_path_buf(),
-            segment,
-            offset,
-            pending: Vec::new(),
-        })
-    }
-
-    fn poll(&mut self) -> anyhow::Result<Vec<Record>> {
-        let mut records = Vec::new();
-        loop {
-            let segments = segment::list(&self.dir)?;
-            let Some((first_seq, path)) = self
-                .segment
-                .clone()
-                .or_else(|| segments.first().map(|s| (s.first_seq, s.path.clone())))
-            else {
-                return Ok(records);
-            };
-            self.segment = Some((first_seq, path.clone()));
-            let mut file = std::fs::File::open(&path)?;
-            file.seek(SeekFrom::Start(self.offset))?;
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
-            self.offset += bytes.len() as u64;
-            self.pending.extend_from_slice(&bytes);
-            while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=end).collect();
-                let record: Record =
-                    serde_json::from_slice(&line[..line.len() - 1]).with_context(|| {
-                        format!(
-                            "{}: an unreadable record (run `salve audit verify`)",
-                            path.display()
-                        )
-                    })?;
-                records.push(record);
-            }
-            // Move on once a newer segment exists and this one is read.
-            match segments.iter().find(|s| s.first_seq > first_seq) {
-                Some(next) if self.pending.is_empty() => {
-                    self.segment = Some((next.first_seq, next.path.clone()));
-                    self.offset = 0;
-                }
-                _ => return Ok(records),
-            }
-        }
     }
 }

@@ -50,6 +50,9 @@ enum Attack {
     Probe { host: String, port: u16 },
     /// sysinfo.hostname
     Hostname,
+    /// files-read.read of `path` (outside the grant) `times` times over,
+    /// carrying on past every refusal; returns how many were refused.
+    DenyLoop { path: String, times: u32 },
 }
 
 struct Hostile;
@@ -121,6 +124,12 @@ impl Guest for Hostile {
                 answer(network::probe(&host, port, 1000).map(|us| us.to_string()))
             }
             Attack::Hostname => answer(sysinfo::hostname()),
+            Attack::DenyLoop { path, times } => {
+                let refused = (0..times)
+                    .filter(|_| matches!(files_read::read(&path, 0, 16), Err(HostError::Denied(_))))
+                    .count();
+                Ok(serde_json::json!({ "refused": refused }).to_string())
+            }
         }
     }
 }
