@@ -1147,6 +1147,15 @@ fn host_calls_refused_in_a_loop_are_logged_the_first_64_and_a_count() {
             .unwrap()
             .contains("more host calls")
     );
+    assert_eq!(denied[63].details.as_ref().unwrap()["more_not_kept"], 4936);
+    assert!(
+        denied[62]
+            .details
+            .as_ref()
+            .unwrap()
+            .get("more_not_kept")
+            .is_none()
+    );
     // They are deviations in the metrics and listed in the session report.
     let figures = metrics(records.clone(), None);
     assert_eq!(figures.overall.host_call_denials, 64);

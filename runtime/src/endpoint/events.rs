@@ -202,11 +202,15 @@ impl InvocationFacts<'_> {
         let mut record = self.record(Kind::HostCallDenied, "denied");
         record.invocation = Some(invocation.to_string());
         record.reason = Some(call.reason.clone());
-        record.details = Some(json!({
+        let mut details = json!({
             "capability": call.capability.name(),
             "function": call.function,
             "target": call.target,
-        }));
+        });
+        if call.more_not_kept > 0 {
+            details["more_not_kept"] = json!(call.more_not_kept);
+        }
+        record.details = Some(details);
         record
     }
 }

@@ -867,15 +867,14 @@ impl Endpoint {
                 let limit = limit.unwrap_or(EXPORT_PAGE).min(EXPORT_PAGE);
                 let mut records = Vec::new();
                 let mut more = false;
-                for record in crate::audit::read::records(self.audit.dir()) {
+                // Earlier segments and records are skipped without reading
+                // them: a page costs its own size, not the log's.
+                for record in crate::audit::read::records_after(self.audit.dir(), after) {
                     let record = record.map_err(|e| {
                         Refusal::Audit(AuditError::Stopped(format!(
                             "the audit log cannot be read: {e}"
                         )))
                     })?;
-                    if record.seq <= after {
-                        continue;
-                    }
                     if records.len() == limit {
                         more = true;
                         break;

@@ -92,6 +92,7 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
         "endpoint": api.endpoint.id(),
         "version": env!("CARGO_PKG_VERSION"),
         "actions": api.endpoint.catalog().entries().count(),
+        "running": api.endpoint.running(),
         "audit_key": api.endpoint.audit().checkpoint_key().map(|k| k.to_string()),
         "tls_fingerprint": api.fingerprint,
     }))
