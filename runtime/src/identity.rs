@@ -377,6 +377,17 @@ pub enum AuthError {
     /// The nonce was seen before.
     #[error("replayed request: nonce {0} was already used")]
     Replayed(String),
+    /// The request was signed before this endpoint started: one seen by an
+    /// earlier run cannot be told from a replay.
+    #[error(
+        "the request was signed at {timestamp_ms} ms, before this endpoint started (at {started_ms} ms): requests from before a restart are refused so that none can be replayed; sign it again"
+    )]
+    SignedBeforeStart {
+        /// The request's timestamp.
+        timestamp_ms: i64,
+        /// When the endpoint started.
+        started_ms: i64,
+    },
     /// The request was signed for another endpoint.
     #[error(
         "the request was signed for endpoint `{asked}`, but this is `{this}`: sign it for this endpoint"

@@ -1,5 +1,5 @@
 //! Durable endpoint state in SQLite: sessions, escalations, their approvals,
-//! the nonces of requests already seen, and finished invocations.
+//! and finished invocations.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a change is on
 //! disk when its transaction commits: a restart loses nothing that was
@@ -11,12 +11,11 @@
 //! Finished invocations are the one exception to `synchronous = FULL`: what
 //! an invocation did is recorded for `show` and `follow`, and the audit log
 //! (synced before the answer) is its authoritative record, so its row is
-//! committed without a sync of its own; the next synchronous commit carries
-//! it to disk.
+//! committed on a second connection without a sync of its own, in batches,
+//! off the invocation's path.
 
 use crate::digest::Sha256Digest;
 use crate::escalation::{Approval, Escalation, EscalationState, InvocationKey};
-use crate::identity::PrincipalId;
 use crate::outcome::{InvocationRecord, InvocationStatus};
 use crate::session::{
     ClosedBy, Closure, ClosureReport, ConsentingUser, EscalationId, InvocationId, Session,
@@ -25,7 +24,7 @@ use crate::session::{
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The schema, one migration per version. Never edit a released migration;
@@ -110,6 +109,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX invocations_by_session ON invocations (session_id, started_ms);
     CREATE INDEX invocations_by_finish ON invocations (finished_ms);
     ",
+    // 3: seen nonces are kept in memory (see `crate::replay`): a request
+    // signed before the endpoint started is refused instead.
+    r"
+    DROP TABLE seen_nonces;
+    ",
 ];
 
 /// Why the state store failed.
@@ -140,6 +144,11 @@ pub enum StoreError {
 /// The endpoint's durable state.
 pub struct StateStore {
     conn: Mutex<Connection>,
+    /// A second connection to the same file, `synchronous = NORMAL`, on
+    /// which finished invocations are recorded: its commits (and the WAL
+    /// checkpoints they trigger) never hold up the main connection. `None`
+    /// for a store in memory, which records them on the main connection.
+    side: Option<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -164,7 +173,13 @@ impl StateStore {
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| open_error(e.to_string()))?;
-        StateStore::prepare(conn).map_err(|e| open_error(e.to_string()))
+        let mut store = StateStore::prepare(conn).map_err(|e| open_error(e.to_string()))?;
+        let side = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        side.pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| side.busy_timeout(Duration::from_secs(5)))
+            .map_err(|e| open_error(e.to_string()))?;
+        store.side = Some(Mutex::new(side));
+        Ok(store)
     }
 
     /// A store in memory, for tests and tools that keep no state.
@@ -189,6 +204,7 @@ impl StateStore {
             .map_err(|e| format!("cannot bring the schema up to date: {e}"))?;
         Ok(StateStore {
             conn: Mutex::new(conn),
+            side: None,
         })
     }
 
@@ -206,25 +222,36 @@ impl StateStore {
         Ok(value)
     }
 
-    /// Records a finished invocation, without waiting for the disk (see the
-    /// module's documentation).
-    pub fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError> {
-        let json =
-            serde_json::to_string(record).map_err(|e| corrupt("invocation")(e.to_string()))?;
-        let status = match record.status {
-            InvocationStatus::NotRun => "not-run",
-            _ => "finished",
-        };
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO invocations (id, session_id, principal, action, started_ms, finished_ms,
-                     status, outcome, record)
+    /// Records finished invocations in one transaction, without waiting for
+    /// the disk (see the module's documentation).
+    pub fn record_invocations(&self, records: &[Arc<InvocationRecord>]) -> Result<(), StoreError> {
+        let rows = records
+            .iter()
+            .map(|record| {
+                serde_json::to_string(record.as_ref())
+                    .map(|json| (record, json))
+                    .map_err(|e| corrupt("invocation")(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self
+            .side
+            .as_ref()
+            .unwrap_or(&self.conn)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO invocations (id, session_id, principal, action, started_ms,
+                     finished_ms, status, outcome, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut statement| {
-                statement.execute(params![
+            )?;
+            for (record, json) in rows {
+                let status = match record.status {
+                    InvocationStatus::NotRun => "not-run",
+                    _ => "finished",
+                };
+                insert.execute(params![
                     record.id.as_str(),
                     record.session.as_str(),
                     record.principal,
@@ -234,12 +261,10 @@ impl StateStore {
                     status,
                     record.invocation.as_ref().map(|i| i.outcome.code()),
                     json,
-                ])
-            });
-        // Back to full durability whatever happened: every other write relies on it.
-        let restored = conn.pragma_update(None, "synchronous", "FULL");
-        inserted?;
-        restored?;
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -279,27 +304,6 @@ impl Tx<'_> {
     /// Runs one statement, prepared once per connection and cached.
     fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize, StoreError> {
         Ok(self.conn.prepare_cached(sql)?.execute(params)?)
-    }
-
-    /// Records that `principal` used `nonce`; `false` when it was seen before.
-    pub fn record_nonce(
-        &self,
-        principal: &PrincipalId,
-        nonce: &str,
-        expires_ms: UnixMillis,
-    ) -> Result<bool, StoreError> {
-        let inserted = self.execute(
-            "INSERT INTO seen_nonces (principal, nonce, expires_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            params![principal.as_str(), nonce, expires_ms],
-        )?;
-        Ok(inserted == 1)
-    }
-
-    /// Forgets nonces whose requests would be refused as stale anyway.
-    pub fn purge_nonces(&self, now: UnixMillis) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM seen_nonces WHERE expires_ms < ?1", [now])?)
     }
 
     /// Inserts or updates a session.

@@ -181,9 +181,10 @@ impl Endpoint {
                 logged.map_err(Refusal::from).and(Err(error.into()))
             }
         };
-        if let Err(error) = self.store.record_invocation(&record) {
-            tracing::warn!(invocation = %invocation_id, %error, "cannot record what the invocation did; the audit log has it");
-        }
+        // Kept for `show` and `follow` from now on: queued to be stored
+        // before it stops being live.
+        let record = Arc::new(record);
+        self.recorder.record(record.clone());
         self.live.end(&feed, &record);
         answer
     }
@@ -195,15 +196,17 @@ impl Endpoint {
         who: &Authenticated,
         id: &InvocationId,
     ) -> Result<InvocationRecord, Refusal> {
-        let record = match self.live.get(id) {
-            Some(feed) => feed.record(),
-            None => self
-                .store
-                .read(|tx| tx.invocation(id))?
-                .ok_or_else(|| Refusal::NotFound {
-                    what: "invocation",
-                    id: id.to_string(),
-                })?,
+        let record = match (self.live.get(id), self.recorder.pending(id)) {
+            (Some(feed), _) => feed.record(),
+            (None, Some(pending)) => pending.as_ref().clone(),
+            (None, None) => {
+                self.store
+                    .read(|tx| tx.invocation(id))?
+                    .ok_or_else(|| Refusal::NotFound {
+                        what: "invocation",
+                        id: id.to_string(),
+                    })?
+            }
         };
         self.session(who, &record.session)?;
         Ok(record)
@@ -217,14 +220,25 @@ impl Endpoint {
         session: &SessionId,
     ) -> Result<Vec<InvocationRecord>, Refusal> {
         self.session(who, session)?;
+        // Stored, then queued to be stored, then running: an invocation
+        // moves along these in that order, so it is listed once.
+        let queued = self.recorder.pending_in(session);
         let mut records = self.store.read(|tx| tx.invocations_of(session))?;
-        let running: Vec<InvocationRecord> = self
-            .live
-            .running_in(session)
-            .into_iter()
-            .filter(|r| !records.iter().any(|f| f.id == r.id))
-            .collect();
-        records.extend(running);
+        let mut seen: std::collections::HashSet<InvocationId> =
+            records.iter().map(|r| r.id.clone()).collect();
+        for record in queued {
+            if seen.insert(record.id.clone()) {
+                let mut listed = record.as_ref().clone();
+                listed.invocation = None;
+                records.push(listed);
+            }
+        }
+        for record in self.live.running_in(session) {
+            if seen.insert(record.id.clone()) {
+                records.push(record);
+            }
+        }
+        records.sort_by_key(|r| r.started_ms);
         Ok(records)
     }
 

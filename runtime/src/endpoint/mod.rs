@@ -19,6 +19,7 @@
 mod events;
 mod invocation;
 pub mod live;
+mod recorder;
 
 use crate::audit::{AuditError, AuditLog, Kind, Record};
 use crate::catalog::{Catalog, CatalogEntry};
@@ -30,9 +31,9 @@ use crate::escalation::{Escalation, EscalationRefusal};
 use crate::grant::Grant;
 use crate::identity::{AuthError, PrincipalId, SignedRequest};
 use crate::manifest::ActionId;
-use crate::nonces::NonceRecorder;
 use crate::outcome::{Invocation, InvocationRecord, InvocationStatus};
 use crate::policy::{Access, Policy, PolicyRefusal};
+use crate::replay::{ReplayGuard, ReplayRefusal};
 use crate::session::{
     ClosedBy, ClosureReport, ConsentingUser, EscalationId, InvocationId, Session, SessionId,
     SessionRefusal, SessionRequest, SessionState, UnixMillis,
@@ -107,7 +108,9 @@ impl Refusal {
             Refusal::Auth(AuthError::Malformed(_)) => "malformed-request",
             Refusal::Auth(AuthError::UnknownPrincipal(_)) => "unknown-principal",
             Refusal::Auth(AuthError::BadSignature(_)) => "bad-signature",
-            Refusal::Auth(AuthError::Stale { .. }) => "stale-request",
+            Refusal::Auth(AuthError::Stale { .. } | AuthError::SignedBeforeStart { .. }) => {
+                "stale-request"
+            }
             Refusal::Auth(AuthError::Replayed(_)) => "replayed-request",
             Refusal::Auth(AuthError::WrongEndpoint { .. }) => "wrong-endpoint",
             Refusal::Session(SessionRefusal::Invalid(_)) => "invalid-request",
@@ -275,11 +278,12 @@ pub struct Endpoint {
     catalog: Catalog,
     policy: Arc<Policy>,
     store: Arc<StateStore>,
-    nonces: NonceRecorder,
+    replay: ReplayGuard,
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<CatalogStore>>,
     live: live::LiveInvocations,
+    recorder: recorder::Recorder,
     /// Closing a session waits for invocations between their decision and
     /// their "started" record (they hold it shared), so that nothing starts
     /// in a session after it closed.
@@ -302,7 +306,8 @@ impl Endpoint {
             runtime,
             catalog,
             policy: Arc::new(policy),
-            nonces: NonceRecorder::start(store.clone()),
+            replay: ReplayGuard::new(SystemClock.now_ms()),
+            recorder: recorder::Recorder::start(Arc::clone(&store)),
             store,
             audit,
             clock: Arc::new(SystemClock),
@@ -337,9 +342,11 @@ impl Endpoint {
         }
     }
 
-    /// The same endpoint reading time from `clock`.
+    /// The same endpoint reading time from `clock` (it starts now by that
+    /// clock: requests signed earlier are refused).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Endpoint {
+        self.replay = ReplayGuard::new(clock.now_ms());
         self.clock = clock;
         self
     }
@@ -387,8 +394,8 @@ impl Endpoint {
 
     /// Opens a signed request: the signature must be by the key the policy
     /// registers for its principal, the timestamp within the policy's clock
-    /// skew, and the nonce never seen before (it is recorded durably). A
-    /// refused request is logged.
+    /// skew and after the endpoint started, and the nonce never seen before
+    /// (see [`crate::replay`]). A refused request is logged.
     pub fn authenticate<T: DeserializeOwned>(
         &self,
         request: &SignedRequest,
@@ -430,11 +437,22 @@ impl Endpoint {
         // A nonce only needs remembering while its request could still pass
         // the timestamp check.
         let remember_until = payload.timestamp_ms.saturating_add(skew);
-        let fresh =
-            self.nonces
-                .record(&payload.principal, payload.nonce.as_str(), remember_until)?;
-        if !fresh {
-            let refusal = Refusal::from(AuthError::Replayed(payload.nonce.as_str().to_string()));
+        let accepted = self.replay.accept(
+            &payload.principal,
+            payload.nonce.as_str(),
+            payload.timestamp_ms,
+            remember_until,
+            now,
+        );
+        if let Err(refused) = accepted {
+            let error = match refused {
+                ReplayRefusal::Replayed => AuthError::Replayed(payload.nonce.as_str().to_string()),
+                ReplayRefusal::BeforeStart { started_ms } => AuthError::SignedBeforeStart {
+                    timestamp_ms: payload.timestamp_ms,
+                    started_ms,
+                },
+            };
+            let refusal = Refusal::from(error);
             let record = events::refused(
                 Kind::RequestRefused,
                 Some(&payload.principal),
@@ -784,13 +802,13 @@ impl Endpoint {
     }
 
     /// Closes every session that has expired or been idle for its timeout,
-    /// voiding its escalations, and forgets nonces too old to matter. Returns
+    /// voiding its escalations, and forgets finished invocations past their
+    /// retention. Returns
     /// the sessions it closed. A service calls this periodically.
     pub fn sweep(&self) -> Result<Vec<SessionId>, Refusal> {
         let now = self.now();
         let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         self.store.write(|tx| {
-            tx.purge_nonces(now)?;
             tx.purge_invocations(now.saturating_sub(INVOCATION_RETENTION_MS))?;
             let mut closed = Vec::new();
             for mut session in tx.sessions(true)? {
