@@ -310,7 +310,7 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
             }
             steps.check(
                 "report",
-                report.flags.is_empty() && report.invocations.len() == 5,
+                report.flags.is_empty() && report.invocations.len() == 6,
                 "the session's story, as logged",
             );
         }
@@ -322,8 +322,11 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
     println!("   {}", crate::report::row("overall", &metrics.overall));
     steps.check(
         "metrics",
-        metrics.overall.sessions == 1 && metrics.overall.resolved == 1,
-        "one session, resolved, one escalation",
+        metrics.overall.sessions == 1
+            && metrics.overall.resolved == 1
+            && metrics.overall.escalated == 1
+            && metrics.overall.out_of_scope_attempts == 1,
+        "one session, resolved, with one escalation and one out-of-scope attempt",
     );
 
     println!(
@@ -453,6 +456,41 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         ),
     );
 
+    println!("   tom runs disk-usage and follows it: its warnings stream in as it writes them");
+    let mut streamed = 0;
+    let followed = tom
+        .stream(
+            &invoke(&id, "disk-usage", json!({"warn_percent": 1})),
+            |event| {
+                if event["event"] == "log" {
+                    streamed += 1;
+                    println!(
+                        "     [{}] {}",
+                        text(&event["level"]),
+                        text(&event["message"])
+                    );
+                }
+            },
+        )
+        .await?;
+    let followed = &followed["result"];
+    let invocation_id = text(&followed["id"]).to_string();
+    let shown = tom
+        .operation(&Operation::ShowInvocation {
+            invocation: invocation_id.parse().map_err(|e: String| anyhow!(e))?,
+        })
+        .await?;
+    steps.check(
+        "followed",
+        followed["decision"] == "ran"
+            && followed["invocation"]["outcome"]["status"] == "succeeded"
+            && shown["status"] == "finished"
+            && shown["invocation"]["logs"].as_array().map(Vec::len) == Some(streamed),
+        format!(
+            "invocation {invocation_id}: {streamed} warning(s) streamed live, the same kept for `salve invocation show`"
+        ),
+    );
+
     println!(
         "\n== 8. tom runs clear-temp-files (privileged: it writes /var/tmp) as a dry run: held for a second approver"
     );
@@ -473,6 +511,24 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         format!(
             "escalation {escalation} for input sha256 {}",
             held["escalation"]["key"]["input_digest"]
+        ),
+    );
+    let shown = carol
+        .operation(&Operation::ShowEscalation {
+            escalation: escalation.clone(),
+        })
+        .await?;
+    steps.check(
+        "approver-sees-input",
+        shown["input"]
+            .as_str()
+            .and_then(|i| serde_json::from_str::<Value>(i).ok())
+            == Some(json!({"older_than_days": 30, "dry_run": true})),
+        format!(
+            "carol sees exactly what would run: {}@{} with input {}",
+            text(&shown["key"]["action"]),
+            text(&shown["key"]["version"]),
+            text(&shown["input"])
         ),
     );
     steps.refused(
@@ -496,7 +552,7 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
     let ran = tom.operation(&cleanup).await?;
     steps.check(
         "privileged",
-        ran["decision"] == "ran",
+        ran["decision"] == "ran" && ran["invocation"]["outcome"]["status"] == "succeeded",
         format!(
             "{} — would remove {} file(s)",
             ran["invocation"]["outcome"]["status"],
