@@ -592,4 +592,129 @@ permissions = ["approve-sessions", "approve-escalations"]
             }
         ));
     }
+
+    mod properties {
+        //! The decision over arbitrary sessions, invokers and escalations:
+        //! whatever it is given, what it allows is what the rules allow.
+
+        use super::*;
+        use crate::escalation::Approval;
+        use crate::session::ClosureReport;
+        use proptest::prelude::*;
+
+        const PEOPLE: [&str; 3] = ["alice", "tom", "bob"];
+
+        #[derive(Debug, Clone)]
+        struct Held {
+            approver: usize,
+            same_input: bool,
+            approved: bool,
+            consumed: bool,
+            age_minutes: i64,
+        }
+
+        fn held() -> impl Strategy<Value = Held> {
+            (
+                0..3usize,
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                0..90i64,
+            )
+                .prop_map(|(approver, same_input, approved, consumed, age_minutes)| {
+                    Held {
+                        approver,
+                        same_input,
+                        approved,
+                        consumed,
+                        age_minutes,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn what_is_allowed_is_what_the_rules_allow(
+                invoker in 0..3usize,
+                technician in 0..2usize,
+                privileged_action in any::<bool>(),
+                in_scope in any::<bool>(),
+                prohibited in any::<bool>(),
+                closed in any::<bool>(),
+                held in prop::collection::vec(held(), 0..4),
+            ) {
+                let policy = policy();
+                let (name, capabilities): (&str, &[Capability]) = if privileged_action {
+                    ("restart-service", &[Capability::ServiceControl])
+                } else {
+                    ("echo", &[])
+                };
+                let subject = action(name, "1.0.0", capabilities);
+                let allowed: &[&str] = if in_scope { &[name, "system-report"] } else { &["system-report"] };
+                let banned: &[&str] = if prohibited { &[name] } else { &[] };
+                let mut s = session(&policy, PEOPLE[technician], allowed, banned);
+                if closed {
+                    s.close(&id("tom"), ClosureReport::default(), &policy, NOW).unwrap();
+                }
+                let invoker_id = id(PEOPLE[invoker]);
+                let other = Sha256Digest::of(b"other input");
+                let key = |same: bool| InvocationKey {
+                    session: s.id.clone(),
+                    action: subject.id.clone(),
+                    version: subject.version.clone(),
+                    digest: facts(&subject).digest,
+                    input_digest: if same { input() } else { other },
+                    endpoint: "pc".to_string(),
+                };
+                let escalations: Vec<Escalation> = held
+                    .iter()
+                    .enumerate()
+                    .map(|(n, h)| {
+                        let raised = NOW - h.age_minutes * 60_000;
+                        let mut e = Escalation::raise(
+                            format!("e-{n:024x}").parse().unwrap(),
+                            key(h.same_input),
+                            &invoker_id,
+                            INPUT,
+                            &policy,
+                            raised,
+                        );
+                        if h.approved {
+                            e.state = EscalationState::Approved;
+                            e.approval = Some(Approval {
+                                by: id(PEOPLE[h.approver]),
+                                at_ms: raised,
+                                expires_ms: raised + 30 * 60_000,
+                                consumed_ms: h.consumed.then_some(raised),
+                            });
+                        }
+                        e
+                    })
+                    .collect();
+                let decision = decide(&s, &invoker_id, &facts(&subject), input(), &escalations, &policy, NOW);
+                if let Decision::Allow { approval, class } = &decision {
+                    prop_assert_eq!(s.state, crate::session::SessionState::Active);
+                    prop_assert_eq!(invoker, technician, "only the technician");
+                    prop_assert!(in_scope && !prohibited);
+                    prop_assert_eq!(*class == CapabilityClass::Privileged, privileged_action);
+                    if privileged_action {
+                        prop_assert_eq!(PEOPLE[invoker], "tom", "only tier2 invokes privileged actions");
+                        let used = approval.as_ref().expect("a privileged run needs an approval");
+                        let e = escalations.iter().find(|e| &e.id == used).unwrap();
+                        let a = e.approval.as_ref().unwrap();
+                        prop_assert!(e.key.input_digest == input(), "approved for this exact input");
+                        prop_assert!(a.consumed_ms.is_none() && NOW < a.expires_ms, "unused and unexpired");
+                    } else {
+                        prop_assert!(approval.is_none());
+                    }
+                }
+                if let Decision::Escalate { existing: Some(pending), .. } = &decision {
+                    let e = escalations.iter().find(|e| &e.id == pending).unwrap();
+                    prop_assert!(e.is_open(NOW), "only an open escalation is reused");
+                }
+            }
+        }
+    }
 }

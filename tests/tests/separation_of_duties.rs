@@ -169,11 +169,16 @@ proptest! {
                             let stored = f.endpoint.session(&f.who("dave"), id).unwrap();
                             // Only the technician runs anything, in an active session.
                             prop_assert_eq!(stored.request.technician.as_str(), who.as_str());
+                            prop_assert_eq!(stored.state, salve::session::SessionState::Active);
                             let class = f.endpoint.policy().class_of(
                                 f.endpoint.catalog().entries().find(|e| e.package.manifest().label() == invocation.action).unwrap().package.manifest().capabilities.names(),
                             );
                             if class == CapabilityClass::Privileged {
                                 let approval = approval.expect("a privileged run uses an approval");
+                                // …an approval of exactly this input.
+                                let approved = f.endpoint.escalation(&f.who("dave"), &approval).unwrap();
+                                prop_assert_eq!(approved.key.input_digest, salve::Sha256Digest::of(input.as_bytes()));
+                                prop_assert_eq!(&approved.key.session, id);
                                 *used.entry(approval).or_default() += 1;
                             } else {
                                 prop_assert!(approval.is_none());
