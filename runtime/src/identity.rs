@@ -377,17 +377,24 @@ pub enum AuthError {
     /// The nonce was seen before.
     #[error("replayed request: nonce {0} was already used")]
     Replayed(String),
-    /// The request was signed before this endpoint started: one seen by an
-    /// earlier run cannot be told from a replay.
+    /// The request was signed at or before the replay watermark left by an
+    /// earlier run of this endpoint, which may have accepted it.
     #[error(
-        "the request was signed at {timestamp_ms} ms, before this endpoint started (at {started_ms} ms): requests from before a restart are refused so that none can be replayed; sign it again"
+        "the request was signed at {timestamp_ms} ms, before this endpoint restarted: its previous run may have accepted requests signed up to {floor_ms} ms, so those are refused to keep any from being replayed; sign it again"
     )]
-    SignedBeforeStart {
+    SignedBeforeRestart {
         /// The request's timestamp.
         timestamp_ms: i64,
-        /// When the endpoint started.
-        started_ms: i64,
+        /// Requests signed at or before this instant are refused.
+        floor_ms: i64,
     },
+    /// The endpoint is stopping and accepts no more requests.
+    #[error("the endpoint is stopping and accepts no more requests; try again once it is back")]
+    Stopping,
+    /// The replay watermark could not be made durable, so no request is
+    /// accepted.
+    #[error("the request cannot be accepted: the replay watermark cannot be stored ({0})")]
+    ReplayState(String),
     /// The request was signed for another endpoint.
     #[error(
         "the request was signed for endpoint `{asked}`, but this is `{this}`: sign it for this endpoint"

@@ -197,12 +197,14 @@ pub struct InvocationRecord {
     pub started_ms: UnixMillis,
     /// When it ended; `None` while it runs.
     pub finished_ms: Option<UnixMillis>,
-    /// `running`, `finished`, or `not-run` (the runtime refused it after it
-    /// was logged as started).
+    /// `running`, `finished`, `not-run` (the runtime refused it after it
+    /// was logged as started), or `interrupted` (the endpoint crashed while
+    /// it ran).
     pub status: InvocationStatus,
     /// What it did, once finished.
     pub invocation: Option<Invocation>,
-    /// Why it did not run, for `not-run`.
+    /// Why it did not run (`not-run`), did not finish (`interrupted`), or
+    /// why what it did was not kept.
     pub reason: Option<String>,
 }
 
@@ -216,6 +218,9 @@ pub enum InvocationStatus {
     Finished,
     /// The runtime refused it after it was logged as started.
     NotRun,
+    /// The endpoint stopped (crashed) while it ran: how it ended is not
+    /// known. Found and logged when the endpoint starts again.
+    Interrupted,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Durable endpoint state in SQLite: sessions, escalations, their approvals,
-//! and finished invocations.
+//! finished invocations, and the replay watermark.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a change is on
 //! disk when its transaction commits: a restart loses nothing that was
@@ -102,19 +102,41 @@ const MIGRATIONS: &[&str] = &[
         action      TEXT NOT NULL,
         started_ms  INTEGER NOT NULL,
         finished_ms INTEGER NOT NULL,
-        status      TEXT NOT NULL CHECK (status IN ('finished', 'not-run')),
+        status      TEXT NOT NULL CHECK (status IN ('finished', 'not-run', 'interrupted')),
         outcome     TEXT,
         record      TEXT NOT NULL
     ) STRICT;
     CREATE INDEX invocations_by_session ON invocations (session_id, started_ms);
     CREATE INDEX invocations_by_finish ON invocations (finished_ms);
     ",
-    // 3: seen nonces are kept in memory (see `crate::replay`): a request
-    // signed before the endpoint started is refused instead.
+    // 3: seen nonces are kept in memory; across restarts a durable
+    // watermark stands in for them (see `crate::replay`). The endpoint's
+    // own bookkeeping: that watermark, and where its current run began.
     r"
     DROP TABLE seen_nonces;
+    CREATE TABLE endpoint_meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;
     ",
 ];
+
+const REPLAY_WATERMARK: &str = "replay-watermark";
+const RUN_AFTER_SEQ: &str = "run-after-seq";
+const RUN_STOPPED_CLEANLY: &str = "run-stopped-cleanly";
+const META_PUT: &str = "INSERT INTO endpoint_meta (key, value) VALUES (?1, ?2)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const META_RAISE: &str = "INSERT INTO endpoint_meta (key, value) VALUES (?1, ?2)
+     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)";
+
+/// The endpoint's previous run, as the store recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRun {
+    /// The audit log's last record when it began.
+    pub after_seq: u64,
+    /// Whether it stopped cleanly ([`StateStore::end_run`]).
+    pub stopped_cleanly: bool,
+}
 
 /// Why the state store failed.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +271,8 @@ impl StateStore {
             for (record, json) in rows {
                 let status = match record.status {
                     InvocationStatus::NotRun => "not-run",
-                    _ => "finished",
+                    InvocationStatus::Interrupted => "interrupted",
+                    InvocationStatus::Running | InvocationStatus::Finished => "finished",
                 };
                 insert.execute(params![
                     record.id.as_str(),
@@ -265,6 +288,69 @@ impl StateStore {
             }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// The replay watermark: every request accepted so far was signed at or
+    /// before it (0 when none was). See [`crate::replay`].
+    pub fn replay_watermark(&self) -> Result<UnixMillis, StoreError> {
+        Ok(self.meta(REPLAY_WATERMARK)?.unwrap_or(0))
+    }
+
+    /// Raises the replay watermark to `until_ms` (never lowers it), durably.
+    pub fn raise_replay_watermark(&self, until_ms: UnixMillis) -> Result<(), StoreError> {
+        self.put_meta(REPLAY_WATERMARK, until_ms, true)
+    }
+
+    /// Sets the replay watermark to `until_ms`, lower than it was if need
+    /// be: only for a stopping endpoint that accepted nothing signed after
+    /// `until_ms` and will accept nothing more.
+    pub fn set_replay_watermark(&self, until_ms: UnixMillis) -> Result<(), StoreError> {
+        self.put_meta(REPLAY_WATERMARK, until_ms, false)
+    }
+
+    /// The endpoint's previous run, if one was recorded: the audit sequence
+    /// number it began after, and whether it stopped cleanly.
+    pub fn last_run(&self) -> Result<Option<LastRun>, StoreError> {
+        let Some(after_seq) = self.meta(RUN_AFTER_SEQ)? else {
+            return Ok(None);
+        };
+        Ok(Some(LastRun {
+            after_seq: u64::try_from(after_seq).unwrap_or(0),
+            stopped_cleanly: self.meta(RUN_STOPPED_CLEANLY)? == Some(1),
+        }))
+    }
+
+    /// Records that a run begins, after audit record `after_seq`.
+    pub fn begin_run(&self, after_seq: u64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                META_PUT,
+                params![RUN_AFTER_SEQ, i64::try_from(after_seq).unwrap_or(i64::MAX)],
+            )?;
+            tx.execute(META_PUT, params![RUN_STOPPED_CLEANLY, 0])?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Records that the current run stopped cleanly.
+    pub fn end_run(&self) -> Result<(), StoreError> {
+        self.put_meta(RUN_STOPPED_CLEANLY, 1, false)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(conn
+            .prepare_cached("SELECT value FROM endpoint_meta WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Stores `value` under `key` (with `raise`, only if higher), durably.
+    fn put_meta(&self, key: &str, value: i64, raise: bool) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.prepare_cached(if raise { META_RAISE } else { META_PUT })?
+            .execute(params![key, value])?;
         Ok(())
     }
 

@@ -101,11 +101,11 @@ fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("verified — 7 records in 1 segment(s), chain intact"),
+        stdout.contains("verified — 8 records in 1 segment(s), chain intact"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("reaches and contains the checkpoint of record 6 kept elsewhere"),
+        stdout.contains("reaches and contains the checkpoint of record 7 kept elsewhere"),
         "{stdout}"
     );
 
@@ -219,7 +219,10 @@ fn export_writes_json_lines_or_ocsf() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 7);
+    // Six records, a checkpoint after the fourth (one every 4), and one
+    // when the log closed.
+    assert_eq!(lines.len(), 8);
+    assert_eq!(lines[4]["kind"], "log.checkpoint");
     assert_eq!(lines[0]["kind"], "session.requested");
     assert!(lines[0]["hash"].is_string());
 
@@ -229,8 +232,8 @@ fn export_writes_json_lines_or_ocsf() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), 7);
-    let denied = &events[4];
+    assert_eq!(events.len(), 8);
+    let denied = &events[5];
     assert_eq!(denied["class_uid"], 6003);
     assert_eq!(denied["type_uid"], 600399);
     assert_eq!(denied["status"], "Failure");
@@ -248,7 +251,7 @@ fn export_writes_json_lines_or_ocsf() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
     let out = salve(&["audit", "export", "--log", path(&log), "--since", "1h"]);
-    assert_eq!(text(&out.stdout).lines().count(), 7);
+    assert_eq!(text(&out.stdout).lines().count(), 8);
 }
 
 #[test]
@@ -321,7 +324,7 @@ fn verify_holds_every_checkpoint_to_one_key_and_says_which() {
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "1 checkpoint(s), all signed by {} (the key of the first; give --key to check it is the endpoint's)",
+            "2 checkpoint(s), all signed by {} (the key of the first; give --key to check it is the endpoint's)",
             key.public()
         )),
         "{stdout}"
@@ -351,7 +354,7 @@ fn verify_holds_every_checkpoint_to_one_key_and_says_which() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            ":12: checkpoint of record 11 is signed by {}, but the log's first checkpoint (record 7) is signed by {}: the log from here on was rewritten and re-signed by another key",
+            ":13: checkpoint of record 12 is signed by {}, but the log's first checkpoint (record 5) is signed by {}: the log from here on was rewritten and re-signed by another key",
             other.public(),
             key.public()
         )),

@@ -797,6 +797,44 @@ fn a_tail_rewritten_and_re_signed_by_another_key_is_refused_even_without_the_key
     );
 }
 
+#[test]
+fn records_rewritten_with_the_checkpoints_after_them_removed_are_caught() {
+    let sample = copy_of(pristine());
+    // Everything after record 25 is rewritten by someone without the
+    // endpoint's key: the chain is rebuilt, but no checkpoint can be, so
+    // there are none after record 22.
+    cut_after(&sample, 25);
+    let mut rewriter = config(
+        &sample.log_dir,
+        &sample.key,
+        &sample._dir.path().join("elsewhere.jsonl"),
+    );
+    rewriter.checkpoint_key = None;
+    let log = AuditLog::open(rewriter).unwrap();
+    for n in 0..40 {
+        log.append(event(n)).unwrap();
+    }
+    log.close();
+    for key in [Some(sample.key.public()), None] {
+        let error =
+            salve::audit::verify_dir_with(&sample.log_dir, key.as_ref(), None, 10).unwrap_err();
+        let VerifyError::Corrupt(corruption) = &error else {
+            panic!("{error}")
+        };
+        assert_eq!(corruption.seq, Some(33), "{error}");
+        assert!(
+            corruption.reason.starts_with(
+                "11 records without a checkpoint, where the endpoint signs one every 10 records: checkpoints were removed"
+            ),
+            "{error}"
+        );
+    }
+    // The untouched log, checked with the same interval, verifies.
+    let untouched = pristine();
+    salve::audit::verify_dir_with(&untouched.log_dir, Some(&untouched.key.public()), None, 10)
+        .unwrap();
+}
+
 /// A log of `records` events in one segment, without checkpoints; returns
 /// its directory's parent (kept alive) and the directory.
 fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {

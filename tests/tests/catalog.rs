@@ -377,6 +377,35 @@ fn an_upgrade_shows_its_capability_diff() {
         ('+', "service-control", "privileged")
     );
     assert_eq!(change.after, ["cups.service"]);
+    // Only the newest installed version is run: the older one is not
+    // loaded, whatever a session's version range would accept.
+    let loadable = c.store.packages(&trust).unwrap();
+    let loaded: Vec<String> = loadable
+        .packages
+        .iter()
+        .map(|p| p.manifest().label())
+        .collect();
+    assert_eq!(loaded, ["echo@1.1.0"]);
+    assert_eq!(
+        loadable.refused,
+        [(
+            "echo@1.0.0".to_string(),
+            "superseded by echo@1.1.0: only the newest installed version of an action runs"
+                .to_string()
+        )]
+    );
+    // A revoked newest version leaves nothing to run, not the older one.
+    c.store
+        .revoke(
+            &[Revocation {
+                target: "echo@1.1.0".parse().unwrap(),
+                reason: "bad".into(),
+            }],
+            "root",
+            "now",
+        )
+        .unwrap();
+    assert!(c.store.packages(&trust).unwrap().packages.is_empty());
 }
 
 #[test]

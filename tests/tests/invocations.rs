@@ -406,3 +406,83 @@ fn a_session_that_closed_by_itself_takes_its_write_up_once() {
     let stored = f.endpoint.session(&f.who("tom"), &session.id).unwrap();
     assert_eq!(stored.closure.unwrap().report, report);
 }
+
+#[test]
+fn after_a_crash_what_the_run_left_open_is_settled_from_the_log() {
+    let mut f = Fixture::new();
+    assert!(!f.endpoint.begin_run().unwrap().previous_run_crashed);
+    let session = active(&f, &["echo"], false);
+    let InvokeOutcome::Ran { id: ran, .. } = f
+        .endpoint
+        .invoke(&f.who("tom"), &session.id, &"echo".parse().unwrap(), "{}")
+        .unwrap()
+    else {
+        panic!("echo runs")
+    };
+    // The run dies with one invocation logged as started and never as
+    // finished, and another logged as finished but not yet stored for
+    // `show`: both as a crash leaves them.
+    let records = f.audit_records();
+    let started = records
+        .iter()
+        .find(|r| r.kind == Kind::InvocationStarted)
+        .unwrap()
+        .clone();
+    let finished = records
+        .iter()
+        .find(|r| r.kind == Kind::InvocationFinished)
+        .unwrap()
+        .clone();
+    let running = salve::session::InvocationId::random().unwrap();
+    let unstored = salve::session::InvocationId::random().unwrap();
+    let mut left_running = started.clone();
+    left_running.invocation = Some(running.to_string());
+    let mut left_unstored = finished;
+    left_unstored.invocation = Some(unstored.to_string());
+    let mut its_start = started;
+    its_start.invocation = Some(unstored.to_string());
+    f.endpoint
+        .audit()
+        .append_all(vec![left_running, its_start, left_unstored])
+        .unwrap();
+    f.crash_and_restart();
+
+    let recovery = f.endpoint.begin_run().unwrap();
+    assert!(recovery.previous_run_crashed);
+    assert_eq!(recovery.interrupted, [running.to_string()]);
+    assert_eq!(recovery.restored, [unstored.to_string()]);
+    // The log now ends every invocation it shows starting.
+    let records = f.audit_records();
+    let ends: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::InvocationFinished)
+        .collect();
+    assert_eq!(ends.len(), 3);
+    let end = ends
+        .iter()
+        .find(|r| r.invocation.as_deref() == Some(running.as_str()))
+        .unwrap();
+    assert_eq!(end.outcome.as_deref(), Some("interrupted"));
+    assert_eq!(end.session.as_deref(), Some(session.id.as_str()));
+    assert_eq!(end.action.as_deref(), Some("echo"));
+    // Both are shown, for what the log knows of them; the first, stored
+    // before the crash, is shown as it was.
+    let shown = f.endpoint.invocation(&f.who("tom"), &running).unwrap();
+    assert_eq!(shown.status, InvocationStatus::Interrupted);
+    assert!(shown.reason.unwrap().contains("how it ended is not known"));
+    let shown = f.endpoint.invocation(&f.who("tom"), &unstored).unwrap();
+    assert_eq!(shown.status, InvocationStatus::Finished);
+    assert!(
+        shown
+            .reason
+            .unwrap()
+            .ends_with("its output was not kept (outcome `succeeded`)"),
+    );
+    let shown = f.endpoint.invocation(&f.who("tom"), &ran).unwrap();
+    assert!(shown.invocation.is_some() && shown.reason.is_none());
+    // A clean stop leaves nothing to settle.
+    f.endpoint.stop().unwrap();
+    f.crash_and_restart();
+    let recovery = f.endpoint.begin_run().unwrap();
+    assert_eq!(recovery, salve::endpoint::Recovery::default());
+}

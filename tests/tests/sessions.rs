@@ -671,3 +671,87 @@ unless { context.category == "incident" };
             .succeeded()
     );
 }
+
+#[test]
+fn refusals_that_name_nothing_known_or_what_may_not_be_seen_are_logged() {
+    use salve::audit::Kind;
+    use salve::session::EscalationId;
+    let f = Fixture::new();
+    let unknown = SessionId::random().unwrap();
+    let nowhere = EscalationId::random().unwrap();
+    let code = |refusal: Refusal| refusal.code();
+    assert_eq!(
+        code(
+            f.endpoint
+                .approve_session(&f.who("bob"), &unknown)
+                .unwrap_err()
+        ),
+        "not-found"
+    );
+    let user = ConsentingUser {
+        uid: 1000,
+        name: "enduser".to_string(),
+    };
+    assert_eq!(
+        code(f.endpoint.consent(user, &unknown).unwrap_err()),
+        "not-found"
+    );
+    assert_eq!(
+        code(f.endpoint.session(&f.who("tom"), &unknown).unwrap_err()),
+        "not-found"
+    );
+    assert_eq!(
+        code(
+            f.endpoint
+                .approve_escalation(&f.who("bob"), &nowhere)
+                .unwrap_err()
+        ),
+        "not-found"
+    );
+    assert_eq!(
+        code(f.endpoint.escalation(&f.who("bob"), &nowhere).unwrap_err()),
+        "not-found"
+    );
+    // A session alice has no part in is not hers to see.
+    let theirs = active(&f, "ann", "tom", &["echo"], false, "bob");
+    assert_eq!(
+        code(f.endpoint.session(&f.who("alice"), &theirs.id).unwrap_err()),
+        "not-found"
+    );
+    // Only auditors read the audit log.
+    assert_eq!(
+        code(f.endpoint.check_read_audit(&f.who("tom")).unwrap_err()),
+        "role-not-permitted"
+    );
+
+    let records = f.audit_records();
+    let refused = |kind: Kind, principal: Option<&str>, code: &str| {
+        records
+            .iter()
+            .filter(|r| {
+                r.kind == kind
+                    && r.principal.as_deref() == principal
+                    && r.reason_code.as_deref() == Some(code)
+            })
+            .count()
+    };
+    // approve-session, consent (by no principal: the user at the endpoint)
+    // and approve-escalation are refused changes; the rest refused requests.
+    assert_eq!(refused(Kind::ChangeRefused, Some("bob"), "not-found"), 2);
+    assert_eq!(refused(Kind::ChangeRefused, None, "not-found"), 1);
+    assert_eq!(refused(Kind::RequestRefused, Some("tom"), "not-found"), 1);
+    assert_eq!(refused(Kind::RequestRefused, Some("bob"), "not-found"), 1);
+    assert_eq!(refused(Kind::RequestRefused, Some("alice"), "not-found"), 1);
+    assert_eq!(
+        refused(Kind::RequestRefused, Some("tom"), "role-not-permitted"),
+        1
+    );
+    assert!(
+        records.iter().any(
+            |r| r.kind == Kind::ChangeRefused && r.session.as_deref() == Some(unknown.as_str())
+        )
+    );
+    assert!(records.iter().any(
+        |r| r.kind == Kind::RequestRefused && r.escalation.as_deref() == Some(nowhere.as_str())
+    ));
+}

@@ -27,6 +27,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+/// How many records a checkpoint covers by default, and what a verifier
+/// expects unless told otherwise.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+
 /// How the log is kept.
 #[derive(Clone)]
 pub struct AuditConfig {
@@ -34,7 +38,9 @@ pub struct AuditConfig {
     pub dir: PathBuf,
     /// A segment is closed and a new one begun past this size.
     pub max_segment_bytes: u64,
-    /// A checkpoint is written after this many records…
+    /// A checkpoint is written after every this many records (at least 1)…
+    /// A verifier must be told a value other than the default
+    /// ([`DEFAULT_CHECKPOINT_EVERY`]): it refuses a longer run without one.
     pub checkpoint_every: u64,
     /// …or this long after the last one, whichever comes first. The writer
     /// keeps the time itself: records appended and then nothing more are
@@ -62,7 +68,7 @@ impl AuditConfig {
         AuditConfig {
             dir: dir.into(),
             max_segment_bytes: 64 << 20,
-            checkpoint_every: 1000,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_key: None,
             checkpoint_copy: None,

@@ -4,9 +4,15 @@
 //! else the key of the checkpoint kept elsewhere, else the key of the log's
 //! first checkpoint. (A log whose tail was rewritten and re-signed with
 //! another key is a broken log, even though each signature verifies.)
+//! Checkpoints come at least every `checkpoint_every` records: a longer run
+//! without one means checkpoints were removed — which is what rewriting a
+//! record and the chain after it requires, since the checkpoints after it no
+//! longer match. Only the records after the last checkpoint are left
+//! unprotected by the log itself; a checkpoint kept elsewhere covers them.
 //! Verification only reads.
 
 use super::checkpoint::Checkpoint;
+use super::log::DEFAULT_CHECKPOINT_EVERY;
 use super::record::{GENESIS, Kind, Record, chain_hash, read_head, split_line};
 use super::segment::{self, Segment};
 use crate::digest::Sha256Digest;
@@ -117,16 +123,35 @@ struct Chain<'k> {
     /// A checkpoint kept elsewhere, which the log must contain.
     watch: Option<&'k Checkpoint>,
     watch_found: bool,
+    /// Records since the last checkpoint (or the start).
+    since_checkpoint: u64,
+    /// The most records allowed between two checkpoints.
+    checkpoint_every: u64,
 }
 
-/// Verifies the log in `dir` (its segments in order). Every checkpoint must
-/// be signed by one key: `key` when given, else the key of `external`, else
-/// the key of the log's first checkpoint. With `external`, the log must also
-/// contain that checkpoint's record with that hash.
+/// Verifies the log in `dir` (its segments in order), written with the
+/// default checkpoint interval ([`DEFAULT_CHECKPOINT_EVERY`] records). Every
+/// checkpoint must be signed by one key: `key` when given, else the key of
+/// `external`, else the key of the log's first checkpoint. With `external`,
+/// the log must also contain that checkpoint's record with that hash.
 pub fn verify_dir(
     dir: &Path,
     key: Option<&PublicKey>,
     external: Option<&Checkpoint>,
+) -> Result<Verified, VerifyError> {
+    verify_dir_with(dir, key, external, DEFAULT_CHECKPOINT_EVERY)
+}
+
+/// As [`verify_dir`], for a log written with a checkpoint every
+/// `checkpoint_every` records (its [`super::AuditConfig::checkpoint_every`]).
+/// Once a checkpoint key is known (given, or read from the first
+/// checkpoint), a longer run of records without a checkpoint is a
+/// corruption: checkpoints were removed.
+pub fn verify_dir_with(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    external: Option<&Checkpoint>,
+    checkpoint_every: u64,
 ) -> Result<Verified, VerifyError> {
     let segments = segment::list(dir).map_err(|source| VerifyError::Io {
         path: dir.to_path_buf(),
@@ -151,6 +176,8 @@ pub fn verify_dir(
         },
         watch: external,
         watch_found: false,
+        since_checkpoint: 0,
+        checkpoint_every: checkpoint_every.max(1),
     };
     for segment in &segments {
         let file = std::fs::File::open(&segment.path).map_err(|source| VerifyError::Io {
@@ -289,6 +316,21 @@ fn verify_reader(
                 ),
             )
             .into());
+        }
+        if record.kind == Kind::Checkpoint {
+            chain.since_checkpoint = 0;
+        } else {
+            chain.since_checkpoint += 1;
+            if chain.since_checkpoint > chain.checkpoint_every && chain.signer.is_some() {
+                return Err(corrupt(
+                    seq,
+                    format!(
+                        "{} records without a checkpoint, where the endpoint signs one every {} records: checkpoints were removed, which rewriting the records before them requires (for a log written with a longer interval, give it)",
+                        chain.since_checkpoint, chain.checkpoint_every
+                    ),
+                )
+                .into());
+            }
         }
         let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
         if record.kind == Kind::Checkpoint || watching {

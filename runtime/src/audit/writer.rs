@@ -43,7 +43,7 @@ pub struct Job {
 struct Written {
     file: Arc<File>,
     answers: Vec<(Reply, Vec<Appended>)>,
-    checkpoint: Option<Checkpoint>,
+    checkpoints: Vec<Checkpoint>,
     /// Told once the batch (and every one before it) is synced, or why not.
     settled: Option<SyncSender<Result<(), String>>>,
 }
@@ -158,6 +158,12 @@ impl Sealer {
     }
 
     fn run(&mut self, jobs: &Receiver<Job>) {
+        // A tail left without its checkpoint (by a crash) is checkpointed
+        // before anything else is appended, so that no run of records longer
+        // than `checkpoint_every` goes without one.
+        if self.checkpoint_pending() {
+            self.commit(Vec::new(), true, true);
+        }
         loop {
             // With records not yet checkpointed, wait for the next job only
             // until the checkpoint is due: an idle log checkpoints its tail
@@ -194,17 +200,17 @@ impl Sealer {
                     }
                 }
             }
-            let pending =
-                self.since_checkpoint + batch.iter().map(|j| j.records.len() as u64).sum::<u64>();
-            let due = pending >= self.config.checkpoint_every
-                || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
+            // Every `checkpoint_every` records get theirs as they are
+            // sealed; the interval may call for one at the end of the batch.
+            let due = self.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
             let alone = batch.len() == 1;
             self.commit(batch, due, alone);
         }
     }
 
-    /// Seals and writes `batch` (and a checkpoint after it when
-    /// `checkpoint`; `batch` may be empty for a checkpoint alone), then hands
+    /// Seals and writes `batch` — with a checkpoint after every
+    /// `checkpoint_every` records, and one at its end when `checkpoint`
+    /// (`batch` may be empty for a checkpoint alone) — then hands
     /// it to the syncer — or, without group commit, syncs and answers it
     /// here.
     fn commit(&mut self, batch: Vec<Job>, checkpoint: bool, alone: bool) {
@@ -259,6 +265,8 @@ impl Sealer {
         let count: usize = batch.iter().map(|j| j.records.len()).sum();
         let mut buffer = Vec::with_capacity(count * 512);
         let (mut seq, mut prev) = (self.next_seq, self.prev);
+        let mut since = self.since_checkpoint;
+        let mut made = Vec::new();
         let now = timestamp(SystemTime::now());
         let mut answers = Vec::with_capacity(batch.len());
         for job in batch {
@@ -272,6 +280,14 @@ impl Sealer {
                         });
                         prev = sealed.hash;
                         seq += 1;
+                        since += 1;
+                        if since >= self.config.checkpoint_every
+                            && let Some(signed) =
+                                self.seal_checkpoint(&mut seq, &mut prev, &now, &mut buffer)
+                        {
+                            made.push(signed);
+                            since = 0;
+                        }
                     }
                     Err(error) => {
                         // Nothing is written: every job of the batch is refused.
@@ -293,16 +309,12 @@ impl Sealer {
             }
             answers.push((job.reply, appended));
         }
-        let mut made = None;
-        if checkpoint && let Some(key) = &self.config.checkpoint_key {
-            let signed = Checkpoint::sign(key, seq - 1, prev, now.clone());
-            let mut record = Record::event(Kind::Checkpoint);
-            record.details = serde_json::to_value(&signed).ok();
-            if let Ok(sealed) = record.seal_into(seq, now, prev, &mut buffer) {
-                prev = sealed.hash;
-                seq += 1;
-                made = Some(signed);
-            }
+        if checkpoint
+            && since > 0
+            && let Some(signed) = self.seal_checkpoint(&mut seq, &mut prev, &now, &mut buffer)
+        {
+            made.push(signed);
+            since = 0;
         }
         if let Err(error) = (&*self.file).write_all(&buffer) {
             // Take back whatever part of the batch reached the file: none of
@@ -319,19 +331,39 @@ impl Sealer {
             return Err((jobs, format!("write failed: {error}")));
         }
         self.size += buffer.len() as u64;
-        self.since_checkpoint += count as u64;
+        self.since_checkpoint = since;
         self.next_seq = seq;
         self.prev = prev;
-        if made.is_some() {
-            self.since_checkpoint = 0;
+        if !made.is_empty() {
             self.last_checkpoint = Instant::now();
         }
         Ok(Written {
             file: self.file.clone(),
             answers,
-            checkpoint: made,
+            checkpoints: made,
             settled: None,
         })
+    }
+
+    /// Seals a checkpoint of the record before `seq` into `buffer`, if there
+    /// is a key to sign it with; advances `seq` and `prev` past it.
+    fn seal_checkpoint(
+        &self,
+        seq: &mut u64,
+        prev: &mut Sha256Digest,
+        now: &str,
+        buffer: &mut Vec<u8>,
+    ) -> Option<Checkpoint> {
+        let key = self.config.checkpoint_key.as_ref()?;
+        let signed = Checkpoint::sign(key, *seq - 1, *prev, now.to_string());
+        let mut record = Record::event(Kind::Checkpoint);
+        record.details = serde_json::to_value(&signed).ok();
+        let sealed = record
+            .seal_into(*seq, now.to_string(), *prev, buffer)
+            .ok()?;
+        *prev = sealed.hash;
+        *seq += 1;
+        Some(signed)
     }
 
     /// Waits until every batch handed to the syncer is synced (or the log
@@ -345,7 +377,7 @@ impl Sealer {
         let barrier = Written {
             file: self.file.clone(),
             answers: Vec::new(),
-            checkpoint: None,
+            checkpoints: Vec::new(),
             settled: Some(settled),
         };
         if self.to_sync.send(barrier).is_err() {
@@ -440,10 +472,10 @@ fn sync_and_answer(
         }
     }
     for batch in batches {
-        if result.is_ok()
-            && let Some(checkpoint) = &batch.checkpoint
-        {
-            copy_checkpoint(copy, checkpoint);
+        if result.is_ok() {
+            for checkpoint in &batch.checkpoints {
+                copy_checkpoint(copy, checkpoint);
+            }
         }
         if let Some(settled) = batch.settled {
             let _ = settled.send(result.clone());

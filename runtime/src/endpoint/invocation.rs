@@ -86,8 +86,10 @@ impl Endpoint {
                 now,
             }
         };
-        // Held until "started" is logged: a closure waits for it, so the
-        // log never shows an invocation starting in a closed session.
+        // Held until "started" is logged and the invocation registered as
+        // running: a closure waits for it, so the log never shows an
+        // invocation starting in a closed session, and the closure finds it
+        // to cancel.
         let gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let read = self.store.read(|tx| -> Result<_, Refusal> {
             let session = load_session(tx, session_id)?;
@@ -127,7 +129,6 @@ impl Endpoint {
                 approval.as_ref().map(EscalationId::as_str),
             ))?;
         }
-        drop(gate);
         let manifest = entry.package.manifest();
         let feed = self.live.start(
             InvocationRecord {
@@ -145,6 +146,8 @@ impl Endpoint {
             },
             watcher,
         );
+        // Registered as running: from here a closure cancels it.
+        drop(gate);
         // The grant: what the manifest declares. The scope allows the action
         // as a whole (privileged ones only with an approval, checked above).
         let grant = Grant::declared(&manifest.capabilities);
@@ -199,14 +202,21 @@ impl Endpoint {
         let record = match (self.live.get(id), self.recorder.pending(id)) {
             (Some(feed), _) => feed.record(),
             (None, Some(pending)) => pending.as_ref().clone(),
-            (None, None) => {
-                self.store
-                    .read(|tx| tx.invocation(id))?
-                    .ok_or_else(|| Refusal::NotFound {
+            (None, None) => self
+                .store
+                .read(|tx| tx.invocation(id))
+                .map_err(Refusal::from)
+                .and_then(|found| {
+                    found.ok_or_else(|| Refusal::NotFound {
                         what: "invocation",
                         id: id.to_string(),
-                    })?
-            }
+                    })
+                })
+                .map_err(|refusal| {
+                    self.refused_request(Some(&who.principal), refusal, |r| {
+                        r.invocation = Some(id.to_string());
+                    })
+                })?,
         };
         self.session(who, &record.session)?;
         Ok(record)

@@ -20,6 +20,9 @@ mod events;
 mod invocation;
 pub mod live;
 mod recorder;
+mod recovery;
+
+pub use recovery::Recovery;
 
 use crate::audit::{AuditError, AuditLog, Kind, Record};
 use crate::catalog::{Catalog, CatalogEntry};
@@ -108,9 +111,11 @@ impl Refusal {
             Refusal::Auth(AuthError::Malformed(_)) => "malformed-request",
             Refusal::Auth(AuthError::UnknownPrincipal(_)) => "unknown-principal",
             Refusal::Auth(AuthError::BadSignature(_)) => "bad-signature",
-            Refusal::Auth(AuthError::Stale { .. } | AuthError::SignedBeforeStart { .. }) => {
+            Refusal::Auth(AuthError::Stale { .. } | AuthError::SignedBeforeRestart { .. }) => {
                 "stale-request"
             }
+            Refusal::Auth(AuthError::Stopping) => "stopping",
+            Refusal::Auth(AuthError::ReplayState(_)) => "state-store",
             Refusal::Auth(AuthError::Replayed(_)) => "replayed-request",
             Refusal::Auth(AuthError::WrongEndpoint { .. }) => "wrong-endpoint",
             Refusal::Session(SessionRefusal::Invalid(_)) => "invalid-request",
@@ -301,12 +306,21 @@ impl Endpoint {
         audit: Arc<AuditLog>,
     ) -> Endpoint {
         let store = Arc::new(store);
+        // Unreadable, the watermark is taken to be as far ahead as any
+        // request could have been signed: nothing an earlier run may have
+        // accepted gets through.
+        let watermark = store.replay_watermark().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the replay watermark; refusing requests signed up to the clock skew from now");
+            SystemClock
+                .now_ms()
+                .saturating_add(i64::try_from(policy.clock_skew().as_millis()).unwrap_or(i64::MAX))
+        });
         Endpoint {
             id: id.into(),
             runtime,
             catalog,
             policy: Arc::new(policy),
-            replay: ReplayGuard::new(SystemClock.now_ms()),
+            replay: ReplayGuard::new(watermark),
             recorder: recorder::Recorder::start(Arc::clone(&store)),
             store,
             audit,
@@ -342,13 +356,28 @@ impl Endpoint {
         }
     }
 
-    /// The same endpoint reading time from `clock` (it starts now by that
-    /// clock: requests signed earlier are refused).
+    /// The same endpoint reading time from `clock`.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Endpoint {
-        self.replay = ReplayGuard::new(clock.now_ms());
         self.clock = clock;
         self
+    }
+
+    /// Requests signed at or before this instant are refused: a previous run
+    /// of this endpoint may have accepted them (see [`crate::replay`]).
+    /// After a graceful stop it is the latest request that run accepted;
+    /// after a crash, up to two seconds later.
+    pub fn replay_floor_ms(&self) -> UnixMillis {
+        self.replay.floor_ms()
+    }
+
+    /// Stops accepting signed requests and records, durably, the latest
+    /// timestamp accepted, so that the next run refuses none signed after
+    /// it (see [`Endpoint::stop`]); without it the next run refuses requests
+    /// signed up to two seconds after the last one accepted.
+    fn stop_accepting(&self) -> Result<(), StoreError> {
+        let latest = self.replay.stop();
+        self.store.set_replay_watermark(latest)
     }
 
     /// The endpoint's name.
@@ -443,14 +472,21 @@ impl Endpoint {
             payload.timestamp_ms,
             remember_until,
             now,
+            |watermark| {
+                self.store
+                    .raise_replay_watermark(watermark)
+                    .map_err(|e| e.to_string())
+            },
         );
         if let Err(refused) = accepted {
             let error = match refused {
                 ReplayRefusal::Replayed => AuthError::Replayed(payload.nonce.as_str().to_string()),
-                ReplayRefusal::BeforeStart { started_ms } => AuthError::SignedBeforeStart {
+                ReplayRefusal::BeforeRestart { floor_ms } => AuthError::SignedBeforeRestart {
                     timestamp_ms: payload.timestamp_ms,
-                    started_ms,
+                    floor_ms,
                 },
+                ReplayRefusal::Stopped => AuthError::Stopping,
+                ReplayRefusal::Unavailable(reason) => AuthError::ReplayState(reason),
             };
             let refusal = Refusal::from(error);
             let record = events::refused(
@@ -567,7 +603,7 @@ impl Endpoint {
     ) -> Result<Session, Refusal> {
         let now = self.now();
         type Changed = Result<Session, (SessionRefusal, Session)>;
-        let outcome = self.store.write(|tx| -> Result<Changed, Refusal> {
+        let written = self.store.write(|tx| -> Result<Changed, Refusal> {
             let mut session = load_session(tx, id)?;
             let closed_by_itself = session.refresh(now).is_some();
             let was_closed = session.state == SessionState::Closed && !closed_by_itself;
@@ -584,7 +620,16 @@ impl Endpoint {
                     Ok(Err((refusal, session)))
                 }
             }
-        })?;
+        });
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(refusal @ Refusal::NotFound { .. }) => {
+                return Err(self.refused_change(who, refusal, |r| {
+                    r.session = Some(id.to_string());
+                }));
+            }
+            Err(refusal) => return Err(refusal),
+        };
         outcome.map_err(|(refusal, session)| {
             let refusal = Refusal::from(refusal);
             let mut record = events::refused(
@@ -597,6 +642,24 @@ impl Endpoint {
             record.ticket = Some(session.request.ticket.to_string());
             self.refused(record, refusal)
         })
+    }
+
+    /// Logs a refused change to a session or an escalation that names none
+    /// this endpoint knows, and returns the refusal.
+    fn refused_change(
+        &self,
+        who: Option<&PrincipalId>,
+        refusal: Refusal,
+        about: impl FnOnce(&mut Record),
+    ) -> Refusal {
+        let mut record = events::refused(
+            Kind::ChangeRefused,
+            who,
+            refusal.code(),
+            refusal.to_string(),
+        );
+        about(&mut record);
+        self.refused(record, refusal)
     }
 
     /// Stores a session with `records`; when it closed now, also its closure
@@ -635,10 +698,38 @@ impl Endpoint {
     }
 
     /// A session, for someone involved in it, an approver or an auditor.
+    /// A refusal (no such session, or not one `who` may see) is logged.
     pub fn session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
-        let session = self.store.read(|tx| load_session(tx, id))?;
-        self.check_may_view(who, &session)?;
-        Ok(session)
+        self.store
+            .read(|tx| load_session(tx, id))
+            .and_then(|session| {
+                self.check_may_view(who, &session)?;
+                Ok(session)
+            })
+            .map_err(|refusal| {
+                self.refused_request(Some(&who.principal), refusal, |r| {
+                    r.session = Some(id.to_string());
+                })
+            })
+    }
+
+    /// Logs a refused request (one that names no session, escalation or
+    /// invocation this endpoint can place, or asks for what `who` may not
+    /// see) and returns the refusal; `about` says what it named.
+    pub(crate) fn refused_request(
+        &self,
+        who: Option<&PrincipalId>,
+        refusal: Refusal,
+        about: impl FnOnce(&mut Record),
+    ) -> Refusal {
+        let mut record = events::refused(
+            Kind::RequestRefused,
+            who,
+            refusal.code(),
+            refusal.to_string(),
+        );
+        about(&mut record);
+        self.refused(record, refusal)
     }
 
     /// The sessions `who` may see (all of them for approvers and auditors),
@@ -733,7 +824,7 @@ impl Endpoint {
     ) -> Result<Escalation, Refusal> {
         let now = self.now();
         type Changed = Result<Escalation, (EscalationRefusal, Session)>;
-        let outcome = self.store.write(|tx| -> Result<Changed, Refusal> {
+        let written = self.store.write(|tx| -> Result<Changed, Refusal> {
             let mut escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
                 what: "escalation",
                 id: id.to_string(),
@@ -751,7 +842,16 @@ impl Endpoint {
                 }
                 Err(refusal) => Ok(Err((refusal, session))),
             }
-        })?;
+        });
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(refusal @ Refusal::NotFound { .. }) => {
+                return Err(self.refused_change(Some(&who.principal), refusal, |r| {
+                    r.escalation = Some(id.to_string());
+                }));
+            }
+            Err(refusal) => return Err(refusal),
+        };
         outcome.map_err(|(refusal, session)| {
             let refusal = Refusal::from(refusal);
             let mut record = events::refused(
@@ -772,16 +872,24 @@ impl Endpoint {
         who: &Authenticated,
         id: &EscalationId,
     ) -> Result<Escalation, Refusal> {
-        let (escalation, session) = self.store.read(|tx| {
-            let escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
-                what: "escalation",
-                id: id.to_string(),
-            })?;
-            let session = load_session(tx, &escalation.key.session)?;
-            Ok::<_, Refusal>((escalation, session))
-        })?;
-        self.check_may_view(who, &session)?;
-        Ok(escalation)
+        self.store
+            .read(|tx| {
+                let escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
+                    what: "escalation",
+                    id: id.to_string(),
+                })?;
+                let session = load_session(tx, &escalation.key.session)?;
+                Ok::<_, Refusal>((escalation, session))
+            })
+            .and_then(|(escalation, session)| {
+                self.check_may_view(who, &session)?;
+                Ok(escalation)
+            })
+            .map_err(|refusal| {
+                self.refused_request(Some(&who.principal), refusal, |r| {
+                    r.escalation = Some(id.to_string());
+                })
+            })
     }
 
     /// The pending escalations `who` may see (not those expired unapproved).
@@ -954,11 +1062,15 @@ impl Endpoint {
         serde_json::Value::Array(entries)
     }
 
-    /// Whether `who` may read the audit log.
+    /// Whether `who` may read the audit log; a refusal is logged.
     pub fn check_read_audit(&self, who: &Authenticated) -> Result<(), Refusal> {
-        Ok(self
-            .policy
-            .authorize(&who.principal, &Access::ReadAudit { endpoint: &self.id })?)
+        self.policy
+            .authorize(&who.principal, &Access::ReadAudit { endpoint: &self.id })
+            .map_err(|refusal| {
+                self.refused_request(Some(&who.principal), refusal.into(), |r| {
+                    r.endpoint = Some(self.id.clone());
+                })
+            })
     }
 }
 

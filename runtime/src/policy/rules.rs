@@ -23,7 +23,7 @@ use crate::identity::PrincipalId;
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Effect, Entities, Entity, EntityId,
     EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request,
-    RestrictedExpression,
+    ResourceConstraint, RestrictedExpression,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -70,15 +70,54 @@ const CEDAR_ACTIONS: &[&str] = &[
 ///
 /// Cedar evaluates every policy of the set it is given, rebuilding each
 /// policy's expression as it goes (about a microsecond each, measured). So the
-/// set is indexed by principal and action at load time: each request is
-/// evaluated against only the policies whose principal and action scope can
-/// match it. A policy is left out only when its scope provably excludes the
-/// request, so every decision is the one the whole set gives.
+/// set is indexed by principal, action and resource at load time: each
+/// request is evaluated against only the policies whose scope can match it.
+/// A policy is left out only when its scope provably excludes the request,
+/// so every decision is the one the whole set gives.
 pub(super) struct Rules {
     set: PolicySet,
-    index: HashMap<PrincipalId, HashMap<&'static str, PolicySet>>,
+    index: HashMap<PrincipalId, HashMap<&'static str, ByResource>>,
     entities: Entities,
     authorizer: Authorizer,
+}
+
+/// The policies that may apply to one principal doing one action, by
+/// resource: those naming a resource exactly (`resource == …`) apply to it
+/// alone; the others to every resource.
+struct ByResource {
+    /// The policies whose resource scope is not one exact resource.
+    general: PolicySet,
+    /// For each resource some policy names exactly: `general` and those.
+    exact: HashMap<EntityUid, PolicySet>,
+}
+
+impl ByResource {
+    fn new(policies: Vec<&Policy>) -> Result<ByResource, RulesError> {
+        let error = |e: cedar_policy::PolicySetError| {
+            RulesError::new(format!("cannot index the rules: {e}"))
+        };
+        let mut general = PolicySet::new();
+        let mut named: HashMap<EntityUid, Vec<&Policy>> = HashMap::new();
+        for policy in policies {
+            match policy.resource_constraint() {
+                ResourceConstraint::Eq(resource) => named.entry(resource).or_default().push(policy),
+                _ => general.add(policy.clone()).map_err(error)?,
+            }
+        }
+        let mut exact = HashMap::new();
+        for (resource, policies) in named {
+            let mut set = general.clone();
+            for policy in policies {
+                set.add(policy.clone()).map_err(error)?;
+            }
+            exact.insert(resource, set);
+        }
+        Ok(ByResource { general, exact })
+    }
+
+    fn for_resource(&self, resource: &EntityUid) -> &PolicySet {
+        self.exact.get(resource).unwrap_or(&self.general)
+    }
 }
 
 /// Whether a policy's principal and action scope can match `principal` (a
@@ -256,18 +295,14 @@ impl Rules {
             let role_uids: Vec<EntityUid> = roles.iter().map(|r| uid("Role", r.as_str())).collect();
             for action in CEDAR_ACTIONS {
                 let action_uid = uid("Action", action);
-                let mut subset = PolicySet::new();
-                for policy in set.policies() {
-                    if may_apply(policy, &principal_uid, &role_uids, &action_uid) {
-                        subset
-                            .add(policy.clone())
-                            .map_err(|e| RulesError::new(format!("cannot index the rules: {e}")))?;
-                    }
-                }
+                let subset = set
+                    .policies()
+                    .filter(|p| may_apply(p, &principal_uid, &role_uids, &action_uid))
+                    .collect();
                 index
                     .entry(principal.clone())
                     .or_insert_with(HashMap::new)
-                    .insert(*action, subset);
+                    .insert(*action, ByResource::new(subset)?);
             }
         }
         Ok(Rules {
@@ -290,6 +325,13 @@ impl Rules {
             Ok(context) => context,
             Err(error) => return Verdict::Error(error.to_string()),
         };
+        // Every principal and action is indexed; the whole set is the
+        // fallback should one ever not be.
+        let policies = self
+            .index
+            .get(principal)
+            .and_then(|by_action| by_action.get(action))
+            .map_or(&self.set, |by_resource| by_resource.for_resource(&resource));
         let request = match Request::new(
             uid("Principal", principal.as_str()),
             uid("Action", action),
@@ -300,13 +342,6 @@ impl Rules {
             Ok(request) => request,
             Err(error) => return Verdict::Error(error.to_string()),
         };
-        // Every principal and action is indexed; the whole set is the
-        // fallback should one ever not be.
-        let policies = self
-            .index
-            .get(principal)
-            .and_then(|by_action| by_action.get(action))
-            .unwrap_or(&self.set);
         let response = self
             .authorizer
             .is_authorized(&request, policies, &self.entities);

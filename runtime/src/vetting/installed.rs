@@ -22,6 +22,7 @@ use crate::package::{MANIFEST_FILE, Package, PackageError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -97,6 +98,9 @@ pub struct Installation {
     pub upgrade_from: Option<String>,
     /// The capability diff against that version.
     pub capability_diff: Vec<CapabilityChange>,
+    /// Why that version's installed copy cannot be read, if it cannot: the
+    /// diff then shows every capability as added.
+    pub previous_unreadable: Option<String>,
 }
 
 /// Why a package was not installed (nothing was), or the store failed.
@@ -191,13 +195,16 @@ fn capabilities(package: &Package) -> Vec<(String, String, Vec<String>)> {
         .collect()
 }
 
-/// What changed between the capabilities of `old` and `new`.
-pub fn capability_diff(old: &Package, new: &Package) -> Vec<CapabilityChange> {
-    let (before, after) = (&old.manifest().capabilities, &new.manifest().capabilities);
+/// What changed between the capabilities of `old` and `new`. With no `old`
+/// (its installed copy cannot be read), every capability of `new` is shown
+/// as added: a reviewer sees all of them rather than none.
+pub fn capability_diff(old: Option<&Package>, new: &Package) -> Vec<CapabilityChange> {
+    let after = &new.manifest().capabilities;
     Capability::ALL
         .into_iter()
         .filter_map(|c| {
-            let (b, a) = (before.parameters(c), after.parameters(c));
+            let b = old.and_then(|old| old.manifest().capabilities.parameters(c));
+            let a = after.parameters(c);
             let change = match (&b, &a) {
                 (None, Some(_)) => '+',
                 (Some(_), None) => '-',
@@ -347,6 +354,7 @@ impl CatalogStore {
                 installed: *installed,
                 upgrade_from: None,
                 capability_diff: Vec::new(),
+                previous_unreadable: None,
             });
         }
         let staged = self.stage(source, &package, &signatures)?;
@@ -366,6 +374,7 @@ impl CatalogStore {
                     installed: *installed,
                     upgrade_from: None,
                     capability_diff: Vec::new(),
+                    previous_unreadable: None,
                 });
             }
             Plan::Repair => {
@@ -380,13 +389,14 @@ impl CatalogStore {
                     installed,
                     upgrade_from: None,
                     capability_diff: Vec::new(),
+                    previous_unreadable: None,
                 });
             }
             Plan::New { upgrade_from } => upgrade_from,
         };
         let previous = upgrade_from
             .as_ref()
-            .and_then(|v| Package::open(self.package_dir(id, v)).ok());
+            .map(|v| Package::open(self.package_dir(id, v)).map_err(|e| e.to_string()));
         // No row names this version (checked under the lock), so whatever is
         // at `target` was left by an installation that crashed before its
         // commit.
@@ -414,14 +424,16 @@ impl CatalogStore {
             revoked: None,
             broken: None,
         };
-        let capability_diff = previous
-            .as_ref()
-            .map(|old| capability_diff(old, &package))
-            .unwrap_or_default();
+        let (capability_diff, previous_unreadable) = match &previous {
+            None => (Vec::new(), None),
+            Some(Ok(old)) => (capability_diff(Some(old), &package), None),
+            Some(Err(why)) => (capability_diff(None, &package), Some(why.clone())),
+        };
         Ok(Installation {
             installed,
             upgrade_from,
             capability_diff,
+            previous_unreadable,
         })
     }
 
@@ -753,16 +765,48 @@ impl CatalogStore {
         Ok(self.entries()?.into_iter().map(|(i, _)| i).collect())
     }
 
-    /// The installed packages that are not revoked and not broken, each
-    /// opened (digest checked against the manifest and against what was
-    /// recorded) and vetted again against `trust` — a key no longer trusted
-    /// no longer vouches for anything. Returns the packages that pass and,
-    /// for the others, why not.
+    /// The packages an endpoint may run: of each action, only the newest
+    /// version installed — an older one is never run once a newer one was
+    /// trusted — if it is not revoked and not broken, opened (digest checked
+    /// against the manifest and against what was recorded) and vetted again
+    /// against `trust`: a key no longer trusted no longer vouches for
+    /// anything. A revoked or broken newest version leaves that action with
+    /// nothing to run until a higher version is installed. Returns the
+    /// packages that pass and, for the others, why not.
     pub fn packages(&self, trust: &TrustConfig) -> Result<Loadable, InstallError> {
+        let entries = self.entries()?;
+        let mut newest: BTreeMap<String, semver::Version> = BTreeMap::new();
+        for (installed, _) in &entries {
+            if let Ok(version) = installed.version.parse::<semver::Version>() {
+                let current = newest
+                    .entry(installed.id.clone())
+                    .or_insert(version.clone());
+                if version > *current {
+                    *current = version;
+                }
+            }
+        }
         let mut good = Vec::new();
         let mut refused = Vec::new();
-        for (installed, package) in self.entries()? {
+        for (installed, package) in entries {
             let label = format!("{}@{}", installed.id, installed.version);
+            let superseded = match (
+                installed.version.parse::<semver::Version>(),
+                newest.get(&installed.id),
+            ) {
+                (Ok(version), Some(newest)) => (version < *newest).then(|| newest.clone()),
+                _ => None,
+            };
+            if let Some(newest) = superseded {
+                refused.push((
+                    label,
+                    format!(
+                        "superseded by {}@{newest}: only the newest installed version of an action runs",
+                        installed.id
+                    ),
+                ));
+                continue;
+            }
             if let Some(revoked) = installed.revoked {
                 refused.push((label, format!("revoked ({revoked})")));
                 continue;

@@ -534,6 +534,9 @@ pub enum AuditCommand {
     /// name; with it, they must be signed by that key. With
     /// --from-checkpoint, the log must reach and contain a checkpoint kept
     /// elsewhere: this is what detects a log whose tail was cut off.
+    /// Checkpoints must come at least every --checkpoint-every records (the
+    /// endpoint's setting): a longer run without one means checkpoints were
+    /// removed, as rewriting the records before them requires.
     ///
     /// Examples:
     ///   salve audit verify --log /var/lib/salve/audit
@@ -549,6 +552,9 @@ pub enum AuditCommand {
         /// one is used).
         #[arg(long, value_name = "FILE")]
         from_checkpoint: Option<PathBuf>,
+        /// How many records the endpoint writes between two checkpoints.
+        #[arg(long, value_name = "N", default_value_t = salve::audit::DEFAULT_CHECKPOINT_EVERY)]
+        checkpoint_every: u64,
         #[command(flatten)]
         output: OutputArgs,
     },

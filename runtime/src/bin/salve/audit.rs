@@ -4,7 +4,7 @@
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::{Context, anyhow};
 use salve::audit::export::{ocsf, record_time};
-use salve::audit::{Checkpoint, Record, VerifyError, read, verify_dir};
+use salve::audit::{Checkpoint, Record, VerifyError, read, verify_dir_with};
 use salve::identity::PublicKey;
 use std::io::Write as _;
 use std::path::Path;
@@ -50,9 +50,16 @@ pub fn verify(
     log: &LogArgs,
     key: Option<&str>,
     from_checkpoint: Option<&Path>,
+    checkpoint_every: u64,
     as_json: bool,
 ) -> CliResult {
     if log.service {
+        if key.is_some() || from_checkpoint.is_some() {
+            return Err(anyhow!(
+                "--key and --from-checkpoint check a log you read yourself; with --service, the service verifies its log against its own key. To check it against a key or a checkpoint you hold, verify its directory with --log (a copy of it will do)"
+            ))
+            .exit_with(Exit::Usage);
+        }
         let client = people::client(&log.client(), true)?;
         let answer = people::block(client.operation(&Operation::VerifyAudit))?;
         println!(
@@ -85,7 +92,7 @@ pub fn verify(
         .transpose()
         .map_err(|e| anyhow!(e))
         .exit_with(Exit::Usage)?;
-    match verify_dir(dir, key.as_ref(), checkpoint.as_ref()) {
+    match verify_dir_with(dir, key.as_ref(), checkpoint.as_ref(), checkpoint_every) {
         Ok(verified) => {
             if as_json {
                 let text = serde_json::to_string_pretty(&serde_json::json!({

@@ -134,6 +134,11 @@ pub fn install(
     );
     if let Some(from) = &installation.upgrade_from {
         println!("  upgrade from {from}");
+        if let Some(why) = &installation.previous_unreadable {
+            println!(
+                "  the installed copy of {from} cannot be read ({why}): every capability is shown as added"
+            );
+        }
         if installation.capability_diff.is_empty() {
             println!("  capabilities unchanged");
         }

@@ -159,11 +159,13 @@ fn main() -> ExitCode {
             log,
             key,
             from_checkpoint,
+            checkpoint_every,
             output,
         }) => audit::verify(
             &log,
             key.as_deref(),
             from_checkpoint.as_deref(),
+            checkpoint_every,
             output.json,
         ),
         Command::Audit(AuditCommand::Export { log, format, since }) => {

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use salve::audit::{Kind, Record};
 use salve::endpoint::live::{FeedItem, Watcher};
 use salve::endpoint::{Endpoint, Operation, Refusal};
 use salve::identity::SignedRequest;
@@ -29,6 +30,16 @@ pub enum Peer {
     Local(ConsentingUser),
     /// A remote client over TLS.
     Remote(std::net::SocketAddr),
+}
+
+impl Peer {
+    /// Who it is, for the audit log.
+    fn describe(&self) -> Value {
+        match self {
+            Peer::Local(user) => json!({ "local_uid": user.uid, "local_user": user.name }),
+            Peer::Remote(address) => json!({ "address": address.to_string() }),
+        }
+    }
 }
 
 pub struct Api {
@@ -56,7 +67,9 @@ fn refusal(refusal: &Refusal) -> Response {
             StatusCode::UNAUTHORIZED
         }
         "not-found" => StatusCode::NOT_FOUND,
-        "busy" | "audit-unavailable" | "state-store" => StatusCode::SERVICE_UNAVAILABLE,
+        "busy" | "audit-unavailable" | "state-store" | "stopping" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         "session-state" | "escalation-not-pending" => StatusCode::CONFLICT,
         _ => StatusCode::FORBIDDEN,
     };
@@ -99,32 +112,61 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
     .into_response()
 }
 
-/// Reads a body of at most `max_body_bytes` within `body_timeout`.
-async fn read_body(api: &Api, body: Body) -> Result<axum::body::Bytes, Response> {
-    match tokio::time::timeout(
+/// Logs a request refused before it could be authenticated (a body too
+/// large, too slow or not a signed request; consent from the network), then
+/// answers it. A log that cannot take the record is reported in `tracing`:
+/// the answer is a refusal either way.
+async fn refused(
+    api: &Api,
+    peer: &Peer,
+    status: StatusCode,
+    code: &str,
+    message: String,
+) -> Response {
+    let mut record = Record::event(Kind::RequestRefused);
+    record.endpoint = Some(api.endpoint.id().to_string());
+    record.decision = Some("refused".to_string());
+    record.reason_code = Some(code.to_string());
+    record.reason = Some(message.clone());
+    record.details = Some(json!({ "from": peer.describe() }));
+    let endpoint = api.endpoint.clone();
+    match tokio::task::spawn_blocking(move || endpoint.audit().append(record)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::error!(%error, code, "cannot log a refused request"),
+        Err(error) => tracing::error!(%error, code, "cannot log a refused request"),
+    }
+    tracing::info!(code, ?peer, "request refused: {message}");
+    error(status, code, message)
+}
+
+/// Reads a body of at most `max_body_bytes` within `body_timeout`; a body
+/// refused is logged.
+async fn read_body(api: &Api, peer: &Peer, body: Body) -> Result<axum::body::Bytes, Response> {
+    let (status, code, message) = match tokio::time::timeout(
         api.body_timeout,
         axum::body::to_bytes(body, api.max_body_bytes),
     )
     .await
     {
-        Err(_) => Err(error(
+        Err(_) => (
             StatusCode::REQUEST_TIMEOUT,
             "slow-body",
             format!(
                 "the request body did not arrive within {} s",
                 api.body_timeout.as_secs()
             ),
-        )),
-        Ok(Err(_)) => Err(error(
+        ),
+        Ok(Err(_)) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             format!(
                 "the request body is larger than {} bytes (or was cut off)",
                 api.max_body_bytes
             ),
-        )),
-        Ok(Ok(bytes)) => Ok(bytes),
-    }
+        ),
+        Ok(Ok(bytes)) => return Ok(bytes),
+    };
+    Err(refused(api, peer, status, code, message).await)
 }
 
 fn busy() -> Response {
@@ -139,24 +181,40 @@ fn busy() -> Response {
 /// client holds no permit while its body trickles in.
 async fn signed_request(
     api: &Api,
+    peer: &Peer,
     body: Body,
 ) -> Result<(SignedRequest, OwnedSemaphorePermit), Response> {
-    let bytes = read_body(api, body).await?;
-    let signed: SignedRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "malformed-request",
-            format!(
-                "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
-            ),
-        )
+    let bytes = read_body(api, peer, body).await?;
+    let signed: SignedRequest = match serde_json::from_slice(&bytes) {
+        Ok(signed) => signed,
+        Err(e) => {
+            return Err(refused(
+                api,
+                peer,
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                format!(
+                    "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
+                ),
+            )
+            .await);
+        }
+    };
+    let permit = api.limit.clone().try_acquire_owned().map_err(|_| {
+        // Not logged: under overload, a durable record per refusal would
+        // add to the load it sheds.
+        tracing::warn!(?peer, "busy: request refused at the concurrency limit");
+        busy()
     })?;
-    let permit = api.limit.clone().try_acquire_owned().map_err(|_| busy())?;
     Ok((signed, permit))
 }
 
-async fn requests(State(api): State<Arc<Api>>, body: Body) -> Response {
-    let (signed, permit) = match signed_request(&api, body).await {
+async fn requests(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    let (signed, permit) = match signed_request(&api, &peer, body).await {
         Ok(request) => request,
         Err(response) => return response,
     };
@@ -189,8 +247,12 @@ fn internal(join: &tokio::task::JoinError) -> Response {
 /// is the answer `/v1/requests` would give, `{"result": …}` or
 /// `{"error": …}`. A refusal found before anything runs (a bad signature,
 /// an unknown invocation) is an ordinary error answer.
-async fn stream(State(api): State<Arc<Api>>, body: Body) -> Response {
-    let (signed, permit) = match signed_request(&api, body).await {
+async fn stream(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    let (signed, permit) = match signed_request(&api, &peer, body).await {
         Ok(request) => request,
         Err(response) => return response,
     };
@@ -316,18 +378,20 @@ async fn consent(
     axum::Extension(peer): axum::Extension<Peer>,
     body: Body,
 ) -> Response {
-    let user = match peer {
-        Peer::Local(user) => user,
-        Peer::Remote(address) => {
-            tracing::warn!(%address, "consent refused: it came over the network");
-            return error(
+    let user = match &peer {
+        Peer::Local(user) => user.clone(),
+        Peer::Remote(_) => {
+            return refused(
+                &api,
+                &peer,
                 StatusCode::FORBIDDEN,
                 "local-only",
-                "consent is given only at the endpoint, over its local socket",
-            );
+                "consent is given only at the endpoint, over its local socket".to_string(),
+            )
+            .await;
         }
     };
-    let bytes = match read_body(&api, body).await {
+    let bytes = match read_body(&api, &peer, body).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
@@ -339,11 +403,14 @@ async fn consent(
         .and_then(|v| v.get("session").and_then(Value::as_str).map(str::to_string))
         .and_then(|s| s.parse::<SessionId>().ok());
     let Some(session) = session else {
-        return error(
+        return refused(
+            &api,
+            &peer,
             StatusCode::BAD_REQUEST,
             "malformed-request",
-            "send {\"session\": \"s-…\"}",
-        );
+            "send {\"session\": \"s-…\"}".to_string(),
+        )
+        .await;
     };
     let endpoint = api.endpoint.clone();
     let answer = tokio::task::spawn_blocking(move || {

@@ -6,8 +6,9 @@
 //! data-dir = "/var/lib/salve"               # state.db, audit/, catalog/, endpoint.key, tls/
 //! socket = "/run/salve/salve.sock"          # local API (consent comes only here); default $RUNTIME_DIRECTORY/salve.sock, else /run/salve/salve.sock
 //! listen = "127.0.0.1:7443"                 # TLS API; "" for none
-//! policy = "/etc/salve/policy.toml"
-//! trust = "/etc/salve/trust.toml"
+//! policy = "/etc/salve/policy.toml"         # missing at the default path: nobody may do anything yet
+//! trust = "/etc/salve/trust.toml"           # missing at the default path: no package is trusted yet
+//! checkpoint-copy = "/mnt/offsite/pc-0421-checkpoints.jsonl"  # default: <data-dir>/checkpoints.jsonl
 //! max-concurrent-requests = 64              # more are answered "busy" at once
 //! max-body-bytes = 1048576
 //! request-timeout-seconds = 10              # a client slower than this is cut off
@@ -46,6 +47,9 @@ pub struct Config {
     pub sweep_seconds: u64,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Where every audit checkpoint is also appended: somewhere whoever
+    /// could rewrite the log cannot.
+    pub checkpoint_copy: Option<PathBuf>,
 }
 
 mod defaults {
@@ -108,6 +112,7 @@ impl Config {
             &mut config.socket,
             &mut config.tls_cert,
             &mut config.tls_key,
+            &mut config.checkpoint_copy,
         ]
         .into_iter()
         .flatten()
@@ -135,6 +140,24 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("/run/salve"))
                 .join("salve.sock")
         })
+    }
+
+    /// Where checkpoints are copied: as configured, else
+    /// `checkpoints.jsonl` in the data directory.
+    pub fn checkpoint_copy(&self) -> PathBuf {
+        self.checkpoint_copy
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("checkpoints.jsonl"))
+    }
+
+    /// Whether the policy is the default path rather than one configured.
+    pub fn policy_is_default(&self) -> bool {
+        self.policy == defaults::policy()
+    }
+
+    /// Whether the trust file is the default path rather than one configured.
+    pub fn trust_is_default(&self) -> bool {
+        self.trust == defaults::trust()
     }
 
     pub fn endpoint(&self) -> String {

@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use salve::audit::{AuditConfig, AuditLog, Kind, Record};
 use salve::catalog::Catalog;
+use salve::clock::{Clock as _, SystemClock};
 use salve::endpoint::Endpoint;
 use salve::identity::KeyPair;
 use salve::policy::Policy;
@@ -46,6 +47,13 @@ fn endpoint_key(path: &Path) -> anyhow::Result<KeyPair> {
     Ok(KeyPair::read(path)?)
 }
 
+/// The policy of an endpoint that has none yet: no principals, no roles,
+/// so every request is refused.
+const EMPTY_POLICY: &str = "schema = 1\n[categories]\n[roles]\n";
+
+/// The trust of an endpoint that has none yet: no keys, so no package loads.
+const EMPTY_TRUST: &str = "schema = 1\n";
+
 fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
@@ -54,10 +62,26 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
     let mut audit = AuditConfig::new(data.join("audit"));
     audit.checkpoint_key = Some(key.clone());
-    audit.checkpoint_copy = Some(data.join("checkpoints.jsonl"));
+    audit.checkpoint_copy = Some(config.checkpoint_copy());
     let audit = Arc::new(AuditLog::open(audit)?);
-    let policy = Policy::read(&config.policy)?;
-    let trust = TrustConfig::read(&config.trust)?;
+    let policy = if config.policy_is_default() && !config.policy.exists() {
+        tracing::warn!(
+            path = %config.policy.display(),
+            "no policy file: nobody may do anything until one is written there (an example is dist/policy.toml)"
+        );
+        Policy::parse(EMPTY_POLICY, &config.policy)?
+    } else {
+        Policy::read(&config.policy)?
+    };
+    let trust = if config.trust_is_default() && !config.trust.exists() {
+        tracing::warn!(
+            path = %config.trust.display(),
+            "no trust file: no package is trusted, so no action runs until one is written there (an example is dist/trust.toml)"
+        );
+        TrustConfig::parse(EMPTY_TRUST, &config.trust)?
+    } else {
+        TrustConfig::read(&config.trust)?
+    };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
         ..RuntimeConfig::default()
@@ -106,14 +130,49 @@ fn record(kind: Kind, endpoint: &Endpoint, reason: String) -> Record {
     record
 }
 
+/// After a crash, requests signed up to the replay watermark are refused
+/// (see `salve::replay`): the service waits for its clock to pass it before
+/// it listens, so that no client is refused for signing too early. A
+/// watermark further ahead than this means the clock was set back; then the
+/// service starts at once and such requests are refused.
+const MAX_REPLAY_WAIT: Duration = Duration::from_secs(10);
+
+async fn wait_for_replay_floor(endpoint: &Endpoint) {
+    let now = SystemClock.now_ms();
+    let ahead = endpoint.replay_floor_ms().saturating_sub(now);
+    if ahead <= 0 {
+        return;
+    }
+    let ahead = Duration::from_millis(u64::try_from(ahead).unwrap_or(u64::MAX));
+    if ahead > MAX_REPLAY_WAIT {
+        tracing::warn!(
+            ahead_ms = ahead.as_millis(),
+            "the replay watermark is ahead of the clock (was it set back?): requests signed before it are refused"
+        );
+        return;
+    }
+    tracing::info!(
+        wait_ms = ahead.as_millis(),
+        "the previous run did not stop cleanly: waiting for the clock to pass its replay watermark"
+    );
+    tokio::time::sleep(ahead + Duration::from_millis(1)).await;
+}
+
 async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> anyhow::Result<()> {
+    wait_for_replay_floor(&endpoint).await;
     let socket_path = config.socket();
     if let Some(dir) = socket_path.parent().filter(|d| !d.is_dir()) {
-        return Err(anyhow!(
-            "cannot listen on {}: the directory {} does not exist. Create it (mode 0755, owned by the service's user; systemd's RuntimeDirectory=salve does) or set `socket` in salve.toml",
-            socket_path.display(),
-            dir.display()
-        ));
+        // End users must reach the socket to consent: the directory is open
+        // to all (0755), unlike the data directory.
+        let made = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)));
+        if let Err(error) = made {
+            return Err(anyhow!(
+                "cannot listen on {}: the directory {} does not exist and cannot be made ({error}). Create it (mode 0755, owned by the service's user; systemd's RuntimeDirectory=salve does) or set `socket` in salve.toml",
+                socket_path.display(),
+                dir.display()
+            ));
+        }
     }
     if socket_path.exists() {
         // A socket left by a crash; refuse if a service still answers on it.
@@ -155,6 +214,18 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         fingerprint: fingerprint.clone(),
     });
     let router = api::router(api);
+    let recovery = {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || endpoint.begin_run()).await?
+    }
+    .context("cannot begin the run")?;
+    if recovery.previous_run_crashed {
+        println!(
+            "the previous run did not stop cleanly: {} invocation(s) it left running logged as interrupted, {} record(s) of finished ones rebuilt from the audit log",
+            recovery.interrupted.len(),
+            recovery.restored.len()
+        );
+    }
     let started = {
         let (endpoint, audit) = (endpoint.clone(), audit.clone());
         let detail = format!(
@@ -327,6 +398,11 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         )
     };
     let stopped = tokio::task::spawn_blocking(move || {
+        // Nothing more is authenticated: the next start accepts every
+        // request signed after the last one this run accepted.
+        if let Err(error) = endpoint.stop() {
+            tracing::warn!(%error, "cannot record the clean stop; the next start takes this run for a crash");
+        }
         audit.append(record(Kind::ServiceStopped, &endpoint, detail))
     })
     .await?;

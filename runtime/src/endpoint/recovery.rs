@@ -1,0 +1,209 @@
+//! Starting a run, and what a crash left behind.
+//!
+//! The state store records where each run of the endpoint began in the audit
+//! log and whether it stopped cleanly. When a run did not — the process was
+//! killed, the machine lost power — the next one reads the log from where
+//! that run began and settles what it left open:
+//!
+//! - an invocation logged as started and never as finished gets its
+//!   `invocation.finished` record, outcome `interrupted`, and is kept for
+//!   `show` as such: the log never leaves a run without its end;
+//! - an invocation logged as finished whose record for `show` had not yet
+//!   reached the state store (they are stored in batches, off the
+//!   invocation's path) is kept from what the log says of it: who ran what,
+//!   and how it ended — its output, which the log holds only as a digest, is
+//!   gone.
+
+use super::*;
+use crate::audit::read::records_after;
+use std::collections::{BTreeMap, HashSet};
+
+/// What starting a run found and settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// Whether the previous run stopped without [`Endpoint::stop`].
+    pub previous_run_crashed: bool,
+    /// Invocations that were running when it stopped, now logged as
+    /// `interrupted`.
+    pub interrupted: Vec<String>,
+    /// Finished invocations whose record for `show` was rebuilt from the log.
+    pub restored: Vec<String>,
+}
+
+/// The reason an interrupted invocation carries.
+const INTERRUPTED: &str =
+    "the endpoint stopped while it ran (it was killed or crashed): how it ended is not known";
+
+/// The reason a record rebuilt from the log carries.
+const RESTORED: &str = "the endpoint stopped before storing what it did: its outcome comes from the audit log, its output was not kept";
+
+impl Endpoint {
+    /// Begins a run of this endpoint: if the previous run did not stop
+    /// cleanly, settles what it left open (see the module's documentation),
+    /// then records that this run begins after the log's last record. Call
+    /// it once, before serving requests; [`Endpoint::stop`] ends the run.
+    pub fn begin_run(&self) -> Result<Recovery, Refusal> {
+        let mut recovery = Recovery::default();
+        if let Some(last) = self.store.last_run()?
+            && !last.stopped_cleanly
+        {
+            recovery.previous_run_crashed = true;
+            self.settle_crashed_run(last.after_seq, &mut recovery)?;
+        }
+        let last_seq = crate::audit::read::last_seq(self.audit.dir()).map_err(|e| {
+            Refusal::Audit(AuditError::Stopped(format!(
+                "the audit log cannot be read: {e}"
+            )))
+        })?;
+        self.store.begin_run(last_seq)?;
+        if recovery.previous_run_crashed {
+            tracing::warn!(
+                interrupted = recovery.interrupted.len(),
+                restored = recovery.restored.len(),
+                "the previous run did not stop cleanly: its open invocations are settled"
+            );
+        }
+        Ok(recovery)
+    }
+
+    /// Ends the run: stops accepting signed requests, records the replay
+    /// watermark of the latest request accepted (so that the next run
+    /// refuses none signed after it), and records that the run stopped
+    /// cleanly. Call it once nothing more will be authenticated or run.
+    pub fn stop(&self) -> Result<(), StoreError> {
+        self.stop_accepting()?;
+        self.store.end_run()
+    }
+
+    fn settle_crashed_run(&self, after_seq: u64, recovery: &mut Recovery) -> Result<(), Refusal> {
+        let unreadable = |e: crate::audit::read::ReadError| {
+            Refusal::Audit(AuditError::Stopped(format!(
+                "the audit log cannot be read: {e}"
+            )))
+        };
+        // Invocations started in that run, by id, until they finish.
+        let mut open: BTreeMap<String, Record> = BTreeMap::new();
+        let mut finished: Vec<Record> = Vec::new();
+        for record in records_after(self.audit.dir(), after_seq) {
+            let record = record.map_err(unreadable)?;
+            let Some(id) = record.invocation.clone() else {
+                continue;
+            };
+            match record.kind {
+                Kind::InvocationStarted => {
+                    open.insert(id, record);
+                }
+                Kind::InvocationFinished => {
+                    open.remove(&id);
+                    finished.push(record);
+                }
+                _ => {}
+            }
+        }
+        let now = self.now();
+        // Finished, but not stored for `show`.
+        let stored: HashSet<InvocationId> = self.store.read(|tx| {
+            finished
+                .iter()
+                .filter_map(|r| r.invocation.as_deref()?.parse::<InvocationId>().ok())
+                .filter_map(|id| match tx.invocation(&id) {
+                    Ok(Some(_)) => Some(Ok(id)),
+                    Ok(None) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<HashSet<_>, StoreError>>()
+        })?;
+        let mut records = Vec::new();
+        for record in &finished {
+            if let Some(kept) = invocation_record(record, None, now)
+                && !stored.contains(&kept.id)
+            {
+                recovery.restored.push(kept.id.to_string());
+                records.push(Arc::new(kept));
+            }
+        }
+        // Started, never finished: finished now, in the log first.
+        let mut ends = Vec::new();
+        for started in open.values() {
+            let mut end = started.clone();
+            end.kind = Kind::InvocationFinished;
+            end.decision = Some("allowed".to_string());
+            end.outcome = Some("interrupted".to_string());
+            end.reason = Some(INTERRUPTED.to_string());
+            end.details = None;
+            end.duration_us = None;
+            end.output_digest = None;
+            ends.push(end);
+            if let Some(kept) = invocation_record(started, Some(INTERRUPTED), now) {
+                recovery.interrupted.push(kept.id.to_string());
+                records.push(Arc::new(kept));
+            }
+        }
+        if !ends.is_empty() {
+            self.audit.append_all(ends)?;
+        }
+        if !records.is_empty() {
+            self.store.record_invocations(&records)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the log says of an invocation, as kept for `show`: from its
+/// `invocation.finished` record (`interrupted` = `None`), or from its
+/// `invocation.started` record when it never finished.
+fn invocation_record(
+    record: &Record,
+    interrupted: Option<&str>,
+    now: UnixMillis,
+) -> Option<InvocationRecord> {
+    let id = record.invocation.as_deref()?.parse().ok()?;
+    let session = record.session.as_deref()?.parse().ok()?;
+    let logged_ms = humantime::parse_rfc3339(&record.time)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(now);
+    let (started_ms, finished_ms, status, reason) = match interrupted {
+        Some(reason) => (
+            logged_ms,
+            now,
+            InvocationStatus::Interrupted,
+            reason.to_string(),
+        ),
+        None => {
+            let took_ms = record
+                .duration_us
+                .map_or(0, |us| i64::try_from(us / 1000).unwrap_or(0));
+            let outcome = record.outcome.as_deref().unwrap_or("unknown");
+            let status = if outcome == "not-run" {
+                InvocationStatus::NotRun
+            } else {
+                InvocationStatus::Finished
+            };
+            (
+                logged_ms - took_ms,
+                logged_ms,
+                status,
+                format!("{RESTORED} (outcome `{outcome}`)"),
+            )
+        }
+    };
+    Some(InvocationRecord {
+        id,
+        session,
+        principal: record.principal.clone().unwrap_or_default(),
+        action: format!(
+            "{}@{}",
+            record.action.as_deref().unwrap_or("?"),
+            record.version.as_deref().unwrap_or("?")
+        ),
+        input_digest: record.input_digest.clone().unwrap_or_default(),
+        approval: record.escalation.as_deref().and_then(|e| e.parse().ok()),
+        started_ms,
+        finished_ms: Some(finished_ms),
+        status,
+        invocation: None,
+        reason: Some(reason),
+    })
+}
