@@ -56,14 +56,14 @@ pub enum Decision {
     },
 }
 
-/// Why an invocation is denied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "code", content = "message", rename_all = "kebab-case")]
+/// Why an invocation is denied. Serialized as its stable code and its
+/// sentence: `{"code": "out-of-scope", "message": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Denial {
     /// The session is not active (requested, awaiting consent, closed…).
     #[error("{0}")]
-    SessionNotActive(#[serde(serialize_with = "as_text")] SessionRefusal),
+    SessionNotActive(SessionRefusal),
     /// Only the session's technician invokes in it.
     #[error(
         "{principal} is not the technician of session {session} ({technician} is): only they may invoke actions in it"
@@ -116,14 +116,17 @@ pub enum Denial {
     },
     /// The policy says no.
     #[error("{0}")]
-    Policy(#[serde(serialize_with = "as_text")] PolicyRefusal),
+    Policy(PolicyRefusal),
 }
 
-fn as_text<S: serde::Serializer, E: std::fmt::Display>(
-    error: &E,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&error.to_string())
+impl Serialize for Denial {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut denial = serializer.serialize_struct("Denial", 2)?;
+        denial.serialize_field("code", self.code())?;
+        denial.serialize_field("message", &self.to_string())?;
+        denial.end()
+    }
 }
 
 impl Denial {
@@ -136,8 +139,7 @@ impl Denial {
             Denial::OutOfScope { .. } => "out-of-scope",
             Denial::PrivilegedNotInScope { .. } => "privileged-not-in-scope",
             Denial::Revoked { .. } => "revoked",
-            Denial::Policy(PolicyRefusal::SeparationOfDuties { .. }) => "separation-of-duties",
-            Denial::Policy(_) => "role-not-permitted",
+            Denial::Policy(refusal) => refusal.code(),
         }
     }
 }

@@ -902,3 +902,215 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
         stopped.reason
     );
 }
+
+#[test]
+fn every_decision_of_the_policy_core_comes_back_through_the_api() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let invoke = |who: &str, session: &SessionId, action: &str| {
+        let (status, answer) = service.ask(
+            who,
+            &Operation::Invoke {
+                session: session.clone(),
+                action: action.parse().unwrap(),
+                input: json!({"mode": "hostname"}),
+            },
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer["result"].clone()
+    };
+    let denial = |who: &str, session: &SessionId, action: &str| {
+        let result = invoke(who, session, action);
+        assert_eq!(result["decision"], "denied", "{result}");
+        assert!(!result["reason"].as_str().unwrap().is_empty(), "{result}");
+        result["denial"]["code"].as_str().unwrap().to_string()
+    };
+    let refused = |(status, answer): (u16, Value)| {
+        assert!(!answer["error"]["message"].as_str().unwrap().is_empty());
+        (status, code(&answer).to_string())
+    };
+
+    // Sessions: each request or change refused with its code.
+    assert_eq!(
+        refused(service.request("tom", "tom", "curiosity", &["echo"], &[], false)),
+        (403, "category-not-allowed".to_string())
+    );
+    assert_eq!(
+        refused(service.request("tom", "tom", "incident", &[], &[], false)),
+        (400, "invalid-request".to_string())
+    );
+    assert_eq!(
+        refused(service.request("carol", "tom", "incident", &["echo"], &[], false)),
+        (403, "role-not-permitted".to_string()),
+        "approvers do not request sessions"
+    );
+    let session = service.session();
+    assert_eq!(
+        refused(service.ask(
+            "carol",
+            &Operation::ApproveSession {
+                session: session.clone()
+            }
+        )),
+        (409, "session-state".to_string()),
+        "approved already"
+    );
+
+    // Invocations: each denial as a decision, with its code and reason.
+    assert_eq!(denial("carol", &session, "echo"), "not-technician");
+    assert_eq!(denial("tom", &session, "hostile"), "out-of-scope");
+    let banned = service.active(
+        "tom",
+        "tom",
+        "incident",
+        &["echo", "system-report"],
+        &["echo"],
+        false,
+    );
+    assert_eq!(denial("tom", &banned, "echo"), "prohibited");
+    let unprivileged = service.active("tom", "tom", "incident", &["hostile"], &[], false);
+    assert_eq!(
+        denial("tom", &unprivileged, "hostile"),
+        "privileged-not-in-scope"
+    );
+    let helpdesk = service.active(
+        "alice",
+        "alice",
+        "incident",
+        &["echo", "system-report"],
+        &[],
+        false,
+    );
+    assert_eq!(
+        denial("alice", &helpdesk, "echo"),
+        "role-not-permitted",
+        "her role covers system-report only"
+    );
+    assert_eq!(
+        invoke("alice", &helpdesk, "system-report")["decision"],
+        "ran"
+    );
+    let planned = service.active("tom", "tom", "maintenance", &["system-report"], &[], false);
+    let result = invoke("tom", &planned, "system-report");
+    assert_eq!(result["denial"]["code"], "policy-rule", "{result}");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("system reports are taken for incidents only"),
+        "{result}"
+    );
+
+    // A revocation takes effect on the running service at once.
+    let (_, catalog) = service.ask("tom", &Operation::ListCatalog);
+    let echo = catalog["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "echo")
+        .unwrap();
+    assert!(echo["capabilities"].is_array(), "{echo}");
+    let revoked = Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(["catalog", "revoke"])
+        .arg(format!("echo@{}", echo["version"].as_str().unwrap()))
+        .args(["--reason", "misbehaves", "--catalog"])
+        .arg(service.dir.path().join("data/catalog"))
+        .output()
+        .unwrap();
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert_eq!(denial("tom", &session, "echo"), "revoked");
+
+    // Each is in the audit log with its code.
+    let dir = service.dir.path().join("data/audit");
+    let codes: BTreeSet<String> = read::records(&dir)
+        .filter_map(Result::ok)
+        .filter_map(|r| r.reason_code)
+        .collect();
+    for expected in [
+        "category-not-allowed",
+        "invalid-request",
+        "role-not-permitted",
+        "session-state",
+        "not-technician",
+        "out-of-scope",
+        "prohibited",
+        "privileged-not-in-scope",
+        "policy-rule",
+        "revoked",
+    ] {
+        assert!(codes.contains(expected), "{expected} not logged: {codes:?}");
+    }
+    service.healthy();
+}
+
+#[test]
+fn with_no_configuration_the_service_starts_and_refuses_everyone() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only where to keep its data: no policy, no trust file, no TLS.
+    std::fs::write(
+        dir.path().join("salve.toml"),
+        "endpoint = \"pc-new\"\ndata-dir = \"data\"\nsocket = \"run/salve.sock\"\nlisten = \"\"\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("salve.toml"))
+        .env("SALVE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("run/salve.sock");
+    let started = std::time::Instant::now();
+    let health = loop {
+        if let Ok((200, health)) = http(&socket, "GET", "/v1/health", b"") {
+            break health;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(health["endpoint"], "pc-new");
+    assert_eq!(health["actions"], 0, "nothing is trusted yet");
+    // Nobody is in the policy yet.
+    let stranger = KeyPair::generate().unwrap();
+    let signed = SignedRequest::sign(
+        &stranger,
+        &"tom".parse().unwrap(),
+        "pc-new",
+        SystemClock.now_ms(),
+        Nonce::random().unwrap(),
+        &Operation::ListSessions { open_only: false },
+    )
+    .unwrap();
+    let (status, answer) = http(
+        &socket,
+        "POST",
+        "/v1/requests",
+        &serde_json::to_vec(&signed).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, code(&answer)),
+        (401, "unknown-principal"),
+        "{answer}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no policy file: nobody may do anything until one is written there"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no trust file: no package is trusted"),
+        "{stderr}"
+    );
+}

@@ -122,9 +122,9 @@ impl Refusal {
             Refusal::Session(SessionRefusal::Category { .. }) => "category-not-allowed",
             Refusal::Session(SessionRefusal::WrongEndpoint { .. }) => "wrong-endpoint",
             Refusal::Session(SessionRefusal::ConsentNotAllowed { .. }) => "consent-not-allowed",
-            Refusal::Session(SessionRefusal::Policy(p)) | Refusal::Policy(p) => policy_code(p),
+            Refusal::Session(SessionRefusal::Policy(p)) | Refusal::Policy(p) => p.code(),
             Refusal::Session(SessionRefusal::State { .. }) => "session-state",
-            Refusal::Escalation(EscalationRefusal::Policy(p)) => policy_code(p),
+            Refusal::Escalation(EscalationRefusal::Policy(p)) => p.code(),
             Refusal::Escalation(_) => "escalation-not-pending",
             Refusal::NotFound { .. } => "not-found",
             Refusal::Invoke(InvokeError::Busy { .. }) => "busy",
@@ -135,15 +135,6 @@ impl Refusal {
             Refusal::Store(_) => "state-store",
             Refusal::Audit(_) => "audit-unavailable",
         }
-    }
-}
-
-fn policy_code(refusal: &PolicyRefusal) -> &'static str {
-    match refusal {
-        PolicyRefusal::UnknownPrincipal(_) => "unknown-principal",
-        PolicyRefusal::SeparationOfDuties { .. } => "separation-of-duties",
-        PolicyRefusal::Rule { .. } | PolicyRefusal::RuleError { .. } => "policy-rule",
-        _ => "role-not-permitted",
     }
 }
 

@@ -214,6 +214,20 @@ pub enum PolicyRefusal {
     },
 }
 
+impl PolicyRefusal {
+    /// The stable kebab-case code: `separation-of-duties`, `policy-rule`
+    /// (a `forbid` rule, or one that could not be evaluated),
+    /// `unknown-principal`, else `role-not-permitted`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PolicyRefusal::UnknownPrincipal(_) => "unknown-principal",
+            PolicyRefusal::SeparationOfDuties { .. } => "separation-of-duties",
+            PolicyRefusal::Rule { .. } | PolicyRefusal::RuleError { .. } => "policy-rule",
+            _ => "role-not-permitted",
+        }
+    }
+}
+
 impl Policy {
     /// Parses and compiles the text of a policy file; `file` names it in
     /// errors. Nothing is half-applied: either the whole policy or an error.

@@ -194,7 +194,7 @@ impl Signatures {
         let signatures: Signatures = toml::from_str(&text).map_err(|e| {
             let line = e
                 .span()
-                .map(|span| text[..span.start].lines().count().max(1));
+                .map(|span| text[..span.start].matches('\n').count() + 1);
             SignatureError::Malformed {
                 reason: match line {
                     Some(line) => format!("line {line}: {}", e.message()),

@@ -23,6 +23,7 @@ const PEOPLE: &[(&str, &str)] = &[
     ("tom", "technician"),
     ("ann", "approver"),
     ("carol", "approver"),
+    ("alice", "helpdesk"),
 ];
 
 /// A staged endpoint and its running service.
@@ -42,7 +43,30 @@ pub fn stage(salve: &Path) -> Service {
 pub fn stage_with(salve: &Path, extra: &str) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let mut policy = String::from(
-        "schema = 1\n\n[categories]\nincident = \"A fault.\"\n\n[roles.technician]\npermissions = [\"request-sessions\", \"invoke-standard\", \"invoke-privileged\"]\nactions = [\"*\"]\n\n[roles.approver]\npermissions = [\"approve-sessions\", \"approve-escalations\", \"read-audit\"]\n",
+        r#"schema = 1
+
+[categories]
+incident = "A fault."
+maintenance = "Planned work."
+
+[roles.technician]
+permissions = ["request-sessions", "invoke-standard", "invoke-privileged"]
+actions = ["*"]
+
+[roles.approver]
+permissions = ["approve-sessions", "approve-escalations", "read-audit"]
+
+[roles.helpdesk]
+permissions = ["request-sessions", "invoke-standard"]
+actions = ["system-report"]
+
+[rules]
+cedar = """
+@reason("system reports are taken for incidents only")
+forbid (principal, action == Salve::Action::"invoke", resource == Salve::Package::"system-report")
+unless { context.category == "incident" };
+"""
+"#,
     );
     let mut keys = BTreeMap::new();
     for (id, role) in PEOPLE {
@@ -123,7 +147,7 @@ impl Service {
         let child = Command::new(&self.salve)
             .args(["serve", "--config"])
             .arg(self.dir.path().join("salve.toml"))
-            .env_remove("SALVE_LOG")
+            .env("SALVE_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -261,6 +285,58 @@ impl Service {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         (status, lines)
+    }
+
+    /// Asks, as `who`, for a session for `technician`: the answer as is.
+    pub fn request(
+        &self,
+        who: &str,
+        technician: &str,
+        category: &str,
+        allowed: &[&str],
+        prohibited: &[&str],
+        privileged: bool,
+    ) -> (u16, Value) {
+        let request = SessionRequest {
+            ticket: "INC9".parse().unwrap(),
+            problem: "Odd.".into(),
+            category: category.into(),
+            endpoint: "pc-test".into(),
+            technician: technician.parse().unwrap(),
+            scope: Scope {
+                allowed: allowed.iter().map(|a| a.parse().unwrap()).collect(),
+                prohibited: prohibited.iter().map(|a| a.parse().unwrap()).collect(),
+                privileged,
+            },
+            attended: false,
+            idle_minutes: 60,
+            duration_minutes: 240,
+        };
+        self.ask(who, &Operation::RequestSession { request })
+    }
+
+    /// A session requested as `request` asks, approved by ann.
+    pub fn active(
+        &self,
+        who: &str,
+        technician: &str,
+        category: &str,
+        allowed: &[&str],
+        prohibited: &[&str],
+        privileged: bool,
+    ) -> SessionId {
+        let (status, answer) =
+            self.request(who, technician, category, allowed, prohibited, privileged);
+        assert_eq!(status, 200, "{answer}");
+        let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+        let (status, answer) = self.ask(
+            "ann",
+            &Operation::ApproveSession {
+                session: id.clone(),
+            },
+        );
+        assert_eq!(status, 200, "{answer}");
+        id
     }
 
     fn requested_with(&self, privileged: bool) -> SessionId {

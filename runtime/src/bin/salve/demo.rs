@@ -244,11 +244,17 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
     let exe = std::env::current_exe()
         .context("cannot find the salve binary")
         .exit_with(Exit::Failed)?;
+    let log_path = stage.path("service.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))
+        .exit_with(Exit::Failed)?;
+    println!("   its log: {}", log_path.display());
     let mut service = std::process::Command::new(exe)
         .arg("serve")
         .arg("--config")
         .arg(stage.path("salve.toml"))
         .stdout(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .context("cannot start the service")
         .exit_with(Exit::Failed)?;
@@ -263,7 +269,18 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
         nix::sys::signal::Signal::SIGTERM,
     );
     let status = service.wait();
-    let mut steps = result.exit_with(Exit::Failed)?;
+    let mut steps = match result {
+        Ok(steps) => steps,
+        Err(error) => {
+            let kept = stage.dir.keep();
+            eprintln!(
+                "The service's data is kept for a look in {} (its log: {}).",
+                kept.display(),
+                kept.join("service.log").display()
+            );
+            return Err(error).exit_with(Exit::Failed);
+        }
+    };
     steps.check(
         "service-stopped",
         status.as_ref().is_ok_and(|s| s.success()),
@@ -271,7 +288,7 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
     );
 
     println!(
-        "\n== 12. The audit log verifies, against the endpoint key and the checkpoints kept beside it"
+        "\n== 13. The audit log, read from disk after the stop, verifies against the endpoint key and the checkpoints kept beside it"
     );
     let audit_dir = stage.path("data/audit");
     let key = std::fs::read_to_string(stage.path("data/endpoint.key"))
@@ -302,7 +319,7 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
         .find(|r| r.kind == Kind::SessionRequested)
         .and_then(|r| r.session.clone())
         .unwrap_or_default();
-    println!("\n== 13. The post-session report, from the audit log\n");
+    println!("\n== 14. The post-session report, from the audit log\n");
     match session_report(records.clone(), &session) {
         Some(report) => {
             for line in crate::report::render_session(&report).lines() {
@@ -316,7 +333,7 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
         }
         None => steps.check("report", false, "the log does not mention the session"),
     }
-    println!("\n== 14. Workflow metrics\n");
+    println!("\n== 15. Workflow metrics\n");
     let metrics = compute_metrics(records, None);
     println!("   {}", crate::report::header());
     println!("   {}", crate::report::row("overall", &metrics.overall));
@@ -329,14 +346,20 @@ fn lifecycle(packages: &BTreeMap<String, Package>, cache: &CacheArgs) -> CliResu
         "one session, resolved, with one escalation and one out-of-scope attempt",
     );
 
-    println!(
-        "\nThe service's data is in {} (removed now).",
-        stage.dir.path().display()
-    );
     if steps.failures.is_empty() {
+        println!(
+            "\nThe service's data was in {} (removed now).",
+            stage.dir.path().display()
+        );
         println!("\nEvery step behaved as expected.");
         Ok(Exit::Success)
     } else {
+        let kept = stage.dir.keep();
+        println!(
+            "\nThe service's data is kept for a look in {} (its log: {}).",
+            kept.display(),
+            kept.join("service.log").display()
+        );
         Err(anyhow!(
             "unexpected results in: {}",
             steps.failures.join(", ")
@@ -594,6 +617,23 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         "after-close",
         after["decision"] == "denied",
         format!("after closing: {}", text(&after["reason"])),
+    );
+
+    println!("\n== 12. dave, the auditor, has the service verify its audit log; tom may not");
+    let dave = stage.client(Some("dave"));
+    let verified = dave.operation(&Operation::VerifyAudit).await?;
+    steps.check(
+        "audit-through-service",
+        verified["ok"] == true,
+        format!(
+            "{} records, {} signed checkpoint(s), chain intact",
+            verified["verified"]["records"], verified["verified"]["checkpoints"]
+        ),
+    );
+    steps.refused(
+        "audit-not-for-technicians",
+        "role-not-permitted",
+        tom.operation(&Operation::VerifyAudit).await,
     );
     Ok(steps)
 }

@@ -97,7 +97,7 @@ impl Config {
         let mut config: Config = toml::from_str(&text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start].lines().count().max(1))
+                .map(|s| text[..s.start].matches('\n').count() + 1)
                 .unwrap_or(0);
             anyhow!(
                 "{} line {line}: {}",
@@ -167,5 +167,63 @@ impl Config {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "endpoint".to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dist(file: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../dist")
+            .join(file)
+    }
+
+    #[test]
+    fn the_shipped_example_configuration_reads() -> anyhow::Result<()> {
+        let config = Config::read(Some(&dist("salve.toml")))?;
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/salve"));
+        assert_eq!(config.socket(), PathBuf::from("/run/salve/salve.sock"));
+        assert_eq!(
+            config.checkpoint_copy(),
+            PathBuf::from("/var/lib/salve/checkpoints.jsonl")
+        );
+        assert!(config.policy_is_default() && config.trust_is_default());
+        // The policy and trust files beside it are valid too.
+        salve::policy::Policy::read(&dist("policy.toml"))?;
+        salve::vetting::TrustConfig::read(&dist("trust.toml"))?;
+        Ok(())
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_file_and_bad_keys_are_named() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("salve.toml");
+        std::fs::write(
+            &file,
+            "data-dir = \"data\"\npolicy = \"p.toml\"\ncheckpoint-copy = \"../elsewhere/c.jsonl\"\n",
+        )?;
+        let config = Config::read(Some(&file))?;
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.policy, dir.path().join("p.toml"));
+        assert!(!config.policy_is_default() && config.trust_is_default());
+        assert_eq!(
+            config.checkpoint_copy(),
+            dir.path().join("../elsewhere/c.jsonl")
+        );
+        std::fs::write(&file, "data-dir = \"data\"\nlisten-on = \"0.0.0.0:1\"\n")?;
+        let error = Config::read(Some(&file)).unwrap_err().to_string();
+        assert!(
+            error.contains("line 2") && error.contains("listen-on"),
+            "{error}"
+        );
+        std::fs::write(&file, "tls-cert = \"c.pem\"\n")?;
+        let error = Config::read(Some(&file)).unwrap_err().to_string();
+        assert!(
+            error.contains("tls-cert and tls-key go together"),
+            "{error}"
+        );
+        Ok(())
     }
 }
