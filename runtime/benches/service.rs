@@ -3,10 +3,14 @@
 //! a kept-alive connection for latency, 32 clients for throughput — against
 //! the in-process invocation (`Runtime::invoke`) in the same run.
 //!
-//! Every request is signed, its signature checked, its nonce recorded
-//! durably, the decision made against the policy and session, and its
-//! `invocation.started` and `invocation.finished` records made durable in the
-//! audit log before the answer.
+//! Every request is signed, its signature checked, its nonce checked
+//! against replays (in memory, behind a durable watermark), the decision
+//! made against the policy and session, and its `invocation.started` record
+//! made durable in the audit log before the action runs and its
+//! `invocation.finished` record before the answer: two `fdatasync`s in
+//! sequence, which for one client no batching can share. So the run also
+//! measures the disk's floor: `fdatasync` of a line appended to a file in
+//! the same directory.
 //!
 //! Run: `cargo bench -p salve --bench service` (`-- --quick` for fewer
 //! samples).
@@ -36,6 +40,10 @@ fn us(d: Duration) -> String {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (samples, seconds) = if quick { (500, 1) } else { (3000, 3) };
+
+    // The disk's floor, in the directory the service's audit log will use.
+    let disk = tempfile::tempdir().expect("temporary directory");
+    let mut syncs = fdatasyncs(disk.path(), samples.min(1000));
 
     // The in-process baseline.
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
@@ -72,6 +80,7 @@ fn main() {
         let (status, answer) = connection.post("/v1/requests", &body).expect("request");
         let elapsed = started.elapsed();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        assert_ran(&answer);
         if i >= 100 {
             one.push(elapsed);
         }
@@ -110,6 +119,12 @@ fn main() {
         us(base),
         us(percentile(&mut in_process, 0.99))
     );
+    let sync = percentile(&mut syncs, 0.5);
+    println!(
+        "| `fdatasync` of an appended line (the disk's floor) | {} | {} |",
+        us(sync),
+        us(percentile(&mut syncs, 0.99))
+    );
     println!(
         "| signed invocation over the Unix socket, 1 client | {} | {} |",
         us(p50),
@@ -135,6 +150,39 @@ fn main() {
         "1 client p50 / in-process p50: {:.1}×",
         p50.as_secs_f64() / base.as_secs_f64()
     );
+    println!(
+        "1 client p50 / two fdatasync p50: {:.2}× (the rest of the request: {} at p50)",
+        p50.as_secs_f64() / (2.0 * sync.as_secs_f64()),
+        us(p50.saturating_sub(sync * 2))
+    );
+}
+
+/// Checks that an answer is an invocation that ran: a denial or an
+/// escalation answered 200 would not be what is measured.
+fn assert_ran(answer: &[u8]) {
+    let answer: serde_json::Value = serde_json::from_slice(answer).expect("JSON answer");
+    assert_eq!(answer["result"]["decision"], "ran", "{answer}");
+}
+
+/// `count` appends of a ~650-byte line to a file in `dir`, each followed by
+/// `fdatasync`, as the audit log does for a lone record: how long each sync
+/// took.
+fn fdatasyncs(dir: &Path, count: usize) -> Vec<Duration> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("floor.jsonl"))
+        .expect("file");
+    let line = [b'x'; 650];
+    (0..count)
+        .map(|_| {
+            file.write_all(&line).expect("write");
+            let started = Instant::now();
+            file.sync_data().expect("fdatasync");
+            started.elapsed()
+        })
+        .collect()
 }
 
 /// What 32 clients achieved.
@@ -169,9 +217,11 @@ fn clients<S: std::io::Read + std::io::Write>(
                         let body = signed(key, "tom", &invoke(i));
                         i += 1;
                         let started = Instant::now();
-                        let (status, _) = connection.post("/v1/requests", &body).expect("request");
+                        let (status, answer) =
+                            connection.post("/v1/requests", &body).expect("request");
                         match status {
                             200 => {
+                                assert_ran(&answer);
                                 load.ok += 1;
                                 load.latencies.push(started.elapsed());
                             }

@@ -1114,3 +1114,202 @@ fn with_no_configuration_the_service_starts_and_refuses_everyone() {
         "{stderr}"
     );
 }
+
+/// `salve` with `args` as `who` (their key file), against the service.
+fn cli_as(service: &Service, who: &str, args: &[&str]) -> std::process::Output {
+    let key = key_file(service, who);
+    let mut all = args.to_vec();
+    all.extend(["--key", key.as_str()]);
+    cli(service, &all)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The escalation id in the CLI's "escalation pending" text.
+fn escalation_in(text: &str) -> String {
+    let at = text.find("e-").expect("an escalation id");
+    text[at..at + 26].to_string()
+}
+
+#[test]
+fn escalations_and_invocations_through_the_cli() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let session = service.privileged_session();
+    let s = session.as_str();
+
+    // A privileged invocation is held: exit 3, the escalation named.
+    let out = cli_as(
+        &service,
+        "tom",
+        &["invoke", s, "hostile", "--input", r#"{"mode": "hostname"}"#],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let held = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(held.contains("escalation pending"), "{held}");
+    let escalation = escalation_in(&held);
+
+    // The approver lists it, sees the exact input, approves it.
+    let out = cli_as(&service, "carol", &["escalation", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&escalation), "{}", stdout(&out));
+    let out = cli_as(
+        &service,
+        "carol",
+        &["escalation", "show", &escalation, "--json"],
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["input"], r#"{"mode":"hostname"}"#);
+    assert_eq!(shown["status"], "pending");
+    let out = cli_as(&service, "tom", &["escalation", "approve", &escalation]);
+    assert_eq!(out.status.code(), Some(3), "nobody approves their own");
+    assert!(
+        stderr(&out).contains("separation of duties"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli_as(&service, "carol", &["escalation", "approve", &escalation]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = cli_as(
+        &service,
+        "tom",
+        &["invoke", s, "hostile", "--input", r#"{"mode": "hostname"}"#],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Another input is another escalation; denied, it stays denied.
+    let out = cli_as(
+        &service,
+        "tom",
+        &[
+            "invoke",
+            s,
+            "hostile",
+            "--input",
+            r#"{"mode": "status", "service": "cups.service"}"#,
+        ],
+    );
+    let other = escalation_in(&format!("{}{}", stdout(&out), stderr(&out)));
+    let out = cli_as(
+        &service,
+        "ann",
+        &["escalation", "deny", &other, "--reason", "not needed"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = cli_as(&service, "carol", &["escalation", "show", &other, "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "denied", "{shown}");
+
+    // --wait: the invocation waits for the approver, then runs once.
+    let waiting = {
+        let key = key_file(&service, "tom");
+        Command::new(env!("CARGO_BIN_EXE_salve"))
+            .args([
+                "invoke",
+                s,
+                "hostile",
+                "--input",
+                r#"{"mode": "big-output", "size": 10}"#,
+                "--wait",
+                "60",
+                "--key",
+                &key,
+            ])
+            .env("SALVE_SOCKET", service.socket())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let pending = loop {
+        let (_, answer) = service.ask("carol", &Operation::ListEscalations);
+        let found = answer["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["input"] == r#"{"mode":"big-output","size":10}"#)
+            .map(|e| e["id"].as_str().unwrap().to_string());
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no escalation raised"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = cli_as(&service, "carol", &["escalation", "approve", &pending]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
+
+    // What ran in the session: listed, shown, followed afterwards.
+    let out = cli_as(&service, "tom", &["invocation", "list", s, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran.len(), 2, "{listed}");
+    let out = cli_as(&service, "ann", &["invocation", "show", ran[0]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("hostile"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("succeeded"), "{}", stdout(&out));
+    let out = cli_as(&service, "tom", &["invocation", "follow", ran[1]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // --follow on a standard action: its output as it comes, then the end.
+    let out = cli_as(&service, "tom", &["invoke", s, "system-report", "--follow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("hostname"), "{}", stdout(&out));
+}
+
+#[test]
+fn help_teaches_and_completions_are_generated() {
+    let salve = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_salve"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = salve(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for command in [
+        "demo",
+        "serve",
+        "session",
+        "invoke",
+        "escalation",
+        "audit",
+        "report",
+        "catalog",
+    ] {
+        assert!(stdout(&out).contains(command), "{command} in --help");
+    }
+    for command in [
+        &["session", "request", "--help"][..],
+        &["invoke", "--help"],
+        &["escalation", "approve", "--help"],
+        &["audit", "verify", "--help"],
+        &["catalog", "install", "--help"],
+    ] {
+        let out = salve(command);
+        assert_eq!(out.status.code(), Some(0), "{command:?}");
+        assert!(stdout(&out).contains("Usage: salve"), "{command:?}");
+    }
+    let out = salve(&["invoke", "--help"]);
+    assert!(stdout(&out).contains("Example"), "{}", stdout(&out));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = salve(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = stdout(&out);
+        assert!(
+            script.contains("escalation") && script.len() > 1000,
+            "{shell}: {script}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! Recording what finished invocations did, off their path: one thread
-//! takes every record waiting and stores them in one transaction. Until a
-//! record is stored it is kept here, so that `show` and `follow` find it the
-//! moment its invocation has answered.
+//! gathers the records that finish within `GATHER` of one another and
+//! stores them in one transaction. Until a record is stored it is kept
+//! here, so that `show` and `follow` find it the moment its invocation has
+//! answered. (A crash loses at most what was gathered; the next start
+//! rebuilds it from the audit log, without the output.)
 
 use crate::outcome::InvocationRecord;
 use crate::session::{InvocationId, SessionId};
@@ -9,6 +11,7 @@ use crate::store::StateStore;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Records queued before an invocation waits for the recorder (so that a
 /// stalled disk slows invocations down instead of filling memory).
@@ -16,6 +19,10 @@ const QUEUE: usize = 1024;
 
 /// Most records stored in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// How long the first record of a batch waits for others: one transaction
+/// per invocation cost as much CPU as the invocation itself.
+const GATHER: Duration = Duration::from_millis(50);
 
 type Pending = Arc<Mutex<HashMap<InvocationId, Arc<InvocationRecord>>>>;
 
@@ -100,8 +107,10 @@ fn lock(
 fn run(store: &StateStore, records: &Receiver<Arc<InvocationRecord>>, pending: &Pending) {
     while let Ok(first) = records.recv() {
         let mut batch = vec![first];
+        let until = Instant::now() + GATHER;
         while batch.len() < MAX_BATCH {
-            match records.try_recv() {
+            // Disconnected (the endpoint is going): store what is here now.
+            match records.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(record) => batch.push(record),
                 Err(_) => break,
             }
