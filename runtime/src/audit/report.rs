@@ -236,7 +236,7 @@ pub fn session_report(
                     line.decided_by = record.principal.clone();
                 }
             }
-            Kind::ChangeRefused => {
+            Kind::ChangeRefused | Kind::RequestRefused => {
                 report
                     .refusals
                     .push((time, principal, record.reason.clone().unwrap_or_default()))
@@ -314,6 +314,10 @@ pub struct Figures {
     pub out_of_scope_attempts: u64,
     /// Host calls refused inside the sandbox.
     pub host_call_denials: u64,
+    /// Requests and changes refused in its sessions: a self-approval, an
+    /// action the endpoint does not have, input it does not take, what the
+    /// principal may not see.
+    pub refused: u64,
 }
 
 /// Figures overall and per technician.
@@ -323,8 +327,8 @@ pub struct Metrics {
     pub overall: Figures,
     /// By technician.
     pub per_technician: BTreeMap<String, Figures>,
-    /// Requests refused before reaching a session (bad signatures, replays,
-    /// refused session requests), which belong to no technician.
+    /// Requests refused that name no session counted here (bad signatures,
+    /// replays, refused session requests), which belong to no technician.
     pub refused_requests: u64,
 }
 
@@ -339,6 +343,7 @@ struct SessionFacts {
     denied: u64,
     out_of_scope: u64,
     host_denials: u64,
+    refused: u64,
 }
 
 /// Metrics over the sessions requested at or after `since` (all when
@@ -349,7 +354,10 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
     for record in records {
         let time = record_time(&record);
         if matches!(record.kind, Kind::RequestRefused | Kind::SessionRefused) {
-            if since.is_none_or(|s| time.is_some_and(|t| t >= s)) {
+            // One that names a session counted here is that session's.
+            if let Some(facts) = record.session.as_ref().and_then(|s| sessions.get_mut(s)) {
+                facts.refused += 1;
+            } else if since.is_none_or(|s| time.is_some_and(|t| t >= s)) {
                 refused_requests += 1;
             }
             continue;
@@ -386,6 +394,7 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 }
             }
             Kind::HostCallDenied => facts.host_denials += 1,
+            Kind::ChangeRefused => facts.refused += 1,
             Kind::SessionClosed | Kind::SessionReported => {
                 if record.kind == Kind::SessionClosed {
                     facts.closed = time;
@@ -416,6 +425,7 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
             figures.denied_invocations += facts.denied;
             figures.out_of_scope_attempts += facts.out_of_scope;
             figures.host_call_denials += facts.host_denials;
+            figures.refused += facts.refused;
             if facts.closed.is_some() {
                 figures.closed += 1;
                 figures.documented += u64::from(facts.summary && facts.resolved.is_some());
@@ -484,5 +494,23 @@ mod tests {
         assert_eq!(figures.overall.denied_invocations, 5);
         assert_eq!(figures.overall.out_of_scope_attempts, 3);
         assert_eq!(figures.per_technician["tom"].out_of_scope_attempts, 3);
+    }
+
+    #[test]
+    fn refusals_in_a_session_are_its_technicians_and_the_rest_stand_apart() {
+        let mut requested = about(Kind::SessionRequested, "s-1");
+        requested.other = Some("tom".to_string());
+        let mut records = vec![
+            requested,
+            about(Kind::RequestRefused, "s-1"),
+            about(Kind::ChangeRefused, "s-1"),
+        ];
+        // A refused request naming an unknown session, and one naming none.
+        records.push(about(Kind::RequestRefused, "s-unknown"));
+        records.push(Record::event(Kind::RequestRefused));
+        let figures = metrics(records, None);
+        assert_eq!(figures.overall.refused, 2);
+        assert_eq!(figures.per_technician["tom"].refused, 2);
+        assert_eq!(figures.refused_requests, 2);
     }
 }

@@ -173,7 +173,7 @@ pub fn metrics(log: &LogArgs, since: Option<&str>, as_json: bool) -> CliResult {
 
 pub fn header() -> String {
     format!(
-        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>8}",
         "technician",
         "sessions",
         "closed",
@@ -182,7 +182,8 @@ pub fn header() -> String {
         "escalated",
         "documented",
         "denied",
-        "out of scope"
+        "out of scope",
+        "refused"
     )
 }
 
@@ -192,7 +193,7 @@ fn percent(share: Option<f64>) -> String {
 
 pub fn row(name: &str, f: &Figures) -> String {
     format!(
-        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13}",
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>8}",
         name,
         f.sessions,
         f.closed,
@@ -202,6 +203,7 @@ pub fn row(name: &str, f: &Figures) -> String {
         percent(f.escalation_share),
         percent(f.documentation_completeness),
         f.denied_invocations,
-        f.out_of_scope_attempts
+        f.out_of_scope_attempts,
+        f.refused
     )
 }

@@ -283,7 +283,12 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                 let (stream, _) = tokio::select! {
                     accepted = unix.accept() => match accepted {
                         Ok(accepted) => accepted,
-                        Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
+                        Err(error) => {
+                            // Out of file descriptors, say: not a busy loop.
+                            tracing::warn!(%error, "accept failed; trying again in 100 ms");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
                     },
                     _ = stop.changed() => break,
                 };
@@ -319,7 +324,12 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                 let (tcp, address) = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok(accepted) => accepted,
-                        Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
+                        Err(error) => {
+                            // Out of file descriptors, say: not a busy loop.
+                            tracing::warn!(%error, "accept failed; trying again in 100 ms");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
                     },
                     _ = stop.changed() => break,
                 };
