@@ -10,8 +10,13 @@
 //! - the policy file's `rules` add more `forbid` rules (`rule:<n>`). Only
 //!   `forbid` is accepted there: what may be done comes from roles.
 //!
-//! A rule that fails to evaluate (e.g. names an attribute a request does not
-//! have) denies, rather than being skipped.
+//! Every rule is validated against the schema of what salve asks Cedar
+//! (`SCHEMA`: the entity types, and each action's resource and context) in
+//! strict mode when the policy is read: a rule that names an attribute a
+//! request does not carry, compares a string with an entity, or names an
+//! action that does not exist is refused with the policy, instead of denying
+//! at every request it touches. A rule that still fails to evaluate denies,
+//! rather than being skipped.
 //!
 //! Entities: `Salve::Principal::"<id>"` (in its `Salve::Role::"<name>"`s),
 //! `Salve::Endpoint`, `Salve::Session`, `Salve::Package` (an action, by id) and
@@ -23,7 +28,7 @@ use crate::identity::PrincipalId;
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Effect, Entities, Entity, EntityId,
     EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request,
-    ResourceConstraint, RestrictedExpression,
+    ResourceConstraint, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -43,6 +48,67 @@ forbid (principal, action == Salve::Action::"approve-escalation", resource)
 when { context.invoker == principal || context.requester == principal || context.technician == principal };"#,
     ),
 ];
+
+/// What salve asks Cedar, as a Cedar schema: the rules are validated
+/// against it. Keep it in step with `cedar_request` in `super`.
+const SCHEMA: &str = r#"
+namespace Salve {
+  entity Role;
+  entity Principal in [Role];
+  entity Endpoint, Session, Package, Escalation;
+
+  action "request-session" appliesTo {
+    principal: Principal, resource: Endpoint,
+    context: { endpoint: String, category: String, ticket: String, technician: Principal, privileged: Bool }
+  };
+  action "approve-session" appliesTo {
+    principal: Principal, resource: Session,
+    context: { session: String, ticket: String, category: String, endpoint: String,
+               requester: Principal, technician: Principal, privileged: Bool }
+  };
+  action "invoke" appliesTo {
+    principal: Principal, resource: Package,
+    context: { session: String, ticket: String, category: String, endpoint: String,
+               requester: Principal, technician: Principal, privileged: Bool,
+               class: String, version: String }
+  };
+  action "approve-escalation" appliesTo {
+    principal: Principal, resource: Escalation,
+    context: { session: String, ticket: String, category: String, endpoint: String,
+               requester: Principal, technician: Principal, privileged: Bool,
+               invoker: Principal }
+  };
+  action "read-audit", "administer" appliesTo {
+    principal: Principal, resource: Endpoint, context: { endpoint: String }
+  };
+}
+"#;
+
+/// Validates `set` against [`SCHEMA`] in strict mode; the first error, in
+/// words, with where it is in the file's rules when it is one of them.
+fn validate(set: &PolicySet) -> Result<(), RulesError> {
+    use miette::Diagnostic;
+    let (schema, _) = Schema::from_cedarschema_str(SCHEMA)
+        .map_err(|e| RulesError::new(format!("the built-in Cedar schema does not parse: {e}")))?;
+    let result = Validator::new(schema).validate(set, ValidationMode::Strict);
+    let Some(error) = result.validation_errors().next() else {
+        return Ok(());
+    };
+    let id = error.policy_id().to_string();
+    let in_file = id.starts_with("rule:");
+    let offset = in_file
+        .then(|| error.labels().into_iter().flatten().next().map(|l| l.offset()))
+        .flatten();
+    let help = error.help().map(|h| format!(" ({h})")).unwrap_or_default();
+    Err(RulesError {
+        message: format!(
+            "{} {}: {error}{help}",
+            if in_file { "rule" } else { "built-in rule" },
+            id.trim_start_matches("rule:")
+        ),
+        offset,
+    })
+}
 
 /// The Cedar action each permission is checked as.
 pub(super) fn cedar_action(permission: Permission) -> &'static str {
@@ -280,6 +346,7 @@ impl Rules {
                     .map_err(|e| RulesError::new(format!("rule {}: {e}", n + 1)))?;
             }
         }
+        validate(&set)?;
         let entities = principals.iter().map(|(id, roles)| {
             let parents = roles.iter().map(|r| uid("Role", r.as_str())).collect();
             Entity::new_no_attrs(uid("Principal", id.as_str()), parents)
