@@ -115,6 +115,7 @@ pub struct AuditLog {
     checkpoint_key: Option<PublicKey>,
     submit: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    inline: writer::Writer,
     dir: PathBuf,
 }
 
@@ -146,12 +147,14 @@ impl AuditLog {
         };
         let repairs = tail.repairs;
         let dir = config.dir.clone();
-        let handle = writer::start(config.clone(), start, jobs)
+        let mut started = writer::start(config.clone(), start, jobs)
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        let handle = started.take_thread();
         let log = AuditLog {
             checkpoint_key: config.checkpoint_key.as_ref().map(|k| k.public()),
             submit: Mutex::new(Some(submit)),
-            writer: Mutex::new(Some(handle)),
+            writer: Mutex::new(handle),
+            inline: started,
             dir,
         };
         if !repairs.is_empty() {
@@ -193,13 +196,21 @@ impl AuditLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        // On an idle log, on this thread (a closed log refuses it there);
+        // else to the sealer thread.
+        let records = match self.inline.try_inline(records) {
+            Ok(answered) => return answered,
+            Err(records) => records,
+        };
         let (reply, answer) = mpsc::sync_channel(1);
         {
             let submit = self.submit.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = submit.as_ref().ok_or(AuditError::Closed)?;
-            sender
-                .send(Job { records, reply })
-                .map_err(|_| AuditError::Closed)?;
+            self.inline.queueing();
+            if sender.send(Job { records, reply }).is_err() {
+                self.inline.not_queued();
+                return Err(AuditError::Closed);
+            }
         }
         answer.recv().map_err(|_| AuditError::Closed)?
     }

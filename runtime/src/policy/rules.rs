@@ -97,7 +97,14 @@ fn validate(set: &PolicySet) -> Result<(), RulesError> {
     let id = error.policy_id().to_string();
     let in_file = id.starts_with("rule:");
     let offset = in_file
-        .then(|| error.labels().into_iter().flatten().next().map(|l| l.offset()))
+        .then(|| {
+            error
+                .labels()
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|l| l.offset())
+        })
         .flatten();
     let help = error.help().map(|h| format!(" ({h})")).unwrap_or_default();
     Err(RulesError {
