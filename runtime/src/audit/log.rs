@@ -1,9 +1,10 @@
 //! Appending to the log: durable, batched, fail-stop.
 //!
-//! One writer thread owns the files. Callers hand it records and wait: it
+//! A writer thread owns the files. Callers hand it records and wait: it
 //! takes every record waiting at that moment, seals them into the chain,
 //! writes them with one `write` and one `fdatasync` (group commit), and only
-//! then acknowledges each. A record is logged once [`AuditLog::append`]
+//! then acknowledges each. On an idle log a caller does this itself, without
+//! the hand-off (see `writer`). A record is logged once [`AuditLog::append`]
 //! returns `Ok` — never before it is on disk.
 //!
 //! If a write or sync fails, the log stops: that append and every later one
