@@ -658,7 +658,7 @@ permissions = ["approve-sessions", "approve-escalations"]
                 let banned: &[&str] = if prohibited { &[name] } else { &[] };
                 let mut s = session(&policy, PEOPLE[technician], allowed, banned);
                 if closed {
-                    s.close(&id("tom"), ClosureReport::default(), &policy, NOW).unwrap();
+                    s.close(&id("tom"), ClosureReport { resolved: Some(true), ..ClosureReport::default() }, &policy, NOW).unwrap();
                 }
                 let invoker_id = id(PEOPLE[invoker]);
                 let other = Sha256Digest::of(b"other input");

@@ -642,9 +642,10 @@ impl Session {
         self.last_activity_ms = self.last_activity_ms.max(now);
     }
 
-    /// Closes the session by hand, with the write-up. The technician, the
-    /// requester or an administrator may close it; a session that closed by
-    /// itself (idle, expiry) takes its write-up this way too, once.
+    /// Closes the session by hand, with the write-up, which must at least
+    /// say whether the problem was resolved. The technician, the requester
+    /// or an administrator may close it; a session that closed by itself
+    /// (idle, expiry) takes its write-up this way too, once.
     pub fn close(
         &mut self,
         closer: &PrincipalId,
@@ -670,6 +671,9 @@ impl Session {
             Some(closure) if closure.report != ClosureReport::default() => {
                 Err(self.refuse("its write-up was already recorded"))
             }
+            _ if report.resolved.is_none() => Err(SessionRefusal::Invalid(
+                "say whether the problem was resolved: a closure records `resolved` (true or false), a summary and the follow-up (salve session close --resolved | --unresolved --summary …)".to_string(),
+            )),
             Some(closure) => {
                 closure.report = report;
                 Ok(())
@@ -696,6 +700,13 @@ mod tests {
     use std::path::Path;
 
     const NOW: UnixMillis = 5_000_000;
+
+    fn resolved() -> ClosureReport {
+        ClosureReport {
+            resolved: Some(true),
+            ..ClosureReport::default()
+        }
+    }
 
     fn policy() -> Policy {
         let mut text = String::from(
@@ -838,8 +849,19 @@ mod tests {
             refusal.to_string(),
             "eve may not administer this endpoint: their roles (tech) do not permit it"
         );
-        session
+        // Not without saying whether the problem was resolved.
+        let refusal = session
             .close(&id("ada"), ClosureReport::default(), &policy, NOW + 2)
+            .unwrap_err();
+        assert!(
+            refusal
+                .to_string()
+                .contains("say whether the problem was resolved"),
+            "{refusal}"
+        );
+        assert_eq!(session.state, SessionState::Active);
+        session
+            .close(&id("ada"), resolved(), &policy, NOW + 2)
             .unwrap();
         assert!(
             session

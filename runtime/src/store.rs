@@ -723,3 +723,110 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
         approval,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The schema's history: a database left by any earlier version is
+    //! brought up to date with what it held.
+
+    use super::*;
+    use crate::identity::KeyPair;
+    use crate::policy::Policy;
+    use crate::session::Scope;
+
+    fn session() -> Session {
+        let key = KeyPair::generate().unwrap().public();
+        let policy = Policy::parse(
+            &format!(
+                "schema = 1\n[categories]\nincident = \"A fault.\"\n[roles.tech]\npermissions = [\"request-sessions\"]\n\
+                 [[principals]]\nid = \"tom\"\nname = \"Tom\"\nroles = [\"tech\"]\npublic-key = \"{key}\"\n"
+            ),
+            Path::new("policy.toml"),
+        )
+        .unwrap();
+        let request = SessionRequest {
+            ticket: "INC1".parse().unwrap(),
+            problem: "Broken.".to_string(),
+            category: "incident".to_string(),
+            endpoint: "pc".to_string(),
+            technician: "tom".parse().unwrap(),
+            scope: Scope {
+                allowed: vec!["echo".parse().unwrap()],
+                prohibited: Default::default(),
+                privileged: false,
+            },
+            attended: false,
+            idle_minutes: 10,
+            duration_minutes: 60,
+        };
+        let tom = "tom".parse().unwrap();
+        Session::request(
+            SessionId::random().unwrap(),
+            &tom,
+            request,
+            "pc",
+            &policy,
+            1_000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_database_of_every_earlier_version_is_brought_up_to_date() {
+        for version in 1..MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let kept = session();
+            {
+                // A database as version `version` of the schema left it,
+                // holding a session (a table every version has had).
+                let mut conn = Connection::open(&path).unwrap();
+                Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+                    .to_version(&mut conn, version)
+                    .unwrap();
+                Tx { conn: &conn }.put_session(&kept).unwrap();
+            }
+            let store = StateStore::open(&path).unwrap();
+            let read = store.read(|tx| tx.session(&kept.id)).unwrap();
+            assert_eq!(read.as_ref(), Some(&kept), "from version {version}");
+            // Every later table is there and usable.
+            store.raise_replay_watermark(5).unwrap();
+            assert_eq!(store.replay_watermark().unwrap(), 5);
+            assert!(
+                store
+                    .read(|tx| tx.invocations_of(&kept.id))
+                    .unwrap()
+                    .is_empty()
+            );
+            let version_now: i64 = store
+                .conn
+                .lock()
+                .unwrap()
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .unwrap();
+            assert_eq!(version_now, MIGRATIONS.len() as i64);
+        }
+    }
+
+    #[test]
+    fn the_replay_watermark_only_rises_unless_set_and_a_run_is_recorded() {
+        let store = StateStore::in_memory().unwrap();
+        assert_eq!(store.replay_watermark().unwrap(), 0);
+        store.raise_replay_watermark(10).unwrap();
+        store.raise_replay_watermark(7).unwrap();
+        assert_eq!(store.replay_watermark().unwrap(), 10);
+        store.set_replay_watermark(8).unwrap();
+        assert_eq!(store.replay_watermark().unwrap(), 8);
+        assert_eq!(store.last_run().unwrap(), None);
+        store.begin_run(41).unwrap();
+        assert_eq!(
+            store.last_run().unwrap(),
+            Some(LastRun {
+                after_seq: 41,
+                stopped_cleanly: false
+            })
+        );
+        store.end_run().unwrap();
+        assert!(store.last_run().unwrap().unwrap().stopped_cleanly);
+    }
+}

@@ -196,7 +196,14 @@ fn closing_a_session_cancels_what_runs_in_it() {
     wait_until_running(&f);
     let closed_at = Instant::now();
     f.endpoint
-        .close_session(&f.who("alice"), &session.id, ClosureReport::default())
+        .close_session(
+            &f.who("alice"),
+            &session.id,
+            ClosureReport {
+                resolved: Some(false),
+                ..ClosureReport::default()
+            },
+        )
         .unwrap();
     let outcome = running.join().unwrap();
     let InvokeOutcome::Ran { invocation, .. } = outcome else {

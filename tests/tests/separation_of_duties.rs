@@ -199,7 +199,7 @@ proptest! {
                 }
                 Step::Close { who, session } => {
                     if let Some(id) = pick(&sessions, &session) {
-                        let _ = f.endpoint.close_session(&f.who(name(who)), id, ClosureReport::default());
+                        let _ = f.endpoint.close_session(&f.who(name(who)), id, ClosureReport { resolved: Some(true), ..ClosureReport::default() });
                     }
                 }
                 Step::Wait { minutes } => f.clock.advance(Duration::from_secs(minutes * 60)),

@@ -266,7 +266,10 @@ fn the_whole_lifecycle_through_signed_requests() {
         "alice",
         Operation::CloseSession {
             session: id.clone(),
-            report: Default::default(),
+            report: salve::session::ClosureReport {
+                resolved: Some(true),
+                ..Default::default()
+            },
         },
     )
     .unwrap();
