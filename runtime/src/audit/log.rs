@@ -24,7 +24,7 @@ use crate::identity::{KeyPair, PublicKey};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -114,7 +114,9 @@ pub enum AuditError {
 /// last handle flushes and closes it.
 pub struct AuditLog {
     checkpoint_key: Option<PublicKey>,
-    submit: Mutex<Option<Sender<Job>>>,
+    /// Where appends go; `None` once closed. Read-locked by every append
+    /// (many at once), write-locked only to close.
+    submit: RwLock<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     inline: writer::Writer,
     dir: PathBuf,
@@ -153,7 +155,7 @@ impl AuditLog {
         let handle = started.take_thread();
         let log = AuditLog {
             checkpoint_key: config.checkpoint_key.as_ref().map(|k| k.public()),
-            submit: Mutex::new(Some(submit)),
+            submit: RwLock::new(Some(submit)),
             writer: Mutex::new(handle),
             inline: started,
             dir,
@@ -205,7 +207,7 @@ impl AuditLog {
         };
         let (reply, answer) = mpsc::sync_channel(1);
         {
-            let submit = self.submit.lock().unwrap_or_else(PoisonError::into_inner);
+            let submit = self.submit.read().unwrap_or_else(PoisonError::into_inner);
             let sender = submit.as_ref().ok_or(AuditError::Closed)?;
             self.inline.queueing();
             if sender.send(Job { records, reply }).is_err() {
@@ -220,7 +222,7 @@ impl AuditLog {
     pub fn close(&self) {
         let sender = self
             .submit
-            .lock()
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(sender);
