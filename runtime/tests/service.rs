@@ -24,7 +24,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{Service, http, read_response, stage, stage_with};
+use support::{Service, http, post_signed, read_response, stage, stage_with};
 
 fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or("")
@@ -81,22 +81,13 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     assert_eq!((status, code(&answer)), (404, "no-such-route"));
 
     // A well-formed request signed by the wrong key.
-    let forged = SignedRequest::sign(
-        &KeyPair::generate().unwrap(),
-        &"tom".parse().unwrap(),
-        "pc-test",
-        SystemClock.now_ms(),
-        Nonce::random().unwrap(),
-        &Operation::ListSessions { open_only: false },
-    )
-    .unwrap();
-    let (status, answer) = http(
+    let (status, answer) = post_signed(
         &socket,
-        "POST",
-        "/v1/requests",
-        &serde_json::to_vec(&forged).unwrap(),
-    )
-    .unwrap();
+        &KeyPair::generate().unwrap(),
+        "tom",
+        "pc-test",
+        &Operation::ListSessions { open_only: false },
+    );
     assert_eq!((status, code(&answer)), (401, "bad-signature"), "{answer}");
 
     // A replayed request.
@@ -1075,23 +1066,13 @@ fn with_no_configuration_the_service_starts_and_refuses_everyone() {
     assert_eq!(health["endpoint"], "pc-new");
     assert_eq!(health["actions"], 0, "nothing is trusted yet");
     // Nobody is in the policy yet.
-    let stranger = KeyPair::generate().unwrap();
-    let signed = SignedRequest::sign(
-        &stranger,
-        &"tom".parse().unwrap(),
-        "pc-new",
-        SystemClock.now_ms(),
-        Nonce::random().unwrap(),
-        &Operation::ListSessions { open_only: false },
-    )
-    .unwrap();
-    let (status, answer) = http(
+    let (status, answer) = post_signed(
         &socket,
-        "POST",
-        "/v1/requests",
-        &serde_json::to_vec(&signed).unwrap(),
-    )
-    .unwrap();
+        &KeyPair::generate().unwrap(),
+        "tom",
+        "pc-new",
+        &Operation::ListSessions { open_only: false },
+    );
     assert_eq!(
         (status, code(&answer)),
         (401, "unknown-principal"),

@@ -192,45 +192,36 @@ impl Fixture {
         .with_clock(clock.clone())
     }
 
-    /// The same endpoint after a crash: rebuilt from the files without
-    /// stopping it first.
-    pub fn crash_and_restart(&mut self) {
+    /// The endpoint, built again from the files (its log closed first).
+    fn rebuilt(&self) -> Endpoint {
         self.endpoint.audit().close();
-        self.endpoint = Fixture::build(
-            &self.policy_text,
-            &self.packages,
-            &self.state_path,
-            &Fixture::audit_config(&self.audit_dir, &self.endpoint_key),
-            &self.clock,
-        );
-    }
-
-    /// The same endpoint after a restart: everything rebuilt from the files.
-    pub fn restart(&mut self) {
-        self.endpoint.stop().expect("the endpoint stops");
-        self.endpoint.audit().close();
-        self.endpoint = Fixture::build(
-            &self.policy_text,
-            &self.packages,
-            &self.state_path,
-            &Fixture::audit_config(&self.audit_dir, &self.endpoint_key),
-            &self.clock,
-        );
-    }
-
-    /// The same endpoint after a restart, consulting `catalog`'s
-    /// revocations before every invocation.
-    pub fn restart_with_revocations(&mut self, catalog: Arc<salve::vetting::CatalogStore>) {
-        self.endpoint.stop().expect("the endpoint stops");
-        self.endpoint.audit().close();
-        self.endpoint = Fixture::build(
+        Fixture::build(
             &self.policy_text,
             &self.packages,
             &self.state_path,
             &Fixture::audit_config(&self.audit_dir, &self.endpoint_key),
             &self.clock,
         )
-        .with_revocations(catalog);
+    }
+
+    /// The same endpoint after a crash: rebuilt from the files without
+    /// stopping it first.
+    pub fn crash_and_restart(&mut self) {
+        self.endpoint = self.rebuilt();
+    }
+
+    /// The same endpoint after a restart: stopped, then everything rebuilt
+    /// from the files.
+    pub fn restart(&mut self) {
+        self.endpoint.stop().expect("the endpoint stops");
+        self.endpoint = self.rebuilt();
+    }
+
+    /// The same endpoint after a restart, consulting `catalog`'s
+    /// revocations before every invocation.
+    pub fn restart_with_revocations(&mut self, catalog: Arc<salve::vetting::CatalogStore>) {
+        self.endpoint.stop().expect("the endpoint stops");
+        self.endpoint = self.rebuilt().with_revocations(catalog);
     }
 
     /// Every record of the audit log so far, after verifying the whole chain

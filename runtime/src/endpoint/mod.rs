@@ -635,24 +635,6 @@ impl Endpoint {
         })
     }
 
-    /// Logs a refused change to a session or an escalation that names none
-    /// this endpoint knows, and returns the refusal.
-    fn refused_change(
-        &self,
-        who: Option<&PrincipalId>,
-        refusal: Refusal,
-        about: impl FnOnce(&mut Record),
-    ) -> Refusal {
-        let mut record = events::refused(
-            Kind::ChangeRefused,
-            who,
-            refusal.code(),
-            refusal.to_string(),
-        );
-        about(&mut record);
-        self.refused(record, refusal)
-    }
-
     /// Stores a session with `records`; when it closed now, also its closure
     /// record and the voiding of its unused escalations. Runs inside a write
     /// transaction: the records are appended before it commits.
@@ -713,12 +695,28 @@ impl Endpoint {
         refusal: Refusal,
         about: impl FnOnce(&mut Record),
     ) -> Refusal {
-        let mut record = events::refused(
-            Kind::RequestRefused,
-            who,
-            refusal.code(),
-            refusal.to_string(),
-        );
+        self.refused_as(Kind::RequestRefused, who, refusal, about)
+    }
+
+    /// Logs a refused change to a session or an escalation that names none
+    /// this endpoint knows, and returns the refusal.
+    fn refused_change(
+        &self,
+        who: Option<&PrincipalId>,
+        refusal: Refusal,
+        about: impl FnOnce(&mut Record),
+    ) -> Refusal {
+        self.refused_as(Kind::ChangeRefused, who, refusal, about)
+    }
+
+    fn refused_as(
+        &self,
+        kind: Kind,
+        who: Option<&PrincipalId>,
+        refusal: Refusal,
+        about: impl FnOnce(&mut Record),
+    ) -> Refusal {
+        let mut record = events::refused(kind, who, refusal.code(), refusal.to_string());
         about(&mut record);
         self.refused(record, refusal)
     }

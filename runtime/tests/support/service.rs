@@ -395,6 +395,33 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `operation` signed by `key` as `principal` for `endpoint`, now, and
+/// posted to `/v1/requests` over `socket`: the status and JSON body.
+pub fn post_signed(
+    socket: &Path,
+    key: &KeyPair,
+    principal: &str,
+    endpoint: &str,
+    operation: &Operation,
+) -> (u16, Value) {
+    let signed = SignedRequest::sign(
+        key,
+        &principal.parse().unwrap(),
+        endpoint,
+        SystemClock.now_ms(),
+        Nonce::random().unwrap(),
+        operation,
+    )
+    .unwrap();
+    http(
+        socket,
+        "POST",
+        "/v1/requests",
+        &serde_json::to_vec(&signed).unwrap(),
+    )
+    .unwrap()
+}
+
 /// One HTTP/1.1 request over the Unix socket; the status and JSON body.
 pub fn http(socket: &Path, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Value)> {
     let mut stream = UnixStream::connect(socket)?;
