@@ -118,6 +118,7 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     ) STRICT;
+    ALTER TABLE escalations ADD COLUMN expiry_logged_ms INTEGER;
     ",
 ];
 
@@ -548,6 +549,35 @@ impl Tx<'_> {
     /// The escalations of a session, oldest first.
     pub fn escalations_of(&self, session: &SessionId) -> Result<Vec<Escalation>, StoreError> {
         self.escalations_where("e.session_id = ?1", session.as_str())
+    }
+
+    /// The escalations that have expired by `now` — unapproved past their
+    /// deadline, or approved and not used before the approval expired —
+    /// and whose expiry is not yet logged; oldest first.
+    pub fn expired_escalations(&self, now: UnixMillis) -> Result<Vec<Escalation>, StoreError> {
+        let sql = format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations e LEFT JOIN approvals a ON a.escalation_id = e.id
+             WHERE e.expiry_logged_ms IS NULL
+               AND ((e.state = 'pending' AND e.expires_ms <= ?1)
+                 OR (e.state = 'approved' AND a.consumed_ms IS NULL AND a.expires_ms <= ?1))
+             ORDER BY e.raised_ms, e.id"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map([now], |row| Ok(read_escalation(row)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Records that `escalation`'s expiry is logged.
+    pub fn expiry_logged(
+        &self,
+        escalation: &EscalationId,
+        at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE escalations SET expiry_logged_ms = ?2 WHERE id = ?1",
+            params![escalation.as_str(), at],
+        )?;
+        Ok(())
     }
 
     /// The pending escalations, oldest first.

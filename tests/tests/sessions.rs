@@ -330,6 +330,36 @@ fn an_expired_approval_is_not_used() {
     assert_ne!(renewed.id, pending.id);
     assert!(note.unwrap().contains("is expired"));
     assert!(file.exists());
+
+    // The sweep logs each expiry once: the approval not used in time now,
+    // the new escalation nobody approved once its time is up too.
+    f.endpoint.sweep().unwrap();
+    f.clock.advance(31 * MINUTE);
+    f.endpoint.sweep().unwrap();
+    f.endpoint.sweep().unwrap();
+    let expired: Vec<_> = f
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.kind == salve::audit::Kind::EscalationExpired)
+        .collect();
+    assert_eq!(expired.len(), 2, "{expired:?}");
+    assert_eq!(expired[0].escalation.as_deref(), Some(pending.id.as_str()));
+    assert!(
+        expired[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("approved by carol but not used before the approval expired")
+    );
+    assert_eq!(expired[1].escalation.as_deref(), Some(renewed.id.as_str()));
+    assert!(
+        expired[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("nobody approved it in time")
+    );
+    assert_eq!(expired[1].session.as_deref(), Some(session.id.as_str()));
 }
 
 #[test]

@@ -39,7 +39,8 @@ fn activity(kind: Kind) -> (u32, &'static str) {
         | Kind::SessionReported
         | Kind::EscalationApproved
         | Kind::EscalationDenied
-        | Kind::EscalationVoided => (3, "Update"),
+        | Kind::EscalationVoided
+        | Kind::EscalationExpired => (3, "Update"),
         _ => (99, "Other"),
     }
 }

@@ -72,6 +72,10 @@ pub enum Kind {
     /// An escalation was voided (its session closed).
     #[serde(rename = "escalation.voided")]
     EscalationVoided,
+    /// An escalation expired: nobody approved it in time, or its approval
+    /// was not used in time.
+    #[serde(rename = "escalation.expired")]
+    EscalationExpired,
     /// A refusal of an approval or another session change.
     #[serde(rename = "change.refused")]
     ChangeRefused,
@@ -91,7 +95,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::RequestRefused,
         Kind::SessionRequested,
         Kind::SessionRefused,
@@ -108,6 +112,7 @@ impl Kind {
         Kind::EscalationApproved,
         Kind::EscalationDenied,
         Kind::EscalationVoided,
+        Kind::EscalationExpired,
         Kind::Checkpoint,
         Kind::Recovered,
         Kind::ServiceStarted,
@@ -134,6 +139,7 @@ impl Kind {
             Kind::EscalationApproved => 4001,
             Kind::EscalationDenied => 4002,
             Kind::EscalationVoided => 4003,
+            Kind::EscalationExpired => 4004,
             Kind::Checkpoint => 9001,
             Kind::Recovered => 9002,
             Kind::ServiceStarted => 9003,
@@ -160,6 +166,7 @@ impl Kind {
             Kind::EscalationApproved => "escalation.approved",
             Kind::EscalationDenied => "escalation.denied",
             Kind::EscalationVoided => "escalation.voided",
+            Kind::EscalationExpired => "escalation.expired",
             Kind::Checkpoint => "log.checkpoint",
             Kind::Recovered => "log.recovered",
             Kind::ServiceStarted => "service.started",

@@ -221,10 +221,14 @@ pub fn session_report(
                     record.reason.clone().unwrap_or_default(),
                 ));
             }
-            Kind::EscalationApproved | Kind::EscalationDenied | Kind::EscalationVoided => {
+            Kind::EscalationApproved
+            | Kind::EscalationDenied
+            | Kind::EscalationVoided
+            | Kind::EscalationExpired => {
                 let status = match record.kind {
                     Kind::EscalationApproved => "approved",
                     Kind::EscalationDenied => "denied",
+                    Kind::EscalationExpired => "expired",
                     _ => "voided",
                 };
                 if let Some(line) = report

@@ -915,8 +915,38 @@ impl Endpoint {
                     closed.push(session.id);
                 }
             }
+            self.log_expired_escalations(tx, now)?;
             Ok(closed)
         })
+    }
+
+    /// Logs, once each, the escalations that expired: unapproved past their
+    /// deadline, or approved and not used before the approval expired.
+    fn log_expired_escalations(&self, tx: &Tx<'_>, now: UnixMillis) -> Result<(), Refusal> {
+        let expired = tx.expired_escalations(now)?;
+        let mut records = Vec::with_capacity(expired.len());
+        for escalation in &expired {
+            let session = load_session(tx, &escalation.key.session)?;
+            let reason = match &escalation.approval {
+                Some(approval) => format!(
+                    "approved by {} but not used before the approval expired; invoking again raises a new escalation",
+                    approval.by
+                ),
+                None => {
+                    "nobody approved it in time; invoking again raises a new escalation".to_string()
+                }
+            };
+            records.push(events::escalation_decided(
+                Kind::EscalationExpired,
+                &session,
+                escalation,
+                None,
+                Some(reason),
+            ));
+            tx.expiry_logged(&escalation.id, now)?;
+        }
+        self.audit.append_all(records)?;
+        Ok(())
     }
 
     /// Cancels every invocation running now (a service that stops does this
