@@ -62,3 +62,49 @@ fn the_example_action_builds_and_runs() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains(r#""reboot_overdue":false"#), "{stdout}");
 }
+
+const ENDPOINT: &str = env!("CARGO_BIN_EXE_embed-endpoint");
+
+#[test]
+fn the_endpoint_example_walks_a_session_with_a_standard_action() {
+    let output = Command::new(ENDPOINT)
+        .args([salve_test_artifacts::SYSTEM_REPORT, "{}"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("system-report@1.0.0 succeeded in "), "{stdout}");
+    assert!(!stdout.contains("held:"), "a standard action is not held");
+    assert!(stdout.contains("chain intact"), "{stdout}");
+    assert!(
+        stdout.contains("report: 1 action line(s), 0 escalation(s), resolved Some(true)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_endpoint_example_holds_a_privileged_action_for_a_second_approver() {
+    let output = Command::new(ENDPOINT)
+        .args([
+            salve_test_artifacts::CLEAR_TEMP_FILES,
+            r#"{"older_than_days": 30, "dry_run": true}"#,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("held: escalation e-"), "{stdout}");
+    assert!(stdout.contains("approved by carol"), "{stdout}");
+    assert!(
+        stdout.contains("report: 2 action line(s), 1 escalation(s), resolved Some(true)"),
+        "{stdout}"
+    );
+}
