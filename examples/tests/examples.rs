@@ -77,7 +77,10 @@ fn the_endpoint_example_walks_a_session_with_a_standard_action() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("system-report@1.0.0 succeeded in "), "{stdout}");
+    assert!(
+        stdout.contains("system-report@1.0.0 succeeded in "),
+        "{stdout}"
+    );
     assert!(!stdout.contains("held:"), "a standard action is not held");
     assert!(stdout.contains("chain intact"), "{stdout}");
     assert!(

@@ -493,3 +493,58 @@ fn after_a_crash_what_the_run_left_open_is_settled_from_the_log() {
     let recovery = f.endpoint.begin_run().unwrap();
     assert_eq!(recovery, salve::endpoint::Recovery::default());
 }
+
+#[test]
+fn revoking_a_package_stops_its_invocations_that_run() {
+    let catalog_dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(salve::vetting::CatalogStore::open(catalog_dir.path()).unwrap());
+    let mut f = Fixture::with_hostile();
+    f.restart_with_revocations(store.clone());
+    let f = Arc::new(f);
+    let session = active(&f, &["hostile"], true);
+    // Nothing revoked: nothing is cancelled.
+    assert_eq!(f.endpoint.cancel_revoked(), 0);
+    let running = run_hostile(&f, &session.id, r#"{"mode": "loop"}"#);
+    wait_until_running(&f);
+    assert_eq!(f.endpoint.cancel_revoked(), 0, "not revoked yet");
+    let digest = f
+        .endpoint
+        .catalog()
+        .entries()
+        .find(|e| e.package.manifest().id.as_str() == "hostile")
+        .unwrap()
+        .package
+        .digest();
+    store
+        .revoke(
+            &[salve::vetting::Revocation {
+                target: format!("sha256:{digest}").parse().unwrap(),
+                reason: "loops forever".into(),
+            }],
+            "root",
+            "now",
+        )
+        .unwrap();
+    let revoked_at = Instant::now();
+    assert_eq!(f.endpoint.cancel_revoked(), 1);
+    let outcome = running.join().unwrap();
+    let InvokeOutcome::Ran { invocation, .. } = outcome else {
+        panic!("it ran, got {outcome:?}");
+    };
+    assert_eq!(invocation.outcome.code(), "cancelled");
+    assert!(revoked_at.elapsed() < Duration::from_secs(5), "at once");
+    let records = f.audit_records();
+    let finished = records
+        .iter()
+        .find(|r| r.kind == Kind::InvocationFinished)
+        .unwrap();
+    assert_eq!(finished.outcome.as_deref(), Some("cancelled"));
+    assert!(
+        finished
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("its package was revoked: loops forever"),
+        "{finished:?}"
+    );
+}

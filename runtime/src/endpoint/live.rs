@@ -161,6 +161,20 @@ impl LiveInvocations {
         cancelled
     }
 
+    /// Cancels every running invocation for which `why` gives a reason.
+    pub fn cancel_where(&self, why: impl Fn(&InvocationRecord) -> Option<String>) -> usize {
+        let feeds: Vec<Arc<Feed>> = self.lock().values().cloned().collect();
+        let mut cancelled = 0;
+        for feed in feeds {
+            let reason = why(&feed.lock().started);
+            if let Some(reason) = reason {
+                feed.cancellation.cancel(&reason);
+                cancelled += 1;
+            }
+        }
+        cancelled
+    }
+
     /// Cancels every running invocation.
     pub fn cancel_all(&self, reason: &str) -> usize {
         let feeds: Vec<Arc<Feed>> = self.lock().values().cloned().collect();

@@ -949,6 +949,23 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Cancels every invocation running now of a package revoked since it
+    /// started (see [`Endpoint::with_revocations`]); returns how many. A
+    /// service calls this often: a revocation then stops what runs, too.
+    pub fn cancel_revoked(&self) -> usize {
+        if self.revocations.is_none() || self.live.count() == 0 {
+            return 0;
+        }
+        self.live.cancel_where(|running| {
+            let (id, version) = running.action.split_once('@')?;
+            let entry = self.catalog.entries().find(|e| {
+                e.package.manifest().id.as_str() == id && e.version().to_string() == version
+            })?;
+            self.revoked(entry)
+                .map(|why| format!("its package was revoked: {why}"))
+        })
+    }
+
     /// Cancels every invocation running now (a service that stops does this
     /// once its grace period is over); returns how many.
     pub fn cancel_running(&self, reason: &str) -> usize {

@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 
+/// How often running invocations are checked against revocations.
+const REVOCATION_POLL: Duration = Duration::from_secs(1);
+
 /// How long a stopping service waits for cancelled invocations to end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
@@ -370,6 +373,27 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                     }
                     Ok(Err(error)) => tracing::error!(%error, "sweeping sessions failed"),
                     _ => {}
+                }
+            }
+        });
+    }
+
+    {
+        // A package revoked while an invocation of it runs (`salve catalog
+        // revoke`, from another process) stops that invocation too.
+        let (endpoint, mut stop) = (endpoint.clone(), stop.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(REVOCATION_POLL) => {}
+                    _ = stop.changed() => break,
+                }
+                let endpoint = endpoint.clone();
+                if let Ok(cancelled) =
+                    tokio::task::spawn_blocking(move || endpoint.cancel_revoked()).await
+                    && cancelled > 0
+                {
+                    tracing::warn!(cancelled, "cancelled invocations of a revoked package");
                 }
             }
         });
