@@ -612,6 +612,64 @@ fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A session requested over TLS.
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "request",
+            "--url",
+            &url,
+            "--pin",
+            &pin,
+            "--key",
+            &tom,
+            "--ticket",
+            "INC77",
+            "--problem",
+            "Remote.",
+            "--allow",
+            "echo",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The log says where each request came from: the TLS client's address,
+    // the local socket's user; the refused network consent included.
+    let records: Vec<_> = read::records(&service.dir.path().join("data/audit"))
+        .map(Result::unwrap)
+        .collect();
+    let from = |kind: Kind| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r.kind == kind)
+            .filter_map(|r| r.source.clone())
+            .collect()
+    };
+    assert!(
+        from(Kind::SessionRequested)
+            .iter()
+            .any(|s| s.starts_with("127.0.0.1:")),
+        "{records:?}"
+    );
+    assert!(
+        from(Kind::RequestRefused)
+            .iter()
+            .any(|s| s.starts_with("127.0.0.1:")),
+        "the network consent, refused, from its address"
+    );
+    assert!(
+        from(Kind::SessionRequested)
+            .iter()
+            .any(|s| s.starts_with("local:uid=")),
+        "the first session was requested over the local socket"
+    );
 }
 
 #[test]

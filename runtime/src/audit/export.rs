@@ -11,10 +11,11 @@
 //! `class_uid * 100 + activity_id`; `time` is in milliseconds; `metadata`
 //! carries the OCSF version, the product, the record's sequence number and
 //! hash; `device` is the endpoint the record is about (its `endpoint`
-//! field); `src_endpoint`, where the request came from, is known only for a
-//! consent (given at the endpoint itself, over its local socket) — the log
-//! does not record the network origin of other requests, so they have none;
-//! fields without an OCSF home are kept under `unmapped`.
+//! field); `src_endpoint` is where the request came from (the record's
+//! `source`): `ip` and `port` for a request over the network, the endpoint
+//! itself (with the local user's id as `uid`) for one over its local socket;
+//! a record about no request (a sweep, a checkpoint) has none. Fields
+//! without an OCSF home are kept under `unmapped`.
 
 use super::record::{Kind, Record};
 use serde_json::{Value, json};
@@ -91,6 +92,7 @@ pub fn ocsf(record: &Record) -> Value {
             "session",
             "reason",
             "endpoint",
+            "source",
         ] {
             object.remove(mapped);
         }
@@ -134,14 +136,26 @@ pub fn ocsf(record: &Record) -> Value {
             "device".to_string(),
             json!({ "hostname": endpoint, "name": endpoint, "type_id": 0, "type": "Unknown" }),
         );
-        if record.kind == Kind::SessionConsented {
-            object.insert(
-                "src_endpoint".to_string(),
-                json!({ "hostname": endpoint, "name": endpoint }),
-            );
-        }
+    }
+    if let (Some(source), Some(object)) = (&record.source, event.as_object_mut()) {
+        object.insert(
+            "src_endpoint".to_string(),
+            src_endpoint(source, record.endpoint.as_deref()),
+        );
     }
     event
+}
+
+/// A record's `source` as an OCSF Network Endpoint.
+fn src_endpoint(source: &str, endpoint: Option<&str>) -> Value {
+    if let Ok(address) = source.parse::<std::net::SocketAddr>() {
+        return json!({ "ip": address.ip().to_string(), "port": address.port() });
+    }
+    // `local:uid=<n>(<name>)`: the endpoint itself, a local account.
+    let uid = source
+        .strip_prefix("local:uid=")
+        .and_then(|rest| rest.split('(').next());
+    json!({ "hostname": endpoint, "name": source, "uid": uid })
 }
 
 #[cfg(test)]
@@ -178,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn the_endpoint_is_the_device_and_the_source_of_a_consent() {
+    fn the_endpoint_is_the_device_and_the_source_is_where_the_request_came_from() {
         let mut record = Record::event(Kind::InvocationStarted);
         record.endpoint = Some("pc-0421".into());
         let (record, _) = record
@@ -187,16 +201,31 @@ mod tests {
         let event = ocsf(&record);
         assert_eq!(event["device"]["hostname"], "pc-0421");
         assert_eq!(event["device"]["type_id"], 0);
-        assert!(event.get("src_endpoint").is_none());
+        assert!(event.get("src_endpoint").is_none(), "no request, no source");
         assert!(event["unmapped"].get("endpoint").is_none());
 
+        // Over the network: its address.
+        let mut remote = Record::event(Kind::InvocationStarted);
+        remote.endpoint = Some("pc-0421".into());
+        remote.source = Some("192.0.2.7:51234".into());
+        let (remote, _) = remote
+            .seal(4, "2026-11-22T10:15:01.000000Z".into(), GENESIS)
+            .unwrap();
+        let event = ocsf(&remote);
+        assert_eq!(event["src_endpoint"]["ip"], "192.0.2.7");
+        assert_eq!(event["src_endpoint"]["port"], 51234);
+        assert!(event["unmapped"].get("source").is_none());
+
+        // Over the local socket (a consent): the endpoint, a local account.
         let mut consent = Record::event(Kind::SessionConsented);
         consent.endpoint = Some("pc-0421".into());
+        consent.source = Some("local:uid=1000(alice)".into());
         let (consent, _) = consent
-            .seal(4, "2026-11-22T10:15:01.000000Z".into(), GENESIS)
+            .seal(5, "2026-11-22T10:15:02.000000Z".into(), GENESIS)
             .unwrap();
         let event = ocsf(&consent);
         assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
+        assert_eq!(event["src_endpoint"]["uid"], "1000");
         assert_eq!(event["device"]["name"], "pc-0421");
     }
 }

@@ -210,6 +210,10 @@ pub struct Record {
     /// The endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Where the request came from, as the endpoint saw it: `ip:port` over
+    /// the network, `local:uid=<n>(<name>)` over the local socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The action's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
@@ -385,6 +389,7 @@ impl Record {
             session: None,
             ticket: None,
             endpoint: None,
+            source: None,
             action: None,
             version: None,
             digest: None,

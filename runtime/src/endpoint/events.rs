@@ -116,12 +116,15 @@ pub struct InvocationFacts<'a> {
     pub input_digest: String,
     /// The raw input, when the manifest allows recording it.
     pub raw_input: Option<serde_json::Value>,
+    /// Where the request came from.
+    pub source: Option<&'a str>,
 }
 
 impl InvocationFacts<'_> {
     fn record(&self, kind: Kind, decision: &str) -> Record {
         let mut record = about(kind, self.session);
         record.principal = Some(self.principal.to_string());
+        record.source = self.source.map(str::to_string);
         record.action = Some(self.action.to_string());
         record.version = Some(self.version.clone());
         record.digest = Some(self.digest.clone());

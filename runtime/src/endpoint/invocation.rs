@@ -65,7 +65,7 @@ impl Endpoint {
             record.session = Some(session_id.to_string());
             record.action = Some(action.to_string());
             record.input_digest = Some(input_digest.to_string());
-            self.refused(record, refusal)
+            self.refused(who.source(), record, refusal)
         };
         self.runtime
             .check_input(input)
@@ -213,7 +213,7 @@ impl Endpoint {
                     })
                 })
                 .map_err(|refusal| {
-                    self.refused_request(Some(&who.principal), refusal, |r| {
+                    self.refused_request(who, refusal, |r| {
                         r.invocation = Some(id.to_string());
                     })
                 })?,
@@ -301,7 +301,7 @@ impl Endpoint {
             if !apply {
                 return Ok(Decided::NeedsWrite);
             }
-            self.persist(tx, &session, now, true, Vec::new())?;
+            self.persist(tx, &session, now, true, Vec::new(), who.source())?;
         }
         let escalations = tx.escalations_of(&session.id)?;
         let decision = decide(
@@ -348,7 +348,7 @@ impl Endpoint {
                 let record = invocation_facts(&session, who, entry, input, input_digest)
                     .escalated(&escalation, note.as_deref());
                 session.touch(now);
-                self.persist(tx, &session, now, false, vec![record])?;
+                self.persist(tx, &session, now, false, vec![record], who.source())?;
                 Ok(Decided::NotRun(Box::new(InvokeOutcome::Escalated {
                     escalation,
                     note,
@@ -373,7 +373,7 @@ impl Endpoint {
                     approval.as_ref().map(EscalationId::as_str),
                 );
                 session.touch(now);
-                self.persist(tx, &session, now, false, vec![started])?;
+                self.persist(tx, &session, now, false, vec![started], who.source())?;
 
                 Ok(Decided::Run {
                     approval,
@@ -435,6 +435,7 @@ fn invocation_facts<'a>(
             .input
             .audit_raw
             .then(|| serde_json::from_str(input).unwrap_or(serde_json::Value::Null)),
+        source: who.source(),
     }
 }
 

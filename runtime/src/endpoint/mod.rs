@@ -54,18 +54,35 @@ use std::sync::{Arc, PoisonError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     principal: PrincipalId,
+    source: Option<String>,
 }
 
 impl Authenticated {
     /// Vouches for `principal`: the caller has established who they are by
     /// its own means. Everything they do is still checked against the policy.
     pub fn trusted(principal: PrincipalId) -> Authenticated {
-        Authenticated { principal }
+        Authenticated {
+            principal,
+            source: None,
+        }
     }
 
     /// Who.
     pub fn principal(&self) -> &PrincipalId {
         &self.principal
+    }
+
+    /// Where their requests come from, as the records of what they do say
+    /// it (`source`): `ip:port`, or `local:uid=<n>(<name>)`.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The same principal, their requests coming from `source`.
+    #[must_use]
+    pub fn from_source(mut self, source: impl Into<String>) -> Authenticated {
+        self.source = Some(source.into());
+        self
     }
 }
 
@@ -400,16 +417,31 @@ impl Endpoint {
         self.clock.now_ms()
     }
 
-    /// Logs a refusal and returns it; if the log cannot take the record, the
-    /// log's failure is what the caller hears.
-    fn refused(&self, mut record: Record, refusal: Refusal) -> Refusal {
-        if record.endpoint.is_none() {
-            record.endpoint = Some(self.id.clone());
-        }
-        match self.audit.append(record) {
+    /// Logs a refusal of a request from `source` and returns it; if the log
+    /// cannot take the record, the log's failure is what the caller hears.
+    fn refused(&self, source: Option<&str>, record: Record, refusal: Refusal) -> Refusal {
+        match self.log(source, vec![record]) {
             Ok(_) => refusal,
             Err(error) => error.into(),
         }
+    }
+
+    /// Appends `records` about a request from `source`, each naming this
+    /// endpoint and where the request came from.
+    fn log(
+        &self,
+        source: Option<&str>,
+        mut records: Vec<Record>,
+    ) -> Result<Vec<crate::audit::Appended>, AuditError> {
+        for record in &mut records {
+            if record.endpoint.is_none() {
+                record.endpoint = Some(self.id.clone());
+            }
+            if record.source.is_none() {
+                record.source = source.map(str::to_string);
+            }
+        }
+        self.audit.append_all(records)
     }
 
     /// Opens a signed request: the signature must be by the key the policy
@@ -419,6 +451,17 @@ impl Endpoint {
     pub fn authenticate<T: DeserializeOwned>(
         &self,
         request: &SignedRequest,
+    ) -> Result<(Authenticated, T), Refusal> {
+        self.authenticate_from(request, None)
+    }
+
+    /// As [`Endpoint::authenticate`], for a request that came from `source`
+    /// (`ip:port`, or `local:uid=<n>(<name>)`): every record of it, and of
+    /// what the principal then does, says so.
+    pub fn authenticate_from<T: DeserializeOwned>(
+        &self,
+        request: &SignedRequest,
+        source: Option<&str>,
     ) -> Result<(Authenticated, T), Refusal> {
         let now = self.now();
         let skew = i64::try_from(self.policy.clock_skew().as_millis()).unwrap_or(i64::MAX);
@@ -438,7 +481,7 @@ impl Endpoint {
                     refusal.code(),
                     refusal.to_string(),
                 );
-                return Err(self.refused(record, refusal));
+                return Err(self.refused(source, record, refusal));
             }
         };
         if payload.endpoint != self.id {
@@ -452,7 +495,7 @@ impl Endpoint {
                 refusal.code(),
                 refusal.to_string(),
             );
-            return Err(self.refused(record, refusal));
+            return Err(self.refused(source, record, refusal));
         }
         // A nonce only needs remembering while its request could still pass
         // the timestamp check.
@@ -486,11 +529,12 @@ impl Endpoint {
                 refusal.code(),
                 refusal.to_string(),
             );
-            return Err(self.refused(record, refusal));
+            return Err(self.refused(source, record, refusal));
         }
         Ok((
             Authenticated {
                 principal: payload.principal,
+                source: source.map(str::to_string),
             },
             payload.operation,
         ))
@@ -517,12 +561,12 @@ impl Endpoint {
                         refusal.to_string(),
                     );
                     record.ticket = Some(ticket);
-                    return Err(self.refused(record, refusal));
+                    return Err(self.refused(who.source(), record, refusal));
                 }
             };
         self.store.write(|tx| {
             tx.put_session(&session)?;
-            self.audit.append(events::session_requested(&session))?;
+            self.log(who.source(), vec![events::session_requested(&session)])?;
             Ok::<_, Refusal>(())
         })?;
         tracing::info!(session = %session.id, requester = %who.principal, ticket = %session.request.ticket, "session requested");
@@ -531,7 +575,7 @@ impl Endpoint {
 
     /// Approves a session.
     pub fn approve_session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
-        self.change_session(who.principal(), id, |session, policy, now| {
+        self.change_session(who, id, |session, policy, now| {
             session.approve(&who.principal, policy, now)?;
             Ok(vec![events::session_approved(session, &who.principal)])
         })
@@ -540,7 +584,8 @@ impl Endpoint {
     /// The end user's consent at the endpoint. `user` comes from the operating
     /// system ([`ConsentingUser::from_peer`]), never from a request.
     pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {
-        self.change_session_as(None, id, |session, policy, now| {
+        let source = format!("local:uid={}({})", user.uid, user.name);
+        self.change_session_as(None, Some(&source), id, |session, policy, now| {
             session.consent(user, policy, now)?;
             Ok(vec![events::session_consented(session)])
         })
@@ -557,7 +602,7 @@ impl Endpoint {
         // No invocation is between its decision and its "started" record
         // while the session closes (see `Endpoint::invoke`).
         let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        self.change_session(who.principal(), id, |session, policy, now| {
+        self.change_session(who, id, |session, policy, now| {
             let closed_by_itself = matches!(
                 session.closure.as_ref().map(|c| &c.by),
                 Some(ClosedBy::IdleTimeout | ClosedBy::Expiry)
@@ -575,11 +620,11 @@ impl Endpoint {
 
     fn change_session(
         &self,
-        who: &PrincipalId,
+        who: &Authenticated,
         id: &SessionId,
         change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<Vec<Record>, SessionRefusal>,
     ) -> Result<Session, Refusal> {
-        self.change_session_as(Some(who), id, change)
+        self.change_session_as(Some(&who.principal), who.source(), id, change)
     }
 
     /// Applies `change` to a fresh copy of the session and stores the result
@@ -589,6 +634,7 @@ impl Endpoint {
     fn change_session_as(
         &self,
         who: Option<&PrincipalId>,
+        source: Option<&str>,
         id: &SessionId,
         change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<Vec<Record>, SessionRefusal>,
     ) -> Result<Session, Refusal> {
@@ -601,12 +647,12 @@ impl Endpoint {
             match change(&mut session, &self.policy, now) {
                 Ok(records) => {
                     let closed_now = !was_closed && session.state == SessionState::Closed;
-                    self.persist(tx, &session, now, closed_now, records)?;
+                    self.persist(tx, &session, now, closed_now, records, source)?;
                     Ok(Ok(session))
                 }
                 Err(refusal) => {
                     if closed_by_itself {
-                        self.persist(tx, &session, now, true, Vec::new())?;
+                        self.persist(tx, &session, now, true, Vec::new(), source)?;
                     }
                     Ok(Err((refusal, session)))
                 }
@@ -615,7 +661,7 @@ impl Endpoint {
         let outcome = match written {
             Ok(outcome) => outcome,
             Err(refusal @ Refusal::NotFound { .. }) => {
-                return Err(self.refused_change(who, refusal, |r| {
+                return Err(self.refused_change(who, source, refusal, |r| {
                     r.session = Some(id.to_string());
                 }));
             }
@@ -631,13 +677,15 @@ impl Endpoint {
             );
             record.session = Some(session.id.to_string());
             record.ticket = Some(session.request.ticket.to_string());
-            self.refused(record, refusal)
+            self.refused(source, record, refusal)
         })
     }
 
     /// Stores a session with `records`; when it closed now, also its closure
     /// record and the voiding of its unused escalations. Runs inside a write
-    /// transaction: the records are appended before it commits.
+    /// transaction: the records are appended before it commits. `source` is
+    /// where the request that made the change came from (`None` for the
+    /// endpoint's own sweep).
     fn persist(
         &self,
         tx: &Tx<'_>,
@@ -645,6 +693,7 @@ impl Endpoint {
         now: UnixMillis,
         closed_now: bool,
         mut records: Vec<Record>,
+        source: Option<&str>,
     ) -> Result<(), Refusal> {
         tx.put_session(session)?;
         if closed_now {
@@ -666,7 +715,7 @@ impl Endpoint {
                 }
             }
         }
-        self.audit.append_all(records)?;
+        self.log(source, records)?;
         Ok(())
     }
 
@@ -680,7 +729,7 @@ impl Endpoint {
                 Ok(session)
             })
             .map_err(|refusal| {
-                self.refused_request(Some(&who.principal), refusal, |r| {
+                self.refused_request(who, refusal, |r| {
                     r.session = Some(id.to_string());
                 })
             })
@@ -691,11 +740,17 @@ impl Endpoint {
     /// see) and returns the refusal; `about` says what it named.
     pub(crate) fn refused_request(
         &self,
-        who: Option<&PrincipalId>,
+        who: &Authenticated,
         refusal: Refusal,
         about: impl FnOnce(&mut Record),
     ) -> Refusal {
-        self.refused_as(Kind::RequestRefused, who, refusal, about)
+        self.refused_as(
+            Kind::RequestRefused,
+            Some(&who.principal),
+            who.source(),
+            refusal,
+            about,
+        )
     }
 
     /// Logs a refused change to a session or an escalation that names none
@@ -703,22 +758,24 @@ impl Endpoint {
     fn refused_change(
         &self,
         who: Option<&PrincipalId>,
+        source: Option<&str>,
         refusal: Refusal,
         about: impl FnOnce(&mut Record),
     ) -> Refusal {
-        self.refused_as(Kind::ChangeRefused, who, refusal, about)
+        self.refused_as(Kind::ChangeRefused, who, source, refusal, about)
     }
 
     fn refused_as(
         &self,
         kind: Kind,
         who: Option<&PrincipalId>,
+        source: Option<&str>,
         refusal: Refusal,
         about: impl FnOnce(&mut Record),
     ) -> Refusal {
         let mut record = events::refused(kind, who, refusal.code(), refusal.to_string());
         about(&mut record);
-        self.refused(record, refusal)
+        self.refused(source, record, refusal)
     }
 
     /// The sessions `who` may see (all of them for approvers and auditors),
@@ -820,13 +877,13 @@ impl Endpoint {
             })?;
             let mut session = load_session(tx, &escalation.key.session)?;
             if session.refresh(now).is_some() {
-                self.persist(tx, &session, now, true, Vec::new())?;
+                self.persist(tx, &session, now, true, Vec::new(), who.source())?;
                 escalation = tx.escalation(id)?.unwrap_or(escalation);
             }
             match change(&mut escalation, &session, &self.policy, now) {
                 Ok(record) => {
                     tx.put_escalation(&escalation)?;
-                    self.audit.append(record)?;
+                    self.log(who.source(), vec![record])?;
                     Ok(Ok(escalation))
                 }
                 Err(refusal) => Ok(Err((refusal, session))),
@@ -835,9 +892,14 @@ impl Endpoint {
         let outcome = match written {
             Ok(outcome) => outcome,
             Err(refusal @ Refusal::NotFound { .. }) => {
-                return Err(self.refused_change(Some(&who.principal), refusal, |r| {
-                    r.escalation = Some(id.to_string());
-                }));
+                return Err(self.refused_change(
+                    Some(&who.principal),
+                    who.source(),
+                    refusal,
+                    |r| {
+                        r.escalation = Some(id.to_string());
+                    },
+                ));
             }
             Err(refusal) => return Err(refusal),
         };
@@ -851,7 +913,7 @@ impl Endpoint {
             );
             record.session = Some(session.id.to_string());
             record.escalation = Some(id.to_string());
-            self.refused(record, refusal)
+            self.refused(who.source(), record, refusal)
         })
     }
 
@@ -875,7 +937,7 @@ impl Endpoint {
                 Ok(escalation)
             })
             .map_err(|refusal| {
-                self.refused_request(Some(&who.principal), refusal, |r| {
+                self.refused_request(who, refusal, |r| {
                     r.escalation = Some(id.to_string());
                 })
             })
@@ -910,7 +972,7 @@ impl Endpoint {
             let mut closed = Vec::new();
             for mut session in tx.sessions(true)? {
                 if let Some(by) = session.refresh(now) {
-                    self.persist(tx, &session, now, true, Vec::new())?;
+                    self.persist(tx, &session, now, true, Vec::new(), None)?;
                     tracing::info!(session = %session.id, ?by, "session closed by itself");
                     closed.push(session.id);
                 }
@@ -945,7 +1007,7 @@ impl Endpoint {
             ));
             tx.expiry_logged(&escalation.id, now)?;
         }
-        self.audit.append_all(records)?;
+        self.log(None, records)?;
         Ok(())
     }
 
@@ -1103,7 +1165,7 @@ impl Endpoint {
         self.policy
             .authorize(&who.principal, &Access::ReadAudit { endpoint: &self.id })
             .map_err(|refusal| {
-                self.refused_request(Some(&who.principal), refusal.into(), |r| {
+                self.refused_request(who, refusal.into(), |r| {
                     r.endpoint = Some(self.id.clone());
                 })
             })

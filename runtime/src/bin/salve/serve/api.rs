@@ -33,11 +33,12 @@ pub enum Peer {
 }
 
 impl Peer {
-    /// Who it is, for the audit log.
-    fn describe(&self) -> Value {
+    /// Where a request came from, as audit records say it (`source`):
+    /// `ip:port`, or `local:uid=<n>(<name>)`.
+    fn source(&self) -> String {
         match self {
-            Peer::Local(user) => json!({ "local_uid": user.uid, "local_user": user.name }),
-            Peer::Remote(address) => json!({ "address": address.to_string() }),
+            Peer::Local(user) => format!("local:uid={}({})", user.uid, user.name),
+            Peer::Remote(address) => address.to_string(),
         }
     }
 }
@@ -128,7 +129,7 @@ async fn refused(
     record.decision = Some("refused".to_string());
     record.reason_code = Some(code.to_string());
     record.reason = Some(message.clone());
-    record.details = Some(json!({ "from": peer.describe() }));
+    record.source = Some(peer.source());
     let endpoint = api.endpoint.clone();
     match tokio::task::spawn_blocking(move || endpoint.audit().append(record)).await {
         Ok(Ok(_)) => {}
@@ -219,9 +220,10 @@ async fn requests(
         Err(response) => return response,
     };
     let endpoint = api.endpoint.clone();
+    let source = peer.source();
     let answer = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let (who, operation) = endpoint.authenticate::<Operation>(&signed)?;
+        let (who, operation) = endpoint.authenticate_from::<Operation>(&signed, Some(&source))?;
         endpoint.execute(&who, operation)
     })
     .await;
@@ -257,8 +259,11 @@ async fn stream(
         Err(response) => return response,
     };
     let endpoint = api.endpoint.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || endpoint.authenticate::<Operation>(&signed)).await;
+    let source = peer.source();
+    let opened = tokio::task::spawn_blocking(move || {
+        endpoint.authenticate_from::<Operation>(&signed, Some(&source))
+    })
+    .await;
     let (who, operation) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(refused)) => return refusal(&refused),
