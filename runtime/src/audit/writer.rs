@@ -607,45 +607,74 @@ fn sync_loop(
     // After a failed sync every later batch is refused (see `SyncGate`). A
     // failed *write* does not matter here: the batches that reach the
     // syncer were written whole before it.
-    while let Ok(first) = written.recv() {
-        let mut batches = vec![first];
-        while let Ok(more) = written.try_recv() {
-            batches.push(more);
+    //
+    // The answers go out from a thread of their own: waking dozens of
+    // waiting appenders takes about as long as a sync, and the next sync
+    // need not wait for it.
+    std::thread::scope(|scope| {
+        let (to_answer, answering) = mpsc::channel::<(Vec<Written>, Result<(), String>)>();
+        let answerer = std::thread::Builder::new()
+            .name("salve-audit-ack".to_string())
+            .spawn_scoped(scope, move || {
+                while let Ok((batches, result)) = answering.recv() {
+                    let count = batches.len();
+                    answer(batches, &result, copy);
+                    in_sync.fetch_sub(count, Ordering::AcqRel);
+                }
+            });
+        while let Ok(first) = written.recv() {
+            let mut batches = vec![first];
+            while let Ok(more) = written.try_recv() {
+                batches.push(more);
+            }
+            let mut held = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = sync(&batches, failed, held.clone());
+            *held = result.clone().err();
+            drop(held);
+            let count = batches.len();
+            match &answerer {
+                Ok(_) => {
+                    if let Err(mpsc::SendError((batches, result))) =
+                        to_answer.send((batches, result))
+                    {
+                        answer(batches, &result, copy);
+                        in_sync.fetch_sub(count, Ordering::AcqRel);
+                    }
+                }
+                Err(_) => {
+                    answer(batches, &result, copy);
+                    in_sync.fetch_sub(count, Ordering::AcqRel);
+                }
+            }
         }
-        let count = batches.len();
-        let mut held = gate.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = held.clone();
-        *held = sync_and_answer(batches, failed, before, copy);
-        drop(held);
-        in_sync.fetch_sub(count, Ordering::AcqRel);
-    }
+    });
 }
 
-/// One `fdatasync` per file for every batch written, then the answers.
-/// Returns why syncing failed, if it did (now or before).
-fn sync_and_answer(
-    batches: Vec<Written>,
-    failed: &Failed,
-    before: Option<String>,
-    copy: Option<&std::path::Path>,
-) -> Option<String> {
-    let mut result = before.map_or(Ok(()), Err);
-    if result.is_ok() {
-        let mut synced: Vec<*const File> = Vec::new();
-        for batch in &batches {
-            let file = Arc::as_ptr(&batch.file);
-            if synced.contains(&file) {
-                continue;
-            }
-            synced.push(file);
-            if let Err(error) = batch.file.sync_data() {
-                let reason = format!("fdatasync failed: {error}");
-                fail(failed, &reason);
-                result = Err(reason);
-                break;
-            }
+/// One `fdatasync` per file of `batches` (none after a failure `before`);
+/// why syncing failed, if it did (now or before).
+fn sync(batches: &[Written], failed: &Failed, before: Option<String>) -> Result<(), String> {
+    if let Some(reason) = before {
+        return Err(reason);
+    }
+    let mut synced: Vec<*const File> = Vec::new();
+    for batch in batches {
+        let file = Arc::as_ptr(&batch.file);
+        if synced.contains(&file) {
+            continue;
+        }
+        synced.push(file);
+        if let Err(error) = batch.file.sync_data() {
+            let reason = format!("fdatasync failed: {error}");
+            fail(failed, &reason);
+            return Err(reason);
         }
     }
+    Ok(())
+}
+
+/// Answers every job of `batches` as `result` says; copies their checkpoints
+/// elsewhere once they are durable.
+fn answer(batches: Vec<Written>, result: &Result<(), String>, copy: Option<&std::path::Path>) {
     for batch in batches {
         if result.is_ok() {
             for checkpoint in &batch.checkpoints {
@@ -664,6 +693,18 @@ fn sync_and_answer(
             );
         }
     }
+}
+
+/// One `fdatasync` per file for every batch written, then the answers.
+/// Returns why syncing failed, if it did (now or before).
+fn sync_and_answer(
+    batches: Vec<Written>,
+    failed: &Failed,
+    before: Option<String>,
+    copy: Option<&std::path::Path>,
+) -> Option<String> {
+    let result = sync(&batches, failed, before);
+    answer(batches, &result, copy);
     result.err()
 }
 
