@@ -835,6 +835,99 @@ fn records_rewritten_with_the_checkpoints_after_them_removed_are_caught() {
         .unwrap();
 }
 
+/// Rewrites the log in `dir` from record `forged` on, re-hashing the chain
+/// as someone without the endpoint's key can: record `forged` loses the
+/// quotes around its action (its line is no longer JSON), and the link of
+/// record `broken`, if given, is left pointing at the old chain.
+fn forge_not_json(dir: &Path, forged: u64, broken: Option<u64>) {
+    use salve::audit::record::{chain_hash, read_head, split_line};
+    let mut prev: Option<salve::digest::Sha256Digest> = None;
+    for s in segment::list(dir).unwrap() {
+        let bytes = std::fs::read(&s.path).unwrap();
+        let mut out = Vec::new();
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            let body = &line[..line.len() - 1];
+            let split = split_line(body).unwrap();
+            let head = read_head(split.canonical_without_brace).unwrap();
+            let claimed: salve::digest::Sha256Digest =
+                std::str::from_utf8(split.claimed).unwrap().parse().unwrap();
+            let Some(link) = prev.filter(|_| head.seq >= forged) else {
+                out.extend_from_slice(line);
+                prev = Some(claimed);
+                continue;
+            };
+            let mut canonical = String::from_utf8(split.canonical_without_brace.to_vec()).unwrap();
+            if head.seq == forged {
+                canonical = canonical.replace(
+                    "\"action\":\"clear-print-queue\"",
+                    "\"action\":clear-print-queue",
+                );
+            }
+            if broken != Some(head.seq) {
+                let old = std::str::from_utf8(head.prev).unwrap().to_string();
+                canonical = canonical.replace(&old, &link.to_string());
+            }
+            let hash = chain_hash(&link, canonical.as_bytes());
+            out.extend_from_slice(format!("{canonical},\"hash\":\"{hash}\"}}\n").as_bytes());
+            prev = Some(hash);
+        }
+        std::fs::write(&s.path, out).unwrap();
+    }
+}
+
+#[test]
+fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
+    // After the last checkpoint (record 121), where no signature vouches
+    // for the records, each is parsed: record 124 is named.
+    let sample = copy_of(pristine());
+    cut_after(&sample, 127);
+    forge_not_json(&sample.log_dir, 124, None);
+    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.seq, Some(124), "{error}");
+    assert!(
+        corruption.reason.starts_with("not a valid record: "),
+        "{error}"
+    );
+    // A later break in the chain does not hide it: the first bad record is
+    // the one reported.
+    let sample = copy_of(pristine());
+    cut_after(&sample, 127);
+    forge_not_json(&sample.log_dir, 124, Some(126));
+    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.seq, Some(124), "{error}");
+    // Before a checkpoint, the checkpoint (record 33) no longer matches the
+    // chain; the record before it that is not JSON is the first bad one.
+    let sample = copy_of(pristine());
+    forge_not_json(&sample.log_dir, 30, None);
+    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.seq, Some(30), "{error}");
+    assert!(
+        corruption.reason.starts_with("not a valid record: "),
+        "{error}"
+    );
+    // In a log without checkpoints, every record is parsed.
+    let (_dir, log_dir) = plain_log(20);
+    forge_not_json(&log_dir, 7, None);
+    let error = verify_dir(&log_dir, None, None).unwrap_err();
+    let VerifyError::Corrupt(corruption) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(corruption.seq, Some(7), "{error}");
+    assert!(
+        corruption.reason.starts_with("not a valid record: "),
+        "{error}"
+    );
+}
+
 /// A log of `records` events in one segment, without checkpoints; returns
 /// its directory's parent (kept alive) and the directory.
 fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {

@@ -9,6 +9,10 @@
 //! record and the chain after it requires, since the checkpoints after it no
 //! longer match. Only the records after the last checkpoint are left
 //! unprotected by the log itself; a checkpoint kept elsewhere covers them.
+//! Every line must also be JSON: the records a signed checkpoint vouches
+//! for are (the endpoint writes nothing else, and their hashes chain up to
+//! what it signed), so only the others are parsed — the records before the
+//! first checkpoint, after the last one, or in a log without any.
 //! Verification only reads.
 
 use super::checkpoint::Checkpoint;
@@ -19,6 +23,7 @@ use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// What a verified log holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -127,6 +132,8 @@ struct Chain<'k> {
     since_checkpoint: u64,
     /// The most records allowed between two checkpoints.
     checkpoint_every: u64,
+    /// Records no checkpoint vouches for yet, not yet checked to be JSON.
+    unvouched: Unvouched,
 }
 
 /// Verifies the log in `dir` (its segments in order), written with the
@@ -178,6 +185,7 @@ pub fn verify_dir_with(
         watch_found: false,
         since_checkpoint: 0,
         checkpoint_every: checkpoint_every.max(1),
+        unvouched: Unvouched::default(),
     };
     for segment in &segments {
         let file = std::fs::File::open(&segment.path).map_err(|source| VerifyError::Io {
@@ -186,6 +194,8 @@ pub fn verify_dir_with(
         })?;
         verify_reader(&segment.path, file, segment, &mut chain)?;
     }
+    // The records after the last checkpoint: no signature vouches for them.
+    chain.unvouched.check()?;
     let last_seq = chain.expected_seq - 1;
     if let Some(checkpoint) = external {
         // The checkpoint is the record after the one it vouches for.
@@ -223,6 +233,7 @@ fn verify_reader(
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(1024);
     let mut number = 0u64;
+    let file: Rc<Path> = Rc::from(path);
     loop {
         line.clear();
         let read = reader
@@ -230,131 +241,225 @@ fn verify_reader(
             .map_err(|source| VerifyError::Io {
                 path: path.to_path_buf(),
                 source,
-            })?;
-        if read == 0 {
-            return Ok(());
-        }
-        number += 1;
-        let corrupt = |seq: Option<u64>, reason: String| Corruption {
-            file: path.to_path_buf(),
-            line: number,
-            seq,
-            reason,
-        };
-        if line.last() != Some(&b'\n') {
-            return Err(corrupt(
-                None,
-                "the last line is incomplete — a write torn by a crash, never acknowledged (opening the log for writing removes it), or a truncated file".to_string(),
-            )
-            .into());
-        }
-        let body = &line[..line.len() - 1];
-        if number == 1 && segment.first_seq != chain.expected_seq {
-            return Err(corrupt(
-                None,
-                format!(
-                    "this segment starts at record {}, but record {} comes next: segments are missing or misnamed",
-                    segment.first_seq, chain.expected_seq
-                ),
-            )
-            .into());
-        }
-        let Some(split) = split_line(body) else {
-            return Err(corrupt(
-                None,
-                "not a sealed record: it does not end with its `hash`".to_string(),
-            )
-            .into());
-        };
-        let record = read_head(split.canonical_without_brace).ok_or_else(|| {
-            corrupt(
-                None,
-                "not a sealed record: it does not open with its seq, time, kind and code, or its prev does not close it".to_string(),
-            )
-        })?;
-        let seq = Some(record.seq);
-        // Every line is JSON; its hash below covers every byte of it.
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
-        if record.seq != chain.expected_seq {
-            return Err(corrupt(
-                seq,
-                format!(
-                    "record {} where record {} was expected: records were deleted, inserted or reordered",
-                    record.seq, chain.expected_seq
-                ),
-            )
-            .into());
-        }
-        if record.prev != chain.prev_hex {
-            return Err(corrupt(
-                seq,
-                format!(
-                    "its `prev` is not the hash of record {}: the chain is broken here",
-                    record.seq - 1
-                ),
-            )
-            .into());
-        }
-        let computed = chain_hash(&chain.prev, split.canonical_without_brace);
-        let mut computed_hex = [0u8; 64];
-        hex::encode_to_slice(computed.as_bytes(), &mut computed_hex)
-            .map_err(|e| corrupt(seq, e.to_string()))?;
-        if split.claimed != computed_hex {
-            return Err(corrupt(
-                seq,
-                "its hash does not match its content: the record was changed".to_string(),
-            )
-            .into());
-        }
-        if record.code != u64::from(record.kind.code()) {
-            return Err(corrupt(
-                seq,
-                format!(
-                    "code {} does not belong to kind {}",
-                    record.code, record.kind
-                ),
-            )
-            .into());
-        }
-        if record.kind == Kind::Checkpoint {
-            chain.since_checkpoint = 0;
-        } else {
-            chain.since_checkpoint += 1;
-            if chain.since_checkpoint > chain.checkpoint_every && chain.signer.is_some() {
-                return Err(corrupt(
-                    seq,
-                    format!(
-                        "{} records without a checkpoint, where the endpoint signs one every {} records: checkpoints were removed, which rewriting the records before them requires (for a log written with a longer interval, give it)",
-                        chain.since_checkpoint, chain.checkpoint_every
-                    ),
-                )
-                .into());
-            }
-        }
-        let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
-        if record.kind == Kind::Checkpoint || watching {
-            // Rare: read the record whole.
-            let full: Record = serde_json::from_slice(body)
-                .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
-            check_checkpoints(&full, chain).map_err(|e| match e {
-                Ok(reason) => VerifyError::Corrupt(corrupt(seq, reason)),
-                Err(error) => error,
-            })?;
-        }
-        if let Some(watched) = chain.watch
-            && watched.seq == record.seq
-            && computed != watched.hash
-        {
-            return Err(VerifyError::CheckpointMismatch {
-                seq: record.seq,
-                found: computed,
-                expected: watched.hash,
             });
+        let checked = match read {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                number += 1;
+                verify_line(&file, number, &line, segment, chain)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = checked {
+            // A record before this one, not yet checked to be JSON, may be
+            // the first bad one.
+            chain.unvouched.check()?;
+            return Err(error);
         }
-        chain.prev = computed;
-        chain.prev_hex = computed_hex;
-        chain.expected_seq += 1;
+    }
+}
+
+/// Checks one line (with its newline) of a segment, the `number`th.
+fn verify_line(
+    file: &Rc<Path>,
+    number: u64,
+    line: &[u8],
+    segment: &Segment,
+    chain: &mut Chain<'_>,
+) -> Result<(), VerifyError> {
+    let corrupt = |seq: Option<u64>, reason: String| Corruption {
+        file: file.to_path_buf(),
+        line: number,
+        seq,
+        reason,
+    };
+    if line.last() != Some(&b'\n') {
+        return Err(corrupt(
+            None,
+            "the last line is incomplete — a write torn by a crash, never acknowledged (opening the log for writing removes it), or a truncated file".to_string(),
+        )
+        .into());
+    }
+    let body = &line[..line.len() - 1];
+    if number == 1 && segment.first_seq != chain.expected_seq {
+        return Err(corrupt(
+            None,
+            format!(
+                "this segment starts at record {}, but record {} comes next: segments are missing or misnamed",
+                segment.first_seq, chain.expected_seq
+            ),
+        )
+        .into());
+    }
+    let Some(split) = split_line(body) else {
+        return Err(corrupt(
+            None,
+            "not a sealed record: it does not end with its `hash`".to_string(),
+        )
+        .into());
+    };
+    let record = read_head(split.canonical_without_brace).ok_or_else(|| {
+        corrupt(
+            None,
+            "not a sealed record: it does not open with its seq, time, kind and code, or its prev does not close it".to_string(),
+        )
+    })?;
+    let seq = Some(record.seq);
+    if record.seq != chain.expected_seq {
+        return Err(corrupt(
+            seq,
+            format!(
+                "record {} where record {} was expected: records were deleted, inserted or reordered",
+                record.seq, chain.expected_seq
+            ),
+        )
+        .into());
+    }
+    if record.prev != chain.prev_hex {
+        return Err(corrupt(
+            seq,
+            format!(
+                "its `prev` is not the hash of record {}: the chain is broken here",
+                record.seq - 1
+            ),
+        )
+        .into());
+    }
+    let computed = chain_hash(&chain.prev, split.canonical_without_brace);
+    let mut computed_hex = [0u8; 64];
+    hex::encode_to_slice(computed.as_bytes(), &mut computed_hex)
+        .map_err(|e| corrupt(seq, e.to_string()))?;
+    if split.claimed != computed_hex {
+        return Err(corrupt(
+            seq,
+            "its hash does not match its content: the record was changed".to_string(),
+        )
+        .into());
+    }
+    if record.code != u64::from(record.kind.code()) {
+        return Err(corrupt(
+            seq,
+            format!(
+                "code {} does not belong to kind {}",
+                record.code, record.kind
+            ),
+        )
+        .into());
+    }
+    if record.kind == Kind::Checkpoint {
+        chain.since_checkpoint = 0;
+    } else {
+        chain.since_checkpoint += 1;
+        if chain.since_checkpoint > chain.checkpoint_every && chain.signer.is_some() {
+            return Err(corrupt(
+                seq,
+                format!(
+                    "{} records without a checkpoint, where the endpoint signs one every {} records: checkpoints were removed, which rewriting the records before them requires (for a log written with a longer interval, give it)",
+                    chain.since_checkpoint, chain.checkpoint_every
+                ),
+            )
+            .into());
+        }
+    }
+    let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
+    if record.kind == Kind::Checkpoint || watching {
+        // Rare: read the record whole (which checks it is JSON).
+        let full: Record = serde_json::from_slice(body)
+            .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
+        let vouching = record.kind == Kind::Checkpoint;
+        check_checkpoints(&full, chain).map_err(|e| match e {
+            Ok(reason) => VerifyError::Corrupt(corrupt(seq, reason)),
+            Err(error) => error,
+        })?;
+        if vouching {
+            // Signed by the key every checkpoint must be signed by: every
+            // record before it is as the endpoint wrote it.
+            chain.unvouched.clear();
+        }
+    } else if chain.signer.is_some() {
+        // Every line is JSON. Once a checkpoint signed by the endpoint's
+        // key vouches for this one, it is: the endpoint writes nothing
+        // else. Until then it is kept, and checked if none does.
+        chain.unvouched.push(file, number, record.seq, body)?;
+    } else {
+        check_json(file, number, record.seq, body)?;
+    }
+    if let Some(watched) = chain.watch
+        && watched.seq == record.seq
+        && computed != watched.hash
+    {
+        return Err(VerifyError::CheckpointMismatch {
+            seq: record.seq,
+            found: computed,
+            expected: watched.hash,
+        });
+    }
+    chain.prev = computed;
+    chain.prev_hex = computed_hex;
+    chain.expected_seq += 1;
+    Ok(())
+}
+
+/// Checks that a record's line (without its newline) is JSON; its hash
+/// covers every byte of it, but not that.
+fn check_json(file: &Path, line: u64, seq: u64, body: &[u8]) -> Result<(), Corruption> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| Corruption {
+            file: file.to_path_buf(),
+            line,
+            seq: Some(seq),
+            reason: format!("not a valid record: {e}"),
+        })
+}
+
+/// Most bytes of records kept for a checkpoint to vouch for: past this,
+/// they are checked to be JSON there and then.
+const MAX_UNVOUCHED_BYTES: usize = 8 << 20;
+
+/// Records since the last checkpoint, kept until the next one vouches for
+/// them (they are then what the endpoint wrote: JSON) or the log ends
+/// without one (they are then checked to be JSON). Checking each record as
+/// JSON costs more than hashing it, and a checkpoint covers nearly all.
+#[derive(Default)]
+struct Unvouched {
+    bytes: Vec<u8>,
+    /// Each record's file, line, sequence number and end in `bytes`.
+    records: Vec<(Rc<Path>, u64, u64, usize)>,
+}
+
+impl Unvouched {
+    fn push(
+        &mut self,
+        file: &Rc<Path>,
+        line: u64,
+        seq: u64,
+        body: &[u8],
+    ) -> Result<(), Corruption> {
+        if self.bytes.len() + body.len() > MAX_UNVOUCHED_BYTES {
+            self.check()?;
+        }
+        self.bytes.extend_from_slice(body);
+        self.records
+            .push((file.clone(), line, seq, self.bytes.len()));
+        Ok(())
+    }
+
+    /// Checks every record kept to be JSON (the first that is not is the
+    /// error), and forgets them.
+    fn check(&mut self) -> Result<(), Corruption> {
+        let mut start = 0;
+        for (file, line, seq, end) in &self.records {
+            check_json(file, *line, *seq, &self.bytes[start..*end])?;
+            start = *end;
+        }
+        self.clear();
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
     }
 }
 
