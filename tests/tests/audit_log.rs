@@ -875,57 +875,42 @@ fn forge_not_json(dir: &Path, forged: u64, broken: Option<u64>) {
     }
 }
 
+/// The first bad record `verify` names in `dir`: its sequence number and
+/// whether it is named for not being JSON.
+fn first_bad(dir: &Path, key: Option<&salve::identity::PublicKey>) -> (Option<u64>, bool) {
+    match verify_dir(dir, key, None) {
+        Err(VerifyError::Corrupt(corruption)) => (
+            corruption.seq,
+            corruption.reason.starts_with("not a valid record: "),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
     // After the last checkpoint (record 121), where no signature vouches
     // for the records, each is parsed: record 124 is named.
     let sample = copy_of(pristine());
+    let key = sample.key.public();
     cut_after(&sample, 127);
     forge_not_json(&sample.log_dir, 124, None);
-    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
-    let VerifyError::Corrupt(corruption) = &error else {
-        panic!("{error}")
-    };
-    assert_eq!(corruption.seq, Some(124), "{error}");
-    assert!(
-        corruption.reason.starts_with("not a valid record: "),
-        "{error}"
-    );
+    assert_eq!(first_bad(&sample.log_dir, Some(&key)), (Some(124), true));
     // A later break in the chain does not hide it: the first bad record is
     // the one reported.
     let sample = copy_of(pristine());
     cut_after(&sample, 127);
     forge_not_json(&sample.log_dir, 124, Some(126));
-    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
-    let VerifyError::Corrupt(corruption) = &error else {
-        panic!("{error}")
-    };
-    assert_eq!(corruption.seq, Some(124), "{error}");
+    assert_eq!(first_bad(&sample.log_dir, Some(&key)), (Some(124), true));
     // Before a checkpoint, the checkpoint (record 33) no longer matches the
     // chain; the record before it that is not JSON is the first bad one.
     let sample = copy_of(pristine());
     forge_not_json(&sample.log_dir, 30, None);
-    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
-    let VerifyError::Corrupt(corruption) = &error else {
-        panic!("{error}")
-    };
-    assert_eq!(corruption.seq, Some(30), "{error}");
-    assert!(
-        corruption.reason.starts_with("not a valid record: "),
-        "{error}"
-    );
+    assert_eq!(first_bad(&sample.log_dir, Some(&key)), (Some(30), true));
     // In a log without checkpoints, every record is parsed.
     let (_dir, log_dir) = plain_log(20);
     forge_not_json(&log_dir, 7, None);
-    let error = verify_dir(&log_dir, None, None).unwrap_err();
-    let VerifyError::Corrupt(corruption) = &error else {
-        panic!("{error}")
-    };
-    assert_eq!(corruption.seq, Some(7), "{error}");
-    assert!(
-        corruption.reason.starts_with("not a valid record: "),
-        "{error}"
-    );
+    assert_eq!(first_bad(&log_dir, None), (Some(7), true));
 }
 
 /// A log of `records` events in one segment, without checkpoints; returns
