@@ -5,10 +5,10 @@
 //! on one core — on a log checkpointed as an endpoint's is (every 1000
 //! records, signed by its key), each signature checked against that key —
 //! against, in the same run, the floor beneath it: a SHA-256 chain over the
-//! same lines, and parsing each as JSON.
+//! same lines, hashing just what verify must hash, and parsing each as JSON.
 //!
 //! Run: `cargo bench -p salve --bench audit` (`-- --quick` for a shorter
-//! run). The log is written under `$SALVE_BENCH_DIR` (default: the system's
+//! run; `-- appends` or `-- verify` for one part). The log is written under `$SALVE_BENCH_DIR` (default: the system's
 //! temporary directory) — point it at the disk the endpoint would use.
 
 use salve::audit::{AuditConfig, AuditLog, Kind, Record, verify_dir};
@@ -31,6 +31,18 @@ fn record(writer: usize, n: u64) -> Record {
     record.outcome = Some("succeeded".to_string());
     record.duration_us = Some(1234);
     record
+}
+
+/// How long `record`'s sealed line is.
+fn line_len(record: Record) -> usize {
+    let (_, line) = record
+        .seal(
+            1,
+            "2026-11-22T10:15:00.123456Z".into(),
+            salve::audit::record::GENESIS,
+        )
+        .expect("seal");
+    line.len()
 }
 
 fn temp_dir() -> tempfile::TempDir {
@@ -77,12 +89,14 @@ fn appends(writers: usize, group_commit: bool, duration: Duration) -> (f64, Vec<
     (total as f64 / elapsed.as_secs_f64(), latencies)
 }
 
-/// Records per second of the floor beneath verify, over the same files read
-/// the same way: each line only hashed into a chain (`hash`), or only
-/// checked to be JSON (`!hash`).
+/// Records per second of the floor beneath verify, over the same files:
+/// each read whole into one buffer, each line found with `memchr`, and
+/// only hashed into the chain as verify must hash it (`hash`: the previous
+/// hash and the record's canonical encoding), or only checked to be JSON
+/// (`!hash`).
 fn floor(dir: &std::path::Path, hash: bool) -> f64 {
-    use sha2::{Digest as _, Sha256};
-    use std::io::BufRead as _;
+    use salve::audit::record::{chain_hash, split_line};
+    use std::io::Read as _;
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .expect("log dir")
         .map(|e| e.expect("entry").path())
@@ -90,22 +104,24 @@ fn floor(dir: &std::path::Path, hash: bool) -> f64 {
     paths.sort();
     let started = Instant::now();
     let mut lines = 0u64;
-    let mut prev = [0u8; 32];
+    let mut prev = salve::audit::record::GENESIS;
+    let mut bytes = Vec::new();
     for path in paths {
-        let file = std::fs::File::open(path).expect("segment");
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-        let mut line = Vec::with_capacity(1024);
-        while reader.read_until(b'\n', &mut line).expect("read") > 0 {
+        bytes.clear();
+        std::fs::File::open(path)
+            .and_then(|mut file| file.read_to_end(&mut bytes))
+            .expect("segment");
+        let mut start = 0;
+        for newline in memchr::memchr_iter(b'\n', &bytes) {
+            let line = &bytes[start..newline];
+            start = newline + 1;
             if hash {
-                let mut hasher = Sha256::new();
-                hasher.update(prev);
-                hasher.update(&line);
-                prev = hasher.finalize().into();
+                let split = split_line(line).expect("a sealed record");
+                prev = chain_hash(&prev, split.canonical_without_brace);
             } else {
-                serde_json::from_slice::<serde::de::IgnoredAny>(&line).expect("JSON");
+                serde_json::from_slice::<serde::de::IgnoredAny>(line).expect("JSON");
             }
             lines += 1;
-            line.clear();
         }
     }
     std::hint::black_box(prev);
@@ -122,23 +138,28 @@ fn us(d: Duration) -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let duration = Duration::from_millis(if quick { 700 } else { 3000 });
-    let verify_records: u64 = if quick { 100_000 } else { 500_000 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `appends` or `verify` runs that part alone.
+    let only = |part: &str| {
+        let parts = ["appends", "verify"];
+        !args.iter().any(|a| parts.contains(&a.as_str())) || args.iter().any(|a| a == part)
+    };
+    if only("appends") {
+        appends_table(Duration::from_millis(if quick { 700 } else { 3000 }));
+    }
+    if only("verify") {
+        verify_table(if quick { 100_000 } else { 500_000 });
+    }
+}
 
+/// Durable appends with 1, 8 and 64 writers, each with and without group
+/// commit, for `duration` per row.
+fn appends_table(duration: Duration) {
     println!(
         "Durable appends ({} s per row; each record ~{} bytes)",
         duration.as_secs_f64(),
-        {
-            let (_, line) = record(0, 0)
-                .seal(
-                    1,
-                    "2026-11-22T10:15:00.123456Z".into(),
-                    salve::audit::record::GENESIS,
-                )
-                .expect("seal");
-            line.len()
-        }
+        line_len(record(0, 0))
     );
     println!();
     println!(
@@ -157,7 +178,49 @@ fn main() {
             grouped / single
         );
     }
+    // The disk beneath: an appender answered after one sync submits its
+    // next record while the following sync is already under way (it carries
+    // what arrived during the one before), so each waits for about two
+    // syncs — and half the writers' records ride in each.
+    let line_len = line_len(record(0, 0));
+    let sync = batch_sync(
+        32 * line_len,
+        if duration.as_secs() >= 3 { 300 } else { 100 },
+    );
+    println!();
+    println!(
+        "The disk's floor, same run: appending {} bytes (32 records) then fdatasync, p50 {} — so with 64 writers each waiting for its record, at most 64 / (2 × {}) = {:.0} records/s",
+        32 * line_len,
+        us(sync),
+        us(sync),
+        64.0 / (2.0 * sync.as_secs_f64())
+    );
+}
 
+/// The median time to append `bytes` to a file and `fdatasync` it, over
+/// `rounds` rounds, on the bench's disk.
+fn batch_sync(bytes: usize, rounds: usize) -> Duration {
+    use std::io::Write as _;
+    let dir = temp_dir();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("sync-floor"))
+        .expect("file");
+    let batch = vec![b'x'; bytes];
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let begun = Instant::now();
+            file.write_all(&batch).expect("write");
+            file.sync_data().expect("fdatasync");
+            begun.elapsed()
+        })
+        .collect();
+    percentile(&mut times, 0.5)
+}
+
+/// Verify over a log of `verify_records` records, against its floor.
+fn verify_table(verify_records: u64) {
     // Verify: a log of `verify_records` records written in batches of 1000,
     // checkpointed by the endpoint's key as the service's log is, then
     // checked end to end on one core against that key.

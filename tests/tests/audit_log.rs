@@ -913,6 +913,61 @@ fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
     assert_eq!(first_bad(&log_dir, None), (Some(7), true));
 }
 
+#[test]
+fn a_line_that_is_not_json_is_named_from_megabytes_and_segments_back() {
+    // A checkpoint every 100 000 records: the first one, written on close,
+    // comes after megabytes of records over several segments, all kept
+    // unchecked until it. Forging record 10 breaks that checkpoint; record
+    // 10, read two segments and more than one read buffer earlier, is the
+    // first bad record, named in its own file and line.
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let mut config = AuditConfig::new(&log_dir);
+    config.max_segment_bytes = 1 << 20;
+    config.checkpoint_every = 100_000;
+    config.checkpoint_key = Some(key.clone());
+    let log = AuditLog::open(config).unwrap();
+    for batch in 0..16 {
+        log.append_all((batch * 500..(batch + 1) * 500).map(event).collect())
+            .unwrap();
+    }
+    log.close();
+    let segments = segment::list(&log_dir).unwrap();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let verified = salve::audit::verify_dir_with(&log_dir, Some(&key.public()), None, 100_000)
+        .expect("the log verifies");
+    assert_eq!((verified.records, verified.checkpoints), (8001, 1));
+    forge_not_json(&log_dir, 10, None);
+    match salve::audit::verify_dir_with(&log_dir, Some(&key.public()), None, 100_000) {
+        Err(VerifyError::Corrupt(corruption)) => {
+            assert_eq!(corruption.seq, Some(10), "{corruption}");
+            assert_eq!((&corruption.file, corruption.line), (&segments[0].path, 10));
+            assert!(
+                corruption.reason.starts_with("not a valid record: "),
+                "{corruption}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_line_too_long_to_be_a_record_is_refused_without_reading_it_all() {
+    let (_dir, log_dir) = plain_log(3);
+    let path = &segment::list(&log_dir).unwrap()[0].path;
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.resize(bytes.len() + (65 << 20), b'x');
+    std::fs::write(path, bytes).unwrap();
+    match verify_dir(&log_dir, None, None) {
+        Err(VerifyError::Corrupt(corruption)) => {
+            assert_eq!((corruption.line, corruption.seq), (4, None));
+            assert_eq!(corruption.reason, "a line longer than 64 MiB: not a record");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A log of `records` events in one segment, without checkpoints; returns
 /// its directory's parent (kept alive) and the directory.
 fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {

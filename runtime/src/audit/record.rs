@@ -317,11 +317,15 @@ pub fn read_head(canonical_without_brace: &[u8]) -> Option<LineHead<'_>> {
     let rest = &rest[rest.iter().position(|b| *b == b'"')?..];
     let rest = rest.strip_prefix(b"\",\"kind\":\"")?;
     let end = rest.iter().position(|b| *b == b'"')?;
-    let kind = Kind::ALL
-        .into_iter()
-        .find(|k| k.name().as_bytes() == &rest[..end])?;
+    let name = &rest[..end];
     let rest = rest[end..].strip_prefix(b"\",\"code\":")?;
     let (code, _) = number(rest)?;
+    // The code tells which kind to compare the name with; only a record
+    // whose kind and code disagree (which verify reports) needs a search.
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|k| u64::from(k.code()) == code && k.name().as_bytes() == name)
+        .or_else(|| Kind::ALL.into_iter().find(|k| k.name().as_bytes() == name))?;
     const PREV: &[u8] = b",\"prev\":\"";
     let tail = canonical_without_brace
         .len()

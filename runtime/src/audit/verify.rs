@@ -21,7 +21,8 @@ use super::record::{GENESIS, Kind, Record, chain_hash, read_head, split_line};
 use super::segment::{self, Segment};
 use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -195,7 +196,7 @@ pub fn verify_dir_with(
         verify_reader(&segment.path, file, segment, &mut chain)?;
     }
     // The records after the last checkpoint: no signature vouches for them.
-    chain.unvouched.check()?;
+    chain.unvouched.check(&[])?;
     let last_seq = chain.expected_seq - 1;
     if let Some(checkpoint) = external {
         // The checkpoint is the record after the one it vouches for.
@@ -224,49 +225,106 @@ pub fn verify_dir_with(
     })
 }
 
+/// Bytes read from a segment at a time; lines are checked where they lie
+/// in this buffer, not copied out one by one.
+const CHUNK: usize = 1 << 20;
+
+/// The longest line read: past it, a line is not a record (the endpoint
+/// writes none this long), and reading stops there rather than holding
+/// the rest of the file in memory.
+const MAX_LINE: usize = 64 << 20;
+
 fn verify_reader(
     path: &Path,
-    reader: impl Read,
+    mut reader: impl Read,
     segment: &Segment,
     chain: &mut Chain<'_>,
 ) -> Result<(), VerifyError> {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut line = Vec::with_capacity(1024);
-    let mut number = 0u64;
     let file: Rc<Path> = Rc::from(path);
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|source| VerifyError::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        let checked = match read {
-            Ok(0) => return Ok(()),
-            Ok(_) => {
-                number += 1;
-                verify_line(&file, number, &line, segment, chain)
+    let mut buffer = vec![0u8; CHUNK];
+    // `buffer[..filled]` holds what was read and not yet checked: whole
+    // lines, then the start of the next one.
+    let mut filled = 0;
+    let mut number = 0u64;
+    let checked = loop {
+        if filled == buffer.len() {
+            if buffer.len() >= MAX_LINE {
+                break Err(Corruption {
+                    file: path.to_path_buf(),
+                    line: number + 1,
+                    seq: None,
+                    reason: format!("a line longer than {} MiB: not a record", MAX_LINE >> 20),
+                }
+                .into());
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = checked {
-            // A record before this one, not yet checked to be JSON, may be
-            // the first bad one.
-            chain.unvouched.check()?;
-            return Err(error);
+            buffer.resize(buffer.len() * 2, 0);
         }
+        let read = match reader.read(&mut buffer[filled..]) {
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                break Err(VerifyError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let unread = filled;
+        filled += read;
+        let mut start = 0;
+        let mut failed = None;
+        // Only the bytes just read can hold the next newline.
+        for newline in memchr::memchr_iter(b'\n', &buffer[unread..filled]) {
+            let end = unread + newline + 1;
+            number += 1;
+            if let Err(error) = verify_line(&file, number, &buffer, start..end, segment, chain) {
+                failed = Some(error);
+                break;
+            }
+            start = end;
+        }
+        if let Some(error) = failed {
+            break Err(error);
+        }
+        if read == 0 {
+            // The end of the file: a last line without its newline is torn.
+            if start < filled {
+                number += 1;
+                break verify_line(&file, number, &buffer, start..filled, segment, chain);
+            }
+            break Ok(());
+        }
+        if chain.unvouched.holds_current() {
+            // Records kept for a checkpoint lie in this buffer: it is kept
+            // with them, and reading goes on in another.
+            chain.unvouched.retire(&mut buffer, start..filled);
+        } else {
+            buffer.copy_within(start..filled, 0);
+        }
+        filled -= start;
+    };
+    if checked.is_err() {
+        // A record before the bad one, not yet checked to be JSON, may be
+        // the first bad one.
+        chain.unvouched.check(&buffer)?;
+    } else if chain.unvouched.holds_current() {
+        // The next segment, or the end of the log, may still need them.
+        chain.unvouched.retire(&mut buffer, 0..0);
     }
+    checked
 }
 
-/// Checks one line (with its newline) of a segment, the `number`th.
+/// Checks one line (with its newline) of a segment, the `number`th, which
+/// lies in `buffer` at `at`.
 fn verify_line(
     file: &Rc<Path>,
     number: u64,
-    line: &[u8],
+    buffer: &[u8],
+    at: Range<usize>,
     segment: &Segment,
     chain: &mut Chain<'_>,
 ) -> Result<(), VerifyError> {
+    let line = &buffer[at.clone()];
     let corrupt = |seq: Option<u64>, reason: String| Corruption {
         file: file.to_path_buf(),
         line: number,
@@ -380,7 +438,10 @@ fn verify_line(
         // Every line is JSON. Once a checkpoint signed by the endpoint's
         // key vouches for this one, it is: the endpoint writes nothing
         // else. Until then it is kept, and checked if none does.
-        chain.unvouched.push(file, number, record.seq, body)?;
+        let body = at.start..at.start + body.len();
+        chain
+            .unvouched
+            .push(file, number, record.seq, body, buffer)?;
     } else {
         check_json(file, number, record.seq, body)?;
     }
@@ -421,45 +482,90 @@ const MAX_UNVOUCHED_BYTES: usize = 8 << 20;
 /// them (they are then what the endpoint wrote: JSON) or the log ends
 /// without one (they are then checked to be JSON). Checking each record as
 /// JSON costs more than hashing it, and a checkpoint covers nearly all.
+/// Records are kept where they were read: the reader's buffer holding
+/// some is kept too, and the reader goes on in another.
 #[derive(Default)]
 struct Unvouched {
-    bytes: Vec<u8>,
-    /// Each record's file, line, sequence number and end in `bytes`.
-    records: Vec<(Rc<Path>, u64, u64, usize)>,
+    /// Buffers the reader moved on from, holding kept records.
+    retired: Vec<Vec<u8>>,
+    /// Buffers no longer needed, for the reader to go on in.
+    spare: Vec<Vec<u8>>,
+    records: Vec<Kept>,
+    /// How many bytes the kept records hold.
+    bytes: usize,
+}
+
+/// A record kept: where it was read, and where it lies.
+struct Kept {
+    file: Rc<Path>,
+    line: u64,
+    seq: u64,
+    /// Which buffer: an index into `retired`, or its length for the
+    /// reader's current one.
+    buffer: usize,
+    range: Range<usize>,
 }
 
 impl Unvouched {
+    /// Keeps the record at `range` of `current` (the reader's buffer).
     fn push(
         &mut self,
         file: &Rc<Path>,
         line: u64,
         seq: u64,
-        body: &[u8],
+        range: Range<usize>,
+        current: &[u8],
     ) -> Result<(), Corruption> {
-        if self.bytes.len() + body.len() > MAX_UNVOUCHED_BYTES {
-            self.check()?;
+        if self.bytes + range.len() > MAX_UNVOUCHED_BYTES {
+            self.check(current)?;
         }
-        self.bytes.extend_from_slice(body);
-        self.records
-            .push((file.clone(), line, seq, self.bytes.len()));
+        self.bytes += range.len();
+        self.records.push(Kept {
+            file: file.clone(),
+            line,
+            seq,
+            buffer: self.retired.len(),
+            range,
+        });
         Ok(())
     }
 
+    /// Whether a record is kept in the reader's current buffer.
+    fn holds_current(&self) -> bool {
+        self.records
+            .last()
+            .is_some_and(|kept| kept.buffer == self.retired.len())
+    }
+
+    /// Keeps the reader's `current` buffer, replacing it with a spare one
+    /// that starts with the bytes at `unread` of the old one.
+    fn retire(&mut self, current: &mut Vec<u8>, unread: Range<usize>) {
+        let mut next = self.spare.pop().unwrap_or_default();
+        let len = current.len();
+        if next.len() < len {
+            next.resize(len, 0);
+        }
+        next[..unread.len()].copy_from_slice(&current[unread]);
+        self.retired.push(std::mem::replace(current, next));
+    }
+
     /// Checks every record kept to be JSON (the first that is not is the
-    /// error), and forgets them.
-    fn check(&mut self) -> Result<(), Corruption> {
-        let mut start = 0;
-        for (file, line, seq, end) in &self.records {
-            check_json(file, *line, *seq, &self.bytes[start..*end])?;
-            start = *end;
+    /// error), and forgets them. `current` is the reader's buffer.
+    fn check(&mut self, current: &[u8]) -> Result<(), Corruption> {
+        for kept in &self.records {
+            let buffer = self.retired.get(kept.buffer).map_or(current, Vec::as_slice);
+            check_json(&kept.file, kept.line, kept.seq, &buffer[kept.range.clone()])?;
         }
         self.clear();
         Ok(())
     }
 
     fn clear(&mut self) {
-        self.bytes.clear();
+        // Two spares are enough: a checkpoint comes every few hundred KB.
+        self.spare.append(&mut self.retired);
+        self.spare.truncate(2);
         self.records.clear();
+        self.bytes = 0;
     }
 }
 
