@@ -52,9 +52,19 @@ fn temp_dir() -> tempfile::TempDir {
     }
 }
 
-/// Records per second appended durably by `writers` threads for `duration`,
-/// and the append latencies seen.
-fn appends(writers: usize, group_commit: bool, duration: Duration) -> (f64, Vec<Duration>) {
+/// What a run of appends did.
+struct Appends {
+    /// Records per second.
+    rate: f64,
+    latencies: Vec<Duration>,
+    /// Records per `fdatasync`.
+    per_sync: f64,
+    /// The share of the run spent in `fdatasync`.
+    syncing: f64,
+}
+
+/// Records appended durably by `writers` threads for `duration`.
+fn appends(writers: usize, group_commit: bool, duration: Duration) -> Appends {
     let dir = temp_dir();
     let mut config = AuditConfig::new(dir.path().join("audit"));
     config.group_commit = group_commit;
@@ -83,10 +93,15 @@ fn appends(writers: usize, group_commit: bool, duration: Duration) -> (f64, Vec<
             .collect()
     });
     let elapsed = started.elapsed();
+    let syncs = log.sync_stats();
     log.close();
     let total: u64 = results.iter().map(|(n, _)| n).sum();
-    let latencies = results.into_iter().flat_map(|(_, l)| l).collect();
-    (total as f64 / elapsed.as_secs_f64(), latencies)
+    Appends {
+        rate: total as f64 / elapsed.as_secs_f64(),
+        latencies: results.into_iter().flat_map(|(_, l)| l).collect(),
+        per_sync: syncs.records as f64 / syncs.syncs.max(1) as f64,
+        syncing: syncs.time.as_secs_f64() / elapsed.as_secs_f64(),
+    }
 }
 
 /// Records per second of the floor beneath verify, over the same files:
@@ -163,19 +178,23 @@ fn appends_table(duration: Duration) {
     );
     println!();
     println!(
-        "| writers | group commit rec/s | p50 | p99 | one fsync per record rec/s | p50 | p99 | ratio |"
+        "| writers | group commit rec/s | p50 | p99 | records per sync | time in fdatasync | one fsync per record rec/s | p50 | p99 | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for writers in [1usize, 8, 64] {
-        let (grouped, mut grouped_latency) = appends(writers, true, duration);
-        let (single, mut single_latency) = appends(writers, false, duration);
+        let mut grouped = appends(writers, true, duration);
+        let mut single = appends(writers, false, duration);
         println!(
-            "| {writers} | {grouped:.0} | {} | {} | {single:.0} | {} | {} | {:.1}× |",
-            us(percentile(&mut grouped_latency, 0.5)),
-            us(percentile(&mut grouped_latency, 0.99)),
-            us(percentile(&mut single_latency, 0.5)),
-            us(percentile(&mut single_latency, 0.99)),
-            grouped / single
+            "| {writers} | {:.0} | {} | {} | {:.1} | {:.0} % | {:.0} | {} | {} | {:.1}× |",
+            grouped.rate,
+            us(percentile(&mut grouped.latencies, 0.5)),
+            us(percentile(&mut grouped.latencies, 0.99)),
+            grouped.per_sync,
+            grouped.syncing * 100.0,
+            single.rate,
+            us(percentile(&mut single.latencies, 0.5)),
+            us(percentile(&mut single.latencies, 0.99)),
+            grouped.rate / single.rate
         );
     }
     // The disk beneath: an appender answered after one sync submits its

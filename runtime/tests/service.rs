@@ -562,6 +562,13 @@ fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
     let (_, health) = http(&service.socket(), "GET", "/v1/health", b"").unwrap();
     let pin = health["tls_fingerprint"].as_str().unwrap().to_string();
     assert!(pin.starts_with("sha256:"), "{health}");
+    // The service's start is logged: at least one durable record.
+    let synced = &health["audit_syncs"];
+    assert!(synced["syncs"].as_u64().unwrap() >= 1, "{health}");
+    assert!(
+        synced["records"].as_u64().unwrap() >= synced["syncs"].as_u64().unwrap(),
+        "{health}"
+    );
     let url = format!("127.0.0.1:{}", service.port);
     let tom = key_file(&service, "tom");
     let session = service.requested();

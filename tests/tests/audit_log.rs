@@ -968,6 +968,32 @@ fn a_line_too_long_to_be_a_record_is_refused_without_reading_it_all() {
     }
 }
 
+#[test]
+fn sync_stats_count_every_record_made_durable_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(AuditLog::open(AuditConfig::new(dir.path().join("audit"))).unwrap());
+    assert_eq!(log.sync_stats(), salve::audit::SyncStats::default());
+    for n in 0..10 {
+        log.append(event(n)).unwrap();
+    }
+    let alone = log.sync_stats();
+    assert_eq!((alone.syncs, alone.records), (10, 10), "{alone:?}");
+    assert!(alone.time > Duration::ZERO);
+    std::thread::scope(|scope| {
+        for writer in 0..8 {
+            let log = log.clone();
+            scope.spawn(move || {
+                for n in 0..50 {
+                    log.append(event(writer * 50 + n)).unwrap();
+                }
+            });
+        }
+    });
+    let after = log.sync_stats();
+    assert_eq!(after.records, 410, "{after:?}");
+    assert!(after.syncs > 10 && after.syncs <= 410, "{after:?}");
+}
+
 /// A log of `records` events in one segment, without checkpoints; returns
 /// its directory's parent (kept alive) and the directory.
 fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {

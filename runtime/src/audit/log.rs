@@ -18,6 +18,7 @@
 
 use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
+pub use super::writer::SyncStats;
 use super::writer::{self, Job, Start};
 use crate::digest::Sha256Digest;
 use crate::identity::{KeyPair, PublicKey};
@@ -175,6 +176,14 @@ impl AuditLog {
             log.append(record)?;
         }
         Ok(log)
+    }
+
+    /// What the log's syncs have done since it opened: how many
+    /// `fdatasync` calls made records durable, how many records they
+    /// carried (group commit puts every record waiting into one), and the
+    /// time spent in them.
+    pub fn sync_stats(&self) -> SyncStats {
+        self.inline.sync_stats()
     }
 
     /// The log's directory.

@@ -27,11 +27,55 @@ use super::segment;
 use crate::digest::Sha256Digest;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
+
+/// What the log's syncs have done since it opened: how many, how many
+/// records they made durable, and how long they took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncStats {
+    /// `fdatasync` calls that made records durable.
+    pub syncs: u64,
+    /// Records (checkpoints included) they made durable.
+    pub records: u64,
+    /// Time spent in them.
+    pub time: Duration,
+}
+
+/// The counters behind [`SyncStats`], shared by every thread that syncs.
+#[derive(Default)]
+pub struct SyncCounters {
+    syncs: AtomicU64,
+    records: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl SyncCounters {
+    /// What they count now.
+    pub fn stats(&self) -> SyncStats {
+        SyncStats {
+            syncs: self.syncs.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            time: Duration::from_nanos(self.nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn count(&self, batches: &[Written], took: Duration) {
+        let records: usize = batches
+            .iter()
+            .map(|b| b.checkpoints.len() + b.answers.iter().map(|(_, a)| a.len()).sum::<usize>())
+            .sum();
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(records as u64, Ordering::Relaxed);
+        self.nanos.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
 
 /// Most records sealed into one write.
 const MAX_BATCH: usize = 4096;
@@ -98,6 +142,7 @@ pub struct Writer {
     failed: Failed,
     in_sync: Arc<AtomicUsize>,
     copy: Option<std::path::PathBuf>,
+    counters: Arc<SyncCounters>,
 }
 
 /// One `fdatasync` at a time, the answers after it included, and why one
@@ -107,6 +152,11 @@ pub struct Writer {
 type SyncGate = Arc<Mutex<Option<String>>>;
 
 impl Writer {
+    /// What the log's syncs have done so far.
+    pub fn sync_stats(&self) -> SyncStats {
+        self.counters.stats()
+    }
+
     /// The sealer thread, to be joined once the log is closed.
     pub fn take_thread(&mut self) -> Option<JoinHandle<()>> {
         self.thread.take()
@@ -151,7 +201,13 @@ impl Writer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let before = gate.clone();
-            *gate = sync_and_answer(vec![written], &self.failed, before, self.copy.as_deref());
+            *gate = sync_and_answer(
+                vec![written],
+                &self.failed,
+                before,
+                self.copy.as_deref(),
+                &self.counters,
+            );
             drop(gate);
             self.in_sync.fetch_sub(1, Ordering::AcqRel);
             lock(&self.sealer).rotate_if_full();
@@ -169,16 +225,27 @@ pub fn start(config: AuditConfig, start: Start, jobs: Receiver<Job>) -> std::io:
     let in_sync = Arc::new(AtomicUsize::new(0));
     let sync_gate: SyncGate = Arc::default();
     let copy = config.checkpoint_copy.clone();
+    let counters = Arc::new(SyncCounters::default());
     let syncer = {
-        let (failed, in_sync, gate, copy) = (
+        let (failed, in_sync, gate, copy, counters) = (
             failed.clone(),
             in_sync.clone(),
             sync_gate.clone(),
             copy.clone(),
+            counters.clone(),
         );
         std::thread::Builder::new()
             .name("salve-audit-sync".to_string())
-            .spawn(move || sync_loop(&written, &failed, &in_sync, &gate, copy.as_deref()))?
+            .spawn(move || {
+                sync_loop(
+                    &written,
+                    &failed,
+                    &in_sync,
+                    &gate,
+                    copy.as_deref(),
+                    &counters,
+                );
+            })?
     };
     let mut sealer = Sealer {
         config,
@@ -194,6 +261,7 @@ pub fn start(config: AuditConfig, start: Start, jobs: Receiver<Job>) -> std::io:
         to_sync: Some(to_sync),
         in_sync: in_sync.clone(),
         sync_gate: sync_gate.clone(),
+        counters: counters.clone(),
     };
     // A tail left without its checkpoint (by a crash) is checkpointed before
     // anything else is appended, so that no run of records longer than
@@ -242,6 +310,7 @@ pub fn start(config: AuditConfig, start: Start, jobs: Receiver<Job>) -> std::io:
         failed,
         in_sync,
         copy,
+        counters,
     })
 }
 
@@ -320,6 +389,7 @@ struct Sealer {
     /// synced by an appender inline.
     in_sync: Arc<AtomicUsize>,
     sync_gate: SyncGate,
+    counters: Arc<SyncCounters>,
 }
 
 impl Sealer {
@@ -374,6 +444,7 @@ impl Sealer {
                 &self.failed,
                 before,
                 self.config.checkpoint_copy.as_deref(),
+                &self.counters,
             );
             drop(gate);
         }
@@ -603,6 +674,7 @@ fn sync_loop(
     in_sync: &AtomicUsize,
     gate: &Mutex<Option<String>>,
     copy: Option<&std::path::Path>,
+    counters: &SyncCounters,
 ) {
     // After a failed sync every later batch is refused (see `SyncGate`). A
     // failed *write* does not matter here: the batches that reach the
@@ -628,7 +700,7 @@ fn sync_loop(
                 batches.push(more);
             }
             let mut held = gate.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = sync(&batches, failed, held.clone());
+            let result = sync(&batches, failed, held.clone(), counters);
             *held = result.clone().err();
             drop(held);
             let count = batches.len();
@@ -652,10 +724,16 @@ fn sync_loop(
 
 /// One `fdatasync` per file of `batches` (none after a failure `before`);
 /// why syncing failed, if it did (now or before).
-fn sync(batches: &[Written], failed: &Failed, before: Option<String>) -> Result<(), String> {
+fn sync(
+    batches: &[Written],
+    failed: &Failed,
+    before: Option<String>,
+    counters: &SyncCounters,
+) -> Result<(), String> {
     if let Some(reason) = before {
         return Err(reason);
     }
+    let begun = Instant::now();
     let mut synced: Vec<*const File> = Vec::new();
     for batch in batches {
         let file = Arc::as_ptr(&batch.file);
@@ -669,6 +747,7 @@ fn sync(batches: &[Written], failed: &Failed, before: Option<String>) -> Result<
             return Err(reason);
         }
     }
+    counters.count(batches, begun.elapsed());
     Ok(())
 }
 
@@ -702,8 +781,9 @@ fn sync_and_answer(
     failed: &Failed,
     before: Option<String>,
     copy: Option<&std::path::Path>,
+    counters: &SyncCounters,
 ) -> Option<String> {
-    let result = sync(&batches, failed, before);
+    let result = sync(&batches, failed, before, counters);
     answer(batches, &result, copy);
     result.err()
 }
