@@ -11,7 +11,7 @@ use crate::store::StateStore;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Records queued before an invocation waits for the recorder (so that a
 /// stalled disk slows invocations down instead of filling memory).
@@ -21,7 +21,8 @@ const QUEUE: usize = 1024;
 const MAX_BATCH: usize = 256;
 
 /// How long the first record of a batch waits for others: one transaction
-/// per invocation cost as much CPU as the invocation itself.
+/// per invocation cost as much CPU as the invocation itself. (Dropping the
+/// recorder waits at most this long for its last batch.)
 const GATHER: Duration = Duration::from_millis(50);
 
 type Pending = Arc<Mutex<HashMap<InvocationId, Arc<InvocationRecord>>>>;
@@ -105,16 +106,23 @@ fn lock(
 }
 
 fn run(store: &StateStore, records: &Receiver<Arc<InvocationRecord>>, pending: &Pending) {
+    let mut full = false;
     while let Ok(first) = records.recv() {
+        // Asleep through the gathering, then taking what came: an
+        // invocation that queues its record meanwhile does not wake this
+        // thread (waking it cost each invocation as much as its sandbox).
+        // After a full batch, more are waiting: no sleep.
+        if !full {
+            std::thread::sleep(GATHER);
+        }
         let mut batch = vec![first];
-        let until = Instant::now() + GATHER;
         while batch.len() < MAX_BATCH {
-            // Disconnected (the endpoint is going): store what is here now.
-            match records.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            match records.try_recv() {
                 Ok(record) => batch.push(record),
                 Err(_) => break,
             }
         }
+        full = batch.len() == MAX_BATCH;
         save(store, &batch);
         let mut pending = lock(pending);
         for record in &batch {

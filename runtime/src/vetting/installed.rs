@@ -619,15 +619,21 @@ impl CatalogStore {
         version: &semver::Version,
         digest: &str,
     ) -> Result<Option<(String, String)>, InstallError> {
-        conn.prepare_cached("SELECT target, reason FROM revoked WHERE target = ?1 OR target = ?2")
-            .and_then(|mut s| {
-                s.query_row(
-                    params![format!("{id}@{version}"), format!("sha256:{digest}")],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
+        // One lookup by key each: `target = ?1 OR target = ?2` made SQLite
+        // build a temporary table on every invocation.
+        let mut lookup = conn
+            .prepare_cached("SELECT reason FROM revoked WHERE target = ?1")
+            .map_err(|e| self.error(e))?;
+        for target in [format!("{id}@{version}"), format!("sha256:{digest}")] {
+            let reason: Option<String> = lookup
+                .query_row(params![target], |row| row.get(0))
                 .optional()
-            })
-            .map_err(|e| self.error(e))
+                .map_err(|e| self.error(e))?;
+            if let Some(reason) = reason {
+                return Ok(Some((target, reason)));
+            }
+        }
+        Ok(None)
     }
 
     /// Records revocations; returns how many were new.
