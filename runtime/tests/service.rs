@@ -2,7 +2,8 @@
 //! (through `salve demo`), hostile clients (garbage, huge and slow bodies,
 //! consent from the network, forged and replayed requests) answered with
 //! JSON errors while the service keeps serving, a bounded load in which
-//! every invocation is answered and logged, and a SIGKILL in the middle of
+//! every invocation is answered and logged, connections that stall, flood or
+//! never read (closed, and counted against a limit), and a SIGKILL in the middle of
 //! that load, after which the service restarts with its state and audit log
 //! intact.
 
@@ -142,6 +143,136 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
         .filter(|r| r.kind == Kind::RequestRefused)
         .count();
     assert!(refused >= 2, "{refused} refused requests logged");
+}
+
+/// Whether the other end has closed `stream`: everything it had sent is
+/// read, then the end of the stream (or a reset) — not a read that waits
+/// `patience` for more.
+fn closed_by_service(stream: &mut impl std::io::Read, patience: Duration) -> bool {
+    let started = std::time::Instant::now();
+    let mut buffer = vec![0; 64 << 10];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(e) => panic!("reading: {e}"),
+        }
+        assert!(started.elapsed() < patience * 10, "the answers never end");
+    }
+}
+
+/// Reads one raw answer's status line (hyper's own answers to a malformed
+/// head have no JSON body).
+fn status_line(stream: &mut UnixStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        match std::io::Read::read(stream, &mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).trim_end().to_string()
+}
+
+#[test]
+fn connections_that_stall_flood_or_never_read_are_closed_and_counted() {
+    // request-timeout-seconds is 2 in every staged service.
+    let mut service = stage_with(
+        Path::new(env!("CARGO_BIN_EXE_salve")),
+        "max-connections = 4\nsend-timeout-seconds = 2\n",
+    );
+    let socket = service.socket();
+    let patience = Duration::from_secs(8);
+
+    // At the connection limit, one more local client is answered busy, in
+    // JSON, at once.
+    let held: Vec<UnixStream> = (0..4)
+        .map(|_| UnixStream::connect(&socket).unwrap())
+        .collect();
+    let mut over = UnixStream::connect(&socket).unwrap();
+    over.set_read_timeout(Some(patience)).unwrap();
+    let (status, answer) = read_response(&mut over).unwrap();
+    assert_eq!((status, code(&answer)), (503, "busy"), "{answer}");
+
+    // The four held connections send nothing: each is closed within the
+    // request timeout, which frees their places.
+    for mut silent in held {
+        silent.set_read_timeout(Some(patience)).unwrap();
+        assert!(
+            closed_by_service(&mut silent, patience),
+            "a silent connection stayed open"
+        );
+    }
+    service.healthy();
+
+    // A request head that never ends is cut off too.
+    let mut slow = UnixStream::connect(&socket).unwrap();
+    slow.set_read_timeout(Some(patience)).unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: salve\r\nX-Slow: ")
+        .unwrap();
+    assert!(
+        closed_by_service(&mut slow, patience),
+        "a slow head stayed open"
+    );
+
+    // Over TCP, a client that never begins the TLS handshake is closed.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+    tcp.set_read_timeout(Some(patience)).unwrap();
+    assert!(
+        closed_by_service(&mut tcp, patience),
+        "a silent TCP client stayed open"
+    );
+
+    // A malformed request line and an oversized head are answered by the
+    // HTTP layer (400, 431) and the service keeps serving.
+    let mut garbage = UnixStream::connect(&socket).unwrap();
+    garbage.set_read_timeout(Some(patience)).unwrap();
+    garbage.write_all(b"\x16\x03\x01 nonsense\r\n\r\n").unwrap();
+    assert!(status_line(&mut garbage).starts_with("HTTP/1.1 400"));
+    let mut huge = UnixStream::connect(&socket).unwrap();
+    huge.set_read_timeout(Some(patience)).unwrap();
+    huge.set_write_timeout(Some(patience)).unwrap();
+    let mut head = b"GET /v1/health HTTP/1.1\r\nHost: salve\r\nX-Huge: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 1 << 20));
+    let _ = huge.write_all(&head); // the service stops reading once the head is too large
+    assert!(status_line(&mut huge).starts_with("HTTP/1.1 431"));
+    service.healthy();
+
+    // A client that sends requests and never reads the answers: once an
+    // answer has waited the send timeout, the connection is closed.
+    let mut deaf = UnixStream::connect(&socket).unwrap();
+    let mut sender = deaf.try_clone().unwrap();
+    sender.set_write_timeout(Some(patience)).unwrap();
+    let flooding = std::thread::spawn(move || {
+        let request = b"GET /v1/nowhere HTTP/1.1\r\nHost: salve\r\n\r\n";
+        (0..20_000)
+            .take_while(|_| sender.write_all(request).is_ok())
+            .count()
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    deaf.set_read_timeout(Some(patience)).unwrap();
+    assert!(
+        closed_by_service(&mut deaf, patience),
+        "a client that never reads stayed open"
+    );
+    let sent = flooding.join().unwrap();
+    assert!(
+        sent < 20_000,
+        "every request was taken: the answers never backed up"
+    );
+    service.healthy();
+
+    service.signal(nix::sys::signal::Signal::SIGTERM);
 }
 
 /// `clients` threads each invoking echo `each` times; returns the ids of

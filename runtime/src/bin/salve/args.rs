@@ -7,10 +7,11 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Exit status:
   0  the command (or the action) succeeded
-  1  the action ran and reported failure
+  1  the action ran and reported failure (`salve invoke`: or the sandbox stopped it)
   2  bad usage or bad input (flags, JSON, grants)
-  3  refused before running (bad package, digest mismatch, undeclared import, capability not granted)
-  4  the sandbox stopped the action (deadline, memory, output, stack, trap)
+  3  refused before running (bad package, digest mismatch, undeclared import, capability
+     not granted; `salve invoke`: denied, or waiting for a second approver)
+  4  `salve run`: the sandbox stopped the action (deadline, memory, output, stack, trap)
   5  the audit log does not verify (changed, truncated, or signed by another key)
 
 Operational logs go to stderr (errors only by default); set SALVE_LOG, e.g.

@@ -314,11 +314,15 @@ async fn stream(
             }
         }
         _ => {
-            return error(
+            drop(permit);
+            return refused(
+                &api,
+                &peer,
                 StatusCode::BAD_REQUEST,
                 "not-streamed",
-                "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests",
-            );
+                "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests".to_string(),
+            )
+            .await;
         }
     }
     Response::builder()

@@ -10,8 +10,10 @@
 //! trust = "/etc/salve/trust.toml"           # missing at the default path: no package is trusted yet
 //! checkpoint-copy = "/mnt/offsite/pc-0421-checkpoints.jsonl"  # default: <data-dir>/checkpoints.jsonl
 //! max-concurrent-requests = 64              # more are answered "busy" at once
+//! max-connections = 256                     # open at once, both listeners; more are refused "busy"
 //! max-body-bytes = 1048576
-//! request-timeout-seconds = 10              # a client slower than this is cut off
+//! request-timeout-seconds = 10              # a client slower than this to send is cut off
+//! send-timeout-seconds = 60                 # a client that takes no answer for this long is cut off
 //! shutdown-grace-seconds = 10               # in-flight requests get this long on SIGTERM
 //! sweep-seconds = 30                        # how often idle and expired sessions are closed
 //! # tls-cert = "cert.pem"                   # default: generated on first start
@@ -37,10 +39,14 @@ pub struct Config {
     pub trust: PathBuf,
     #[serde(default = "defaults::max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
     #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: usize,
     #[serde(default = "defaults::request_timeout_seconds")]
     pub request_timeout_seconds: u64,
+    #[serde(default = "defaults::send_timeout_seconds")]
+    pub send_timeout_seconds: u64,
     #[serde(default = "defaults::shutdown_grace_seconds")]
     pub shutdown_grace_seconds: u64,
     #[serde(default = "defaults::sweep_seconds")]
@@ -68,6 +74,12 @@ mod defaults {
     }
     pub fn max_concurrent_requests() -> usize {
         64
+    }
+    pub fn max_connections() -> usize {
+        256
+    }
+    pub fn send_timeout_seconds() -> u64 {
+        60
     }
     pub fn max_body_bytes() -> usize {
         1 << 20
@@ -121,6 +133,17 @@ impl Config {
         }
         if config.max_concurrent_requests == 0 {
             return Err(anyhow!("max-concurrent-requests must be at least 1"));
+        }
+        if config.max_connections == 0 {
+            return Err(anyhow!("max-connections must be at least 1"));
+        }
+        for (key, seconds) in [
+            ("request-timeout-seconds", config.request_timeout_seconds),
+            ("send-timeout-seconds", config.send_timeout_seconds),
+        ] {
+            if seconds == 0 {
+                return Err(anyhow!("{key} must be at least 1"));
+            }
         }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err(anyhow!(

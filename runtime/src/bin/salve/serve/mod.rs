@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+mod connection;
 mod tls;
 
 use crate::exit::{CliResult, Exit, ExitWith};
@@ -266,19 +267,26 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
 
     let (stop_tx, stop) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: the header deadline then runs from the moment a
+    // connection is served, so one that never sends a request is closed.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.request_timeout_seconds));
     let builder = Arc::new(builder);
+    let connections = connection::Connections::new(
+        config.max_connections,
+        Duration::from_secs(config.send_timeout_seconds),
+    );
 
     let mut tasks = tokio::task::JoinSet::new();
     {
-        let (router, graceful, builder, mut stop) = (
+        let (router, graceful, builder, connections, mut stop) = (
             router.clone(),
             graceful.clone(),
             builder.clone(),
+            connections.clone(),
             stop.clone(),
         );
         tasks.spawn(async move {
@@ -295,6 +303,10 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                     },
                     _ = stop.changed() => break,
                 };
+                let Some(slot) = connections.admit() else {
+                    connection::refuse(stream);
+                    continue;
+                };
                 let peer = match ConsentingUser::from_peer(&stream) {
                     Ok(user) => Peer::Local(user),
                     Err(error) => {
@@ -304,11 +316,12 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                 };
                 let service = TowerToHyperService::new(router.clone().layer(axum::Extension(peer)));
                 let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(connections.timed(stream)), service)
                     .into_owned();
                 let watched = graceful.watcher().watch(connection);
                 tokio::spawn(async move {
                     let _ = watched.await;
+                    drop(slot);
                 });
             }
         });
@@ -316,10 +329,11 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     if let Some((listener, identity)) = tls {
         let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
         let timeout = Duration::from_secs(config.request_timeout_seconds);
-        let (router, graceful, builder, mut stop) = (
+        let (router, graceful, builder, connections, mut stop) = (
             router.clone(),
             graceful.clone(),
             builder.clone(),
+            connections.clone(),
             stop.clone(),
         );
         tasks.spawn(async move {
@@ -336,11 +350,16 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                     },
                     _ = stop.changed() => break,
                 };
+                let Some(slot) = connections.admit() else {
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
+                let tcp = connections.timed(tcp);
                 let (acceptor, router, builder) =
                     (acceptor.clone(), router.clone(), builder.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => stream,
                         _ => return,
