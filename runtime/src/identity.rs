@@ -165,12 +165,13 @@ pub enum KeyError {
     #[error("cannot generate a key: no randomness from the operating system ({0})")]
     Randomness(String),
     /// The file cannot be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The key file.
         path: std::path::PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
+        /// What the operating system said (in the message, not chained
+        /// as a source, so that it is said once).
+        error: std::io::Error,
     },
     /// The file is not a salve key file.
     #[error("{}: not a salve key file: {reason}", path.display())]
@@ -229,9 +230,9 @@ impl KeyPair {
                 reason: e.to_string(),
             })?
         );
-        let io = |source| KeyError::Io {
+        let io = |error| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut out = std::fs::OpenOptions::new()
             .write(true)
@@ -246,21 +247,19 @@ impl KeyPair {
     /// Reads a key file, refusing one that other users can read.
     pub fn read(path: &Path) -> Result<KeyPair, KeyError> {
         use std::os::unix::fs::PermissionsExt;
-        let io = |source| KeyError::Io {
+        let io = |error| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
-        let metadata = std::fs::metadata(path).map_err(io)?;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            return Err(KeyError::NotPrivate {
-                path: path.to_path_buf(),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
         let invalid = |reason: String| KeyError::Invalid {
             path: path.to_path_buf(),
             reason,
         };
+        let metadata = std::fs::metadata(path).map_err(io)?;
+        if !metadata.is_file() {
+            return Err(invalid("it is not a file".to_string()));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
         let file: KeyFile = toml::from_str(&text).map_err(|e| invalid(e.message().to_string()))?;
         let seed: [u8; 32] = file
             .private_key
@@ -277,6 +276,13 @@ impl KeyPair {
             return Err(invalid(
                 "`public-key` does not belong to `private-key`".to_string(),
             ));
+        }
+        // Checked once the file is known to be a key file, so that the
+        // advice to make it private is not given about another file.
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(KeyError::NotPrivate {
+                path: path.to_path_buf(),
+            });
         }
         Ok(pair)
     }
@@ -575,5 +581,28 @@ mod tests {
             KeyPair::read(&path),
             Err(KeyError::NotPrivate { .. })
         ));
+        // Something that is not a key file is named as such, not advised on.
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, "schema = 1\n").unwrap();
+        std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = |path: &Path| match KeyPair::read(path) {
+            Ok(_) => panic!("{} read as a key", path.display()),
+            Err(error) => error,
+        };
+        let error = refused(&policy).to_string();
+        assert!(error.contains("not a salve key file"), "{error}");
+        let error = refused(dir.path()).to_string();
+        assert!(
+            error.ends_with("not a salve key file: it is not a file"),
+            "{error}"
+        );
+        // A missing file: the system's reason, said once.
+        let error = refused(&dir.path().join("none.key"));
+        assert!(std::error::Error::source(&error).is_none());
+        assert!(
+            error
+                .to_string()
+                .ends_with("No such file or directory (os error 2)")
+        );
     }
 }

@@ -43,6 +43,7 @@ pub mod policy;
 pub mod replay;
 pub mod session;
 pub mod store;
+pub mod text;
 pub mod vetting;
 
 pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};

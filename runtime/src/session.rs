@@ -13,6 +13,7 @@
 use crate::identity::PrincipalId;
 use crate::manifest::ActionId;
 use crate::policy::{Access, Policy, PolicyRefusal, SessionFacts};
+use crate::text::check_readable;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -389,7 +390,7 @@ pub struct Session {
 #[non_exhaustive]
 pub enum SessionRefusal {
     /// The request is malformed or outside the policy's limits.
-    #[error("invalid session request: {0}")]
+    #[error("invalid request: {0}")]
     Invalid(String),
     /// The category does not justify remote access.
     #[error(
@@ -457,6 +458,8 @@ impl Session {
                 "state the problem in 1 to 2000 characters".to_string(),
             ));
         }
+        check_readable("the problem", problem, 2000).map_err(SessionRefusal::Invalid)?;
+        check_readable("the category", &request.category, 100).map_err(SessionRefusal::Invalid)?;
         if !policy.category_allowed(&request.category) {
             return Err(SessionRefusal::Category {
                 category: request.category,
@@ -663,6 +666,14 @@ impl Session {
                 },
             )?;
         }
+        for (what, text) in [
+            ("the summary", &report.summary),
+            ("the follow-up", &report.follow_up),
+        ] {
+            if let Some(text) = text {
+                check_readable(what, text, 4000).map_err(SessionRefusal::Invalid)?;
+            }
+        }
         match &mut self.closure {
             Some(Closure {
                 by: ClosedBy::Principal { .. },
@@ -775,23 +786,31 @@ mod tests {
         );
         assert_eq!(
             refused(|r| r.duration_minutes = 121),
-            "invalid session request: duration_minutes must be between 1 and 120"
+            "invalid request: duration_minutes must be between 1 and 120"
         );
         assert_eq!(
             refused(|r| r.idle_minutes = 0),
-            "invalid session request: idle_minutes must be between 1 and 30"
+            "invalid request: idle_minutes must be between 1 and 30"
         );
         assert_eq!(
             refused(|r| r.problem = "  ".into()),
-            "invalid session request: state the problem in 1 to 2000 characters"
+            "invalid request: state the problem in 1 to 2000 characters"
+        );
+        assert_eq!(
+            refused(|r| r.problem = "Printer\u{1b}[31m\nFAKE: approved by ceo".into()),
+            "invalid request: the problem holds U+001B at character 8: no control characters (newlines, tabs, escape sequences) or bidirectional overrides"
+        );
+        assert!(
+            refused(|r| r.category = "incident\u{202e}".into())
+                .starts_with("invalid request: the category holds U+202E")
         );
         assert_eq!(
             refused(|r| r.scope.allowed.clear()),
-            "invalid session request: the scope allows no action: name at least one in `allowed`"
+            "invalid request: the scope allows no action: name at least one in `allowed`"
         );
         assert_eq!(
             refused(|r| r.technician = "zed".parse().unwrap()),
-            "invalid session request: technician `zed` is not a principal of this endpoint's policy"
+            "invalid request: technician `zed` is not a principal of this endpoint's policy"
         );
         assert!(
             refused(|r| r.category = "chat".into())
@@ -857,6 +876,20 @@ mod tests {
             refusal
                 .to_string()
                 .contains("say whether the problem was resolved"),
+            "{refusal}"
+        );
+        // Nor with a write-up that could rewrite what its reader's terminal shows.
+        let forged = ClosureReport {
+            summary: Some("done\r\u{1b}[2KApproved by the CISO".into()),
+            ..resolved()
+        };
+        let refusal = session
+            .close(&id("ada"), forged, &policy, NOW + 2)
+            .unwrap_err();
+        assert!(
+            refusal
+                .to_string()
+                .starts_with("invalid request: the summary holds U+000D at character 5"),
             "{refusal}"
         );
         assert_eq!(session.state, SessionState::Active);

@@ -144,6 +144,33 @@ fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
         tampered,
         "verify only reads"
     );
+    assert_eq!(
+        stderr.matches("does not match its content").count(),
+        1,
+        "said once: {stderr}"
+    );
+    // What does not verify is not exported or reported as the endpoint's.
+    for args in [
+        &["audit", "export", "--log", path(&log)][..],
+        &["audit", "export", "--format", "ocsf", "--log", path(&log)][..],
+        &["report", "metrics", "--log", path(&log)][..],
+        &[
+            "report",
+            "session",
+            "s-0123456789abcdef01234567",
+            "--log",
+            path(&log),
+        ][..],
+    ] {
+        let out = salve(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("nothing is read from a log that does not verify"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 
     let out = salve(&["audit", "verify", "--log", path(&log), "--json"]);
     assert_eq!(out.status.code(), Some(5));
@@ -169,6 +196,59 @@ fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
         text(&out.stderr).contains("the audit log was truncated: it ends at record 5"),
         "{}",
         text(&out.stderr)
+    );
+    std::fs::write(&segment, &original).unwrap();
+
+    // An empty segment slipped in among the others would make readers skip
+    // the records its name claims: refused.
+    let decoy = log.join(segment::name(3));
+    std::fs::write(&decoy, "").unwrap();
+    let out = salve(&["audit", "verify", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("an empty segment named for record 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(&decoy).unwrap();
+
+    // A directory without a log is not a verified empty log.
+    let out = salve(&["audit", "verify", "--log", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("no audit log in"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A log without any checkpoint is vouched for by nobody: with the
+    // endpoint's key given, refused; without, said plainly.
+    let unsigned = dir.path().join("unsigned");
+    let plain = AuditLog::open(AuditConfig::new(&unsigned)).unwrap();
+    plain
+        .append_all(vec![about(Kind::SessionRequested, Some("alice"))])
+        .unwrap();
+    plain.close();
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&unsigned),
+        "--key",
+        &key_text,
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("none of the 1 records is vouched for by a checkpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = salve(&["audit", "verify", "--log", path(&unsigned)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 checkpoint(s), so nothing in it is signed"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

@@ -598,6 +598,75 @@ fn people_work_through_the_cli() {
     let out = cli(&service, &["session", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --key FILE or set SALVE_KEY"));
+
+    // A problem statement that would rewrite what the approver's terminal
+    // shows is refused where it is written: bad input, exit 2.
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "request",
+            "--key",
+            &tom,
+            "--ticket",
+            "INC43",
+            "--problem",
+            "Printer\u{1b}[31m\nFAKE: approved by ceo",
+            "--allow",
+            "echo",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the problem holds U+001B at character 8"),
+        "{}",
+        stderr(&out)
+    );
+
+    // With --json, an error is JSON too, on stdout, with the service's code.
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "show",
+            "--key",
+            &tom,
+            "s-000000000000000000000000",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "not-found", "{error}");
+    assert_eq!(error["error"]["status"], 404, "{error}");
+
+    // A service that is not there: exit 6, said plainly (and as JSON).
+    let nowhere = service.dir.path().join("nowhere.sock");
+    let nowhere = nowhere.to_str().unwrap();
+    let out = cli(
+        &service,
+        &["session", "list", "--key", &tom, "--socket", nowhere],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is `salve serve` running?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(
+        &service,
+        &[
+            "session", "list", "--key", &tom, "--socket", nowhere, "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6));
+    let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "unreachable", "{error}");
+
+    // A closure must say whether the problem was resolved: clap says so.
+    let out = cli(&service, &["session", "close", "--key", &tom, &id]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--resolved"), "{}", stderr(&out));
 }
 
 #[test]
@@ -725,7 +794,11 @@ fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
             "session", "list", "--url", &url, "--pin", &wrong, "--key", &tom,
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "unreachable: the pin does not match"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("TLS with"),
         "{}",
@@ -1377,6 +1450,56 @@ fn escalations_and_invocations_through_the_cli() {
     let out = cli_as(&service, "carol", &["escalation", "show", &other, "--json"]);
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["status"], "denied", "{shown}");
+    let out = cli_as(&service, "carol", &["escalation", "show", &other]);
+    assert!(
+        stdout(&out).contains("denied by ann") && stdout(&out).contains("not needed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An input that would turn the approver's terminal against them (a
+    // right-to-left override, a C1 control, an escape sequence) is shown
+    // escaped, never raw; a denial's reason may hold none of them.
+    let sly = "{\"mode\": \"hostname\", \"note\": \"exe.\u{202e}fdp \u{9b}31m \u{1b}]0;x\u{7}\"}";
+    let out = cli_as(&service, "tom", &["invoke", s, "hostile", "--input", sly]);
+    let sly_escalation = escalation_in(&format!("{}{}", stdout(&out), stderr(&out)));
+    let out = cli_as(&service, "carol", &["escalation", "show", &sly_escalation]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(shown.contains("exe.\\u{202e}fdp \\u{9b}31m"), "{shown}");
+    assert!(
+        !shown.contains(['\u{202e}', '\u{9b}', '\u{1b}', '\u{7}']),
+        "{shown:?}"
+    );
+    let out = cli_as(
+        &service,
+        "ann",
+        &[
+            "escalation",
+            "deny",
+            &sly_escalation,
+            "--reason",
+            "no\u{1b}[2K",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "bad input: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the reason holds U+001B"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli_as(
+        &service,
+        "ann",
+        &[
+            "escalation",
+            "deny",
+            &sly_escalation,
+            "--reason",
+            "odd input",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // --wait: the invocation waits for the approver, then runs once.
     let waiting = {

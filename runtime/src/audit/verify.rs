@@ -48,6 +48,11 @@ pub struct Verified {
     pub checkpoint_key: Option<PublicKey>,
     /// The external checkpoint the log was checked against, if any.
     pub against_checkpoint: Option<u64>,
+    /// How many records come after the last checkpoint (all of them when
+    /// there is none): chained, but not yet vouched for by a signature. A
+    /// running endpoint checkpoints its tail within its checkpoint interval
+    /// (60 s by default), and at a clean stop.
+    pub unvouched: u64,
 }
 
 /// The first problem found: where, and what.
@@ -70,7 +75,25 @@ pub struct Corruption {
 pub enum VerifyError {
     /// A record is bad.
     #[error("the audit log is corrupt: {0}")]
-    Corrupt(#[from] Corruption),
+    Corrupt(Corruption),
+    /// There is no log here.
+    #[error(
+        "no audit log in {}: no audit-*.jsonl segment (the endpoint's is in its data directory's `audit/`, e.g. /var/lib/salve/audit)", dir.display()
+    )]
+    NoLog {
+        /// The directory given.
+        dir: PathBuf,
+    },
+    /// A key was given, but no checkpoint in the log is signed by anyone.
+    #[error(
+        "none of the {records} records is vouched for by a checkpoint: the endpoint signs one at least every {every} records, within a minute while records wait, and when it stops, so this log was not written by it, or its checkpoints were removed"
+    )]
+    Unsigned {
+        /// How many records the log holds.
+        records: u64,
+        /// The checkpoint interval in records.
+        every: u64,
+    },
     /// The log ends before an external checkpoint: records were removed.
     #[error(
         "the audit log was truncated: it ends at record {last_seq}, but a checkpoint kept elsewhere shows it reached record {checkpoint_seq}"
@@ -97,13 +120,22 @@ pub enum VerifyError {
     #[error("the checkpoint given cannot be trusted: {0}")]
     BadCheckpoint(String),
     /// A file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
+        /// What the operating system said (in the message, not chained as
+        /// a source, so that it is said once).
+        error: std::io::Error,
     },
+}
+
+// By hand rather than `#[from]`, which would also make the corruption the
+// error's source, and every report say it twice.
+impl From<Corruption> for VerifyError {
+    fn from(corruption: Corruption) -> VerifyError {
+        VerifyError::Corrupt(corruption)
+    }
 }
 
 /// Where the key every checkpoint must be signed by comes from.
@@ -163,7 +195,7 @@ pub fn verify_dir_with(
 ) -> Result<Verified, VerifyError> {
     let segments = segment::list(dir).map_err(|source| VerifyError::Io {
         path: dir.to_path_buf(),
-        source,
+        error: source,
     })?;
     if let (Some(checkpoint), Some(key)) = (external, key) {
         checkpoint
@@ -188,16 +220,55 @@ pub fn verify_dir_with(
         checkpoint_every: checkpoint_every.max(1),
         unvouched: Unvouched::default(),
     };
-    for segment in &segments {
+    if segments.is_empty() {
+        return Err(VerifyError::NoLog {
+            dir: dir.to_path_buf(),
+        });
+    }
+    for (index, segment) in segments.iter().enumerate() {
+        // Readers find a record's segment by the names: each must start
+        // with the record it is named for. Only the newest may be empty
+        // (just rotated), and only if named for the record that comes next.
+        let empty = std::fs::metadata(&segment.path)
+            .map_err(|source| VerifyError::Io {
+                path: segment.path.clone(),
+                error: source,
+            })?
+            .len()
+            == 0;
+        if empty && (index + 1 < segments.len() || segment.first_seq != chain.expected_seq) {
+            return Err(Corruption {
+                file: segment.path.clone(),
+                line: 1,
+                seq: None,
+                reason: format!(
+                    "an empty segment named for record {}, where record {} comes next{}: a segment was emptied, or a file was added to mislead readers",
+                    segment.first_seq,
+                    chain.expected_seq,
+                    if index + 1 < segments.len() {
+                        ", and not the newest"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+            .into());
+        }
         let file = std::fs::File::open(&segment.path).map_err(|source| VerifyError::Io {
             path: segment.path.clone(),
-            source,
+            error: source,
         })?;
         verify_reader(&segment.path, file, segment, &mut chain)?;
     }
     // The records after the last checkpoint: no signature vouches for them.
     chain.unvouched.check(&[])?;
     let last_seq = chain.expected_seq - 1;
+    if key.is_some() && chain.checkpoints == 0 && last_seq > 0 {
+        return Err(VerifyError::Unsigned {
+            records: last_seq,
+            every: chain.checkpoint_every,
+        });
+    }
     if let Some(checkpoint) = external {
         // The checkpoint is the record after the one it vouches for.
         if checkpoint.seq + 1 > last_seq {
@@ -222,6 +293,7 @@ pub fn verify_dir_with(
         key_checked: key.is_some(),
         checkpoint_key: chain.signer.map(|(key, _)| key),
         against_checkpoint: external.map(|c| c.seq),
+        unvouched: chain.since_checkpoint,
     })
 }
 
@@ -265,7 +337,7 @@ fn verify_reader(
             Err(source) => {
                 break Err(VerifyError::Io {
                     path: path.to_path_buf(),
-                    source,
+                    error: source,
                 });
             }
         };

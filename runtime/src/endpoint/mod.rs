@@ -845,6 +845,8 @@ impl Endpoint {
         id: &EscalationId,
         reason: String,
     ) -> Result<Escalation, Refusal> {
+        crate::text::check_readable("the reason", &reason, 2000)
+            .map_err(|e| Refusal::Session(SessionRefusal::Invalid(e)))?;
         self.change_escalation(who, id, |escalation, session, policy, now| {
             escalation.deny(&who.principal, reason.clone(), session, policy, now)?;
             Ok(events::escalation_decided(
@@ -1059,10 +1061,10 @@ impl Endpoint {
                 Endpoint::invoke_answer(&self.invoke(who, &session, &action, &input.to_string())?)
             }
             Operation::ApproveEscalation { escalation } => {
-                json(&self.approve_escalation(who, &escalation)?)
+                escalation_answer(&self.approve_escalation(who, &escalation)?, self.now())
             }
             Operation::DenyEscalation { escalation, reason } => {
-                json(&self.deny_escalation(who, &escalation, reason)?)
+                escalation_answer(&self.deny_escalation(who, &escalation, reason)?, self.now())
             }
             Operation::ShowSession { session } => json(&self.session(who, &session)?),
             Operation::ListSessions { open_only } => json(&self.sessions(who, open_only)?),

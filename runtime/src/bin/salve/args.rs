@@ -13,6 +13,10 @@ Exit status:
      not granted; `salve invoke`: denied, or waiting for a second approver)
   4  `salve run`: the sandbox stopped the action (deadline, memory, output, stack, trap)
   5  the audit log does not verify (changed, truncated, or signed by another key)
+  6  the service could not be reached (not running, wrong --socket or --url, TLS or pin failed)
+
+With --json, an error is printed on stdout as
+{\"error\": {\"code\": \"…\", \"message\": \"…\", \"status\": <HTTP status, if the service answered>}}.
 
 Operational logs go to stderr (errors only by default); set SALVE_LOG, e.g.
 SALVE_LOG=info or SALVE_LOG=salve=debug, to see more.";
@@ -229,6 +233,9 @@ pub struct ClientArgs {
     /// Print the service's answer as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The flag that names the key file, for messages.
+    #[arg(skip = "--key")]
+    pub key_flag: &'static str,
 }
 
 #[derive(Debug, Args)]
@@ -271,14 +278,15 @@ pub struct RequestArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("outcome").required(true).multiple(false)))]
 pub struct CloseArgs {
     /// The session id.
     pub id: String,
-    /// The problem is resolved.
-    #[arg(long, conflicts_with = "unresolved")]
+    /// The problem is resolved (this or --unresolved: a closure says which).
+    #[arg(long, group = "outcome")]
     pub resolved: bool,
     /// The problem is not resolved.
-    #[arg(long)]
+    #[arg(long, group = "outcome")]
     pub unresolved: bool,
     /// What was done.
     #[arg(long)]
@@ -303,7 +311,15 @@ pub enum SessionCommand {
         client: ClientArgs,
     },
     /// Consent, as the end user at the endpoint, to an attended session.
-    /// Works only over the local socket: you are who the system says you are.
+    /// Works only over the local socket (the service refuses it over TLS):
+    /// you are who the system says you are, no key needed. Prints the
+    /// session you consented to: its ticket, technician and the actions it
+    /// allows.
+    ///
+    /// Example (as the person at the endpoint, with the session id the
+    /// technician gives you):
+    ///   salve session consent s-…
+    #[command(verbatim_doc_comment)]
     Consent {
         /// The session id.
         id: String,
@@ -521,6 +537,7 @@ impl LogArgs {
             key: self.key_file.clone(),
             principal: None,
             json: false,
+            key_flag: "--key-file",
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::{Context, anyhow};
 use salve::audit::export::{ocsf, record_time};
-use salve::audit::{Checkpoint, Record, VerifyError, read, verify_dir_with};
+use salve::audit::{Checkpoint, Record, VerifyError, read, verify_dir, verify_dir_with};
 use salve::identity::PublicKey;
 use std::io::Write as _;
 use std::path::Path;
@@ -36,6 +36,21 @@ fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
     text.trim().parse().map_err(|e: String| anyhow!(e))
 }
 
+/// Verifies the log in `dir` before anything is read from it for export or
+/// a report: what does not verify is not passed on as if it were the
+/// endpoint's record.
+fn verified(dir: &Path) -> Result<(), crate::exit::Failure> {
+    check_dir(dir).exit_with(Exit::Usage)?;
+    match verify_dir(dir, None, None) {
+        Ok(_) => Ok(()),
+        Err(error @ VerifyError::Io { .. }) => Err(anyhow!(error)).exit_with(Exit::Failed),
+        Err(error) => Err(anyhow!(
+            "{error} — nothing is read from a log that does not verify (`salve audit verify` says more; the files themselves are left as they are)"
+        ))
+        .exit_with(Exit::Corrupt),
+    }
+}
+
 fn check_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Err(anyhow!(
@@ -62,7 +77,7 @@ pub fn verify(
         }
         let client = people::client(&log.client(), true)?;
         let answer = people::block(client.operation(&Operation::VerifyAudit))?;
-        println!(
+        crate::output::line(format_args!(
             "{}",
             if as_json {
                 serde_json::to_string_pretty(&answer).exit_with(Exit::Failed)?
@@ -77,7 +92,7 @@ pub fn verify(
                     answer["error"].as_str().unwrap_or_default()
                 )
             }
-        );
+        ))?;
         return Ok(if answer["ok"] == true {
             Exit::Success
         } else {
@@ -100,18 +115,19 @@ pub fn verify(
                     "verified": verified,
                 }))
                 .exit_with(Exit::Failed)?;
-                println!("{text}");
+                crate::output::line(format_args!("{text}"))?;
             } else {
-                println!(
+                crate::output::line(format_args!(
                     "{}: verified — {} records in {} segment(s), chain intact",
                     dir.display(),
                     verified.records,
                     verified.segments
-                );
-                println!(
+                ))?;
+                crate::output::line(format_args!(
                     "  {} checkpoint(s), {}",
                     verified.checkpoints,
                     match (&verified.checkpoint_key, verified.key_checked) {
+                        _ if verified.checkpoints == 0 => "so nothing in it is signed: whoever can write its files could have rewritten it whole".to_string(),
                         (Some(key), true) => format!("all signed by {key}, the key given"),
                         (Some(key), false) => format!(
                             "all signed by {key} (the key of {}; give --key to check it is the endpoint's)",
@@ -123,25 +139,36 @@ pub fn verify(
                         ),
                         (None, _) => "none signed".to_string(),
                     }
-                );
-                if let Some(seq) = verified.against_checkpoint {
-                    println!(
-                        "  reaches and contains the checkpoint of record {seq} kept elsewhere"
-                    );
-                } else {
-                    println!(
-                        "  (give --from-checkpoint to detect a tail cut off after the last checkpoint)"
-                    );
+                ))?;
+                if verified.checkpoints > 0 && verified.unvouched > 0 {
+                    crate::output::line(format_args!(
+                        "  {} record(s) after the last checkpoint, chained but not yet signed (a running endpoint signs its tail within a minute, and when it stops)",
+                        verified.unvouched
+                    ))?;
                 }
-                println!(
+                if let Some(seq) = verified.against_checkpoint {
+                    crate::output::line(format_args!(
+                        "  reaches and contains the checkpoint of record {seq} kept elsewhere"
+                    ))?;
+                } else {
+                    crate::output::line(format_args!(
+                        "  (give --from-checkpoint to detect a tail cut off after the last checkpoint)"
+                    ))?;
+                }
+                crate::output::line(format_args!(
                     "  last record {} hash {}",
                     verified.last_seq, verified.last_hash
-                );
+                ))?;
             }
             Ok(Exit::Success)
         }
-        Err(VerifyError::Io { path, source }) => {
-            Err(anyhow!("cannot read {}: {source}", path.display())).exit_with(Exit::Failed)
+        Err(error @ VerifyError::Io { .. }) => {
+            if as_json {
+                crate::output::line(
+                    serde_json::json!({ "ok": false, "error": error.to_string() }),
+                )?;
+            }
+            Err(anyhow!(error)).exit_with(Exit::Failed)
         }
         Err(error) => {
             if as_json {
@@ -159,7 +186,7 @@ pub fn verify(
                     "error": error.to_string(),
                 }))
                 .exit_with(Exit::Failed)?;
-                println!("{text}");
+                crate::output::line(format_args!("{text}"))?;
                 return Ok(Exit::Corrupt);
             }
             Err(anyhow!(error)).exit_with(Exit::Corrupt)
@@ -171,7 +198,7 @@ pub fn verify(
 /// files.
 pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
     if !log.service {
-        check_dir(&log.dir).exit_with(Exit::Usage)?;
+        verified(&log.dir)?;
         return read::records(&log.dir)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
@@ -201,7 +228,7 @@ pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliRe
     let records: Box<dyn Iterator<Item = anyhow::Result<Record>>> = if log.service {
         Box::new(load(log)?.into_iter().map(Ok))
     } else {
-        check_dir(&log.dir).exit_with(Exit::Usage)?;
+        verified(&log.dir)?;
         Box::new(
             read::records(&log.dir)
                 .map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))),
@@ -219,10 +246,14 @@ pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliRe
             ExportFormat::Ocsf => serde_json::to_string(&ocsf(&record)),
         }
         .exit_with(Exit::Failed)?;
-        writeln!(out, "{line}").exit_with(Exit::Failed)?;
+        writeln!(out, "{line}")
+            .map_err(crate::output::closed_quietly)
+            .exit_with(Exit::Failed)?;
         count += 1;
     }
-    out.flush().exit_with(Exit::Failed)?;
+    out.flush()
+        .map_err(crate::output::closed_quietly)
+        .exit_with(Exit::Failed)?;
     tracing::info!(records = count, "exported");
     Ok(Exit::Success)
 }
@@ -255,7 +286,7 @@ pub fn describe(record: &Record) -> String {
     if let Some(reason) = &record.reason {
         line.push_str(&format!(" — {reason}"));
     }
-    line
+    salve::text::escaped(&line).into_owned()
 }
 
 fn print(record: &Record, as_json: bool) -> anyhow::Result<()> {
@@ -265,8 +296,8 @@ fn print(record: &Record, as_json: bool) -> anyhow::Result<()> {
     } else {
         describe(record)
     };
-    writeln!(out, "{text}")?;
-    out.flush()?;
+    writeln!(out, "{text}").map_err(crate::output::closed_quietly)?;
+    out.flush().map_err(crate::output::closed_quietly)?;
     Ok(())
 }
 

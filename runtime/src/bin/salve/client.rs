@@ -41,6 +41,23 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The service could not be reached: nothing listens there, or the TLS
+/// handshake (and with it the certificate pin) failed.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+fn unreachable(what: String, error: impl fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Unreachable(format!("{what}: {error}")))
+}
+
 pub struct Client {
     target: Target,
     signer: Option<(KeyPair, PrincipalId)>,
@@ -56,6 +73,11 @@ impl Client {
             signer,
             endpoint: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Who requests are signed as, if anyone.
+    pub fn principal(&self) -> Option<&PrincipalId> {
+        self.signer.as_ref().map(|(_, principal)| principal)
     }
 
     /// Sends one request and reads the JSON answer.
@@ -86,8 +108,8 @@ impl Client {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         match &self.target {
             Target::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path).await.with_context(|| {
-                    format!("cannot reach the salve service at {} (is `salve serve` running? set --socket or SALVE_SOCKET)", path.display())
+                let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+                    unreachable(format!("cannot reach the salve service at {} (is `salve serve` running? set --socket or SALVE_SOCKET)", path.display()), e)
                 })?;
                 send(stream, request).await
             }
@@ -95,13 +117,13 @@ impl Client {
                 let config = crate::pin::client_config(*pin)?;
                 let tcp = tokio::net::TcpStream::connect(address)
                     .await
-                    .with_context(|| format!("cannot reach {address}"))?;
+                    .map_err(|e| unreachable(format!("cannot reach {address}"), e))?;
                 tcp.set_nodelay(true)?;
                 let name = rustls::pki_types::ServerName::try_from("localhost")?;
                 let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
                     .connect(name, tcp)
                     .await
-                    .with_context(|| format!("TLS with {address} failed"))?;
+                    .map_err(|e| unreachable(format!("TLS with {address} failed"), e))?;
                 send(stream, request).await
             }
         }
@@ -127,7 +149,7 @@ impl Client {
         let (key, principal) = self
             .signer
             .as_ref()
-            .ok_or_else(|| anyhow!("this needs your key: pass --key FILE or set SALVE_KEY"))?;
+            .ok_or_else(|| anyhow!("this needs your key file (SALVE_KEY)"))?;
         let endpoint = self.endpoint().await?;
         let signed = SignedRequest::sign(
             key,

@@ -17,6 +17,24 @@ pub enum Exit {
     Stopped = 4,
     /// The audit log does not verify.
     Corrupt = 5,
+    /// The service could not be reached (not running, wrong socket or
+    /// address, TLS handshake or certificate pin failed).
+    Unreachable = 6,
+}
+
+impl Exit {
+    /// A stable word for the status, for `--json` errors.
+    pub fn code(self) -> &'static str {
+        match self {
+            Exit::Success => "ok",
+            Exit::Failed => "failed",
+            Exit::Usage => "usage",
+            Exit::Refused => "refused",
+            Exit::Stopped => "stopped",
+            Exit::Corrupt => "corrupt",
+            Exit::Unreachable => "unreachable",
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {

@@ -8,6 +8,7 @@ mod client;
 mod demo;
 mod exit;
 mod identity;
+mod output;
 mod people;
 mod pin;
 mod policy;
@@ -20,11 +21,14 @@ use args::{
     ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand,
     InvocationCommand, PolicyCommand, ReportCommand, SessionCommand, SignRole,
 };
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let json = wants_json(&matches);
     // The service says what it does (`info`); the commands people run speak
     // up only when something is wrong. SALVE_LOG overrides either.
     let default_filter = if matches!(cli.command, Command::Serve { .. }) {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Action(ActionCommand::Build { dir, out, output }) => {
@@ -145,7 +150,6 @@ fn main() -> ExitCode {
             }
         }
         Command::Completions { shell } => {
-            use clap::CommandFactory;
             use std::io::Write as _;
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "salve", &mut script);
@@ -200,8 +204,32 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            report(&failure, json);
             failure.exit.into()
         }
+    }
+}
+
+/// Whether `--json` was given, to whichever subcommand takes it.
+fn wants_json(matches: &ArgMatches) -> bool {
+    let here = matches!(matches.try_get_one::<bool>("json"), Ok(Some(true)));
+    here || matches.subcommand().is_some_and(|(_, sub)| wants_json(sub))
+}
+
+/// Says what failed: on stderr, every control character escaped (an error
+/// may quote what a client or an action sent); with `--json`, as a JSON
+/// error on stdout.
+fn report(failure: &exit::Failure, json: bool) {
+    if json {
+        let api = failure.error.downcast_ref::<client::ApiError>();
+        let error = serde_json::json!({ "error": {
+            "code": api.map_or(failure.exit.code(), |api| api.code.as_str()),
+            "message": api.map_or_else(|| format!("{:#}", failure.error), |api| api.message.clone()),
+            "status": api.map(|api| api.status),
+        }});
+        println!("{error}");
+    } else {
+        let message = format!("{:#}", failure.error);
+        eprintln!("error: {}", salve::text::escaped_lines(&message));
     }
 }

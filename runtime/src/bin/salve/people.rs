@@ -14,8 +14,10 @@ use salve::manifest::ActionId;
 use salve::session::{
     ActionRule, ClosureReport, EscalationId, InvocationId, Scope, SessionId, SessionRequest,
 };
+use salve::text::{escaped, escaped_lines};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::borrow::Cow;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 fn usage<T>(result: Result<T, String>) -> Result<T, Failure> {
     result.map_err(|e| anyhow!(e)).exit_with(Exit::Usage)
@@ -24,10 +26,7 @@ fn usage<T>(result: Result<T, String>) -> Result<T, Failure> {
 pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
     let target = match (&args.url, &args.pin) {
         (Some(url), Some(pin)) => {
-            let address = url
-                .trim_start_matches("https://")
-                .trim_end_matches('/')
-                .to_string();
+            let address = usage(tls_address(url))?;
             let pin = usage(
                 pin.trim_start_matches("sha256:")
                     .parse()
@@ -39,7 +38,13 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
             return Err(anyhow!("--url needs --pin sha256:… (the fingerprint `salve serve` prints): the certificate is self-signed"))
                 .exit_with(Exit::Usage);
         }
-        _ => Target::Unix(args.socket.clone()),
+        (None, Some(_)) => {
+            return Err(anyhow!(
+                "--pin goes with --url HOST:PORT (the service over TLS); over the local socket there is no certificate to pin"
+            ))
+            .exit_with(Exit::Usage);
+        }
+        (None, None) => Target::Unix(args.socket.clone()),
     };
     let signer = match &args.key {
         Some(path) => {
@@ -52,7 +57,8 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
         }
         None if needs_key => {
             return Err(anyhow!(
-                "this needs your key: pass --key FILE or set SALVE_KEY"
+                "this needs your key: pass {} FILE or set SALVE_KEY",
+                args.key_flag
             ))
             .exit_with(Exit::Usage);
         }
@@ -61,7 +67,27 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
     Ok(Client::new(target, signer))
 }
 
-/// Runs `future` on a small runtime; a refusal exits 3, anything else 1.
+/// `host:port` from `--url`, which may be written `https://host:port/`.
+fn tls_address(url: &str) -> Result<String, String> {
+    if url.starts_with("http://") {
+        return Err(format!(
+            "--url {url}: the service speaks only TLS: give HOST:PORT (or https://HOST:PORT)"
+        ));
+    }
+    let address = url.trim_start_matches("https://").trim_end_matches('/');
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(address.to_string())
+        }
+        _ => Err(format!(
+            "--url {url}: give the service's HOST:PORT, e.g. pc-0421.corp.example:8443"
+        )),
+    }
+}
+
+/// Runs `future` on a small runtime. Exit statuses: the service refused
+/// (3), or found the request malformed (2); the service could not be
+/// reached (6); anything else 1.
 pub fn block<T>(
     future: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> Result<T, Failure> {
@@ -71,8 +97,13 @@ pub fn block<T>(
         .context("cannot start the async runtime")
         .exit_with(Exit::Failed)?;
     runtime.block_on(future).map_err(|error| {
-        let exit = if error.downcast_ref::<crate::client::ApiError>().is_some() {
-            Exit::Refused
+        let exit = if let Some(api) = error.downcast_ref::<crate::client::ApiError>() {
+            match api.status {
+                400 | 413 => Exit::Usage,
+                _ => Exit::Refused,
+            }
+        } else if error.downcast_ref::<crate::client::Unreachable>().is_some() {
+            Exit::Unreachable
         } else {
             Exit::Failed
         };
@@ -88,11 +119,38 @@ fn print_json(value: &Value) -> Result<(), Failure> {
     Ok(())
 }
 
-fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
+/// The string at `pointer`, safe to print (see [`salve::text`]), or `—`.
+fn text<'a>(value: &'a Value, pointer: &str) -> Cow<'a, str> {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
-        .unwrap_or("—")
+        .map_or(Cow::Borrowed("—"), escaped)
+}
+
+/// The time in milliseconds at `pointer`, as UTC to the second.
+fn when(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .map_or("—".to_string(), |ms| {
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        })
+}
+
+/// JSON, pretty-printed and safe to print.
+fn pretty(value: &Value) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    escaped_lines(&text).into_owned()
+}
+
+/// The strings of the array at `pointer`, joined.
+fn joined(value: &Value, pointer: &str) -> String {
+    let items: Vec<Cow<'_, str>> = value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(escaped).collect())
+        .unwrap_or_default();
+    items.join(", ")
 }
 
 fn print_session(session: &Value) {
@@ -112,23 +170,83 @@ fn print_session(session: &Value) {
         text(session, "/requester"),
         text(session, "/request/technician")
     );
-    if let Some(approver) = session.pointer("/approved/0").and_then(Value::as_str) {
-        println!("  approved by {approver}");
-    }
-    let allowed: Vec<&str> = session
-        .pointer("/request/scope/allowed")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
     println!(
-        "  scope       {}{}",
-        allowed.join(", "),
+        "  requested   {}   expires {}",
+        when(session, "/requested_ms"),
+        when(session, "/expires_ms")
+    );
+    match session.pointer("/approved/0").and_then(Value::as_str) {
+        Some(approver) => println!(
+            "  approved    {} by {}",
+            when(session, "/approved/1"),
+            escaped(approver)
+        ),
+        None => println!("  approved    not yet"),
+    }
+    let attended = session.pointer("/request/attended") == Some(&Value::Bool(true));
+    match session.pointer("/consent/0/name").and_then(Value::as_str) {
+        Some(user) => println!(
+            "  consent     {} by {} (uid {})",
+            when(session, "/consent/1"),
+            escaped(user),
+            session
+                .pointer("/consent/0/uid")
+                .and_then(Value::as_u64)
+                .map_or("?".to_string(), |uid| uid.to_string())
+        ),
+        None if attended => {
+            println!("  consent     not yet: the end user gives it at the endpoint")
+        }
+        None => println!("  consent     not needed (unattended)"),
+    }
+    let prohibited = joined(session, "/request/scope/prohibited");
+    println!(
+        "  scope       {}{}{}",
+        joined(session, "/request/scope/allowed"),
+        if prohibited.is_empty() {
+            String::new()
+        } else {
+            format!("; never {prohibited}")
+        },
         if session.pointer("/request/scope/privileged") == Some(&Value::Bool(true)) {
             " (privileged actions with a second approval)"
         } else {
             ""
         }
     );
+    if let Some(closure) = session.get("closure").filter(|c| !c.is_null()) {
+        let by = match closure.pointer("/by/id").and_then(Value::as_str) {
+            Some(who) => format!("by {}", escaped(who)),
+            None => format!("by itself ({})", text(closure, "/by/kind")),
+        };
+        println!("  closed      {} {by}", when(closure, "/at_ms"));
+        println!(
+            "  resolved    {}",
+            match closure.pointer("/report/resolved") {
+                Some(Value::Bool(true)) => "yes",
+                Some(Value::Bool(false)) => "no",
+                _ => "not recorded yet: `salve session close --resolved | --unresolved`",
+            }
+        );
+        println!("  summary     {}", text(closure, "/report/summary"));
+        println!("  follow-up   {}", text(closure, "/report/follow_up"));
+    }
+}
+
+/// What comes next for a session in the state `session` is in.
+fn next_step(session: &Value) {
+    let id = text(session, "/id");
+    let attended = session.pointer("/request/attended") == Some(&Value::Bool(true));
+    match session["state"].as_str() {
+        Some("requested") => println!(
+            "\nNext: an approver (neither requester nor technician) runs `salve session approve {id}`."
+        ),
+        Some("approved") if attended => {
+            println!("\nNext: the end user, at the endpoint, runs `salve session consent {id}`.")
+        }
+        Some("active") => println!("\nNext: the technician runs `salve invoke {id} <action>`."),
+        _ => {}
+    }
 }
 
 pub fn request(args: &RequestArgs) -> CliResult {
@@ -145,6 +263,16 @@ pub fn request(args: &RequestArgs) -> CliResult {
             .map(|a| a.parse::<ActionId>().map_err(|e| e.to_string()))
             .collect(),
     )?;
+    let ticket = usage(args.ticket.parse())?;
+    let technician = match &args.technician {
+        Some(t) => usage(t.parse())?,
+        None => match client.principal() {
+            Some(me) => me.clone(),
+            None => usage(Err(
+                "--technician: who will work in the session?".to_string()
+            ))?,
+        },
+    };
     let session = block(async {
         let endpoint = match &args.endpoint {
             Some(endpoint) => endpoint.clone(),
@@ -153,17 +281,8 @@ pub fn request(args: &RequestArgs) -> CliResult {
                 .unwrap_or_default()
                 .to_string(),
         };
-        let technician = match &args.technician {
-            Some(t) => t.parse().map_err(|e: String| anyhow!(e))?,
-            None => key_principal(
-                args.client
-                    .key
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new("")),
-            )?,
-        };
         let request = SessionRequest {
-            ticket: args.ticket.parse().map_err(|e: String| anyhow!(e))?,
+            ticket,
             problem: args.problem.clone(),
             category: args.category.clone(),
             endpoint,
@@ -185,10 +304,7 @@ pub fn request(args: &RequestArgs) -> CliResult {
         print_json(&session)?;
     } else {
         print_session(&session);
-        println!(
-            "\nNext: an approver runs `salve session approve {}`.",
-            text(&session, "/id")
-        );
+        next_step(&session);
     }
     Ok(Exit::Success)
 }
@@ -204,10 +320,20 @@ pub fn simple(args: &ClientArgs, operation: Operation) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
+    let none = answer.as_array().is_some_and(Vec::is_empty);
     match operation {
-        Operation::ApproveSession { .. }
-        | Operation::CloseSession { .. }
-        | Operation::ShowSession { .. } => print_session(&answer),
+        Operation::ApproveSession { .. } => {
+            print_session(&answer);
+            next_step(&answer);
+        }
+        Operation::CloseSession { .. } | Operation::ShowSession { .. } => print_session(&answer),
+        Operation::ListSessions { open_only } if none => {
+            println!(
+                "no {}sessions you may see",
+                if open_only { "open " } else { "" }
+            )
+        }
+        Operation::ListEscalations if none => println!("no pending escalations you may decide"),
         Operation::ListSessions { .. } => {
             for s in answer.as_array().into_iter().flatten() {
                 println!(
@@ -240,14 +366,30 @@ fn print_escalation(e: &Value) {
         text(e, "/invoker")
     );
     println!("  status           {}", text(e, "/status"));
+    println!("  raised           {}", when(e, "/raised_ms"));
+    if e["status"] == "pending" {
+        println!("  approvable until {}", when(e, "/expires_ms"));
+    }
     println!("  component sha256 {}", text(e, "/key/digest"));
     println!("  input sha256     {}", text(e, "/key/input_digest"));
     match e["input"].as_str() {
-        Some(input) => println!("  input            {input}"),
+        Some(input) => println!("  input            {}", escaped(input)),
         None => println!("  input            (not kept: raised before inputs were stored)"),
     }
     if let Some(approver) = e.pointer("/approval/by").and_then(Value::as_str) {
-        println!("  approved by {approver}");
+        println!(
+            "  approved         {} by {}",
+            when(e, "/approval/at_ms"),
+            escaped(approver)
+        );
+    }
+    if e.pointer("/state/state").and_then(Value::as_str) == Some("denied") {
+        println!(
+            "  denied           {} by {}: {}",
+            when(e, "/state/at_ms"),
+            text(e, "/state/by"),
+            text(e, "/state/reason")
+        );
     }
 }
 
@@ -301,10 +443,11 @@ pub fn consent(args: &ClientArgs, id: &str) -> CliResult {
         print_json(&answer)?;
     } else {
         println!(
-            "You consented: session {} is {}.",
+            "You consented to session {}: it is {} now.\n",
             text(&answer, "/id"),
             text(&answer, "/state")
         );
+        print_session(&answer);
     }
     Ok(Exit::Success)
 }
@@ -368,15 +511,12 @@ pub fn invoke(
                     print_captured(&answer["invocation"]);
                 }
                 if let Some(output) = answer.pointer("/invocation/outcome/output") {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(output).unwrap_or_default()
-                    );
+                    println!("{}", pretty(output));
                 }
                 let message = answer
                     .pointer("/invocation/outcome/message")
                     .and_then(Value::as_str)
-                    .map(|m| format!(": {m}"))
+                    .map(|m| format!(": {}", escaped(m)))
                     .unwrap_or_default();
                 eprintln!(
                     "{} {outcome}{message} (invocation {})",
@@ -392,14 +532,26 @@ pub fn invoke(
         }
         Some("escalated") => {
             if !args.json {
-                let id = text(&answer, "/escalation/id");
-                match answer.pointer("/escalation/status").and_then(Value::as_str) {
-                    Some(status) if status != "pending" => {
-                        println!("escalation {id} is {status}: the action did not run")
-                    }
-                    _ => println!(
-                        "escalation pending: {id} — a second approver runs `salve escalation approve {id}`; then invoke again (or use --wait)"
+                let escalation = &answer["escalation"];
+                let id = text(escalation, "/id");
+                match escalation["status"].as_str() {
+                    Some("denied") => println!(
+                        "escalation {id} was denied by {}: {} — the action did not run",
+                        text(escalation, "/state/by"),
+                        text(escalation, "/state/reason")
                     ),
+                    Some(status) if status != "pending" => println!(
+                        "escalation {id} is {}: the action did not run",
+                        escaped(status)
+                    ),
+                    _ => match wait {
+                        Some(seconds) => println!(
+                            "escalation {id} is still pending: no approver decided within {seconds} s. Once a second approver runs `salve escalation approve {id}`, invoke again"
+                        ),
+                        None => println!(
+                            "escalation pending: {id} — a second approver runs `salve escalation approve {id}`; then invoke again (or use --wait)"
+                        ),
+                    },
                 }
             }
             Ok(Exit::Refused)
@@ -470,10 +622,19 @@ fn print_event(event: &Value) {
             text(event, "/invocation/action")
         ),
         Some("log") => eprintln!("[{}] {}", text(event, "/level"), text(event, "/message")),
-        Some("stdout") => print!("{}", text(event, "/text")),
-        Some("stderr") => eprint!("{}", text(event, "/text")),
+        Some("stdout") => print!("{}", lines(event, "/text")),
+        Some("stderr") => eprint!("{}", lines(event, "/text")),
         _ => {}
     }
+}
+
+/// What an action wrote (at `pointer`), its lines kept, anything else that
+/// could drive the terminal escaped.
+fn lines<'a>(value: &'a Value, pointer: &str) -> Cow<'a, str> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map_or(Cow::Borrowed(""), escaped_lines)
 }
 
 /// What a finished invocation logged and wrote, as `print_event` shows it live.
@@ -481,11 +642,15 @@ fn print_captured(invocation: &Value) {
     for entry in invocation["logs"].as_array().into_iter().flatten() {
         eprintln!("[{}] {}", text(entry, "/level"), text(entry, "/message"));
     }
-    if let Some(stdout) = invocation["stdout"].as_str().filter(|s| !s.is_empty()) {
-        print!("{stdout}");
-    }
-    if let Some(stderr) = invocation["stderr"].as_str().filter(|s| !s.is_empty()) {
-        eprint!("{stderr}");
+    print!("{}", lines(invocation, "/stdout"));
+    eprint!("{}", lines(invocation, "/stderr"));
+}
+
+/// How an invocation stands: its outcome once it has one, else its status.
+fn outcome(record: &Value) -> Cow<'_, str> {
+    match record.pointer("/invocation/outcome/status") {
+        Some(Value::String(outcome)) => escaped(outcome),
+        _ => text(record, "/status"),
     }
 }
 
@@ -503,12 +668,23 @@ pub fn list_invocations(args: &ClientArgs, session: &str) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    for record in answer.as_array().into_iter().flatten() {
+    let records = answer.as_array().map(Vec::as_slice).unwrap_or_default();
+    if records.is_empty() {
+        println!("no invocations in session {session}");
+    }
+    for record in records {
         println!(
-            "{}  {:<24} {:<10} {}",
+            "{}  {:<24} {:<10} {:>10}  by {}",
             text(record, "/id"),
             text(record, "/action"),
-            text(record, "/status"),
+            outcome(record),
+            record
+                .pointer("/invocation/duration_us")
+                .and_then(Value::as_u64)
+                .map_or("—".to_string(), |us| format!(
+                    "{:.1} ms",
+                    us as f64 / 1000.0
+                )),
             text(record, "/principal"),
         );
     }
@@ -535,13 +711,7 @@ fn print_invocation(record: &Value) {
         "invocation {}  {}  {}",
         text(record, "/id"),
         text(record, "/action"),
-        match invocation
-            .pointer("/outcome/status")
-            .and_then(Value::as_str)
-        {
-            Some(outcome) => outcome,
-            None => text(record, "/status"),
-        }
+        outcome(record)
     );
     println!(
         "  session     {}   by {}",
@@ -560,7 +730,7 @@ fn print_invocation(record: &Value) {
             .pointer("/outcome/message")
             .and_then(Value::as_str)
     }) {
-        println!("  reason      {reason}");
+        println!("  reason      {}", escaped(reason));
     }
     for call in invocation["denied_calls"].as_array().into_iter().flatten() {
         println!(
@@ -573,10 +743,7 @@ fn print_invocation(record: &Value) {
     }
     print_captured(invocation);
     if let Some(output) = invocation.pointer("/outcome/output") {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(output).unwrap_or_default()
-        );
+        println!("{}", pretty(output));
     }
 }
 
@@ -594,18 +761,14 @@ pub fn follow_invocation(args: &ClientArgs, id: &str) -> CliResult {
         }
     }))?;
     let record = last.get("result").cloned().unwrap_or(last);
+    let outcome = outcome(&record);
     if !json {
-        eprintln!(
-            "{} {}",
-            text(&record, "/action"),
-            match record
-                .pointer("/invocation/outcome/status")
-                .and_then(Value::as_str)
-            {
-                Some(outcome) => outcome,
-                None => text(&record, "/status"),
-            }
-        );
+        eprintln!("{} {outcome}", text(&record, "/action"));
     }
-    Ok(Exit::Success)
+    // As `salve invoke` would have exited for it.
+    Ok(if outcome == "succeeded" {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
 }

@@ -5,6 +5,8 @@ use crate::audit::{load, parse_since};
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::anyhow;
 use salve::audit::report::{Figures, SessionReport, metrics as compute_metrics, session_report};
+use salve::text::escaped;
+use std::borrow::Cow;
 
 pub fn session(log: &LogArgs, id: &str, as_json: bool) -> CliResult {
     let records = load(log)?;
@@ -12,18 +14,44 @@ pub fn session(log: &LogArgs, id: &str, as_json: bool) -> CliResult {
         .ok_or_else(|| anyhow!("the audit log never mentions session {id}"))
         .exit_with(Exit::Usage)?;
     if as_json {
-        println!(
+        crate::output::line(format_args!(
             "{}",
             serde_json::to_string_pretty(&report).exit_with(Exit::Failed)?
-        );
+        ))?;
     } else {
-        print!("{}", render_session(&report));
+        crate::output::line(render_session(&report).trim_end())?;
     }
     Ok(Exit::Success)
 }
 
-fn or_dash(value: Option<&str>) -> &str {
-    value.unwrap_or("—")
+/// The text, safe to print (see [`salve::text`]), or `—`.
+fn or_dash(value: Option<&str>) -> Cow<'_, str> {
+    value.map_or(Cow::Borrowed("—"), escaped)
+}
+
+/// A session's scope as people read it.
+fn scope_text(scope: &serde_json::Value) -> String {
+    let list = |key: &str| -> String {
+        let items: Vec<String> = scope[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| match item.as_str() {
+                Some(text) => escaped(text).into_owned(),
+                None => escaped(&item.to_string()).into_owned(),
+            })
+            .collect();
+        items.join(", ")
+    };
+    let mut text = list("allowed");
+    let prohibited = list("prohibited");
+    if !prohibited.is_empty() {
+        text.push_str(&format!("; never {prohibited}"));
+    }
+    if scope["privileged"] == true {
+        text.push_str(" (privileged actions with a second approval)");
+    }
+    text
 }
 
 /// The review as text.
@@ -50,10 +78,10 @@ pub fn render_session(report: &SessionReport) -> String {
     ));
     if let Some(request) = &report.request {
         if let Some(problem) = request.get("problem").and_then(|p| p.as_str()) {
-            line(format!("  problem      {problem}"));
+            line(format!("  problem      {}", escaped(problem)));
         }
         if let Some(scope) = request.get("scope") {
-            line(format!("  scope        {scope}"));
+            line(format!("  scope        {}", scope_text(scope)));
         }
     }
     match &report.approved {
@@ -81,7 +109,7 @@ pub fn render_session(report: &SessionReport) -> String {
             or_dash(i.input_digest.as_deref())
         ));
         if let Some(reason) = &i.reason {
-            line(format!("      {reason}"));
+            line(format!("      {}", escaped(reason)));
         }
     }
     if !report.escalations.is_empty() {
@@ -105,24 +133,26 @@ pub fn render_session(report: &SessionReport) -> String {
         line(String::new());
         line("Refused".to_string());
         for (time, action, what, reason) in &report.host_call_denials {
-            line(format!("  {time}  host call {what} by {action}: {reason}"));
+            line(format!(
+                "  {time}  host call {} by {action}: {}",
+                escaped(what),
+                escaped(reason)
+            ));
         }
         for (time, who, reason) in &report.refusals {
-            line(format!("  {time}  {who}: {reason}"));
+            line(format!("  {time}  {}: {}", escaped(who), escaped(reason)));
         }
     }
     line(String::new());
     match &report.closed {
         Some(closed) => {
             line(format!(
-                "Closed {} ({}{})",
+                "Closed {} {}",
                 closed.time,
-                closed.how,
-                closed
-                    .by
-                    .as_ref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default()
+                match &closed.by {
+                    Some(by) => format!("by {}", escaped(by)),
+                    None => format!("by itself ({})", escaped(&closed.how)),
+                }
             ));
             line(format!(
                 "  resolved     {}",
@@ -146,28 +176,29 @@ pub fn render_session(report: &SessionReport) -> String {
     for flag in &report.flags {
         line(format!("! {flag}"));
     }
-    out
+    // Whatever else a record holds is shown, not obeyed, by the terminal.
+    salve::text::escaped_lines(&out).into_owned()
 }
 
 pub fn metrics(log: &LogArgs, since: Option<&str>, as_json: bool) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
     let metrics = compute_metrics(load(log)?, since);
     if as_json {
-        println!(
+        crate::output::line(format_args!(
             "{}",
             serde_json::to_string_pretty(&metrics).exit_with(Exit::Failed)?
-        );
+        ))?;
         return Ok(Exit::Success);
     }
-    println!("{}", header());
-    println!("{}", row("overall", &metrics.overall));
+    crate::output::line(format_args!("{}", header()))?;
+    crate::output::line(format_args!("{}", row("overall", &metrics.overall)))?;
     for (technician, figures) in &metrics.per_technician {
-        println!("{}", row(technician, figures));
+        crate::output::line(format_args!("{}", row(&escaped(technician), figures)))?;
     }
-    println!(
+    crate::output::line(format_args!(
         "\nrequests refused before reaching a session: {}",
         metrics.refused_requests
-    );
+    ))?;
     Ok(Exit::Success)
 }
 
