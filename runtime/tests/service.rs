@@ -1452,7 +1452,7 @@ fn escalations_and_invocations_through_the_cli() {
     assert_eq!(shown["status"], "denied", "{shown}");
     let out = cli_as(&service, "carol", &["escalation", "show", &other]);
     assert!(
-        stdout(&out).contains("denied by ann") && stdout(&out).contains("not needed"),
+        stdout(&out).contains("by ann: not needed"),
         "{}",
         stdout(&out)
     );
@@ -1460,8 +1460,16 @@ fn escalations_and_invocations_through_the_cli() {
     // An input that would turn the approver's terminal against them (a
     // right-to-left override, a C1 control, an escape sequence) is shown
     // escaped, never raw; a denial's reason may hold none of them.
-    let sly = "{\"mode\": \"hostname\", \"note\": \"exe.\u{202e}fdp \u{9b}31m \u{1b}]0;x\u{7}\"}";
+    let sly =
+        "{\"mode\": \"hostname\", \"note\": \"exe.\u{202e}fdp \u{9b}31m \\u001b]0;x\\u0007\"}";
     let out = cli_as(&service, "tom", &["invoke", s, "hostile", "--input", sly]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let sly_escalation = escalation_in(&format!("{}{}", stdout(&out), stderr(&out)));
     let out = cli_as(&service, "carol", &["escalation", "show", &sly_escalation]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

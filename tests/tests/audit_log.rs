@@ -241,9 +241,10 @@ fn an_untouched_log_verifies_across_segments_and_checkpoints() {
     let sample = pristine();
     let verified = sample.verify().unwrap();
     assert!(verified.segments > 3, "{verified:?}");
-    // 120 events and a checkpoint after every 10 of them.
-    assert_eq!(verified.checkpoints, 12);
-    assert_eq!(verified.records, 132);
+    // 120 events: a checkpoint after the first (a new log is signed from
+    // its start), after every 10 more, and at the close.
+    assert_eq!(verified.checkpoints, 13);
+    assert_eq!(verified.records, 133);
     assert!(verified.key_checked);
     assert_eq!(verified.checkpoint_key, Some(sample.key.public()));
     // Without the key, every checkpoint is held to the first one's key.
@@ -272,19 +273,29 @@ proptest! {
 fn the_report_names_the_file_line_and_reason() {
     let sample = copy_of(pristine());
     let mut segments = sample.lines();
-    let line = String::from_utf8(segments[1].1[2].clone()).unwrap();
-    segments[1].1[2] = line.replace("tech-", "tekk-").into_bytes();
+    // The second event of the second segment.
+    let at = segments[1]
+        .1
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.windows(5).any(|w| w == b"tech-"))
+        .nth(1)
+        .unwrap()
+        .0;
+    let line = String::from_utf8(segments[1].1[at].clone()).unwrap();
+    segments[1].1[at] = line.replace("tech-", "tekk-").into_bytes();
     sample.write(&segments);
     let error = sample.verify().unwrap_err();
     let VerifyError::Corrupt(corruption) = &error else {
         panic!("{error}")
     };
     assert_eq!(corruption.file, segments[1].0);
-    assert_eq!(corruption.line, 3);
+    assert_eq!(corruption.line, at as u64 + 1);
     assert!(
-        error
-            .to_string()
-            .ends_with(":3: its hash does not match its content: the record was changed"),
+        error.to_string().ends_with(&format!(
+            ":{}: its hash does not match its content: the record was changed",
+            at + 1
+        )),
         "{error}"
     );
 }
@@ -293,17 +304,23 @@ fn the_report_names_the_file_line_and_reason() {
 fn a_truncated_tail_is_caught_only_by_a_checkpoint_kept_elsewhere() {
     let sample = copy_of(pristine());
     let mut segments = sample.lines();
-    let last = segments.iter_mut().rfind(|s| !s.1.is_empty()).unwrap();
+    // The last record goes, and with it any empty segment after it, whose
+    // name would tell how far the log went.
+    while segments.last().is_some_and(|s| s.1.is_empty()) {
+        let (path, _) = segments.pop().unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+    let last = segments.last_mut().unwrap();
     last.1.truncate(last.1.len() - 1);
     sample.write(&segments);
     // The chain alone still holds: it just ends earlier…
     let alone = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap();
-    assert_eq!(alone.records, 131);
+    assert_eq!(alone.records, 132);
     // …but the checkpoint kept elsewhere shows it went further.
     let error = sample.verify().unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the audit log was truncated: it ends at record 131, but a checkpoint kept elsewhere shows it reached record 132"
+        "the audit log was truncated: it ends at record 132, but a checkpoint kept elsewhere shows it reached record 133"
     );
 }
 
@@ -329,7 +346,7 @@ fn rotation_keeps_one_chain_across_reopens() {
     }
     log.close();
     let verified = sample.verify().unwrap();
-    assert_eq!(verified.records, 132 + 50 + 5);
+    assert_eq!(verified.records, 133 + 50 + 5);
     let segments = segment::list(&sample.log_dir).unwrap();
     for pair in segments.windows(2) {
         assert!(pair[0].first_seq < pair[1].first_seq);
@@ -754,9 +771,9 @@ fn cut_after(sample: &Sample, last: u64) {
 #[test]
 fn a_tail_rewritten_and_re_signed_by_another_key_is_refused_even_without_the_key() {
     let sample = copy_of(pristine());
-    // Records 1–66 (the 6th checkpoint is record 66) stay; the rest is
+    // Records 1–68 (the 7th checkpoint is record 68) stay; the rest is
     // rewritten by someone holding another key, checkpoints and all.
-    cut_after(&sample, 66);
+    cut_after(&sample, 68);
     let forger = Arc::new(KeyPair::generate().unwrap());
     let elsewhere = sample._dir.path().join("forger-checkpoints.jsonl");
     let log = AuditLog::open(config(&sample.log_dir, &forger, &elsewhere)).unwrap();
@@ -769,11 +786,11 @@ fn a_tail_rewritten_and_re_signed_by_another_key_is_refused_even_without_the_key
     let VerifyError::Corrupt(corruption) = &error else {
         panic!("{error}")
     };
-    assert_eq!(corruption.seq, Some(77));
+    assert_eq!(corruption.seq, Some(79));
     assert_eq!(
         corruption.reason,
         format!(
-            "checkpoint of record 76 is signed by {}, but the log's first checkpoint (record 11) is signed by {}: the log from here on was rewritten and re-signed by another key — give --key with the endpoint's key to tell which is genuine",
+            "checkpoint of record 78 is signed by {}, but the log's first checkpoint (record 2) is signed by {}: the log from here on was rewritten and re-signed by another key — give --key with the endpoint's key to tell which is genuine",
             forger.public(),
             sample.key.public()
         )
@@ -783,7 +800,7 @@ fn a_tail_rewritten_and_re_signed_by_another_key_is_refused_even_without_the_key
     assert!(
         error
             .to_string()
-            .contains("checkpoint of record 76 is signed by"),
+            .contains("checkpoint of record 78 is signed by"),
         "{error}"
     );
     // The forger's own checkpoint, kept "elsewhere", does not help either.
@@ -802,7 +819,7 @@ fn records_rewritten_with_the_checkpoints_after_them_removed_are_caught() {
     let sample = copy_of(pristine());
     // Everything after record 25 is rewritten by someone without the
     // endpoint's key: the chain is rebuilt, but no checkpoint can be, so
-    // there are none after record 22.
+    // there are none after record 24.
     cut_after(&sample, 25);
     let mut rewriter = config(
         &sample.log_dir,
@@ -821,7 +838,7 @@ fn records_rewritten_with_the_checkpoints_after_them_removed_are_caught() {
         let VerifyError::Corrupt(corruption) = &error else {
             panic!("{error}")
         };
-        assert_eq!(corruption.seq, Some(33), "{error}");
+        assert_eq!(corruption.seq, Some(35), "{error}");
         assert!(
             corruption.reason.starts_with(
                 "11 records without a checkpoint, where the endpoint signs one every 10 records: checkpoints were removed"
@@ -889,7 +906,7 @@ fn first_bad(dir: &Path, key: Option<&salve::identity::PublicKey>) -> (Option<u6
 
 #[test]
 fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
-    // After the last checkpoint (record 121), where no signature vouches
+    // After the last checkpoint (record 123), where no signature vouches
     // for the records, each is parsed: record 124 is named.
     let sample = copy_of(pristine());
     let key = sample.key.public();
@@ -902,7 +919,7 @@ fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
     cut_after(&sample, 127);
     forge_not_json(&sample.log_dir, 124, Some(126));
     assert_eq!(first_bad(&sample.log_dir, Some(&key)), (Some(124), true));
-    // Before a checkpoint, the checkpoint (record 33) no longer matches the
+    // Before a checkpoint, the checkpoint (record 35) no longer matches the
     // chain; the record before it that is not JSON is the first bad one.
     let sample = copy_of(pristine());
     forge_not_json(&sample.log_dir, 30, None);
@@ -915,11 +932,12 @@ fn a_line_that_is_not_json_is_caught_even_with_its_chain_rebuilt() {
 
 #[test]
 fn a_line_that_is_not_json_is_named_from_megabytes_and_segments_back() {
-    // A checkpoint every 100 000 records: the first one, written on close,
-    // comes after megabytes of records over several segments, all kept
-    // unchecked until it. Forging record 10 breaks that checkpoint; record
-    // 10, read two segments and more than one read buffer earlier, is the
-    // first bad record, named in its own file and line.
+    // A checkpoint every 100 000 records: after the first batch (a new log
+    // is signed from its start), the next, written on close, comes after
+    // megabytes of records over several segments, all kept unchecked until
+    // it. Forging record 510 breaks that checkpoint; record 510, read two
+    // segments and more than one read buffer earlier, is the first bad
+    // record, named in its own file and line.
     let dir = tempfile::tempdir().unwrap();
     let log_dir = dir.path().join("audit");
     let key = Arc::new(KeyPair::generate().unwrap());
@@ -937,12 +955,15 @@ fn a_line_that_is_not_json_is_named_from_megabytes_and_segments_back() {
     assert!(segments.len() >= 3, "{segments:?}");
     let verified = salve::audit::verify_dir_with(&log_dir, Some(&key.public()), None, 100_000)
         .expect("the log verifies");
-    assert_eq!((verified.records, verified.checkpoints), (8001, 1));
-    forge_not_json(&log_dir, 10, None);
+    assert_eq!((verified.records, verified.checkpoints), (8002, 2));
+    forge_not_json(&log_dir, 510, None);
     match salve::audit::verify_dir_with(&log_dir, Some(&key.public()), None, 100_000) {
         Err(VerifyError::Corrupt(corruption)) => {
-            assert_eq!(corruption.seq, Some(10), "{corruption}");
-            assert_eq!((&corruption.file, corruption.line), (&segments[0].path, 10));
+            assert_eq!(corruption.seq, Some(510), "{corruption}");
+            assert_eq!(
+                (&corruption.file, corruption.line),
+                (&segments[0].path, 510)
+            );
             assert!(
                 corruption.reason.starts_with("not a valid record: "),
                 "{corruption}"
@@ -1183,26 +1204,31 @@ fn an_idle_log_checkpoints_its_tail_on_a_timer() {
     for n in 0..3 {
         log.append(event(n)).unwrap();
     }
-    // No record arrives after these: the checkpoint comes on its own.
+    // The first record is checkpointed at once (record 2), the next two
+    // (records 3 and 4) are not, by count; no record arrives after them:
+    // their checkpoint comes on its own.
+    assert_eq!(kinds(&config.dir)[1], (2, Kind::Checkpoint));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while Checkpoint::read(&copy).is_err() && std::time::Instant::now() < deadline {
+    while Checkpoint::read(&copy).map_or(true, |c| c.seq < 4)
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let checkpoint = Checkpoint::read(&copy).unwrap();
-    assert_eq!(checkpoint.seq, 3);
-    assert_eq!(kinds(&config.dir)[3], (4, Kind::Checkpoint));
+    assert_eq!(checkpoint.seq, 4);
+    assert_eq!(kinds(&config.dir)[4], (5, Kind::Checkpoint));
     verify_dir(&config.dir, Some(&key.public()), Some(&checkpoint)).unwrap();
     // Idle with nothing new: no more checkpoints.
     std::thread::sleep(Duration::from_millis(900));
-    assert_eq!(kinds(&config.dir).len(), 4);
+    assert_eq!(kinds(&config.dir).len(), 5);
     // One more record: checkpointed in turn, within the interval.
     log.append(event(3)).unwrap();
     std::thread::sleep(Duration::from_millis(900));
-    assert_eq!(Checkpoint::read(&copy).unwrap().seq, 5);
+    assert_eq!(Checkpoint::read(&copy).unwrap().seq, 6);
     log.close();
     assert_eq!(
         kinds(&config.dir).len(),
-        6,
+        7,
         "the close has nothing left to checkpoint"
     );
 }

@@ -549,7 +549,10 @@ impl Sealer {
             }
             answers.push((job.reply, appended));
         }
-        if checkpoint
+        // A new log's first batch is checkpointed at once: from its start,
+        // a log holds the endpoint's signature, and one without any was
+        // not written by it.
+        if (checkpoint || self.next_seq == 1)
             && since > 0
             && let Some(signed) = self.seal_checkpoint(&mut seq, &mut prev, &now, &mut buffer)
         {
