@@ -337,6 +337,30 @@ fn a_checkpoint_by_another_key_is_refused() {
 }
 
 #[test]
+fn a_log_is_not_reopened_with_another_endpoint_key() {
+    let sample = copy_of(pristine());
+    let copy = sample.checkpoint_copy.clone();
+    let replaced = Arc::new(KeyPair::generate().unwrap());
+    let error = match AuditLog::open(config(&sample.log_dir, &replaced, &copy)) {
+        Ok(_) => panic!("a log signed by one key was reopened to be signed by another"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&format!(
+            "its checkpoints are signed by {}, not by this endpoint's key {}",
+            sample.key.public(),
+            replaced.public()
+        )),
+        "{error}"
+    );
+    // Nothing was written: the log verifies as before, and reopens with its key.
+    sample.verify().unwrap();
+    AuditLog::open(config(&sample.log_dir, &sample.key, &copy))
+        .unwrap()
+        .close();
+}
+
+#[test]
 fn rotation_keeps_one_chain_across_reopens() {
     let sample = copy_of(pristine());
     let copy = sample.checkpoint_copy.clone();

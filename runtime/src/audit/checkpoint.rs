@@ -100,19 +100,29 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint kept elsewhere: a file holding one checkpoint as
-    /// JSON, or one per line (the last is used).
+    /// JSON, or one per line (the last is used). A last line without its
+    /// newline that is not a checkpoint — a write cut short — is passed
+    /// over for the one before it.
     pub fn read(path: &Path) -> Result<Checkpoint, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
+        if let Ok(whole) = serde_json::from_str::<Checkpoint>(text.trim()) {
+            return Ok(whole);
+        }
+        let mut lines = text.lines().rev().filter(|l| !l.trim().is_empty());
+        let last = lines
+            .next()
             .ok_or_else(|| format!("{} holds no checkpoint", path.display()))?;
-        let whole = serde_json::from_str::<Checkpoint>(text.trim());
-        whole
-            .or_else(|_| serde_json::from_str::<Checkpoint>(last))
-            .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))
+        let not_a_checkpoint =
+            |e: serde_json::Error| format!("{} is not a checkpoint: {e}", path.display());
+        match serde_json::from_str::<Checkpoint>(last) {
+            Ok(checkpoint) => Ok(checkpoint),
+            Err(error) if !text.ends_with('\n') => match lines.next() {
+                Some(before) => serde_json::from_str(before).map_err(not_a_checkpoint),
+                None => Err(not_a_checkpoint(error)),
+            },
+            Err(error) => Err(not_a_checkpoint(error)),
+        }
     }
 }
 
@@ -139,5 +149,34 @@ mod tests {
         let mut swapped = Checkpoint::sign(&other, 42, hash, "t".into());
         swapped.signature = checkpoint.signature.clone();
         assert!(swapped.check(None).is_err());
+    }
+
+    #[test]
+    fn a_copy_whose_last_line_was_cut_short_gives_the_one_before() {
+        let key = KeyPair::generate().unwrap();
+        let first = Checkpoint::sign(&key, 10, Sha256Digest::of(b"a"), "t".into());
+        let second = Checkpoint::sign(&key, 20, Sha256Digest::of(b"b"), "t".into());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.jsonl");
+        let lines = format!(
+            "{}\n{}\n",
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&second).unwrap()
+        );
+        std::fs::write(&path, &lines).unwrap();
+        assert_eq!(Checkpoint::read(&path).unwrap(), second);
+        std::fs::write(&path, &lines[..lines.len() - 20]).unwrap();
+        assert_eq!(
+            Checkpoint::read(&path).unwrap(),
+            first,
+            "torn: the one before"
+        );
+        // A complete last line that is not a checkpoint is an error, not skipped.
+        std::fs::write(&path, format!("{lines}garbage\n")).unwrap();
+        assert!(
+            Checkpoint::read(&path)
+                .unwrap_err()
+                .contains("is not a checkpoint")
+        );
     }
 }

@@ -16,6 +16,7 @@
 //! (a rotation overtaken by a crash) is removed too. A `log.recovered`
 //! record says what was repaired.
 
+use super::checkpoint::Checkpoint;
 use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
 pub use super::writer::SyncStats;
@@ -133,6 +134,15 @@ impl AuditLog {
         };
         std::fs::create_dir_all(&config.dir).map_err(|e| open_error(e.to_string()))?;
         let tail = recover(&config.dir).map_err(open_error)?;
+        if let Some(key) = &config.checkpoint_key {
+            check_signer(
+                &config.dir,
+                tail.last_seq,
+                config.checkpoint_every,
+                &key.public(),
+            )
+            .map_err(open_error)?;
+        }
         let file = OpenOptions::new()
             .append(true)
             .open(&tail.path)
@@ -243,6 +253,33 @@ impl AuditLog {
         {
             let _ = handle.join();
         }
+    }
+}
+
+/// Refuses to go on signing a log whose checkpoints another key signed: its
+/// verification would fail from the first new checkpoint on, for good. The
+/// last checkpoint is among the last `2 × checkpoint_every` records (one
+/// comes at least every `checkpoint_every`, and a tail left by a crash is
+/// checkpointed on reopen).
+fn check_signer(
+    dir: &Path,
+    last_seq: u64,
+    checkpoint_every: u64,
+    key: &PublicKey,
+) -> Result<(), String> {
+    let from = last_seq.saturating_sub(checkpoint_every.saturating_mul(2).saturating_add(2));
+    let mut signer = None;
+    for record in super::read::records_after(dir, from) {
+        let record = record.map_err(|e| e.to_string())?;
+        if record.kind == Kind::Checkpoint {
+            signer = Some(Checkpoint::from_record(&record)?.key);
+        }
+    }
+    match signer {
+        Some(signer) if signer != *key => Err(format!(
+            "its checkpoints are signed by {signer}, not by this endpoint's key {key}: the endpoint key was replaced, and every checkpoint signed from now on would make the log fail verification. Put the endpoint's key back, or move the log aside (keep it for auditors: it verifies with `--key {signer}`) so that a new one is started"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -663,7 +663,7 @@ fn check_checkpoints(
                         checkpoint.seq, checkpoint.key
                     ),
                     Pin::External => format!(
-                        "checkpoint of record {} is signed by {}, but the checkpoint kept elsewhere is signed by {pinned}: the log was re-signed by another key",
+                        "checkpoint of record {} is signed by {}, but the checkpoint kept elsewhere is signed by {pinned}: the log, or the checkpoint kept elsewhere, was signed by another key — give --key with the endpoint's key to tell which",
                         checkpoint.seq, checkpoint.key
                     ),
                     Pin::First(first) => format!(

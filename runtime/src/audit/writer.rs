@@ -796,8 +796,20 @@ fn sync_and_answer(
 fn copy_checkpoint(path: Option<&std::path::Path>, checkpoint: &Checkpoint) {
     let Some(path) = path else { return };
     let written = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        let mut line = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
+        use std::os::unix::fs::FileExt as _;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let mut line = Vec::new();
+        // A line cut short by a crash is ended first, not continued.
+        let len = file.metadata()?.len();
+        let mut last = [0u8];
+        if len > 0 && file.read_at(&mut last, len - 1)? == 1 && last[0] != b'\n' {
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, checkpoint).map_err(std::io::Error::other)?;
         line.push(b'\n');
         file.write_all(&line)?;
         file.sync_data()

@@ -591,8 +591,9 @@ pub enum AuditCommand {
         /// `jsonl` (the records as written) or `ocsf`.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
-        /// Only records at or after this time: RFC 3339 (2026-11-01T00:00:00Z)
-        /// or an age such as 90m, 24h, 7d.
+        /// Only records at or after this time: RFC 3339 (2026-11-01T00:00:00Z,
+        /// 2026-11-01T01:00:00+01:00; without a zone, UTC), a date
+        /// (2026-11-01, from midnight UTC) or an age such as 90m, 24h, 7d.
         #[arg(long, value_name = "TIME|AGE")]
         since: Option<String>,
     },
@@ -648,8 +649,8 @@ pub enum ReportCommand {
     /// resolution, share of sessions needing escalation, documentation
     /// completeness, deviations (denied and out-of-scope attempts).
     Metrics {
-        /// Only sessions requested at or after this time: RFC 3339 or an age
-        /// such as 7d.
+        /// Only sessions requested at or after this time: RFC 3339 (with `Z`
+        /// or an offset), a date (from midnight UTC), or an age such as 7d.
         #[arg(long, value_name = "TIME|AGE")]
         since: Option<String>,
         #[command(flatten)]

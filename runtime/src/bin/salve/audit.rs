@@ -14,17 +14,47 @@ use crate::args::{ExportFormat, LogArgs};
 use crate::people;
 use salve::endpoint::Operation;
 
-/// Reads `--since`: an RFC 3339 time, or an age counted back from now.
+/// Reads `--since`: an RFC 3339 time (`Z`, an offset such as `+01:00`, or
+/// none for UTC), a date (midnight UTC), or an age counted back from now.
 pub fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
-    if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+    if let Some(time) = parse_time(text) {
         return Ok(time);
     }
     let age = humantime::parse_duration(text).map_err(|_| {
-        anyhow!("`{text}` is neither a time (2026-11-01T00:00:00Z) nor an age (90m, 24h, 7d)")
+        anyhow!(
+            "`{text}` is neither a time (2026-11-01T00:00:00Z, 2026-11-01T01:00:00+01:00, 2026-11-01) nor an age (90m, 24h, 7d)"
+        )
     })?;
     SystemTime::now()
         .checked_sub(age)
         .ok_or_else(|| anyhow!("`{text}` reaches back before the epoch"))
+}
+
+/// An RFC 3339 time, with `Z`, a `±HH:MM` offset or none (UTC); or a date.
+fn parse_time(text: &str) -> Option<SystemTime> {
+    if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+        return Some(time);
+    }
+    if text.len() == 10 {
+        return humantime::parse_rfc3339_weak(&format!("{text}T00:00:00Z")).ok();
+    }
+    // `…T01:00:00+01:00`: the local time, and how far it is ahead of UTC.
+    let (local, offset) = text.split_at_checked(text.len().checked_sub(6)?)?;
+    let (sign, hours, minutes) = (
+        offset.get(..1)?,
+        offset.get(1..3)?.parse::<u64>().ok()?,
+        offset.get(4..)?.parse::<u64>().ok()?,
+    );
+    if offset.get(3..4)? != ":" || !local.contains('T') || hours > 23 || minutes > 59 {
+        return None;
+    }
+    let local = humantime::parse_rfc3339_weak(local).ok()?;
+    let ahead = Duration::from_secs(hours * 3600 + minutes * 60);
+    match sign {
+        "+" => local.checked_sub(ahead),
+        "-" => local.checked_add(ahead),
+        _ => None,
+    }
 }
 
 fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
@@ -323,5 +353,31 @@ pub fn tail(dir: &Path, lines: usize, follow: bool, as_json: bool) -> CliResult 
             return Ok(Exit::Success);
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_takes_times_with_offsets_dates_and_ages() {
+        let utc = parse_since("2026-12-04T13:10:00Z").unwrap();
+        assert_eq!(parse_since("2026-12-04T14:10:00+01:00").unwrap(), utc);
+        assert_eq!(parse_since("2026-12-04T08:10:00-05:00").unwrap(), utc);
+        assert_eq!(parse_since("2026-12-04T13:10:00").unwrap(), utc);
+        assert_eq!(
+            parse_since("2026-12-04").unwrap(),
+            parse_since("2026-12-04T00:00:00Z").unwrap()
+        );
+        assert!(parse_since("24h").is_ok());
+        for bad in [
+            "2026-12-04T14:10:00+25:00",
+            "yesterday",
+            "2026-13-04",
+            "+01:00",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
     }
 }
