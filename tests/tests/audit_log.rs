@@ -337,6 +337,34 @@ fn a_checkpoint_by_another_key_is_refused() {
 }
 
 #[test]
+fn a_write_in_flight_is_not_a_torn_line_to_the_log_being_written() {
+    let sample = copy_of(pristine());
+    let before = sample.verify().unwrap();
+    let last = segment::list(&sample.log_dir).unwrap().pop().unwrap();
+    let mut bytes = std::fs::read(&last.path).unwrap();
+    bytes.extend_from_slice(b"{\"seq\":134,\"time\":\"2026-");
+    std::fs::write(&last.path, bytes).unwrap();
+    // Read as a log at rest: torn.
+    let error = verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap_err();
+    assert!(
+        error.to_string().contains("the last line is incomplete"),
+        "{error}"
+    );
+    // Read by the service that is writing it: verified up to the write.
+    let live = salve::audit::verify_live(&sample.log_dir, Some(&sample.key.public()), 10).unwrap();
+    assert_eq!(
+        (live.records, live.last_hash),
+        (before.records, before.last_hash)
+    );
+    // Only at the very end: an incomplete line in an earlier segment is not
+    // a write in flight.
+    let first = &segment::list(&sample.log_dir).unwrap()[0];
+    let bytes = std::fs::read(&first.path).unwrap();
+    std::fs::write(&first.path, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(salve::audit::verify_live(&sample.log_dir, Some(&sample.key.public()), 10).is_err());
+}
+
+#[test]
 fn a_log_is_not_reopened_with_another_endpoint_key() {
     let sample = copy_of(pristine());
     let copy = sample.checkpoint_copy.clone();

@@ -116,6 +116,7 @@ pub enum AuditError {
 /// last handle flushes and closes it.
 pub struct AuditLog {
     checkpoint_key: Option<PublicKey>,
+    checkpoint_every: u64,
     /// Where appends go; `None` once closed. Read-locked by every append
     /// (many at once), write-locked only to close.
     submit: RwLock<Option<Sender<Job>>>,
@@ -166,6 +167,7 @@ impl AuditLog {
         let handle = started.take_thread();
         let log = AuditLog {
             checkpoint_key: config.checkpoint_key.as_ref().map(|k| k.public()),
+            checkpoint_every: config.checkpoint_every,
             submit: RwLock::new(Some(submit)),
             writer: Mutex::new(handle),
             inline: started,
@@ -204,6 +206,11 @@ impl AuditLog {
     /// The public half of the key that signs its checkpoints.
     pub fn checkpoint_key(&self) -> Option<PublicKey> {
         self.checkpoint_key
+    }
+
+    /// At most how many records come between two checkpoints.
+    pub fn checkpoint_every(&self) -> u64 {
+        self.checkpoint_every
     }
 
     /// Appends one record and returns once it is on disk.

@@ -22,4 +22,4 @@ mod writer;
 pub use checkpoint::Checkpoint;
 pub use log::{Appended, AuditConfig, AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, SyncStats};
 pub use record::{Kind, Record};
-pub use verify::{Corruption, Verified, VerifyError, verify_dir, verify_dir_with};
+pub use verify::{Corruption, Verified, VerifyError, verify_dir, verify_dir_with, verify_live};

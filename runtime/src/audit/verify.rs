@@ -167,6 +167,12 @@ struct Chain<'k> {
     checkpoint_every: u64,
     /// Records no checkpoint vouches for yet, not yet checked to be JSON.
     unvouched: Unvouched,
+    /// The log is being written while it is read: a last line still
+    /// without its newline at the end of the last segment is a write in
+    /// flight, left out rather than reported.
+    live: bool,
+    /// Whether the segment being read is the last.
+    in_last_segment: bool,
 }
 
 /// Verifies the log in `dir` (its segments in order), written with the
@@ -192,6 +198,27 @@ pub fn verify_dir_with(
     key: Option<&PublicKey>,
     external: Option<&Checkpoint>,
     checkpoint_every: u64,
+) -> Result<Verified, VerifyError> {
+    verify(dir, key, external, checkpoint_every, false)
+}
+
+/// As [`verify_dir_with`], for a log that its writer may be appending to
+/// while it is read (the service verifying its own log): a last line not
+/// yet complete is a write in flight, and the log is verified up to it.
+pub fn verify_live(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    checkpoint_every: u64,
+) -> Result<Verified, VerifyError> {
+    verify(dir, key, None, checkpoint_every, true)
+}
+
+fn verify(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    external: Option<&Checkpoint>,
+    checkpoint_every: u64,
+    live: bool,
 ) -> Result<Verified, VerifyError> {
     let segments = segment::list(dir).map_err(|source| VerifyError::Io {
         path: dir.to_path_buf(),
@@ -219,6 +246,8 @@ pub fn verify_dir_with(
         since_checkpoint: 0,
         checkpoint_every: checkpoint_every.max(1),
         unvouched: Unvouched::default(),
+        live,
+        in_last_segment: false,
     };
     if segments.is_empty() {
         return Err(VerifyError::NoLog {
@@ -254,6 +283,7 @@ pub fn verify_dir_with(
             }
             .into());
         }
+        chain.in_last_segment = index + 1 == segments.len();
         let file = std::fs::File::open(&segment.path).map_err(|source| VerifyError::Io {
             path: segment.path.clone(),
             error: source,
@@ -359,8 +389,9 @@ fn verify_reader(
             break Err(error);
         }
         if read == 0 {
-            // The end of the file: a last line without its newline is torn.
-            if start < filled {
+            // The end of the file: a last line without its newline is torn
+            // (or, in a log being written, still being written).
+            if start < filled && !(chain.live && chain.in_last_segment) {
                 number += 1;
                 break verify_line(&file, number, &buffer, start..filled, segment, chain);
             }
