@@ -114,7 +114,11 @@ pub fn ocsf(record: &Record) -> Value {
         "status_code": record.reason_code.as_deref().or(record.outcome.as_deref()),
         "status_detail": record.reason,
         "message": message,
-        "actor": { "user": { "uid": record.principal, "name": record.principal } },
+        "actor": match &record.principal {
+            Some(principal) => json!({ "user": { "uid": principal, "name": principal } }),
+            // What the endpoint does by itself: the sweep, checkpoints.
+            None => json!({ "app_name": "salve" }),
+        },
         "api": {
             "operation": record.kind.name(),
             "service": { "name": "salve" },
@@ -137,13 +141,30 @@ pub fn ocsf(record: &Record) -> Value {
             json!({ "hostname": endpoint, "name": endpoint, "type_id": 0, "type": "Unknown" }),
         );
     }
-    if let (Some(source), Some(object)) = (&record.source, event.as_object_mut()) {
-        object.insert(
-            "src_endpoint".to_string(),
-            src_endpoint(source, record.endpoint.as_deref()),
-        );
+    if let Some(object) = event.as_object_mut() {
+        // Required by the class: where the request came from, or, for what
+        // the endpoint does by itself, the endpoint.
+        let from = match &record.source {
+            Some(source) => src_endpoint(source, record.endpoint.as_deref()),
+            None => json!({ "hostname": record.endpoint, "name": "salve" }),
+        };
+        object.insert("src_endpoint".to_string(), from);
     }
+    without_nulls(&mut event);
     event
+}
+
+/// Leaves out what a record does not have: OCSF omits absent attributes
+/// rather than giving them as `null`.
+fn without_nulls(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.retain(|_, v| !v.is_null());
+            object.values_mut().for_each(without_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_nulls),
+        _ => {}
+    }
 }
 
 /// A record's `source` as an OCSF Network Endpoint.
@@ -186,9 +207,10 @@ mod tests {
         assert_eq!(event["metadata"]["sequence"], 9);
         assert_eq!(event["metadata"]["event_code"], "3001");
         assert_eq!(event["unmapped"]["action"], "restart-service");
-        // Not about an endpoint: no device, no source.
+        // Not about an endpoint: no device; no request from elsewhere: the
+        // source is salve itself.
         assert!(event.get("device").is_none());
-        assert!(event.get("src_endpoint").is_none());
+        assert_eq!(event["src_endpoint"], json!({ "name": "salve" }));
     }
 
     #[test]
@@ -201,8 +223,21 @@ mod tests {
         let event = ocsf(&record);
         assert_eq!(event["device"]["hostname"], "pc-0421");
         assert_eq!(event["device"]["type_id"], 0);
-        assert!(event.get("src_endpoint").is_none(), "no request, no source");
+        // No request from elsewhere: the endpoint itself (the class requires one).
+        assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
+        assert_eq!(event["src_endpoint"]["name"], "salve");
+        assert_eq!(event["actor"]["app_name"], "salve");
         assert!(event["unmapped"].get("endpoint").is_none());
+        // What the record does not have is left out, never `null`.
+        fn nulls(value: &serde_json::Value) -> bool {
+            match value {
+                serde_json::Value::Null => true,
+                serde_json::Value::Object(o) => o.values().any(nulls),
+                serde_json::Value::Array(a) => a.iter().any(nulls),
+                _ => false,
+            }
+        }
+        assert!(!nulls(&event), "{event}");
 
         // Over the network: its address.
         let mut remote = Record::event(Kind::InvocationStarted);
