@@ -1363,6 +1363,24 @@ fn with_no_configuration_the_service_starts_and_refuses_everyone() {
         stderr.contains("no trust file: no package is trusted"),
         "{stderr}"
     );
+
+    // The endpoint key lost and made anew: the service does not go on
+    // signing its log with another key (which would make the log fail
+    // verification for good); it says so and how to recover.
+    let key = dir.path().join("data/endpoint.key");
+    std::fs::remove_file(&key).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("salve.toml"))
+        .env("SALVE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not by this endpoint's key") && stderr.contains("move the log aside"),
+        "{stderr}"
+    );
 }
 
 /// `salve` with `args` as `who` (their key file), against the service.

@@ -365,27 +365,24 @@ fn a_write_in_flight_is_not_a_torn_line_to_the_log_being_written() {
 }
 
 #[test]
-fn a_log_is_not_reopened_with_another_endpoint_key() {
+fn the_last_signer_of_a_log_is_found_from_its_tail() {
     let sample = copy_of(pristine());
-    let copy = sample.checkpoint_copy.clone();
-    let replaced = Arc::new(KeyPair::generate().unwrap());
-    let error = match AuditLog::open(config(&sample.log_dir, &replaced, &copy)) {
-        Ok(_) => panic!("a log signed by one key was reopened to be signed by another"),
-        Err(error) => error.to_string(),
-    };
-    assert!(
-        error.contains(&format!(
-            "its checkpoints are signed by {}, not by this endpoint's key {}",
-            sample.key.public(),
-            replaced.public()
-        )),
-        "{error}"
+    assert_eq!(
+        salve::audit::last_signer(&sample.log_dir, 10),
+        Ok(Some(sample.key.public()))
     );
-    // Nothing was written: the log verifies as before, and reopens with its key.
-    sample.verify().unwrap();
-    AuditLog::open(config(&sample.log_dir, &sample.key, &copy))
-        .unwrap()
-        .close();
+    // A tail re-signed by another key: that key signed last.
+    let other = Arc::new(KeyPair::generate().unwrap());
+    let log = AuditLog::open(config(&sample.log_dir, &other, &sample.checkpoint_copy)).unwrap();
+    log.append(event(0)).unwrap();
+    log.close();
+    assert_eq!(
+        salve::audit::last_signer(&sample.log_dir, 10),
+        Ok(Some(other.public()))
+    );
+    // A log without checkpoints has no signer.
+    let (_dir, plain) = plain_log(5);
+    assert_eq!(salve::audit::last_signer(&plain, 10), Ok(None));
 }
 
 #[test]

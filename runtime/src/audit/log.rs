@@ -135,15 +135,6 @@ impl AuditLog {
         };
         std::fs::create_dir_all(&config.dir).map_err(|e| open_error(e.to_string()))?;
         let tail = recover(&config.dir).map_err(open_error)?;
-        if let Some(key) = &config.checkpoint_key {
-            check_signer(
-                &config.dir,
-                tail.last_seq,
-                config.checkpoint_every,
-                &key.public(),
-            )
-            .map_err(open_error)?;
-        }
         let file = OpenOptions::new()
             .append(true)
             .open(&tail.path)
@@ -260,21 +251,30 @@ impl AuditLog {
         {
             let _ = handle.join();
         }
+        // The last checkpoints reach the copy kept elsewhere too, unless its
+        // destination hangs: then the log closes without waiting for it.
+        if !self.inline.flush_copy(COPY_PATIENCE) {
+            tracing::warn!(
+                seconds = COPY_PATIENCE.as_secs(),
+                "the checkpoint copy kept elsewhere is still being written: closing without it"
+            );
+        }
     }
 }
 
-/// Refuses to go on signing a log whose checkpoints another key signed: its
-/// verification would fail from the first new checkpoint on, for good. The
-/// last checkpoint is among the last `2 × checkpoint_every` records (one
-/// comes at least every `checkpoint_every`, and a tail left by a crash is
-/// checkpointed on reopen).
-fn check_signer(
-    dir: &Path,
-    last_seq: u64,
-    checkpoint_every: u64,
-    key: &PublicKey,
-) -> Result<(), String> {
-    let from = last_seq.saturating_sub(checkpoint_every.saturating_mul(2).saturating_add(2));
+/// How long closing waits for the last checkpoints to reach their copy.
+const COPY_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The key that signed the last checkpoint of the log in `dir`, if it has
+/// one: what an endpoint checks before it opens its log with its key, since
+/// checkpoints signed by another key would make the log fail verification
+/// from there on, for good. (Opening a log with another key is also how one
+/// is forged; catching that is `verify`'s work.) The last checkpoint is
+/// among the last `2 × checkpoint_every` records: one comes at least every
+/// `checkpoint_every`, and a tail left by a crash is checkpointed on reopen.
+pub fn last_signer(dir: &Path, checkpoint_every: u64) -> Result<Option<PublicKey>, String> {
+    let last = super::read::last_seq(dir).map_err(|e| e.to_string())?;
+    let from = last.saturating_sub(checkpoint_every.saturating_mul(2).saturating_add(2));
     let mut signer = None;
     for record in super::read::records_after(dir, from) {
         let record = record.map_err(|e| e.to_string())?;
@@ -282,12 +282,7 @@ fn check_signer(
             signer = Some(Checkpoint::from_record(&record)?.key);
         }
     }
-    match signer {
-        Some(signer) if signer != *key => Err(format!(
-            "its checkpoints are signed by {signer}, not by this endpoint's key {key}: the endpoint key was replaced, and every checkpoint signed from now on would make the log fail verification. Put the endpoint's key back, or move the log aside (keep it for auditors: it verifies with `--key {signer}`) so that a new one is started"
-        )),
-        _ => Ok(()),
-    }
+    Ok(signer)
 }
 
 impl Drop for AuditLog {

@@ -10,6 +10,7 @@
 //! SIEM; [`report`] builds post-session reviews and workflow metrics.
 
 pub mod checkpoint;
+mod copy;
 pub mod export;
 pub mod log;
 pub mod read;
@@ -20,6 +21,8 @@ pub mod verify;
 mod writer;
 
 pub use checkpoint::Checkpoint;
-pub use log::{Appended, AuditConfig, AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, SyncStats};
+pub use log::{
+    Appended, AuditConfig, AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, SyncStats, last_signer,
+};
 pub use record::{Kind, Record};
 pub use verify::{Corruption, Verified, VerifyError, verify_dir, verify_dir_with, verify_live};

@@ -21,6 +21,7 @@
 //! acknowledged.
 
 use super::checkpoint::Checkpoint;
+use super::copy::CheckpointCopy;
 use super::log::{Appended, AuditConfig, AuditError, timestamp};
 use super::record::{Kind, Record};
 use super::segment;
@@ -141,7 +142,7 @@ pub struct Writer {
     sync_gate: SyncGate,
     failed: Failed,
     in_sync: Arc<AtomicUsize>,
-    copy: Option<std::path::PathBuf>,
+    copy: Option<CheckpointCopy>,
     counters: Arc<SyncCounters>,
 }
 
@@ -155,6 +156,12 @@ impl Writer {
     /// What the log's syncs have done so far.
     pub fn sync_stats(&self) -> SyncStats {
         self.counters.stats()
+    }
+
+    /// Waits, at most `patience`, until every durable checkpoint so far is
+    /// in the copy kept elsewhere.
+    pub fn flush_copy(&self, patience: std::time::Duration) -> bool {
+        self.copy.as_ref().is_none_or(|copy| copy.flush(patience))
     }
 
     /// The sealer thread, to be joined once the log is closed.
@@ -205,7 +212,7 @@ impl Writer {
                 vec![written],
                 &self.failed,
                 before,
-                self.copy.as_deref(),
+                self.copy.as_ref(),
                 &self.counters,
             );
             drop(gate);
@@ -224,7 +231,11 @@ pub fn start(config: AuditConfig, start: Start, jobs: Receiver<Job>) -> std::io:
     let (to_sync, written) = mpsc::channel::<Written>();
     let in_sync = Arc::new(AtomicUsize::new(0));
     let sync_gate: SyncGate = Arc::default();
-    let copy = config.checkpoint_copy.clone();
+    let copy = config
+        .checkpoint_copy
+        .clone()
+        .map(CheckpointCopy::start)
+        .transpose()?;
     let counters = Arc::new(SyncCounters::default());
     let syncer = {
         let (failed, in_sync, gate, copy, counters) = (
@@ -237,18 +248,12 @@ pub fn start(config: AuditConfig, start: Start, jobs: Receiver<Job>) -> std::io:
         std::thread::Builder::new()
             .name("salve-audit-sync".to_string())
             .spawn(move || {
-                sync_loop(
-                    &written,
-                    &failed,
-                    &in_sync,
-                    &gate,
-                    copy.as_deref(),
-                    &counters,
-                );
+                sync_loop(&written, &failed, &in_sync, &gate, copy.as_ref(), &counters);
             })?
     };
     let mut sealer = Sealer {
         config,
+        copy: copy.clone(),
         file: Arc::new(start.file),
         size: start.size,
         next_seq: start.next_seq,
@@ -376,6 +381,8 @@ fn run(sealer: &Mutex<Sealer>, jobs: &Receiver<Job>, queued: &AtomicUsize) {
 
 struct Sealer {
     config: AuditConfig,
+    /// Where durable checkpoints are copied, if anywhere.
+    copy: Option<CheckpointCopy>,
     file: Arc<File>,
     size: u64,
     next_seq: u64,
@@ -443,7 +450,7 @@ impl Sealer {
                 vec![written],
                 &self.failed,
                 before,
-                self.config.checkpoint_copy.as_deref(),
+                self.copy.as_ref(),
                 &self.counters,
             );
             drop(gate);
@@ -676,7 +683,7 @@ fn sync_loop(
     failed: &Failed,
     in_sync: &AtomicUsize,
     gate: &Mutex<Option<String>>,
-    copy: Option<&std::path::Path>,
+    copy: Option<&CheckpointCopy>,
     counters: &SyncCounters,
 ) {
     // After a failed sync every later batch is refused (see `SyncGate`). A
@@ -756,11 +763,11 @@ fn sync(
 
 /// Answers every job of `batches` as `result` says; copies their checkpoints
 /// elsewhere once they are durable.
-fn answer(batches: Vec<Written>, result: &Result<(), String>, copy: Option<&std::path::Path>) {
+fn answer(batches: Vec<Written>, result: &Result<(), String>, copy: Option<&CheckpointCopy>) {
     for batch in batches {
-        if result.is_ok() {
+        if let (Ok(()), Some(copy)) = (result, copy) {
             for checkpoint in &batch.checkpoints {
-                copy_checkpoint(copy, checkpoint);
+                copy.keep(checkpoint);
             }
         }
         if let Some(settled) = batch.settled {
@@ -783,38 +790,10 @@ fn sync_and_answer(
     batches: Vec<Written>,
     failed: &Failed,
     before: Option<String>,
-    copy: Option<&std::path::Path>,
+    copy: Option<&CheckpointCopy>,
     counters: &SyncCounters,
 ) -> Option<String> {
     let result = sync(&batches, failed, before, counters);
     answer(batches, &result, copy);
     result.err()
-}
-
-/// Appends a durable checkpoint to the copy kept elsewhere. Failing to keep
-/// the copy does not stop the log (the checkpoint is in the log itself).
-fn copy_checkpoint(path: Option<&std::path::Path>, checkpoint: &Checkpoint) {
-    let Some(path) = path else { return };
-    let written = (|| -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt as _;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)?;
-        let mut line = Vec::new();
-        // A line cut short by a crash is ended first, not continued.
-        let len = file.metadata()?.len();
-        let mut last = [0u8];
-        if len > 0 && file.read_at(&mut last, len - 1)? == 1 && last[0] != b'\n' {
-            line.push(b'\n');
-        }
-        serde_json::to_writer(&mut line, checkpoint).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        file.write_all(&line)?;
-        file.sync_data()
-    })();
-    if let Err(error) = written {
-        tracing::warn!(path = %path.display(), %error, "cannot copy the audit checkpoint");
-    }
 }

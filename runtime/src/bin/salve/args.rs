@@ -142,8 +142,14 @@ pub enum Command {
     ///
     /// Example:
     ///   salve session request --key tom.key --ticket INC0012345 \
-    ///       --problem "The printer queue is stuck" --allow clear-print-queue --allow system-report
-    ///   salve session approve --key ann.key s-…
+    ///       --problem "The printer service hangs" --allow service-status --allow restart-service \
+    ///       --privileged --attended
+    ///   salve session approve --key ann.key s-…          # an approver, not the requester
+    ///   salve session consent s-…                        # the end user, at the endpoint
+    ///   salve session close --key tom.key s-… --resolved --summary "Restarted cups"
+    ///
+    /// Exit: 0 done, 2 bad usage or input, 3 refused (the reason is printed),
+    /// 6 the service could not be reached.
     #[command(subcommand, verbatim_doc_comment)]
     Session(SessionCommand),
 
@@ -188,7 +194,19 @@ pub enum Command {
     /// Escalations of privileged invocations, against the service: list the
     /// pending ones, show one (the exact action and input), approve
     /// or deny it (as a second approver).
-    #[command(subcommand)]
+    ///
+    /// A privileged action does not run on the technician's word alone:
+    /// `salve invoke` holds it as an escalation, and a second approver —
+    /// never the invoker, never someone who requested or works in the
+    /// session — approves exactly that invocation (action, component digest,
+    /// input) once, or denies it with a reason.
+    ///
+    /// Example:
+    ///   salve escalation list --key carol.key
+    ///   salve escalation show --key carol.key e-…      # the exact action and input held
+    ///   salve escalation approve --key carol.key e-…   # that invocation, once
+    ///   salve escalation deny --key carol.key e-… --reason "not during business hours"
+    #[command(subcommand, verbatim_doc_comment)]
     Escalation(EscalationCommand),
 
     /// Print a shell completion script: `salve completions bash > /etc/bash_completion.d/salve`.
@@ -396,11 +414,12 @@ pub enum EscalationCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Deny it.
+    /// Deny one invocation: it does not run, and invoking it again is held
+    /// as denied. The reason is logged and shown to the technician.
     Deny {
         /// The escalation id.
         id: String,
-        /// Why.
+        /// Why, in a sentence (no control characters).
         #[arg(long)]
         reason: String,
         #[command(flatten)]

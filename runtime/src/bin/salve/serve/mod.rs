@@ -65,6 +65,20 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
     let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
     let mut audit = AuditConfig::new(data.join("audit"));
+    if audit.dir.exists()
+        && let Some(signer) = salve::audit::last_signer(&audit.dir, audit.checkpoint_every)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read the audit log in {}: {e}", audit.dir.display())
+            })?
+        && signer != key.public()
+    {
+        anyhow::bail!(
+            "the audit log in {} is signed by {signer}, not by this endpoint's key {} ({}): the endpoint key was replaced, and every checkpoint signed from now on would make the log fail verification. Put the endpoint's key back, or move the log aside (keep it for auditors: it verifies with `--key {signer}`) so that a new one is started",
+            audit.dir.display(),
+            key.public(),
+            data.join("endpoint.key").display()
+        );
+    }
     audit.checkpoint_key = Some(key.clone());
     audit.checkpoint_copy = Some(config.checkpoint_copy());
     let audit = Arc::new(AuditLog::open(audit)?);
