@@ -607,9 +607,25 @@ impl Session {
         now: UnixMillis,
     ) -> Result<(), SessionRefusal> {
         self.refresh(now);
+        self.may_consent(&user, policy)?;
+        self.consent = Some((user, now));
+        self.activate(now);
+        Ok(())
+    }
+
+    /// Whether `user` may consent to this session as it is now: what the
+    /// end user is shown before they are asked.
+    pub fn may_consent(
+        &self,
+        user: &ConsentingUser,
+        policy: &Policy,
+    ) -> Result<(), SessionRefusal> {
         let min_uid = policy.settings().consent_min_uid;
         if user.uid < min_uid {
-            return Err(SessionRefusal::ConsentNotAllowed { user, min_uid });
+            return Err(SessionRefusal::ConsentNotAllowed {
+                user: user.clone(),
+                min_uid,
+            });
         }
         if !self.request.attended {
             return Err(self.refuse("it is unattended and needs no consent"));
@@ -617,8 +633,6 @@ impl Session {
         if self.state != SessionState::Approved {
             return Err(self.refuse("consent is given to an approved session that waits for it"));
         }
-        self.consent = Some((user, now));
-        self.activate(now);
         Ok(())
     }
 

@@ -1060,6 +1060,29 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
         );
         id
     };
+    // What the end user is shown first: refused as consent would be.
+    let body = serde_json::to_vec(&json!({ "session": attended, "preview": true })).unwrap();
+    let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
+    if nix::unistd::getuid().as_raw() < 1000 {
+        assert_eq!(
+            (status, code(&answer)),
+            (403, "consent-not-allowed"),
+            "{answer}"
+        );
+    } else {
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["result"]["state"], "approved",
+            "a preview changes nothing"
+        );
+    }
+    let body = serde_json::to_vec(&json!({ "session": attended, "preview": "yes" })).unwrap();
+    let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "malformed-request"),
+        "{answer}"
+    );
     let body = serde_json::to_vec(&json!({ "session": attended })).unwrap();
     let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
     if nix::unistd::getuid().as_raw() < 1000 {

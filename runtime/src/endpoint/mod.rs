@@ -581,6 +581,22 @@ impl Endpoint {
         })
     }
 
+    /// The session `user` (the end user, at the endpoint) is asked to
+    /// consent to, as it stands: shown to them before they consent. Refused
+    /// as consent would be (a system account, a session not waiting for
+    /// consent); nothing changes, and nothing is logged.
+    pub fn consent_preview(
+        &self,
+        user: &ConsentingUser,
+        id: &SessionId,
+    ) -> Result<Session, Refusal> {
+        let now = self.now();
+        let mut session = self.store.read(|tx| load_session(tx, id))?;
+        session.refresh(now);
+        session.may_consent(user, &self.policy)?;
+        Ok(session)
+    }
+
     /// The end user's consent at the endpoint. `user` comes from the operating
     /// system ([`ConsentingUser::from_peer`]), never from a request.
     pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {

@@ -330,17 +330,21 @@ pub enum SessionCommand {
     },
     /// Consent, as the end user at the endpoint, to an attended session.
     /// Works only over the local socket (the service refuses it over TLS):
-    /// you are who the system says you are, no key needed. Prints the
-    /// session you consented to: its ticket, technician and the actions it
-    /// allows.
+    /// you are who the system says you are, no key needed. First shows the
+    /// session — ticket, problem, who works in it, the actions it allows,
+    /// until when — and asks; nothing runs until you say yes.
     ///
     /// Example (as the person at the endpoint, with the session id the
     /// technician gives you):
     ///   salve session consent s-…
+    ///   salve session consent s-… --yes      # without being asked (scripts)
     #[command(verbatim_doc_comment)]
     Consent {
         /// The session id.
         id: String,
+        /// Consent without being shown the session and asked.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

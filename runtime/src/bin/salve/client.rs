@@ -207,9 +207,11 @@ impl Client {
         Ok(last)
     }
 
-    /// The end user's consent, over the local socket.
-    pub async fn consent(&self, session: &SessionId) -> anyhow::Result<Value> {
-        let body = serde_json::to_vec(&serde_json::json!({ "session": session }))?;
+    /// The end user's consent, over the local socket; with `preview`, only
+    /// the session they would consent to.
+    pub async fn consent(&self, session: &SessionId, preview: bool) -> anyhow::Result<Value> {
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "session": session, "preview": preview }))?;
         self.call(Method::POST, "/v1/consent", Some(body)).await
     }
 

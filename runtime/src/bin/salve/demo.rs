@@ -455,7 +455,16 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         approved["state"] == "approved",
         "approved by ann; waiting for the end user",
     );
-    let consented = anonymous.consent(&id).await?;
+    let asked = anonymous.consent(&id, true).await?;
+    steps.check(
+        "consent-preview",
+        asked["state"] == "approved" && asked["request"]["ticket"] == "INC0012345",
+        format!(
+            "the end user is first shown what they consent to: ticket {}, technician {}, actions {}",
+            asked["request"]["ticket"], asked["request"]["technician"], asked["request"]["scope"]["allowed"]
+        ),
+    );
+    let consented = anonymous.consent(&id, false).await?;
     steps.check(
         "consent",
         consented["state"] == "active",

@@ -96,7 +96,9 @@ fn main() -> ExitCode {
         Command::Session(SessionCommand::Approve { id, client }) => {
             people::approve_session(&client, &id)
         }
-        Command::Session(SessionCommand::Consent { id, client }) => people::consent(&client, &id),
+        Command::Session(SessionCommand::Consent { id, yes, client }) => {
+            people::consent(&client, &id, yes)
+        }
         Command::Session(SessionCommand::Show { id, client }) => people::show_session(&client, &id),
         Command::Session(SessionCommand::List { open, client }) => {
             people::list_sessions(&client, open)

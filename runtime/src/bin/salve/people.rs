@@ -17,6 +17,7 @@ use salve::session::{
 use salve::text::{escaped, escaped_lines};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 fn usage<T>(result: Result<T, String>) -> Result<T, Failure> {
@@ -435,10 +436,33 @@ pub fn close(args: &CloseArgs) -> CliResult {
     )
 }
 
-pub fn consent(args: &ClientArgs, id: &str) -> CliResult {
+/// Shows the end user the session they are asked to consent to, asks them
+/// (or takes `--yes`), then consents.
+pub fn consent(args: &ClientArgs, id: &str, yes: bool) -> CliResult {
     let client = client(args, false)?;
     let session = session_id(id)?;
-    let answer = block(client.consent(&session))?;
+    if !yes {
+        let asked = block(client.consent(&session, true))?;
+        println!("You are asked to let this remote work happen on this computer:\n");
+        print_session(&asked);
+        if !std::io::stdin().is_terminal() {
+            return Err(anyhow!(
+                "to consent, run this again with --yes (or at a terminal, to be asked)"
+            ))
+            .exit_with(Exit::Usage);
+        }
+        print!("\nDo you consent? [y/N] ");
+        std::io::Write::flush(&mut std::io::stdout()).exit_with(Exit::Failed)?;
+        let mut reply = String::new();
+        std::io::stdin()
+            .read_line(&mut reply)
+            .exit_with(Exit::Failed)?;
+        if !matches!(reply.trim(), "y" | "Y" | "yes" | "Yes") {
+            println!("You did not consent: nothing runs in session {id}.");
+            return Ok(Exit::Refused);
+        }
+    }
+    let answer = block(client.consent(&session, false))?;
     if args.json {
         print_json(&answer)?;
     } else {

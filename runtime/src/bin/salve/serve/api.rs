@@ -416,24 +416,34 @@ async fn consent(
     let Ok(permit) = api.limit.clone().try_acquire_owned() else {
         return busy();
     };
-    let session = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("session").and_then(Value::as_str).map(str::to_string))
+    let body = serde_json::from_slice::<Value>(&bytes).ok();
+    let session = body
+        .as_ref()
+        .and_then(|v| v.get("session").and_then(Value::as_str))
         .and_then(|s| s.parse::<SessionId>().ok());
-    let Some(session) = session else {
+    let preview = match body.as_ref().and_then(|v| v.get("preview")) {
+        None => Some(false),
+        Some(preview) => preview.as_bool(),
+    };
+    let (Some(session), Some(preview)) = (session, preview) else {
         return refused(
             &api,
             &peer,
             StatusCode::BAD_REQUEST,
             "malformed-request",
-            "send {\"session\": \"s-…\"}".to_string(),
+            "send {\"session\": \"s-…\"}, with \"preview\": true to see it without consenting"
+                .to_string(),
         )
         .await;
     };
     let endpoint = api.endpoint.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        endpoint.consent(user, &session)
+        if preview {
+            endpoint.consent_preview(&user, &session)
+        } else {
+            endpoint.consent(user, &session)
+        }
     })
     .await;
     match answer {
