@@ -29,6 +29,9 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let json = wants_json(&matches);
+    if !matches!(cli.command, Command::Serve { .. }) {
+        output::end_quietly_when_stdout_closes();
+    }
     // The service says what it does (`info`); the commands people run speak
     // up only when something is wrong. SALVE_LOG overrides either.
     let default_filter = if matches!(cli.command, Command::Serve { .. }) {

@@ -22,3 +22,24 @@ pub fn closed_quietly(error: std::io::Error) -> std::io::Error {
     }
     error
 }
+
+/// Makes the `println!`s of every command end quietly too when stdout's
+/// reader has gone (`salve session list | head -1`): the standard library
+/// panics there ("failed printing to stdout"), and this hook turns that one
+/// panic into a quiet, successful exit. Every other panic is reported as
+/// before.
+pub fn end_quietly_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
