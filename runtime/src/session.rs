@@ -13,7 +13,7 @@
 use crate::identity::PrincipalId;
 use crate::manifest::ActionId;
 use crate::policy::{Access, Policy, PolicyRefusal, SessionFacts};
-use crate::text::check_readable;
+use crate::text::{check_readable, check_readable_lines};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -458,7 +458,8 @@ impl Session {
                 "state the problem in 1 to 2000 characters".to_string(),
             ));
         }
-        check_readable("the problem", problem, 2000).map_err(SessionRefusal::Invalid)?;
+        // The text as stored, not only what trimming leaves.
+        check_readable("the problem", &request.problem, 2000).map_err(SessionRefusal::Invalid)?;
         check_readable("the category", &request.category, 100).map_err(SessionRefusal::Invalid)?;
         if !policy.category_allowed(&request.category) {
             return Err(SessionRefusal::Category {
@@ -685,7 +686,7 @@ impl Session {
             ("the follow-up", &report.follow_up),
         ] {
             if let Some(text) = text {
-                check_readable(what, text, 4000).map_err(SessionRefusal::Invalid)?;
+                check_readable_lines(what, text, 4000).map_err(SessionRefusal::Invalid)?;
             }
         }
         match &mut self.closure {

@@ -26,17 +26,44 @@ pub fn is_deceptive(c: char) -> bool {
         )
 }
 
-/// Checks text written for others to read: at most `max_chars` characters,
-/// none of them [deceptive](is_deceptive). The error names `what` and the
-/// first offending character's place.
+/// Whether `c` is refused in text written for others: a control character
+/// or a bidirectional override, embedding or isolate, which reorder what
+/// follows them. (The directional marks U+200E, U+200F and U+061C, which
+/// right-to-left text uses, are accepted, and escaped when shown.)
+fn is_refused(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks text written for others to read on one line: at most `max_chars`
+/// characters, none of them [refused](is_refused). The error names `what`
+/// and the first offending character's place.
 pub fn check_readable(what: &str, text: &str, max_chars: usize) -> Result<(), String> {
+    check(what, text, max_chars, |_| false)
+}
+
+/// As [`check_readable`], for text of several lines (a write-up): newlines
+/// and tabs are accepted too (and shown escaped on one line).
+pub fn check_readable_lines(what: &str, text: &str, max_chars: usize) -> Result<(), String> {
+    check(what, text, max_chars, |c| c == '\n' || c == '\t')
+}
+
+fn check(
+    what: &str,
+    text: &str,
+    max_chars: usize,
+    kept: impl Fn(char) -> bool,
+) -> Result<(), String> {
     let count = text.chars().count();
     if count > max_chars {
         return Err(format!(
             "{what} is {count} characters long: at most {max_chars}"
         ));
     }
-    match text.chars().enumerate().find(|(_, c)| is_deceptive(*c)) {
+    match text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| is_refused(*c) && !kept(*c))
+    {
         None => Ok(()),
         Some((place, c)) => Err(format!(
             "{what} holds U+{:04X} at character {}: no control characters (newlines, tabs, escape sequences) or bidirectional overrides",
@@ -104,6 +131,14 @@ mod tests {
             check_readable("summary", "abcd", 3).unwrap_err(),
             "summary is 4 characters long: at most 3"
         );
+        // Right-to-left text keeps its directional marks; a write-up its lines.
+        assert_eq!(
+            check_readable("problem", "המדפסת\u{200f} תקועה", 100),
+            Ok(())
+        );
+        assert_eq!(check_readable_lines("summary", "one\n\ttwo", 100), Ok(()));
+        assert!(check_readable_lines("summary", "one\r\u{1b}[2K", 100).is_err());
+        assert!(check_readable_lines("summary", "x\u{202e}y", 100).is_err());
     }
 
     #[test]

@@ -225,6 +225,15 @@ fn connections_that_stall_flood_or_never_read_are_closed_and_counted() {
         "a slow head stayed open"
     );
 
+    // Connections from the network, however many, do not take the local
+    // socket's places: with the TLS listener full, local requests are served.
+    let squatters: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", service.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    service.healthy();
+    drop(squatters);
+
     // Over TCP, a client that never begins the TLS handshake is closed.
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", service.port)).unwrap();
     tcp.set_read_timeout(Some(patience)).unwrap();

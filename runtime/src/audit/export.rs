@@ -114,11 +114,7 @@ pub fn ocsf(record: &Record) -> Value {
         "status_code": record.reason_code.as_deref().or(record.outcome.as_deref()),
         "status_detail": record.reason,
         "message": message,
-        "actor": match &record.principal {
-            Some(principal) => json!({ "user": { "uid": principal, "name": principal } }),
-            // What the endpoint does by itself: the sweep, checkpoints.
-            None => json!({ "app_name": "salve" }),
-        },
+        "actor": actor(record),
         "api": {
             "operation": record.kind.name(),
             "service": { "name": "salve" },
@@ -165,6 +161,32 @@ fn without_nulls(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(without_nulls),
         _ => {}
     }
+}
+
+/// Who acted: the principal; else the local account a request came from
+/// (the end user's consent); else an unauthenticated client (a refused
+/// request from the network); else, with no source at all, the endpoint
+/// itself (the sweep, checkpoints).
+fn actor(record: &Record) -> Value {
+    if let Some(principal) = &record.principal {
+        return json!({ "user": { "uid": principal, "name": principal } });
+    }
+    match record.source.as_deref() {
+        Some(source) => match local_account(source) {
+            Some((uid, name)) => json!({ "user": { "uid": uid, "name": name } }),
+            None => {
+                json!({ "user": { "name": "unauthenticated", "type_id": 0, "type": "Unknown" } })
+            }
+        },
+        None => json!({ "app_name": "salve" }),
+    }
+}
+
+/// `local:uid=<n>(<name>)`: the uid and the name.
+fn local_account(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix("local:uid=")?;
+    let (uid, name) = rest.split_once('(')?;
+    Some((uid, name.strip_suffix(')').unwrap_or(name)))
 }
 
 /// A record's `source` as an OCSF Network Endpoint.
@@ -262,5 +284,18 @@ mod tests {
         assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
         assert_eq!(event["src_endpoint"]["uid"], "1000");
         assert_eq!(event["device"]["name"], "pc-0421");
+        // The end user consented, not the endpoint.
+        assert_eq!(event["actor"]["user"]["uid"], "1000");
+        assert_eq!(event["actor"]["user"]["name"], "alice");
+
+        // A request from the network refused before anyone was authenticated.
+        let mut refused = Record::event(Kind::RequestRefused);
+        refused.source = Some("192.0.2.9:4000".into());
+        let (refused, _) = refused
+            .seal(6, "2026-11-22T10:15:03.000000Z".into(), GENESIS)
+            .unwrap();
+        let event = ocsf(&refused);
+        assert_eq!(event["actor"]["user"]["name"], "unauthenticated");
+        assert!(event["actor"].get("app_name").is_none());
     }
 }

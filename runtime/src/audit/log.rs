@@ -242,6 +242,8 @@ impl AuditLog {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        // Closed already (`close`, then the drop): nothing left to wait for.
+        let Some(sender) = sender else { return };
         drop(sender);
         if let Some(handle) = self
             .writer

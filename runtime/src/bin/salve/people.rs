@@ -133,6 +133,9 @@ fn when(value: &Value, pointer: &str) -> String {
     value
         .pointer(pointer)
         .and_then(Value::as_u64)
+        // Past the year 9999, RFC 3339 has no way to write it (and
+        // humantime would panic): not a time the service gives.
+        .filter(|ms| *ms <= 253_402_300_799_999)
         .map_or("—".to_string(), |ms| {
             humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
         })
@@ -441,6 +444,12 @@ pub fn close(args: &CloseArgs) -> CliResult {
 pub fn consent(args: &ClientArgs, id: &str, yes: bool) -> CliResult {
     let client = client(args, false)?;
     let session = session_id(id)?;
+    if !yes && args.json {
+        return Err(anyhow!(
+            "with --json, consent with --yes: the session is shown, and you are asked, only without --json"
+        ))
+        .exit_with(Exit::Usage);
+    }
     if !yes {
         let asked = block(client.consent(&session, true))?;
         println!("You are asked to let this remote work happen on this computer:\n");

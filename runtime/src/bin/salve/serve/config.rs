@@ -10,7 +10,7 @@
 //! trust = "/etc/salve/trust.toml"           # missing at the default path: no package is trusted yet
 //! checkpoint-copy = "/mnt/offsite/pc-0421-checkpoints.jsonl"  # default: <data-dir>/checkpoints.jsonl
 //! max-concurrent-requests = 64              # more are answered "busy" at once
-//! max-connections = 256                     # open at once, both listeners; more are refused "busy"
+//! max-connections = 256                     # open at once, on each listener; more are refused "busy"
 //! max-body-bytes = 1048576
 //! request-timeout-seconds = 10              # a client slower than this to send is cut off
 //! send-timeout-seconds = 60                 # a client that takes no answer for this long is cut off

@@ -11,7 +11,8 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_io_timeout::TimeoutStream;
@@ -25,12 +26,21 @@ content-length: 110\r\n\
 \r\n\
 {\"error\":{\"code\":\"busy\",\"message\":\"the endpoint has as many connections open as it takes: try again shortly\"}}";
 
-/// The limits every connection is held to.
+/// The limits every connection to one listener is held to. Each listener
+/// has its own: connections from the network cannot take the local
+/// socket's places (the end user's consent comes only over it).
 #[derive(Clone)]
 pub struct Connections {
     open: Arc<Semaphore>,
     limit: usize,
     send_timeout: Duration,
+    /// The listener, for the log.
+    listener: &'static str,
+    /// When a refusal was last logged, in seconds since the epoch: at most
+    /// one a second is, so that a flood does not flood the journal too.
+    last_warned: Arc<AtomicU64>,
+    /// Refusals since then.
+    unlogged: Arc<AtomicU64>,
 }
 
 /// A connection's place among those open; freed when it closes.
@@ -42,11 +52,14 @@ impl Connections {
     /// At most `limit` connections open at once (over both listeners); a
     /// write the client leaves untaken for `send_timeout` ends its
     /// connection.
-    pub fn new(limit: usize, send_timeout: Duration) -> Connections {
+    pub fn new(listener: &'static str, limit: usize, send_timeout: Duration) -> Connections {
         Connections {
             open: Arc::new(Semaphore::new(limit)),
             limit,
             send_timeout,
+            listener,
+            last_warned: Arc::default(),
+            unlogged: Arc::default(),
         }
     }
 
@@ -55,10 +68,19 @@ impl Connections {
         match self.open.clone().try_acquire_owned() {
             Ok(permit) => Some(Slot { _open: permit }),
             Err(_) => {
-                tracing::warn!(
-                    limit = self.limit,
-                    "busy: connection refused at the connection limit"
-                );
+                let refused = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if self.last_warned.swap(now, Ordering::Relaxed) != now {
+                    self.unlogged.fetch_sub(refused, Ordering::Relaxed);
+                    tracing::warn!(
+                        listener = self.listener,
+                        limit = self.limit,
+                        refused,
+                        "busy: connections refused at the connection limit"
+                    );
+                }
                 None
             }
         }

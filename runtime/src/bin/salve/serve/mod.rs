@@ -289,10 +289,9 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.request_timeout_seconds));
     let builder = Arc::new(builder);
-    let connections = connection::Connections::new(
-        config.max_connections,
-        Duration::from_secs(config.send_timeout_seconds),
-    );
+    let send_timeout = Duration::from_secs(config.send_timeout_seconds);
+    let connections =
+        connection::Connections::new("local socket", config.max_connections, send_timeout);
 
     let mut tasks = tokio::task::JoinSet::new();
     {
@@ -343,13 +342,13 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     if let Some((listener, identity)) = tls {
         let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
         let timeout = Duration::from_secs(config.request_timeout_seconds);
-        let (router, graceful, builder, connections, mut stop) = (
+        let (router, graceful, builder, mut stop) = (
             router.clone(),
             graceful.clone(),
             builder.clone(),
-            connections.clone(),
             stop.clone(),
         );
+        let connections = connection::Connections::new("tls", config.max_connections, send_timeout);
         tasks.spawn(async move {
             loop {
                 let (tcp, address) = tokio::select! {
