@@ -395,6 +395,56 @@ fn tail_and_reports_read_the_log() {
 }
 
 #[test]
+fn tail_stops_at_a_record_that_was_changed_or_does_not_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (log, _) = session_log(dir.path(), &key);
+    let segment = segment::list(&log).unwrap()[0].path.clone();
+    let original = std::fs::read_to_string(&segment).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let closed = lines
+        .iter()
+        .position(|l| l.contains("\"session.closed\""))
+        .unwrap();
+    let name = segment.file_name().unwrap().to_str().unwrap().to_string();
+
+    // The closure rewritten to say the problem was not resolved: the hash
+    // no longer matches, whether the record is shown or only the one
+    // before those shown.
+    let edited = original.replace("\"resolved\":true", "\"resolved\":false");
+    assert_ne!(edited, original);
+    std::fs::write(&segment, &edited).unwrap();
+    for shown in ["3", &(lines.len() - closed - 1).to_string()] {
+        let out = salve(&["audit", "tail", "--log", path(&log), "-n", shown]);
+        assert_eq!(out.status.code(), Some(5), "-n {shown}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{name}:{}", closed + 1)) && stderr.contains("does not hash"),
+            "-n {shown}: {stderr}"
+        );
+        assert!(!text(&out.stdout).contains("session.closed"));
+    }
+
+    // A record taken out: the next one does not follow.
+    let mut removed = lines.clone();
+    removed.remove(closed);
+    std::fs::write(&segment, removed.join("\n") + "\n").unwrap();
+    let out = salve(&["audit", "tail", "--log", path(&log), "-n", "100"]);
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("records are missing or out of order"),
+        "{stderr}"
+    );
+
+    // Put back, the log tails cleanly again.
+    std::fs::write(&segment, &original).unwrap();
+    let out = salve(&["audit", "tail", "--log", path(&log), "-n", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), lines.len());
+}
+
+#[test]
 fn verify_holds_every_checkpoint_to_one_key_and_says_which() {
     let dir = tempfile::tempdir().unwrap();
     let key = Arc::new(KeyPair::generate().unwrap());

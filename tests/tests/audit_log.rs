@@ -1064,6 +1064,51 @@ fn sync_stats_count_every_record_made_durable_once() {
     assert!(after.syncs > 10 && after.syncs <= 410, "{after:?}");
 }
 
+/// A checkpoint copy whose destination hangs — here a pipe that nobody
+/// reads, its buffer full — holds up only the copy: appends go on, their
+/// checkpoints are signed into the log, and closing gives up waiting for
+/// the copy after its patience (10 s) instead of never returning.
+#[test]
+fn a_hung_checkpoint_copy_holds_up_neither_appends_nor_closing() {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("checkpoints.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(&fifo)
+        .unwrap();
+    for chunk in [4096, 1] {
+        while pipe.write(&vec![b'.'; chunk]).is_ok() {}
+    }
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let log_dir = dir.path().join("audit");
+    let log = Arc::new(AuditLog::open(config(&log_dir, &key, &fifo)).unwrap());
+
+    let (done, finished) = std::sync::mpsc::channel();
+    let appending = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for n in 0..200 {
+                log.append(event(n)).unwrap();
+            }
+            log.close();
+            done.send(()).unwrap();
+        })
+    };
+    finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the appends and the close are held up by the copy's destination");
+    appending.join().unwrap();
+    let verified = verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+    assert_eq!(verified.records, 200 + verified.checkpoints);
+    assert!(verified.checkpoints >= 20, "{verified:?}");
+    drop(pipe);
+}
+
 /// A log of `records` events in one segment, without checkpoints; returns
 /// its directory's parent (kept alive) and the directory.
 fn plain_log(records: usize) -> (tempfile::TempDir, PathBuf) {

@@ -1,6 +1,8 @@
 //! Reading a log's records in order, for exports, reports and followers.
-//! Reading does not verify the chain: run [`super::verify_dir`] first when
-//! it matters.
+//! Reading does not verify the log: run [`super::verify_dir`] first when it
+//! matters. A reader that cannot verify first — one following a live log —
+//! can ask [`Records::chained`] for each record's hash and its link to the
+//! one before to be checked as it reads.
 //!
 //! [`records_after`] starts anywhere in the log at a cost that does not grow
 //! with what comes before: whole segments are skipped by their names (each
@@ -10,8 +12,9 @@
 //! `records_after(dir, last_seen).take(page)` therefore reads each record
 //! about once, however long the log.
 
-use super::record::Record;
+use super::record::{GENESIS, Record, chain_hash, split_line};
 use super::segment::{self, Segment};
+use crate::digest::Sha256Digest;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read as _, Seek as _, SeekFrom};
@@ -51,6 +54,7 @@ pub fn records_after(dir: &Path, after: u64) -> Records {
         segments: VecDeque::new(),
         current: None,
         failed: None,
+        chain: None,
     };
     match segment::list(dir) {
         Ok(segments) => {
@@ -109,6 +113,32 @@ pub struct Records {
     /// An error to return next (reading goes on after it, with the next
     /// line or segment).
     failed: Option<ReadError>,
+    /// With [`Records::chained`]: the record the next one must link to
+    /// (`None` inside until the first is read).
+    chain: Option<Option<Link>>,
+}
+
+/// A record as the next one links to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link {
+    seq: u64,
+    hash: Sha256Digest,
+}
+
+impl Records {
+    /// Checks, as it reads, that each record's hash is that of its line and
+    /// that it follows the record before it (the next sequence number, its
+    /// `prev` that record's hash); the first record read follows `after`
+    /// when given. A record that does not is returned as an error instead.
+    /// What this cannot see — a tail cut off, a chain rebuilt whole, a
+    /// checkpoint's signature — is [`super::verify_dir`]'s work.
+    pub fn chained(mut self, after: Option<&Record>) -> Records {
+        self.chain = Some(after.map(|record| Link {
+            seq: record.seq,
+            hash: record.hash,
+        }));
+        self
+    }
 }
 
 /// The segment being read.
@@ -187,13 +217,22 @@ impl Records {
             if leading_seq(body).is_some_and(|seq| seq <= self.after) {
                 continue;
             }
-            return Some(
-                serde_json::from_slice::<Record>(body).map_err(|e| ReadError {
-                    file: open.path.clone(),
-                    line: number.unwrap_or_else(|| count_lines(&open.path, at) + 1),
-                    reason: format!("not a valid record: {e}"),
-                }),
-            );
+            let path = open.path.clone();
+            let bad = |reason: String| ReadError {
+                line: number.unwrap_or_else(|| count_lines(&path, at) + 1),
+                file: path.clone(),
+                reason,
+            };
+            let record = match serde_json::from_slice::<Record>(body) {
+                Ok(record) => record,
+                Err(e) => return Some(Err(bad(format!("not a valid record: {e}")))),
+            };
+            if let Some(last) = self.chain.as_mut()
+                && let Err(reason) = follows(last, body, &record)
+            {
+                return Some(Err(bad(reason)));
+            }
+            return Some(Ok(record));
         }
     }
 }
@@ -216,6 +255,39 @@ impl Iterator for Records {
                 Err(error) => self.failed = Some(error),
             }
         }
+    }
+}
+
+/// Whether `record`, read from `line`, is sealed as its hash says and
+/// follows `last`; `last` becomes it either way, so that one bad record is
+/// reported once, not again with the next.
+fn follows(last: &mut Option<Link>, line: &[u8], record: &Record) -> Result<(), String> {
+    let before = last.replace(Link {
+        seq: record.seq,
+        hash: record.hash,
+    });
+    let sealed = split_line(line).is_some_and(|split| {
+        chain_hash(&record.prev, split.canonical_without_brace) == record.hash
+    });
+    if !sealed {
+        return Err(format!(
+            "record {} does not hash to its `hash`: it was changed after it was written",
+            record.seq
+        ));
+    }
+    match before {
+        Some(before) if record.seq != before.seq + 1 => Err(format!(
+            "record {} follows record {}: records are missing or out of order",
+            record.seq, before.seq
+        )),
+        Some(before) if record.prev != before.hash => Err(format!(
+            "record {}'s `prev` is not record {}'s hash: the chain is broken here",
+            record.seq, before.seq
+        )),
+        None if record.seq == 1 && record.prev != GENESIS => {
+            Err("record 1's `prev` is not the chain's start (all zeros)".to_string())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -366,5 +438,55 @@ mod tests {
             );
         }
         assert_eq!(records_after(dir.path(), 40).count(), 10);
+    }
+
+    #[test]
+    fn chained_reading_catches_a_changed_removed_or_unlinked_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
+        log.append_all((0..20).map(record).collect()).unwrap();
+        log.close();
+        let all: Vec<Record> = records(dir.path()).map(Result::unwrap).collect();
+        let clean = |after: u64, link: Option<&Record>| {
+            records_after(dir.path(), after)
+                .chained(link)
+                .map(|r| r.map(|r| r.seq))
+                .collect::<Vec<_>>()
+        };
+        assert!(clean(0, None).iter().all(Result::is_ok));
+        assert!(clean(7, Some(&all[6])).iter().all(Result::is_ok));
+        // Linked to the wrong record: the first one read says so.
+        let wrong = clean(7, Some(&all[4]));
+        let error = wrong[0].as_ref().unwrap_err();
+        assert!(error.reason.contains("follows record 5"), "{error}");
+        assert!(wrong[1..].iter().all(Result::is_ok));
+
+        let path = segment::list(dir.path()).unwrap()[0].path.clone();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let seqs = |text: String| {
+            std::fs::write(&path, text).unwrap();
+            records(dir.path())
+                .chained(None)
+                .map(|r| r.map(|r| r.seq).map_err(|e| (e.line, e.reason)))
+                .collect::<Vec<_>>()
+        };
+        // A word changed in line 5: its hash no longer matches.
+        let mut changed = lines.clone();
+        let edited = changed[4].replacen("tech-", "tekk-", 1);
+        changed[4] = &edited;
+        let read = seqs(changed.join("\n") + "\n");
+        let (line, reason) = read[4].clone().unwrap_err();
+        assert_eq!(line, 5);
+        assert!(reason.contains("does not hash"), "{reason}");
+        assert!(read.iter().filter(|r| r.is_err()).count() == 1);
+        // Line 9 removed: record 10 does not follow record 8.
+        let mut removed = lines.clone();
+        removed.remove(8);
+        let read = seqs(removed.join("\n") + "\n");
+        let (line, reason) = read[8].clone().unwrap_err();
+        assert_eq!(line, 9);
+        assert!(reason.contains("record 10 follows record 8"), "{reason}");
+        assert!(read.iter().filter(|r| r.is_err()).count() == 1);
     }
 }

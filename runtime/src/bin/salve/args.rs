@@ -623,6 +623,11 @@ pub enum AuditCommand {
 
     /// Print the last records, one line each; with --follow, keep printing
     /// new ones as they are written (Ctrl-C to stop).
+    ///
+    /// Each record is checked as it is read: its hash must be its line's,
+    /// and it must follow the record before it. One that does not stops the
+    /// tail with exit 5 and names its file and line. Signatures, and a tail
+    /// cut off, are `salve audit verify`'s to check.
     Tail {
         #[command(flatten)]
         log: LogArgs,

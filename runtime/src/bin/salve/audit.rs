@@ -330,19 +330,29 @@ fn print(record: &Record, as_json: bool) -> anyhow::Result<()> {
 /// appended after them. Following goes by sequence number — each poll reads
 /// the records after the last one printed — so that nothing appended in
 /// between is skipped, across segment rotations and a reopened log's
-/// repairs alike.
+/// repairs alike. Each record is checked as it is read: its hash is its
+/// line's, and it follows the record before it (the one before the first
+/// shown included); a record that does not stops the tail (exit 5).
 pub fn tail(dir: &Path, lines: usize, follow: bool, as_json: bool) -> CliResult {
     check_dir(dir).exit_with(Exit::Usage)?;
     let unreadable = |e: read::ReadError| anyhow!("{e} (run `salve audit verify`)");
     let last = read::last_seq(dir)
         .map_err(unreadable)
         .exit_with(Exit::Corrupt)?;
-    let mut after = last.saturating_sub(u64::try_from(lines).unwrap_or(u64::MAX));
+    let first_shown = last
+        .saturating_sub(u64::try_from(lines).unwrap_or(u64::MAX))
+        .saturating_add(1);
+    // Read from the record before the first shown, to check that it follows.
+    let mut after = first_shown.saturating_sub(2);
+    let mut link: Option<Record> = None;
     loop {
-        for record in read::records_after(dir, after) {
+        for record in read::records_after(dir, after).chained(link.as_ref()) {
             let record = record.map_err(unreadable).exit_with(Exit::Corrupt)?;
-            print(&record, as_json).exit_with(Exit::Failed)?;
+            if record.seq >= first_shown {
+                print(&record, as_json).exit_with(Exit::Failed)?;
+            }
             after = record.seq;
+            link = Some(record);
         }
         if !follow {
             return Ok(Exit::Success);
