@@ -14,6 +14,7 @@ Exit status:
   4  `salve run`: the sandbox stopped the action (deadline, memory, output, stack, trap)
   5  the audit log does not verify (changed, truncated, or signed by another key)
   6  the service could not be reached (not running, wrong --socket or --url, TLS or pin failed)
+141  stdout was closed by its reader (`salve … | head`), as SIGPIPE would end the command
 
 With --json, an error is printed on stdout as
 {\"error\": {\"code\": \"…\", \"message\": \"…\", \"status\": <HTTP status, if the service answered>}}.
