@@ -85,6 +85,26 @@ pub fn escaped_lines(text: &str) -> Cow<'_, str> {
     escape_unless(text, |c| c == '\n' || c == '\t')
 }
 
+/// `text` cut to at most `max_bytes` bytes (at a character boundary), with
+/// how long it was said after the cut: for text a sandboxed action controls
+/// — a path it asked for, an error it returned — before it is kept in a
+/// record, so that no action can make a record as long as it likes. Text
+/// within the bound is returned as it is.
+pub fn clipped(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut cut = max_bytes;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… (cut: {} bytes in all)",
+        &text[..cut],
+        text.len()
+    ))
+}
+
 fn escape_unless(text: &str, kept: impl Fn(char) -> bool) -> Cow<'_, str> {
     let escapes = |c: char| is_deceptive(c) && !kept(c);
     if !text.chars().any(escapes) {
@@ -104,6 +124,16 @@ fn escape_unless(text: &str, kept: impl Fn(char) -> bool) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_clipped_at_a_character_boundary_saying_its_length() {
+        assert_eq!(clipped("short", 10), "short");
+        assert_eq!(clipped("abcdef", 4), "abcd… (cut: 6 bytes in all)");
+        // "é" is two bytes: a cut inside it goes back before it.
+        assert_eq!(clipped("aé", 2), "a… (cut: 3 bytes in all)");
+        let long = "x".repeat(1 << 20);
+        assert!(clipped(&long, 512).len() < 600);
+    }
 
     #[test]
     fn escape_sequences_line_breaks_and_overrides_are_refused_where_written() {

@@ -213,14 +213,20 @@ impl Fixture {
     /// The same endpoint after a restart: stopped, then everything rebuilt
     /// from the files.
     pub fn restart(&mut self) {
-        self.endpoint.stop().expect("the endpoint stops");
+        assert!(
+            self.endpoint.stop().expect("the endpoint stops"),
+            "stopped with invocations running"
+        );
         self.endpoint = self.rebuilt();
     }
 
     /// The same endpoint after a restart, consulting `catalog`'s
     /// revocations before every invocation.
     pub fn restart_with_revocations(&mut self, catalog: Arc<salve::vetting::CatalogStore>) {
-        self.endpoint.stop().expect("the endpoint stops");
+        assert!(
+            self.endpoint.stop().expect("the endpoint stops"),
+            "stopped with invocations running"
+        );
         self.endpoint = self.rebuilt().with_revocations(catalog);
     }
 

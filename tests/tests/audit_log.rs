@@ -1480,6 +1480,91 @@ fn host_calls_refused_in_a_loop_are_logged_the_first_64_and_a_count() {
     assert_eq!(report.host_call_denials.len(), 64);
 }
 
+/// What an action names in a refused call (a path of 600 000 bytes here)
+/// is kept and logged cut short: no action can make its records as long
+/// as it likes (nor, past what `verify` reads, make the log unverifiable).
+#[test]
+fn a_refused_call_with_a_huge_target_is_logged_cut_short() {
+    let hostile = PackageCopy::new(artifacts::HOSTILE, &[], "\n[limits]\ndeadline-ms = 20000\n");
+    let (s, people) = serving(vec![hostile]);
+    let session = s
+        .endpoint
+        .request_session(&people.who("alice"), request("tom", &["hostile"], true))
+        .unwrap();
+    s.endpoint
+        .approve_session(&people.who("bob"), &session.id)
+        .unwrap();
+    let action = "hostile".parse().unwrap();
+    let path = format!("/{}", "a".repeat(600_000));
+    let input = serde_json::json!({"mode": "deny-loop", "path": path, "times": 100}).to_string();
+    let InvokeOutcome::Escalated { escalation, .. } = s
+        .endpoint
+        .invoke(&people.who("tom"), &session.id, &action, &input)
+        .unwrap()
+    else {
+        panic!("a privileged action is escalated")
+    };
+    s.endpoint
+        .approve_escalation(&people.who("carol"), &escalation.id)
+        .unwrap();
+    let invocation = ran(s
+        .endpoint
+        .invoke(&people.who("tom"), &session.id, &action, &input)
+        .unwrap());
+    assert!(invocation.outcome.succeeded(), "{:?}", invocation.outcome);
+    let records = s.records();
+    let denied: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.kind == Kind::HostCallDenied)
+        .collect();
+    assert_eq!(denied.len(), 64);
+    for record in denied {
+        let target = record.details.as_ref().unwrap()["target"].as_str().unwrap();
+        assert!(target.len() < 600, "{} bytes", target.len());
+        assert!(target.ends_with("(cut: 600001 bytes in all)"), "{target}");
+        let reason = record.reason.as_deref().unwrap();
+        assert!(reason.len() < 1200, "{} bytes", reason.len());
+    }
+    let log_bytes: u64 = segment::list(&s.audit_dir)
+        .unwrap()
+        .iter()
+        .map(|segment| std::fs::metadata(&segment.path).unwrap().len())
+        .sum();
+    assert!(log_bytes < 1 << 20, "the log holds {log_bytes} bytes");
+}
+
+/// A record too large to be logged is refused alone: nothing of it (or of
+/// the records appended with it) is written, and the log goes on.
+#[test]
+fn a_record_too_large_is_refused_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let copy = dir.path().join("checkpoints.jsonl");
+    let log_dir = dir.path().join("audit");
+    let log = AuditLog::open(config(&log_dir, &key, &copy)).unwrap();
+    log.append_all((0..5).map(event).collect()).unwrap();
+    let mut huge = event(5);
+    huge.reason = Some("x".repeat(salve::audit::MAX_RECORD_BYTES));
+    let refused = log.append_all(vec![event(6), huge.clone(), event(7)]);
+    assert!(
+        matches!(refused, Err(salve::audit::AuditError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        log.append(huge),
+        Err(salve::audit::AuditError::TooLarge { .. })
+    ));
+    let appended = log.append_all((8..20).map(event).collect()).unwrap();
+    log.close();
+    let verified = verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+    assert_eq!(verified.records, appended.last().unwrap().seq + 1);
+    let reasons: Vec<String> = read::records(&log_dir)
+        .map(|r| r.unwrap())
+        .filter_map(|r| r.reason)
+        .collect();
+    assert_eq!(reasons.len(), 5 + 12);
+}
+
 #[test]
 fn the_raw_input_is_logged_only_when_the_manifest_allows_it() {
     let input = r#"{"password":"hunter2"}"#;

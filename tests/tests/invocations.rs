@@ -488,10 +488,33 @@ fn after_a_crash_what_the_run_left_open_is_settled_from_the_log() {
     let shown = f.endpoint.invocation(&f.who("tom"), &ran).unwrap();
     assert!(shown.invocation.is_some() && shown.reason.is_none());
     // A clean stop leaves nothing to settle.
-    f.endpoint.stop().unwrap();
+    assert!(f.endpoint.stop().unwrap());
     f.crash_and_restart();
     let recovery = f.endpoint.begin_run().unwrap();
     assert_eq!(recovery, salve::endpoint::Recovery::default());
+}
+
+/// A stop while an invocation still runs (in the service: stuck in a host
+/// call past its cancellation) is not a clean one: that invocation may
+/// never log how it ended, so the next start settles the run as crashed.
+#[test]
+fn a_stop_with_an_invocation_running_leaves_the_run_to_be_settled() {
+    let f = Arc::new(Fixture::with_hostile());
+    f.endpoint.begin_run().unwrap();
+    let session = active(&f, &["hostile"], true);
+    let running = run_hostile(&f, &session.id, r#"{"mode": "loop"}"#);
+    wait_until_running(&f);
+    assert!(!f.endpoint.stop().unwrap(), "stopped cleanly while running");
+    assert_eq!(f.endpoint.cancel_running("the test is stopping"), 1);
+    running.join().unwrap();
+    let Ok(mut f) = Arc::try_unwrap(f) else {
+        panic!("the fixture is still shared");
+    };
+    f.crash_and_restart();
+    let recovery = f.endpoint.begin_run().unwrap();
+    assert!(recovery.previous_run_crashed);
+    // It did end (cancelled) before the restart: nothing is interrupted.
+    assert!(recovery.interrupted.is_empty(), "{recovery:?}");
 }
 
 #[test]

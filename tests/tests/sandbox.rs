@@ -134,8 +134,48 @@ fn flooding_the_log_is_stopped_at_the_output_limit() {
         StopReason::OutputLimitExceeded,
         "output limit of 65536 bytes",
     );
-    let logged: usize = run.invocation.logs.iter().map(|l| l.message.len()).sum();
-    assert!(logged <= 65536 && logged > 60000, "{logged}");
+    // Each message costs its bytes and what keeping it costs.
+    let cost: usize = run
+        .invocation
+        .logs
+        .iter()
+        .map(|l| l.message.len() + salve::host::output::ENTRY_COST)
+        .sum();
+    assert!(cost <= 65536 && cost > 65536 - 700, "{cost}");
+}
+
+#[test]
+fn a_flood_of_empty_log_messages_is_stopped_at_the_output_limit() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "flood-empty-log"}),
+    );
+    assert_stopped(
+        &run,
+        StopReason::OutputLimitExceeded,
+        "output limit of 65536 bytes",
+    );
+    assert_eq!(
+        run.invocation.logs.len(),
+        65536 / salve::host::output::ENTRY_COST
+    );
+}
+
+#[test]
+fn an_error_message_larger_than_the_output_limit_is_refused() {
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "big-error", "size": 100_000}),
+    );
+    assert_stopped(&run, StopReason::OutputLimitExceeded, "output limit");
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "big-error", "size": 1000}),
+    );
+    let Outcome::Failed { code, message } = &run.outcome else {
+        panic!("{:?}", run.outcome);
+    };
+    assert_eq!((code.as_str(), message.len()), ("too-big", 1000));
 }
 
 #[test]

@@ -107,10 +107,24 @@ pub enum AuditError {
         "the audit log has stopped after a failed write ({0}); nothing runs until it is fixed and reopened"
     )]
     Stopped(String),
+    /// A record too large to be logged: nothing of it is written (the log
+    /// goes on). Kept well below what `verify` reads as a record, so that
+    /// no record can make the log fail verification.
+    #[error("an audit record of {bytes} bytes is larger than the {limit} bytes a record may take")]
+    TooLarge {
+        /// The record's encoded length.
+        bytes: usize,
+        /// [`MAX_RECORD_BYTES`].
+        limit: usize,
+    },
     /// The log is closed.
     #[error("the audit log is closed")]
     Closed,
 }
+
+/// Most bytes one record's line may take (16 MiB; `verify` refuses lines
+/// over 64 MiB).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// The audit log, open for appending. Cheap to share (`Arc`); dropping the
 /// last handle flushes and closes it.

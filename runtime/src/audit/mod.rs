@@ -22,7 +22,8 @@ mod writer;
 
 pub use checkpoint::Checkpoint;
 pub use log::{
-    Appended, AuditConfig, AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, SyncStats, last_signer,
+    Appended, AuditConfig, AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, MAX_RECORD_BYTES,
+    SyncStats, last_signer,
 };
 pub use record::{Kind, Record};
 pub use verify::{Corruption, Verified, VerifyError, verify_dir, verify_dir_with, verify_live};

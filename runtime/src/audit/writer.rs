@@ -22,7 +22,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::copy::CheckpointCopy;
-use super::log::{Appended, AuditConfig, AuditError, timestamp};
+use super::log::{Appended, AuditConfig, AuditError, MAX_RECORD_BYTES, timestamp};
 use super::record::{Kind, Record};
 use super::segment;
 use crate::digest::Sha256Digest;
@@ -516,10 +516,25 @@ impl Sealer {
         let mut made = Vec::new();
         let now = timestamp(SystemTime::now());
         let mut answers = Vec::with_capacity(batch.len());
-        for job in batch {
+        'jobs: for job in batch {
             let mut appended = Vec::with_capacity(job.records.len());
+            // Where the job began, to take it back if one of its records is
+            // too large.
+            let begun = (buffer.len(), seq, prev, since, made.len());
             for record in job.records {
+                let at = buffer.len();
                 match record.seal_into(seq, now.clone(), prev, &mut buffer) {
+                    Ok(_) if buffer.len() - at > MAX_RECORD_BYTES => {
+                        let bytes = buffer.len() - at;
+                        buffer.truncate(begun.0);
+                        (seq, prev, since) = (begun.1, begun.2, begun.3);
+                        made.truncate(begun.4);
+                        let _ = job.reply.send(Err(AuditError::TooLarge {
+                            bytes,
+                            limit: MAX_RECORD_BYTES,
+                        }));
+                        continue 'jobs;
+                    }
                     Ok(sealed) => {
                         appended.push(Appended {
                             seq,

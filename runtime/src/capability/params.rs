@@ -62,7 +62,7 @@ fn parse_absolute_path(path: &str, what: &str) -> Result<String, ParamError> {
     if path.len() > MAX_PATH_LEN || path.contains('\0') {
         return Err(ParamError(format!(
             "{what} `{}` is too long or contains a NUL byte",
-            path.escape_debug()
+            crate::text::clipped(path, 128).escape_debug()
         )));
     }
     if !path.starts_with('/') {

@@ -10,6 +10,10 @@ use crate::outcome::{Invocation, Outcome};
 use crate::session::{ClosedBy, Session};
 use serde_json::json;
 
+/// Most bytes of an action's error message kept in its `invocation.finished`
+/// record.
+const MAX_ERROR_BYTES: usize = 4096;
+
 /// A record about `session`, with its id, ticket and endpoint.
 fn about(kind: Kind, session: &Session) -> Record {
     let mut record = Record::event(kind);
@@ -176,8 +180,13 @@ impl InvocationFacts<'_> {
                 finished.output_digest =
                     Some(crate::digest::Sha256Digest::of(output.get().as_bytes()).to_string());
             }
+            // The action wrote its error: the log keeps its start (the
+            // technician gets it whole).
             Outcome::Failed { code, message } => {
-                finished.reason = Some(format!("{code}: {message}"))
+                finished.reason = Some(
+                    crate::text::clipped(&format!("{code}: {message}"), MAX_ERROR_BYTES)
+                        .into_owned(),
+                );
             }
             Outcome::Stopped { message, .. } => finished.reason = Some(message.clone()),
         }

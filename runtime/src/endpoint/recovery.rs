@@ -69,10 +69,18 @@ impl Endpoint {
     /// Ends the run: stops accepting signed requests, records the replay
     /// watermark of the latest request accepted (so that the next run
     /// refuses none signed after it), and records that the run stopped
-    /// cleanly. Call it once nothing more will be authenticated or run.
-    pub fn stop(&self) -> Result<(), StoreError> {
+    /// cleanly — unless invocations still run (stuck in a host call past
+    /// their cancellation): they will never log how they ended, so the run
+    /// is left as a crashed one, and the next start logs them as
+    /// interrupted. Returns whether the stop was clean. Call it once
+    /// nothing more will be authenticated or run.
+    pub fn stop(&self) -> Result<bool, StoreError> {
         self.stop_accepting()?;
-        self.store.end_run()
+        if self.running() > 0 {
+            return Ok(false);
+        }
+        self.store.end_run()?;
+        Ok(true)
     }
 
     fn settle_crashed_run(&self, after_seq: u64, recovery: &mut Recovery) -> Result<(), Refusal> {

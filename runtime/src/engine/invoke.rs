@@ -69,10 +69,11 @@ pub(super) fn run(
     let denied_calls = store.data_mut().host.take_denied();
     drop(store);
 
-    // The returned output counts against the same budget as stdout, stderr
-    // and log messages.
+    // The returned output — or error — counts against the same budget as
+    // stdout, stderr and log messages.
     let result_budget = match &result {
         Ok(Ok(text)) => output.spend_on_result(text.len()),
+        Ok(Err(error)) => output.spend_on_result(error.code.len() + error.message.len()),
         _ => Ok(()),
     };
     let Captured {
@@ -84,9 +85,7 @@ pub(super) fn run(
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let outcome = match (result, result_budget) {
-        (Ok(Ok(_)), Err(exceeded)) => {
-            stopped(StopReason::OutputLimitExceeded, exceeded.to_string())
-        }
+        (Ok(_), Err(exceeded)) => stopped(StopReason::OutputLimitExceeded, exceeded.to_string()),
         (Ok(Ok(text)), Ok(())) => match RawValue::from_string(text) {
             Ok(output) => Outcome::Succeeded { output },
             Err(error) => stopped(

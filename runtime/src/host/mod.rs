@@ -36,6 +36,12 @@ use systemd::ServiceManager;
 /// with what the guest chooses to do.
 pub const MAX_DENIED_CALLS: usize = 64;
 
+/// Most bytes kept of a refused call's target (a path, a unit, a host).
+const MAX_TARGET_BYTES: usize = 512;
+
+/// Most bytes kept of why a call was refused.
+const MAX_REASON_BYTES: usize = 1024;
+
 /// A host call refused because it lies outside the grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeniedCall {
@@ -126,18 +132,22 @@ impl HostCtx {
             self.denied_not_kept += 1;
             return HostError::Denied(reason);
         }
+        // The action chose the target (and the reason may quote it): what is
+        // kept of them, and logged, is bounded.
+        let target = crate::text::clipped(target, MAX_TARGET_BYTES);
+        let reason = crate::text::clipped(&reason, MAX_REASON_BYTES).into_owned();
         tracing::warn!(
             action = %self.action,
             capability = capability.name(),
             function,
-            target,
+            target = %target,
             %reason,
             "host call denied"
         );
         self.denied.push(DeniedCall {
             capability,
             function: function.to_string(),
-            target: target.to_string(),
+            target: target.into_owned(),
             reason: reason.clone(),
             more_not_kept: 0,
         });

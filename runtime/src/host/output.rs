@@ -60,6 +60,12 @@ pub trait OutputObserver: Send + Sync {
     fn output(&self, event: OutputEvent);
 }
 
+/// What each log message and each write costs of the output budget besides
+/// its bytes: what keeping it costs (an entry, an event for followers), so
+/// that a loop of empty messages or writes meets the limit as a flood of
+/// bytes does, instead of filling the endpoint's memory for free.
+pub const ENTRY_COST: usize = 64;
+
 /// Everything the action wrote, within the budget.
 #[derive(Debug, Default)]
 pub struct Captured {
@@ -143,10 +149,11 @@ impl Output {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a log message against the budget.
+    /// Records a log message against the budget: its length and
+    /// [`ENTRY_COST`].
     pub fn log(&self, level: Level, message: String) -> Result<(), OutputLimitExceeded> {
         let mut captured = self.lock();
-        captured.spend(message.len())?;
+        captured.spend(message.len() + ENTRY_COST)?;
         let at_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let entry = LogEntry {
             at_ms,
@@ -188,7 +195,10 @@ impl Output {
 
     fn write(&self, stream: Stream, bytes: &[u8]) -> Result<(), OutputLimitExceeded> {
         let mut captured = self.lock();
-        captured.spend(bytes.len())?;
+        captured.spend(bytes.len() + ENTRY_COST)?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
         match stream {
             Stream::Stdout => captured.stdout.extend_from_slice(bytes),
             Stream::Stderr => captured.stderr.extend_from_slice(bytes),

@@ -18,6 +18,10 @@ enum Attack {
     FloodStdout,
     /// Log forever.
     FloodLog,
+    /// Log empty messages forever.
+    FloodEmptyLog,
+    /// Fail with an error message of `size` bytes.
+    BigError { size: usize },
     /// Return `size` bytes of output.
     BigOutput { size: usize },
     /// Return text that is not JSON.
@@ -82,6 +86,10 @@ impl Guest for Hostile {
             Attack::FloodLog => loop {
                 log::info(&"flood ".repeat(100));
             },
+            Attack::FloodEmptyLog => loop {
+                log::info("");
+            },
+            Attack::BigError { size } => Err(ActionError::new("too-big", "x".repeat(size))),
             Attack::BigOutput { size } => {
                 Ok(serde_json::to_string(&"x".repeat(size)).unwrap_or_default())
             }

@@ -466,8 +466,16 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     let stopped = tokio::task::spawn_blocking(move || {
         // Nothing more is authenticated: the next start accepts every
         // request signed after the last one this run accepted.
-        if let Err(error) = endpoint.stop() {
-            tracing::warn!(%error, "cannot record the clean stop; the next start takes this run for a crash");
+        match endpoint.stop() {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                running = endpoint.running(),
+                "invocations still run: the next start logs them as interrupted"
+            ),
+            Err(error) => tracing::warn!(
+                %error,
+                "cannot record the clean stop; the next start takes this run for a crash"
+            ),
         }
         audit.append(record(Kind::ServiceStopped, &endpoint, detail))
     })
