@@ -306,13 +306,15 @@ mod tests {
 
     #[test]
     fn one_budget_for_every_stream() {
-        let output = Output::new(10, Instant::now());
+        // Three entries and 9 bytes, then one byte left.
+        let limit = 3 * ENTRY_COST as u64 + 10;
+        let output = Output::new(limit, Instant::now());
         output.write(Stream::Stdout, b"abcd").unwrap();
         output.log(Level::Info, "efg".to_string()).unwrap();
         output.write(Stream::Stderr, b"hi").unwrap();
         assert_eq!(
             output.write(Stream::Stdout, b"xy"),
-            Err(OutputLimitExceeded { limit: 10 })
+            Err(OutputLimitExceeded { limit })
         );
         output.spend_on_result(1).unwrap();
         let captured = output.take();
@@ -321,5 +323,18 @@ mod tests {
         assert_eq!(captured.stderr, b"hi");
         assert_eq!(captured.logs[0].message, "efg");
         assert_eq!(captured.logs[0].level, "info");
+    }
+
+    #[test]
+    fn empty_messages_and_writes_cost_their_entry() {
+        let output = Output::new(4 * ENTRY_COST as u64, Instant::now());
+        for _ in 0..2 {
+            output.log(Level::Info, String::new()).unwrap();
+            output.write(Stream::Stdout, b"").unwrap();
+        }
+        assert!(output.log(Level::Info, String::new()).is_err());
+        let captured = output.take();
+        assert_eq!(captured.logs.len(), 2);
+        assert!(captured.stdout.is_empty());
     }
 }
