@@ -536,8 +536,9 @@ impl Session {
                 by: ClosedBy::IdleTimeout,
                 ..
             }) => format!(
-                "{what} (it closed after {} idle minutes)",
-                self.request.idle_minutes
+                "{what} (it closed after {} idle minute{})",
+                self.request.idle_minutes,
+                if self.request.idle_minutes == 1 { "" } else { "s" }
             ),
             Some(Closure {
                 by: ClosedBy::Expiry,

@@ -501,6 +501,37 @@ fn idle_sessions_close_by_themselves() {
     assert_eq!(closed.closure.map(|c| c.report), Some(report));
 }
 
+/// A session with a one-minute idle timeout stays open while invocations
+/// come every 30 seconds, and closes a minute after the last one.
+#[test]
+fn a_busy_session_with_a_short_idle_timeout_stays_open() {
+    let f = Fixture::new();
+    let mut asked = request("alice", &["echo"], false);
+    asked.idle_minutes = 1;
+    let session = f.endpoint.request_session(&f.who("alice"), asked).unwrap();
+    let session = f
+        .endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    assert_eq!(session.state, SessionState::Active);
+    for _ in 0..8 {
+        f.clock.advance(Duration::from_secs(30));
+        assert!(
+            ran(invoke(&f, "alice", &session.id, "echo", "{}"))
+                .outcome
+                .succeeded()
+        );
+    }
+    f.clock.advance(Duration::from_secs(61));
+    let denial = denied(invoke(&f, "alice", &session.id, "echo", "{}"));
+    assert!(
+        denial
+            .to_string()
+            .ends_with("(it closed after 1 idle minute)"),
+        "{denial}"
+    );
+}
+
 #[test]
 fn expired_sessions_close_by_themselves_and_the_sweeper_finds_them() {
     let f = Fixture::new();

@@ -7,10 +7,14 @@
 
 use super::*;
 
-/// How often a session's activity is written down, for its idle timeout
-/// (counted in minutes): invocations closer together than this do not each
-/// cost a durable write.
-const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+/// How stale a session's recorded activity may grow before an invocation
+/// writes it down again, for its idle timeout: a tenth of that timeout, at
+/// most a minute. Invocations closer together than this do not each cost a
+/// durable write; a busy session is never taken for an idle one, and an
+/// idle one closes at most this much early.
+fn activity_resolution_ms(session: &Session) -> i64 {
+    (i64::from(session.request.idle_minutes) * 6_000).min(60_000)
+}
 
 /// A decision, and whether it could be made without writing.
 enum Decided {
@@ -313,7 +317,8 @@ impl Endpoint {
             &self.policy,
             now,
         );
-        let touch = now.saturating_sub(session.last_activity_ms) >= ACTIVITY_RESOLUTION_MS;
+        let touch =
+            now.saturating_sub(session.last_activity_ms) >= activity_resolution_ms(&session);
         match decision {
             Decision::Deny(denial) => {
                 self.audit.append(
