@@ -538,7 +538,11 @@ impl Session {
             }) => format!(
                 "{what} (it closed after {} idle minute{})",
                 self.request.idle_minutes,
-                if self.request.idle_minutes == 1 { "" } else { "s" }
+                if self.request.idle_minutes == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ),
             Some(Closure {
                 by: ClosedBy::Expiry,

@@ -763,6 +763,27 @@ fn auditors_read_the_log_through_the_service() {
         &["audit", "verify", "--service", "--key-file", &tom],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+
+    // A record of the log changed under the service: export and report
+    // through it read nothing, and say why.
+    let segment = salve::audit::segment::list(&service.dir.path().join("data/audit")).unwrap()[0]
+        .path
+        .clone();
+    let text = std::fs::read_to_string(&segment).unwrap();
+    std::fs::write(&segment, text.replacen("\"tom\"", "\"eve\"", 1)).unwrap();
+    for args in [
+        &["audit", "export", "--service", "--key-file", &ann][..],
+        &["report", "metrics", "--service", "--key-file", &ann][..],
+    ] {
+        let out = cli(&service, args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the service's audit log does not verify"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -1110,13 +1110,22 @@ impl Endpoint {
                 let mut records = Vec::new();
                 let mut more = false;
                 // Earlier segments and records are skipped without reading
-                // them: a page costs its own size, not the log's.
-                for record in crate::audit::read::records_after(self.audit.dir(), after) {
+                // them: a page costs its own size, not the log's. Each
+                // record is checked as it is read: its hash is its line's,
+                // and it follows the one before it (the record `after`
+                // included, read for that and not sent).
+                let from = after.saturating_sub(1);
+                let reading =
+                    crate::audit::read::records_after(self.audit.dir(), from).chained(None);
+                for record in reading {
                     let record = record.map_err(|e| {
                         Refusal::Audit(AuditError::Stopped(format!(
                             "the audit log cannot be read: {e}"
                         )))
                     })?;
+                    if record.seq <= after {
+                        continue;
+                    }
                     if records.len() == limit {
                         more = true;
                         break;

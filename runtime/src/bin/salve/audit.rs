@@ -230,6 +230,15 @@ pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
             .exit_with(Exit::Corrupt);
     }
     let client = people::client(&log.client(), true)?;
+    // The service verifies its log first, as `verified` does the files.
+    let answer = people::block(client.operation(&Operation::VerifyAudit))?;
+    if answer["ok"] != true {
+        return Err(anyhow!(
+            "the service's audit log does not verify: {} — nothing is read from a log that does not verify (`salve audit verify --service` says the same)",
+            salve::text::escaped(answer["error"].as_str().unwrap_or("no reason given"))
+        ))
+        .exit_with(Exit::Corrupt);
+    }
     people::block(async {
         let mut records: Vec<Record> = Vec::new();
         loop {
