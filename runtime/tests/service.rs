@@ -334,6 +334,97 @@ fn finished(service: &Service, outcome: &str) -> Vec<String> {
         .collect()
 }
 
+/// A write to the audit log that fails (here: past the file-size limit)
+/// stops the log: nothing more runs, health says so (503
+/// `audit-stopped`), and the service exits with an error so that its
+/// service manager restarts it. Restarted, the log verifies and holds
+/// every invocation answered as run.
+#[test]
+fn a_failing_audit_log_stops_the_service_and_nothing_acknowledged_is_lost() {
+    let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let session = service.session();
+    service.signal(nix::sys::signal::Signal::SIGTERM);
+    // Grow the log by 8 MiB of records signed with the endpoint's key, so
+    // that it, not the state database, is the file that meets the limit.
+    let audit_dir = service.dir.path().join("data/audit");
+    let key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
+    let mut config = salve::audit::AuditConfig::new(&audit_dir);
+    config.checkpoint_key = Some(std::sync::Arc::new(key));
+    let log = salve::audit::AuditLog::open(config).unwrap();
+    for _ in 0..8 {
+        let mut padding = salve::audit::Record::event(Kind::ServiceStarted);
+        padding.reason = Some("padding ".repeat(1 << 17));
+        log.append(padding).unwrap();
+    }
+    log.close();
+    let last = salve::audit::segment::list(&audit_dir)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let size = std::fs::metadata(&last.path).unwrap().len();
+    service.start_with_file_size_limit(size / 1024 + 24);
+
+    let mut ran = BTreeSet::new();
+    let refusal = loop {
+        let (status, answer) = service.ask(
+            "tom",
+            &Operation::Invoke {
+                session: session.clone(),
+                action: "echo".parse().unwrap(),
+                input: json!({"i": ran.len()}),
+            },
+        );
+        if status == 200 && answer["result"]["decision"] == "ran" {
+            ran.insert(answer["result"]["id"].as_str().unwrap().to_string());
+            assert!(ran.len() < 200, "the log never stopped");
+        } else {
+            break (status, answer);
+        }
+    };
+    assert_eq!(refusal.0, 503, "{}", refusal.1);
+    assert_eq!(
+        refusal.1["error"]["code"], "audit-unavailable",
+        "{}",
+        refusal.1
+    );
+    assert!(!ran.is_empty());
+    // Health says why — if asked before the service is gone.
+    if let Ok((status, health)) = http(&service.socket(), "GET", "/v1/health", b"") {
+        assert_eq!(status, 503, "{health}");
+        assert_eq!(health["status"], "audit-stopped", "{health}");
+        assert!(
+            health["audit_stopped"]
+                .as_str()
+                .unwrap()
+                .contains("File too large"),
+            "{health}"
+        );
+    }
+    let mut child = service.child.take().unwrap();
+    let begun = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "the service did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+
+    service.start();
+    service.healthy();
+    let logged: BTreeSet<String> = finished(&service, "succeeded").into_iter().collect();
+    assert!(
+        ran.is_subset(&logged),
+        "acknowledged but not logged: {:?}",
+        ran.difference(&logged).collect::<Vec<_>>()
+    );
+    service.signal(nix::sys::signal::Signal::SIGTERM);
+}
+
 #[test]
 fn under_load_every_invocation_is_answered_and_logged() {
     let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));

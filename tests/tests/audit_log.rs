@@ -551,6 +551,13 @@ fn a_failing_write_stops_the_log_and_takes_back_the_unacknowledged() {
             .all(|l| l.contains("the audit log has stopped")),
         "{stdout}"
     );
+    // And the log says why it stopped (the service's health reports it).
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("log stopped: write failed: File too large")),
+        "{stdout}"
+    );
 
     // On disk: exactly the acknowledged records, nothing half-written.
     let verified = verify_dir(&log_dir, None, None).unwrap();

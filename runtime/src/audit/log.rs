@@ -203,6 +203,13 @@ impl AuditLog {
         self.inline.sync_stats()
     }
 
+    /// Why the log has stopped (fail-stop, after a failed write or sync),
+    /// if it has: every append is refused from then on, until the log is
+    /// reopened.
+    pub fn stopped(&self) -> Option<String> {
+        self.inline.stopped()
+    }
+
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -158,6 +158,11 @@ impl Writer {
         self.counters.stats()
     }
 
+    /// Why the log stopped, if it has.
+    pub fn stopped(&self) -> Option<String> {
+        failure(&self.failed)
+    }
+
     /// Waits, at most `patience`, until every durable checkpoint so far is
     /// in the copy kept elsewhere.
     pub fn flush_copy(&self, patience: std::time::Duration) -> bool {

@@ -70,13 +70,14 @@ impl Endpoint {
     /// watermark of the latest request accepted (so that the next run
     /// refuses none signed after it), and records that the run stopped
     /// cleanly — unless invocations still run (stuck in a host call past
-    /// their cancellation): they will never log how they ended, so the run
-    /// is left as a crashed one, and the next start logs them as
-    /// interrupted. Returns whether the stop was clean. Call it once
-    /// nothing more will be authenticated or run.
+    /// their cancellation), or the audit log has stopped: some invocation
+    /// may then never log how it ended, so the run is left as a crashed
+    /// one, and the next start logs those as interrupted. Returns whether
+    /// the stop was clean. Call it once nothing more will be authenticated
+    /// or run.
     pub fn stop(&self) -> Result<bool, StoreError> {
         self.stop_accepting()?;
-        if self.running() > 0 {
+        if self.running() > 0 || self.audit.stopped().is_some() {
             return Ok(false);
         }
         self.store.end_run()?;

@@ -144,8 +144,29 @@ impl Service {
     }
 
     pub fn start(&mut self) {
-        let child = Command::new(&self.salve)
-            .args(["serve", "--config"])
+        let mut command = Command::new(&self.salve);
+        command.args(["serve", "--config"]);
+        self.start_from(command);
+    }
+
+    /// Starts the service with no file it writes allowed past `kib` KiB
+    /// (`ulimit -f`): a write past it fails.
+    #[allow(dead_code)]
+    pub fn start_with_file_size_limit(&mut self, kib: u64) {
+        let mut command = Command::new("bash");
+        command
+            .args([
+                "-c",
+                "ulimit -f \"$1\" && exec \"$0\" serve --config \"$2\"",
+            ])
+            .arg(&self.salve)
+            .arg(kib.to_string());
+        self.start_from(command);
+    }
+
+    /// Starts `command`, which takes the configuration's path last.
+    fn start_from(&mut self, mut command: Command) {
+        let child = command
             .arg(self.dir.path().join("salve.toml"))
             .env("SALVE_LOG", "warn")
             .stdout(Stdio::null())

@@ -91,4 +91,7 @@ fn main() {
     for thread in threads {
         let _ = thread.join();
     }
+    if let Some(reason) = log.stopped() {
+        println!("log stopped: {reason}");
+    }
 }

@@ -103,8 +103,17 @@ pub fn router(api: Arc<Api>) -> Router {
 async fn health(State(api): State<Arc<Api>>) -> Response {
     let syncs = api.endpoint.audit().sync_stats();
     let per_sync = |value: f64| value / syncs.syncs.max(1) as f64;
-    axum::Json(json!({
-        "status": "ok",
+    // A stopped audit log refuses every operation: the service is not
+    // healthy (and stops itself within a second).
+    let audit_stopped = api.endpoint.audit().stopped();
+    let status = if audit_stopped.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let answer = axum::Json(json!({
+        "status": if audit_stopped.is_some() { "audit-stopped" } else { "ok" },
+        "audit_stopped": audit_stopped,
         "endpoint": api.endpoint.id(),
         "version": env!("CARGO_PKG_VERSION"),
         "actions": api.endpoint.catalog().entries().count(),
@@ -118,8 +127,8 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
             "mean_sync_us": per_sync(syncs.time.as_secs_f64() * 1e6),
         },
         "tls_fingerprint": api.fingerprint,
-    }))
-    .into_response()
+    }));
+    (status, answer).into_response()
 }
 
 /// Logs a request refused before it could be authenticated (a body too

@@ -41,6 +41,9 @@ const REVOCATION_POLL: Duration = Duration::from_secs(1);
 /// How long a stopping service waits for cancelled invocations to end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
+/// How often the service looks whether its audit log has stopped.
+const AUDIT_WATCH: Duration = Duration::from_secs(1);
+
 /// The endpoint's own key (it signs the audit log's checkpoints), made on
 /// first start.
 fn endpoint_key(path: &Path) -> anyhow::Result<KeyPair> {
@@ -432,9 +435,34 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     }
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    // A write past the file-size limit (`ulimit -f`, `LimitFSIZE=`) then
+    // fails with EFBIG, which stops the audit log as any failed write does,
+    // instead of killing the service without a word.
+    let _file_too_large = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+        nix::libc::SIGXFSZ,
+    ))?;
+    // A stopped audit log (a failed write or sync) refuses everything from
+    // then on: the service stops, with an error, so that its service
+    // manager restarts it — reopening the log repairs a torn tail, and a
+    // disk that still fails stops it again.
+    let audit_stopped = {
+        let audit = audit.clone();
+        async move {
+            loop {
+                tokio::time::sleep(AUDIT_WATCH).await;
+                if let Some(reason) = audit.stopped() {
+                    return reason;
+                }
+            }
+        }
+    };
+    let audit_stopped = tokio::select! {
+        _ = terminate.recv() => None,
+        _ = tokio::signal::ctrl_c() => None,
+        reason = audit_stopped => Some(reason),
+    };
+    if let Some(reason) = &audit_stopped {
+        tracing::error!(%reason, "the audit log has stopped: nothing can run or be logged; stopping");
     }
     tracing::info!("stopping: no new connections; letting requests in flight finish");
     let _ = stop_tx.send(true);
@@ -470,17 +498,24 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 running = endpoint.running(),
-                "invocations still run: the next start logs them as interrupted"
+                "invocations may not have logged how they ended: the next start settles them"
             ),
             Err(error) => tracing::warn!(
                 %error,
                 "cannot record the clean stop; the next start takes this run for a crash"
             ),
         }
-        audit.append(record(Kind::ServiceStopped, &endpoint, detail))
+        if let Some(reason) = audit_stopped {
+            return Err(anyhow!(
+                "the audit log stopped ({reason}): salve stopped so that it is restarted, which reopens the log; if the disk still fails, fix it first"
+            ));
+        }
+        audit
+            .append(record(Kind::ServiceStopped, &endpoint, detail))
+            .context("cannot log the stop")
     })
     .await?;
-    stopped.context("cannot log the stop")?;
+    stopped?;
     println!("salve stopped");
     Ok(())
 }
