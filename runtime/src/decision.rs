@@ -114,6 +114,21 @@ pub enum Denial {
         /// The revocation, or why revocations could not be checked.
         reason: String,
     },
+    /// A second approver denied this very invocation (the same action and
+    /// input) in this session: it is not raised again.
+    #[error(
+        "{action} with this input was denied by {by} (escalation {escalation}): {reason}; it is not raised again in this session (a different input is a new escalation)"
+    )]
+    EscalationDenied {
+        /// `id@version`.
+        action: String,
+        /// The denied escalation.
+        escalation: String,
+        /// Who denied it.
+        by: PrincipalId,
+        /// Why.
+        reason: String,
+    },
     /// The policy says no.
     #[error("{0}")]
     Policy(PolicyRefusal),
@@ -139,6 +154,7 @@ impl Denial {
             Denial::OutOfScope { .. } => "out-of-scope",
             Denial::PrivilegedNotInScope { .. } => "privileged-not-in-scope",
             Denial::Revoked { .. } => "revoked",
+            Denial::EscalationDenied { .. } => "escalation-denied",
             Denial::Policy(refusal) => refusal.code(),
         }
     }
@@ -245,6 +261,23 @@ pub fn decide(
             approval: Some(approved.id.clone()),
             class,
         };
+    }
+    // Denied once, held as denied: a technician cannot wear approvers down
+    // by raising the same request again.
+    if let Some((denied, by, reason)) = same
+        .iter()
+        .filter_map(|e| match &e.state {
+            EscalationState::Denied { by, reason, .. } => Some((e, by, reason)),
+            _ => None,
+        })
+        .max_by_key(|(e, ..)| e.raised_ms)
+    {
+        return Decision::Deny(Denial::EscalationDenied {
+            action: label,
+            escalation: denied.id.to_string(),
+            by: by.clone(),
+            reason: reason.clone(),
+        });
     }
     let existing = same.iter().find(|e| e.is_open(now)).map(|e| e.id.clone());
     let note = same
@@ -546,6 +579,50 @@ permissions = ["approve-sessions", "approve-escalations"]
                 NOW
             ),
             Decision::Escalate { note: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn a_denied_escalation_is_held_as_denied_for_that_input() {
+        let policy = policy();
+        let restart = action("restart-service", "1.2.0", &[Capability::ServiceControl]);
+        let tom = id("tom");
+        let s = session(&policy, "tom", &["restart-service"], &[]);
+        let Decision::Escalate { key, .. } =
+            decide(&s, &tom, &facts(&restart), input(), &[], &policy, NOW)
+        else {
+            panic!("expected a new escalation");
+        };
+        let id_ = "e-0123456789abcdef01234567".parse().unwrap();
+        let mut escalation = Escalation::raise(id_, key, &tom, INPUT, &policy, NOW);
+        escalation
+            .deny(&id("bob"), "not on a weekday".into(), &s, &policy, NOW)
+            .unwrap();
+        let denied = [escalation];
+        let Decision::Deny(denial) = decide(
+            &s,
+            &tom,
+            &facts(&restart),
+            input(),
+            &denied,
+            &policy,
+            NOW + 1,
+        ) else {
+            panic!("a denied escalation is raised again");
+        };
+        assert_eq!(denial.code(), "escalation-denied");
+        let text = denial.to_string();
+        assert!(
+            text.contains(
+                "denied by bob (escalation e-0123456789abcdef01234567): not on a weekday"
+            ),
+            "{text}"
+        );
+        // Another input is another request.
+        let other = Sha256Digest::of(b"{\"service\": \"sshd.service\"}");
+        assert!(matches!(
+            decide(&s, &tom, &facts(&restart), other, &denied, &policy, NOW + 1),
+            Decision::Escalate { existing: None, .. }
         ));
     }
 

@@ -1618,6 +1618,24 @@ fn escalations_and_invocations_through_the_cli() {
         "{}",
         stdout(&out)
     );
+    let out = cli_as(
+        &service,
+        "tom",
+        &[
+            "invoke",
+            s,
+            "hostile",
+            "--input",
+            r#"{"mode": "status", "service": "cups.service"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(&format!("denied by ann (escalation {other}): not needed"))
+            && said.contains("not raised again"),
+        "{said}"
+    );
 
     // An input that would turn the approver's terminal against them (a
     // right-to-left override, a C1 control, an escape sequence) is shown

@@ -419,8 +419,10 @@ pub enum EscalationCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Deny one invocation: it does not run, and invoking it again is held
-    /// as denied. The reason is logged and shown to the technician.
+    /// Deny one invocation: it does not run, and invoking it again (the
+    /// same action and input, in the same session) is refused with this
+    /// denial instead of raising a new escalation. The reason is logged and
+    /// shown to the technician.
     Deny {
         /// The escalation id.
         id: String,

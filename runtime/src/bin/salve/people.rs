@@ -337,7 +337,7 @@ pub fn simple(args: &ClientArgs, operation: Operation) -> CliResult {
                 if open_only { "open " } else { "" }
             )
         }
-        Operation::ListEscalations if none => println!("no pending escalations you may decide"),
+        Operation::ListEscalations if none => println!("no pending escalations for you"),
         Operation::ListSessions { .. } => {
             for s in answer.as_array().into_iter().flatten() {
                 println!(
