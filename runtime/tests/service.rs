@@ -1262,6 +1262,17 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
         // While the loop holds the one permit, everything else is "busy" at once.
         let (status, busy) = service.ask("ann", &Operation::ListEscalations);
         assert_eq!((status, code(&busy)), (503, "busy"), "{busy}");
+        // A request refused before it is authenticated takes no permit: it
+        // gets its own answer (and record), not "busy".
+        let forger = KeyPair::generate().unwrap();
+        let (status, forged) = post_signed(
+            &service.socket(),
+            &forger,
+            "ann",
+            "pc-test",
+            &Operation::ListEscalations,
+        );
+        assert_eq!((status, code(&forged)), (401, "bad-signature"), "{forged}");
         service.healthy();
         // SIGTERM: after the 1 s grace the loop is cancelled, not left to
         // its 30 s deadline.

@@ -196,36 +196,38 @@ fn busy() -> Response {
     )
 }
 
-/// Reads a signed request's body, then takes a concurrency permit: a slow
-/// client holds no permit while its body trickles in.
-async fn signed_request(
-    api: &Api,
-    peer: &Peer,
-    body: Body,
-) -> Result<(SignedRequest, OwnedSemaphorePermit), Response> {
+/// Reads a signed request's body. No concurrency permit is held meanwhile,
+/// nor while it is authenticated: a slow client, or one whose requests are
+/// refused before they are authenticated (malformed, badly signed,
+/// replayed), takes none of the places of those that are served. The
+/// connection limits bound how many are read and authenticated at once.
+async fn signed_request(api: &Api, peer: &Peer, body: Body) -> Result<SignedRequest, Response> {
     let bytes = read_body(api, peer, body).await?;
-    let signed: SignedRequest = match serde_json::from_slice(&bytes) {
-        Ok(signed) => signed,
-        Err(e) => {
-            return Err(refused(
-                api,
-                peer,
-                StatusCode::BAD_REQUEST,
-                "malformed-request",
-                format!(
-                    "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
-                ),
-            )
-            .await);
-        }
-    };
-    let permit = api.limit.clone().try_acquire_owned().map_err(|_| {
+    match serde_json::from_slice(&bytes) {
+        Ok(signed) => Ok(signed),
+        Err(e) => Err(refused(
+            api,
+            peer,
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            format!(
+                "the body is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
+            ),
+        )
+        .await),
+    }
+}
+
+/// A concurrency permit for an authenticated request, or `None` at the
+/// limit.
+fn permit(limit: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    let permit = limit.clone().try_acquire_owned().ok();
+    if permit.is_none() {
         // Not logged: under overload, a durable record per refusal would
         // add to the load it sheds.
-        tracing::warn!(?peer, "busy: request refused at the concurrency limit");
-        busy()
-    })?;
-    Ok((signed, permit))
+        tracing::warn!("busy: request refused at the concurrency limit");
+    }
+    permit
 }
 
 async fn requests(
@@ -233,21 +235,27 @@ async fn requests(
     axum::Extension(peer): axum::Extension<Peer>,
     body: Body,
 ) -> Response {
-    let (signed, permit) = match signed_request(&api, &peer, body).await {
+    let signed = match signed_request(&api, &peer, body).await {
         Ok(request) => request,
         Err(response) => return response,
     };
-    let endpoint = api.endpoint.clone();
+    let (endpoint, limit) = (api.endpoint.clone(), api.limit.clone());
     let source = peer.source();
+    // `None`: busy.
     let answer = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let (who, operation) = endpoint.authenticate_from::<Operation>(&signed, Some(&source))?;
-        endpoint.execute(&who, operation)
+        let (who, operation) = match endpoint.authenticate_from::<Operation>(&signed, Some(&source))
+        {
+            Ok(opened) => opened,
+            Err(refused) => return Some(Err(refused)),
+        };
+        let _permit = permit(&limit)?;
+        Some(endpoint.execute(&who, operation))
     })
     .await;
     match answer {
-        Ok(Ok(value)) => axum::Json(json!({ "result": value })).into_response(),
-        Ok(Err(refused)) => refusal(&refused),
+        Ok(Some(Ok(value))) => axum::Json(json!({ "result": value })).into_response(),
+        Ok(Some(Err(refused))) => refusal(&refused),
+        Ok(None) => busy(),
         Err(join) => internal(&join),
     }
 }
@@ -272,7 +280,7 @@ async fn stream(
     axum::Extension(peer): axum::Extension<Peer>,
     body: Body,
 ) -> Response {
-    let (signed, permit) = match signed_request(&api, &peer, body).await {
+    let signed = match signed_request(&api, &peer, body).await {
         Ok(request) => request,
         Err(response) => return response,
     };
@@ -286,6 +294,9 @@ async fn stream(
         Ok(Ok(opened)) => opened,
         Ok(Err(refused)) => return refusal(&refused),
         Err(join) => return internal(&join),
+    };
+    let Some(permit) = permit(&api.limit) else {
+        return busy();
     };
     let (lines, body) = unbounded_channel();
     let endpoint = api.endpoint.clone();
@@ -422,9 +433,6 @@ async fn consent(
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
-    let Ok(permit) = api.limit.clone().try_acquire_owned() else {
-        return busy();
-    };
     let body = serde_json::from_slice::<Value>(&bytes).ok();
     let session = body
         .as_ref()
@@ -444,6 +452,9 @@ async fn consent(
                 .to_string(),
         )
         .await;
+    };
+    let Some(permit) = permit(&api.limit) else {
+        return busy();
     };
     let endpoint = api.endpoint.clone();
     let answer = tokio::task::spawn_blocking(move || {
