@@ -1065,6 +1065,24 @@ fn an_invocation_streams_its_output_and_is_followed_and_shown_afterwards() {
     };
     let (status, lines) = service.stream("tom", &unknown);
     assert_eq!((status, code(&lines[0])), (404, "not-found"));
+    // Following is streamed only.
+    let (status, answer) = service.ask("tom", &unknown);
+    assert_eq!((status, code(&answer)), (400, "streamed-only"), "{answer}");
+    // Both refusals are logged, with who asked.
+    let dir = service.dir.path().join("data/audit");
+    let refused: Vec<_> = read::records(&dir)
+        .filter_map(Result::ok)
+        .filter(|r| r.kind == Kind::RequestRefused)
+        .collect();
+    for code in ["not-streamed", "streamed-only"] {
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.reason_code.as_deref() == Some(code)
+                    && r.principal.as_deref() == Some("tom")),
+            "{code}: {refused:?}"
+        );
+    }
 }
 
 #[test]
@@ -1687,6 +1705,15 @@ fn escalations_and_invocations_through_the_cli() {
         "{}",
         stderr(&out)
     );
+    let logged = read::records(&service.dir.path().join("data/audit"))
+        .filter_map(Result::ok)
+        .any(|r| {
+            r.kind == Kind::ChangeRefused
+                && r.escalation.as_deref() == Some(sly_escalation.as_str())
+                && r.reason_code.as_deref() == Some("invalid-request")
+                && r.principal.as_deref() == Some("ann")
+        });
+    assert!(logged, "the refused denial is not in the audit log");
     let out = cli_as(
         &service,
         "ann",

@@ -119,6 +119,14 @@ pub enum Refusal {
     /// The audit log could not take the record; nothing was done.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The operation is not answered on the route it was sent to.
+    #[error("{message}")]
+    WrongRoute {
+        /// The stable code (`not-streamed`, `streamed-only`).
+        code: &'static str,
+        /// Where to send it instead.
+        message: &'static str,
+    },
 }
 
 impl Refusal {
@@ -151,6 +159,7 @@ impl Refusal {
             Refusal::Invoke(_) => "not-runnable",
             Refusal::Store(_) => "state-store",
             Refusal::Audit(_) => "audit-unavailable",
+            Refusal::WrongRoute { code, .. } => code,
         }
     }
 }
@@ -861,8 +870,14 @@ impl Endpoint {
         id: &EscalationId,
         reason: String,
     ) -> Result<Escalation, Refusal> {
-        crate::text::check_readable("the reason", &reason, 2000)
-            .map_err(|e| Refusal::Session(SessionRefusal::Invalid(e)))?;
+        if let Err(unreadable) = crate::text::check_readable("the reason", &reason, 2000) {
+            let refusal = Refusal::Session(SessionRefusal::Invalid(unreadable));
+            return Err(
+                self.refused_change(Some(&who.principal), who.source(), refusal, |r| {
+                    r.escalation = Some(id.to_string())
+                }),
+            );
+        }
         self.change_escalation(who, id, |escalation, session, policy, now| {
             escalation.deny(&who.principal, reason.clone(), session, policy, now)?;
             Ok(events::escalation_decided(
@@ -1057,6 +1072,22 @@ impl Endpoint {
         self.live.count()
     }
 
+    /// Logs that `operation`, authenticated, was sent to the streaming
+    /// route, which answers only `invoke` and `follow-invocation`; returns
+    /// the refusal to answer with.
+    pub fn not_streamed(&self, who: &Authenticated, operation: &Operation) -> Refusal {
+        let refusal = Refusal::WrongRoute {
+            code: "not-streamed",
+            message: "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests",
+        };
+        let name = serde_json::to_value(operation)
+            .ok()
+            .and_then(|v| v.get("op").and_then(|op| op.as_str().map(str::to_string)));
+        self.refused_request(who, refusal, |r| {
+            r.details = name.map(|op| serde_json::json!({ "operation": op }));
+        })
+    }
+
     /// Carries out an authenticated operation and answers in JSON.
     pub fn execute(
         &self,
@@ -1089,10 +1120,14 @@ impl Endpoint {
             }
             Operation::ShowInvocation { invocation } => json(&self.invocation(who, &invocation)?),
             Operation::ListInvocations { session } => json(&self.invocations(who, &session)?),
-            Operation::FollowInvocation { .. } => {
-                return Err(Refusal::Session(SessionRefusal::Invalid(
-                    "follow-invocation streams its answer: send it to /v1/stream".to_string(),
-                )));
+            Operation::FollowInvocation { invocation } => {
+                let refusal = Refusal::WrongRoute {
+                    code: "streamed-only",
+                    message: "follow-invocation streams its answer: send it to /v1/stream",
+                };
+                return Err(self.refused_request(who, refusal, |r| {
+                    r.invocation = Some(invocation.to_string());
+                }));
             }
             Operation::ListEscalations => {
                 let now = self.now();

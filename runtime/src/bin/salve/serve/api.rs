@@ -63,7 +63,8 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
 fn refusal(refusal: &Refusal) -> Response {
     let code = refusal.code();
     let status = match code {
-        "malformed-request" | "invalid-request" | "invalid-input" => StatusCode::BAD_REQUEST,
+        "malformed-request" | "invalid-request" | "invalid-input" | "not-streamed"
+        | "streamed-only" => StatusCode::BAD_REQUEST,
         "unknown-principal" | "bad-signature" | "stale-request" | "replayed-request" => {
             StatusCode::UNAUTHORIZED
         }
@@ -333,16 +334,14 @@ async fn stream(
                 Err(join) => return internal(&join),
             }
         }
-        _ => {
+        other => {
             drop(permit);
-            return refused(
-                &api,
-                &peer,
-                StatusCode::BAD_REQUEST,
-                "not-streamed",
-                "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests".to_string(),
-            )
-            .await;
+            let refused =
+                tokio::task::spawn_blocking(move || endpoint.not_streamed(&who, &other)).await;
+            return match refused {
+                Ok(refused) => refusal(&refused),
+                Err(join) => internal(&join),
+            };
         }
     }
     Response::builder()
