@@ -30,6 +30,10 @@ enum Decided {
     NotRun(Box<InvokeOutcome>),
     /// The decision changes the state: decide again in a write transaction.
     NeedsWrite,
+    /// The session has just closed by itself (expired, or idle): that is
+    /// stored first, with no invocation between its decision and its
+    /// "started" record ([`Endpoint::settle_closure`]); then decide again.
+    Closes,
 }
 
 impl Endpoint {
@@ -94,24 +98,34 @@ impl Endpoint {
         // running: a closure waits for it, so the log never shows an
         // invocation starting in a closed session, and the closure finds it
         // to cancel.
-        let gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-        let read = self.store.read(|tx| -> Result<_, Refusal> {
-            let session = load_session(tx, session_id)?;
-            let entry = self.find_action(&session, action)?;
-            let decided = self.decide_invocation(tx, ask(session), entry, false)?;
-            Ok((entry, decided))
-        });
-        let (entry, decided) = match read {
-            Ok(read) => read,
-            Err(refusal @ Refusal::NotFound { .. }) => return Err(early(refusal)),
-            Err(refusal) => return Err(refusal),
-        };
-        let decided = match decided {
-            Decided::NeedsWrite => self.store.write(|tx| {
+        let mut gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let (entry, decided) = loop {
+            let read = self.store.read(|tx| -> Result<_, Refusal> {
                 let session = load_session(tx, session_id)?;
-                self.decide_invocation(tx, ask(session), entry, true)
-            })?,
-            decided => decided,
+                let entry = self.find_action(&session, action)?;
+                let decided = self.decide_invocation(tx, ask(session), entry, false)?;
+                Ok((entry, decided))
+            });
+            let (entry, decided) = match read {
+                Ok(read) => read,
+                Err(refusal @ Refusal::NotFound { .. }) => return Err(early(refusal)),
+                Err(refusal) => return Err(refusal),
+            };
+            let decided = match decided {
+                Decided::NeedsWrite => self.store.write(|tx| {
+                    let session = load_session(tx, session_id)?;
+                    self.decide_invocation(tx, ask(session), entry, true)
+                })?,
+                decided => decided,
+            };
+            if let Decided::Closes = decided {
+                // Stored as closed, the session is not found closing again.
+                drop(gate);
+                self.settle_closure(session_id, who.source())?;
+                gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            break (entry, decided);
         };
         let (approval, invocation_id, logged, session) = match decided {
             Decided::Run {
@@ -120,7 +134,9 @@ impl Endpoint {
                 logged,
                 session,
             } => (approval, invocation, logged, session),
-            Decided::NeedsWrite => unreachable!("the write path always decides"),
+            Decided::NeedsWrite | Decided::Closes => {
+                unreachable!("the write path always decides, and a closure is settled first")
+            }
             Decided::NotRun(outcome) => {
                 tracing::info!(session = %session_id, action = %action, principal = %who.principal, outcome = ?outcome_name(&outcome), "invocation not run");
                 return Ok(*outcome);
@@ -302,10 +318,7 @@ impl Endpoint {
             revoked: self.revoked(entry),
         };
         if session.refresh(now).is_some() {
-            if !apply {
-                return Ok(Decided::NeedsWrite);
-            }
-            self.persist(tx, &session, now, true, Vec::new(), who.source())?;
+            return Ok(Decided::Closes);
         }
         let escalations = tx.escalations_of(&session.id)?;
         let decision = decide(

@@ -624,9 +624,6 @@ impl Endpoint {
         id: &SessionId,
         report: ClosureReport,
     ) -> Result<Session, Refusal> {
-        // No invocation is between its decision and its "started" record
-        // while the session closes (see `Endpoint::invoke`).
-        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         self.change_session(who, id, |session, policy, now| {
             let closed_by_itself = matches!(
                 session.closure.as_ref().map(|c| &c.by),
@@ -663,6 +660,10 @@ impl Endpoint {
         id: &SessionId,
         change: impl FnOnce(&mut Session, &Policy, UnixMillis) -> Result<Vec<Record>, SessionRefusal>,
     ) -> Result<Session, Refusal> {
+        // The change may close the session (by hand, or because it expired
+        // or idled meanwhile): no invocation is between its decision and its
+        // "started" record while it does (see `Endpoint::invoke`).
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         let now = self.now();
         type Changed = Result<Session, (SessionRefusal, Session)>;
         let written = self.store.write(|tx| -> Result<Changed, Refusal> {
@@ -901,6 +902,9 @@ impl Endpoint {
             UnixMillis,
         ) -> Result<Record, EscalationRefusal>,
     ) -> Result<Escalation, Refusal> {
+        // The session may be found expired or idle, and closed, on the way:
+        // see `change_session_as`.
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         let now = self.now();
         type Changed = Result<Escalation, (EscalationRefusal, Session)>;
         let written = self.store.write(|tx| -> Result<Changed, Refusal> {
@@ -991,6 +995,22 @@ impl Endpoint {
             .filter(|(session, e)| e.is_open(now) && self.check_may_view(who, session).is_ok())
             .map(|(_, e)| e)
             .collect())
+    }
+
+    /// Stores the closure of session `id` if it has expired or been idle for
+    /// its timeout, holding the gate: no invocation is then between its
+    /// decision and its "started" record, so none starts after the closure
+    /// and every one running is cancelled by it.
+    fn settle_closure(&self, id: &SessionId, source: Option<&str>) -> Result<(), Refusal> {
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut session = load_session(tx, id)?;
+            if session.refresh(now).is_some() {
+                self.persist(tx, &session, now, true, Vec::new(), source)?;
+            }
+            Ok::<_, Refusal>(())
+        })
     }
 
     /// Closes every session that has expired or been idle for its timeout,
