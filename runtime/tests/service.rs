@@ -798,6 +798,20 @@ fn auditors_read_the_log_through_the_service() {
         "{}",
         stdout(&out)
     );
+    // A log directory set in the environment is no `--log`: it does not
+    // conflict with --service.
+    let out = Command::new(env!("CARGO_BIN_EXE_salve"))
+        .args(["audit", "verify", "--service", "--key-file", &ann])
+        .env("SALVE_SOCKET", service.socket())
+        .env("SALVE_AUDIT_DIR", service.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = cli(
         &service,
@@ -862,6 +876,19 @@ fn auditors_read_the_log_through_the_service() {
         .clone();
     let text = std::fs::read_to_string(&segment).unwrap();
     std::fs::write(&segment, text.replacen("\"tom\"", "\"eve\"", 1)).unwrap();
+    let out = cli(
+        &service,
+        &["audit", "verify", "--service", "--key-file", &ann, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stdout(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(answer["line"].as_u64().unwrap() >= 1, "{answer}");
+    assert!(answer["seq"].as_u64().unwrap() >= 1, "{answer}");
+    assert!(
+        answer["file"].as_str().unwrap().ends_with(".jsonl"),
+        "{answer}"
+    );
     for args in [
         &["audit", "export", "--service", "--key-file", &ann][..],
         &["report", "metrics", "--service", "--key-file", &ann][..],
@@ -1727,49 +1754,60 @@ fn escalations_and_invocations_through_the_cli() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    // --wait: the invocation waits for the approver, then runs once.
-    let waiting = {
+    // --wait: the invocation waits for the approver, then runs once — or,
+    // denied, is answered with the denial.
+    let wait_for = |size: u32| {
         let key = key_file(&service, "tom");
-        Command::new(env!("CARGO_BIN_EXE_salve"))
+        let input = format!(r#"{{"mode": "big-output", "size": {size}}}"#);
+        let waiting = Command::new(env!("CARGO_BIN_EXE_salve"))
             .args([
-                "invoke",
-                s,
-                "hostile",
-                "--input",
-                r#"{"mode": "big-output", "size": 10}"#,
-                "--wait",
-                "60",
-                "--key",
-                &key,
+                "invoke", s, "hostile", "--input", &input, "--wait", "60", "--json", "--key", &key,
             ])
             .env("SALVE_SOCKET", service.socket())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let shown = format!(r#"{{"mode":"big-output","size":{size}}}"#);
+        let started = std::time::Instant::now();
+        let pending = loop {
+            let (_, answer) = service.ask("carol", &Operation::ListEscalations);
+            let found = answer["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["input"] == shown.as_str())
+                .map(|e| e["id"].as_str().unwrap().to_string());
+            if let Some(id) = found {
+                break id;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no escalation raised"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (waiting, pending)
     };
-    let started = std::time::Instant::now();
-    let pending = loop {
-        let (_, answer) = service.ask("carol", &Operation::ListEscalations);
-        let found = answer["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["input"] == r#"{"mode":"big-output","size":10}"#)
-            .map(|e| e["id"].as_str().unwrap().to_string());
-        if let Some(id) = found {
-            break id;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no escalation raised"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (waiting, pending) = wait_for(10);
     let out = cli_as(&service, "carol", &["escalation", "approve", &pending]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let waited = waiting.wait_with_output().unwrap();
     assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
+    let answer: Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(answer["decision"], "ran", "{answer}");
+    let (waiting, pending) = wait_for(11);
+    let out = cli_as(
+        &service,
+        "carol",
+        &["escalation", "deny", &pending, "--reason", "not now"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(3), "{}", stderr(&waited));
+    let answer: Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(answer["decision"], "denied", "{answer}");
+    assert_eq!(answer["denial"]["code"], "escalation-denied", "{answer}");
 
     // What ran in the session: listed, shown, followed afterwards.
     let out = cli_as(&service, "tom", &["invocation", "list", s, "--json"]);

@@ -494,6 +494,44 @@ fn after_a_crash_what_the_run_left_open_is_settled_from_the_log() {
     assert_eq!(recovery, salve::endpoint::Recovery::default());
 }
 
+/// A session is not taken for idle while an action runs in it, nor right
+/// after a long one ends: its idle timeout counts from the end of the last
+/// invocation.
+#[test]
+fn a_session_is_not_idle_while_an_action_runs_or_right_after() {
+    let f = Arc::new(Fixture::with_hostile());
+    let mut asked = request("tom", &["hostile"], true);
+    asked.idle_minutes = 1;
+    let session = f.endpoint.request_session(&f.who("alice"), asked).unwrap();
+    let session = f
+        .endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    assert_eq!(session.state, SessionState::Active);
+    let running = run_hostile(&f, &session.id, r#"{"mode": "loop"}"#);
+    wait_until_running(&f);
+    let state = |f: &Fixture| {
+        f.endpoint
+            .session(&f.who("alice"), &session.id)
+            .unwrap()
+            .state
+    };
+    // Five minutes into the run: still active, and the run goes on.
+    f.clock.advance(Duration::from_secs(300));
+    assert!(f.endpoint.sweep().unwrap().is_empty());
+    assert_eq!(state(&f), SessionState::Active);
+    assert_eq!(f.endpoint.running(), 1);
+    assert_eq!(f.endpoint.cancel_running("the test is done with it"), 1);
+    running.join().unwrap();
+    // Idle from its end: open 50 s later, closed 61 s later.
+    f.clock.advance(Duration::from_secs(50));
+    assert!(f.endpoint.sweep().unwrap().is_empty());
+    assert_eq!(state(&f), SessionState::Active);
+    f.clock.advance(Duration::from_secs(11));
+    assert_eq!(f.endpoint.sweep().unwrap(), vec![session.id.clone()]);
+    assert_eq!(state(&f), SessionState::Closed);
+}
+
 /// A stop while an invocation still runs (in the service: stuck in a host
 /// call past its cancellation) is not a clean one: that invocation may
 /// never log how it ended, so the next start settles the run as crashed.

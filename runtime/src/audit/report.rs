@@ -41,8 +41,14 @@ pub struct EscalationLine {
     pub invoker: String,
     /// `pending`, `approved`, `denied` or `voided`.
     pub status: String,
+    /// When it was raised.
+    pub raised: String,
     /// Who approved or denied it.
     pub decided_by: Option<String>,
+    /// When it was decided (approved, denied, voided, expired).
+    pub decided: Option<String>,
+    /// Why it was denied or voided.
+    pub reason: Option<String>,
 }
 
 /// How a session ended and what was recorded about it.
@@ -181,7 +187,10 @@ pub fn session_report(
                         action: label(&record),
                         invoker: principal.clone(),
                         status: "pending".to_string(),
+                        raised: time.clone(),
                         decided_by: None,
+                        decided: None,
+                        reason: None,
                     });
                 }
                 if let Some(id) = &record.invocation {
@@ -238,6 +247,8 @@ pub fn session_report(
                 {
                     line.status = status.to_string();
                     line.decided_by = record.principal.clone();
+                    line.decided = Some(time);
+                    line.reason = record.reason.clone();
                 }
             }
             Kind::ChangeRefused | Kind::RequestRefused => {
@@ -516,5 +527,27 @@ mod tests {
         assert_eq!(figures.overall.refused, 2);
         assert_eq!(figures.per_technician["tom"].refused, 2);
         assert_eq!(figures.refused_requests, 2);
+    }
+
+    #[test]
+    fn an_escalation_shows_when_it_was_raised_and_decided_and_why() {
+        let mut requested = about(Kind::SessionRequested, "s-1");
+        requested.other = Some("tom".to_string());
+        let mut escalated = about(Kind::InvocationEscalated, "s-1");
+        escalated.principal = Some("tom".to_string());
+        escalated.action = Some("restart-service".to_string());
+        escalated.escalation = Some("e-1".to_string());
+        let mut denied = about(Kind::EscalationDenied, "s-1");
+        denied.time = "2026-11-22T10:05:00.000000Z".to_string();
+        denied.principal = Some("ann".to_string());
+        denied.escalation = Some("e-1".to_string());
+        denied.reason = Some("not on a weekday".to_string());
+        let report = session_report(vec![requested, escalated, denied], "s-1").unwrap();
+        let line = &report.escalations[0];
+        assert_eq!(line.status, "denied");
+        assert_eq!(line.raised, "2026-11-22T10:00:00.000000Z");
+        assert_eq!(line.decided_by.as_deref(), Some("ann"));
+        assert_eq!(line.decided.as_deref(), Some("2026-11-22T10:05:00.000000Z"));
+        assert_eq!(line.reason.as_deref(), Some("not on a weekday"));
     }
 }

@@ -7,11 +7,13 @@
 
 use super::*;
 
-/// How stale a session's recorded activity may grow before an invocation
+/// How stale a session's stored activity may grow before an invocation
 /// writes it down again, for its idle timeout: a tenth of that timeout, at
-/// most a minute. Invocations closer together than this do not each cost a
-/// durable write; a busy session is never taken for an idle one, and an
-/// idle one closes at most this much early.
+/// most a minute, so that invocations close together do not each cost a
+/// durable write. While the endpoint runs, it also counts what it knows
+/// without writing (an invocation running, the end of the last one: see
+/// `Endpoint::refresh`); after a restart, only what was written, at most
+/// this much behind.
 fn activity_resolution_ms(session: &Session) -> i64 {
     (i64::from(session.request.idle_minutes) * 6_000).min(60_000)
 }
@@ -317,7 +319,10 @@ impl Endpoint {
             capabilities: manifest.capabilities.names(),
             revoked: self.revoked(entry),
         };
-        if session.refresh(now).is_some() {
+        // Activity as stored: what is written down (below) is kept fresh
+        // whatever this process knows besides.
+        let stored_activity = session.last_activity_ms;
+        if self.refresh(&mut session, now).is_some() {
             return Ok(Decided::Closes);
         }
         let escalations = tx.escalations_of(&session.id)?;
@@ -330,8 +335,7 @@ impl Endpoint {
             &self.policy,
             now,
         );
-        let touch =
-            now.saturating_sub(session.last_activity_ms) >= activity_resolution_ms(&session);
+        let touch = now.saturating_sub(stored_activity) >= activity_resolution_ms(&session);
         match decision {
             Decision::Deny(denial) => {
                 self.audit.append(

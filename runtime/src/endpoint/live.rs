@@ -5,7 +5,7 @@
 use crate::engine::Cancellation;
 use crate::host::output::{OutputEvent, OutputObserver};
 use crate::outcome::{InvocationRecord, InvocationStatus};
-use crate::session::{InvocationId, SessionId};
+use crate::session::{InvocationId, SessionId, UnixMillis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -108,10 +108,12 @@ impl OutputObserver for Feed {
     }
 }
 
-/// The invocations running on an endpoint, by id.
+/// The invocations running on an endpoint, by id; and when the last one to
+/// end in each open session ended.
 #[derive(Default)]
 pub struct LiveInvocations {
     running: Mutex<HashMap<InvocationId, Arc<Feed>>>,
+    last_ended: Mutex<HashMap<SessionId, UnixMillis>>,
 }
 
 impl LiveInvocations {
@@ -134,8 +136,42 @@ impl LiveInvocations {
     /// Ends an invocation: its followers are told, and it is no longer
     /// running.
     pub fn end(&self, feed: &Feed, record: &InvocationRecord) {
+        if let Some(ended) = record.finished_ms {
+            let mut last = self
+                .last_ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let at = last.entry(record.session.clone()).or_insert(ended);
+            *at = (*at).max(ended);
+        }
         self.lock().remove(&record.id);
         feed.end(record);
+    }
+
+    /// The latest activity in `session` that only this process knows of:
+    /// `now` while an invocation runs in it, else when the last one ended
+    /// (activity is stored only now and then, when an invocation starts).
+    pub fn last_activity(&self, session: &SessionId, now: UnixMillis) -> Option<UnixMillis> {
+        let feeds: Vec<Arc<Feed>> = self.lock().values().cloned().collect();
+        let running = feeds
+            .iter()
+            .any(|feed| &feed.lock().started.session == session);
+        if running {
+            return Some(now);
+        }
+        self.last_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(session)
+            .copied()
+    }
+
+    /// Forgets what it knows of a session that closed.
+    pub fn forget_session(&self, session: &SessionId) {
+        self.last_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(session);
     }
 
     /// The feed of a running invocation.

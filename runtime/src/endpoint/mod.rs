@@ -119,6 +119,10 @@ pub enum Refusal {
     /// The audit log could not take the record; nothing was done.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The audit log does not read back as written (a record changed,
+    /// missing, or not a record): nothing is passed on from it.
+    #[error("the audit log does not verify: {0}")]
+    AuditCorrupt(String),
     /// The operation is not answered on the route it was sent to.
     #[error("{message}")]
     WrongRoute {
@@ -160,6 +164,7 @@ impl Refusal {
             Refusal::Store(_) => "state-store",
             Refusal::Audit(_) => "audit-unavailable",
             Refusal::WrongRoute { code, .. } => code,
+            Refusal::AuditCorrupt(_) => "audit-corrupt",
         }
     }
 }
@@ -601,7 +606,7 @@ impl Endpoint {
     ) -> Result<Session, Refusal> {
         let now = self.now();
         let mut session = self.store.read(|tx| load_session(tx, id))?;
-        session.refresh(now);
+        self.refresh(&mut session, now);
         session.may_consent(user, &self.policy)?;
         Ok(session)
     }
@@ -668,7 +673,7 @@ impl Endpoint {
         type Changed = Result<Session, (SessionRefusal, Session)>;
         let written = self.store.write(|tx| -> Result<Changed, Refusal> {
             let mut session = load_session(tx, id)?;
-            let closed_by_itself = session.refresh(now).is_some();
+            let closed_by_itself = self.refresh(&mut session, now).is_some();
             let was_closed = session.state == SessionState::Closed && !closed_by_itself;
             match change(&mut session, &self.policy, now) {
                 Ok(records) => {
@@ -727,6 +732,7 @@ impl Endpoint {
             // included. (Should the transaction then fail, they are
             // cancelled in a session that stays open: the safe side.)
             self.live.cancel_session(&session.id, "its session closed");
+            self.live.forget_session(&session.id);
             records.push(events::session_closed(session));
             for mut escalation in tx.escalations_of(&session.id)? {
                 if escalation.void(now) {
@@ -913,7 +919,7 @@ impl Endpoint {
                 id: id.to_string(),
             })?;
             let mut session = load_session(tx, &escalation.key.session)?;
-            if session.refresh(now).is_some() {
+            if self.refresh(&mut session, now).is_some() {
                 self.persist(tx, &session, now, true, Vec::new(), who.source())?;
                 escalation = tx.escalation(id)?.unwrap_or(escalation);
             }
@@ -997,6 +1003,19 @@ impl Endpoint {
             .collect())
     }
 
+    /// Refreshes `session` to `now` ([`Session::refresh`]), counting as
+    /// activity what only this process knows: an invocation running in it
+    /// now, or the end of the last one. A session is not taken for idle
+    /// while an action runs in it, nor right after a long one ended.
+    fn refresh(&self, session: &mut Session, now: UnixMillis) -> Option<ClosedBy> {
+        if session.state == SessionState::Active
+            && let Some(at) = self.live.last_activity(&session.id, now)
+        {
+            session.touch(at);
+        }
+        session.refresh(now)
+    }
+
     /// Stores the closure of session `id` if it has expired or been idle for
     /// its timeout, holding the gate: no invocation is then between its
     /// decision and its "started" record, so none starts after the closure
@@ -1006,7 +1025,7 @@ impl Endpoint {
         let now = self.now();
         self.store.write(|tx| {
             let mut session = load_session(tx, id)?;
-            if session.refresh(now).is_some() {
+            if self.refresh(&mut session, now).is_some() {
                 self.persist(tx, &session, now, true, Vec::new(), source)?;
             }
             Ok::<_, Refusal>(())
@@ -1024,7 +1043,7 @@ impl Endpoint {
             tx.purge_invocations(now.saturating_sub(INVOCATION_RETENTION_MS))?;
             let mut closed = Vec::new();
             for mut session in tx.sessions(true)? {
-                if let Some(by) = session.refresh(now) {
+                if let Some(by) = self.refresh(&mut session, now) {
                     self.persist(tx, &session, now, true, Vec::new(), None)?;
                     tracing::info!(session = %session.id, ?by, "session closed by itself");
                     closed.push(session.id);
@@ -1173,11 +1192,7 @@ impl Endpoint {
                 let reading =
                     crate::audit::read::records_after(self.audit.dir(), from).chained(None);
                 for record in reading {
-                    let record = record.map_err(|e| {
-                        Refusal::Audit(AuditError::Stopped(format!(
-                            "the audit log cannot be read: {e}"
-                        )))
-                    })?;
+                    let record = record.map_err(|e| Refusal::AuditCorrupt(e.to_string()))?;
                     if record.seq <= after {
                         continue;
                     }
@@ -1197,6 +1212,14 @@ impl Endpoint {
                 let every = self.audit.checkpoint_every();
                 match crate::audit::verify_live(self.audit.dir(), key.as_ref(), every) {
                     Ok(verified) => serde_json::json!({ "ok": true, "verified": verified }),
+                    // Where, as `salve audit verify` on the files says it.
+                    Err(crate::audit::VerifyError::Corrupt(c)) => serde_json::json!({
+                        "ok": false,
+                        "file": c.file.display().to_string(),
+                        "line": c.line,
+                        "seq": c.seq,
+                        "error": crate::audit::VerifyError::Corrupt(c).to_string(),
+                    }),
                     Err(error) => serde_json::json!({ "ok": false, "error": error.to_string() }),
                 }
             }

@@ -14,6 +14,8 @@ Exit status:
   4  `salve run`: the sandbox stopped the action (deadline, memory, output, stack, trap)
   5  the audit log does not verify (changed, truncated, or signed by another key)
   6  the service could not be reached (not running, wrong --socket or --url, TLS or pin failed)
+  7  the service cannot take the request now (busy, stopping, its audit log or state store
+     unavailable): nothing was done; try again later
 141  stdout was closed by its reader (`salve … | head`), as SIGPIPE would end the command
 
 With --json, an error is printed on stdout as
@@ -150,7 +152,8 @@ pub enum Command {
     ///   salve session close --key tom.key s-… --resolved --summary "Restarted cups"
     ///
     /// Exit: 0 done, 2 bad usage or input, 3 refused (the reason is printed),
-    /// 6 the service could not be reached.
+    /// 6 the service could not be reached, 7 the service cannot take it now
+    /// (busy, stopping): try again.
     #[command(subcommand, verbatim_doc_comment)]
     Session(SessionCommand),
 
@@ -161,7 +164,9 @@ pub enum Command {
     /// log messages and output are shown as it writes them.
     ///
     /// Exit: 0 the action succeeded, 1 it ran and failed (or was stopped),
-    /// 3 denied or waiting for approval, 2 bad usage.
+    /// 2 bad usage or input, 3 denied or waiting for approval, 6 the service
+    /// could not be reached, 7 the service cannot take it now (busy,
+    /// stopping, its audit log unavailable): nothing ran; try again.
     ///
     /// Example:
     ///   salve invoke --key tom.key s-… system-report
@@ -522,17 +527,13 @@ pub enum CatalogCommand {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// The audit log's directory (its `audit-*.jsonl` segments).
-    #[arg(
-        long = "log",
-        value_name = "DIR",
-        env = "SALVE_AUDIT_DIR",
-        default_value = "/var/lib/salve/audit"
-    )]
-    pub dir: PathBuf,
+    /// The audit log's directory (its `audit-*.jsonl` segments) [default:
+    /// $SALVE_AUDIT_DIR, else /var/lib/salve/audit].
+    #[arg(long = "log", value_name = "DIR")]
+    pub log: Option<PathBuf>,
     /// Ask the running service instead of reading the files (you need the
-    /// read-audit permission; the request is signed with --key).
-    #[arg(long, conflicts_with = "dir")]
+    /// read-audit permission; the request is signed with your --key-file).
+    #[arg(long, conflicts_with = "log")]
     pub service: bool,
     /// The service's local socket (with --service).
     #[arg(
@@ -554,6 +555,16 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
+    /// The audit log's directory: `--log`, else `$SALVE_AUDIT_DIR`, else
+    /// `/var/lib/salve/audit`. (Not a clap default: a directory set in the
+    /// environment must not conflict with `--service`.)
+    pub fn dir(&self) -> PathBuf {
+        self.log
+            .clone()
+            .or_else(|| std::env::var_os("SALVE_AUDIT_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/var/lib/salve/audit"))
+    }
+
     /// The connection arguments, for the service.
     pub fn client(&self) -> ClientArgs {
         ClientArgs {

@@ -131,7 +131,8 @@ pub fn verify(
             Exit::Corrupt
         });
     }
-    let dir = log.dir.as_path();
+    let dir = log.dir();
+    let dir = dir.as_path();
     check_dir(dir).exit_with(Exit::Usage)?;
     let key = key.map(parse_key).transpose().exit_with(Exit::Usage)?;
     let checkpoint = from_checkpoint
@@ -223,14 +224,31 @@ pub fn verify(
 /// files.
 pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
     if !log.service {
-        verified(&log.dir)?;
-        return read::records(&log.dir)
+        let dir = log.dir();
+        verified(&dir)?;
+        return read::records(&dir)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
             .exit_with(Exit::Corrupt);
     }
+    let mut records = Vec::new();
+    from_service(log, |record| {
+        records.push(record);
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// Every record of the service's log, oldest first, handed to `each` page
+/// by page as it comes. The service verifies its log first and checks each
+/// page as it reads it; this checks that the pages join (each record
+/// follows the one before), so that nothing is passed on from a log that
+/// changed while it was read.
+fn from_service(
+    log: &LogArgs,
+    mut each: impl FnMut(Record) -> anyhow::Result<()>,
+) -> Result<(), crate::exit::Failure> {
     let client = people::client(&log.client(), true)?;
-    // The service verifies its log first, as `verified` does the files.
     let answer = people::block(client.operation(&Operation::VerifyAudit))?;
     if answer["ok"] != true {
         return Err(anyhow!(
@@ -239,51 +257,69 @@ pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
         ))
         .exit_with(Exit::Corrupt);
     }
+    let mut last: Option<(u64, salve::Sha256Digest)> = None;
+    let mut broken = None;
     people::block(async {
-        let mut records: Vec<Record> = Vec::new();
         loop {
-            let after = records.last().map_or(0, |r| r.seq);
+            let after = last.map_or(0, |(seq, _)| seq);
             let page = client
                 .operation(&Operation::ExportAudit { after, limit: None })
                 .await?;
             let batch: Vec<Record> = serde_json::from_value(page["records"].clone())?;
             let more = page["more"] == true && !batch.is_empty();
-            records.extend(batch);
+            for record in batch {
+                if let Some((seq, hash)) = last
+                    && (record.seq != seq + 1 || record.prev != hash)
+                {
+                    broken = Some(format!(
+                        "record {} from the service does not follow record {seq}: the log changed while it was read",
+                        record.seq
+                    ));
+                    return Ok(());
+                }
+                last = Some((record.seq, record.hash));
+                each(record)?;
+            }
             if !more {
-                return Ok(records);
+                return Ok(());
             }
         }
-    })
+    })?;
+    match broken {
+        Some(broken) => Err(anyhow!(broken)).exit_with(Exit::Corrupt),
+        None => Ok(()),
+    }
 }
 
 pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
-    // From the files, records are streamed: the log need not fit in memory.
-    let records: Box<dyn Iterator<Item = anyhow::Result<Record>>> = if log.service {
-        Box::new(load(log)?.into_iter().map(Ok))
-    } else {
-        verified(&log.dir)?;
-        Box::new(
-            read::records(&log.dir)
-                .map(|r| r.map_err(|e| anyhow!("{e} (run `salve audit verify`)"))),
-        )
-    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut count = 0u64;
-    for record in records {
-        let record = record.exit_with(Exit::Corrupt)?;
-        if since.is_some_and(|s| record_time(&record).is_none_or(|t| t < s)) {
-            continue;
+    let mut write = |record: &Record| -> anyhow::Result<()> {
+        if since.is_some_and(|s| record_time(record).is_none_or(|t| t < s)) {
+            return Ok(());
         }
         let line = match format {
-            ExportFormat::Jsonl => serde_json::to_string(&record),
-            ExportFormat::Ocsf => serde_json::to_string(&ocsf(&record)),
-        }
-        .exit_with(Exit::Failed)?;
-        writeln!(out, "{line}")
-            .map_err(crate::output::closed_quietly)
-            .exit_with(Exit::Failed)?;
+            ExportFormat::Jsonl => serde_json::to_string(record),
+            ExportFormat::Ocsf => serde_json::to_string(&ocsf(record)),
+        }?;
+        writeln!(out, "{line}").map_err(crate::output::closed_quietly)?;
         count += 1;
+        Ok(())
+    };
+    // Records are streamed, from the files or page by page from the
+    // service: the log need not fit in memory.
+    if log.service {
+        from_service(log, |record| write(&record))?;
+    } else {
+        let dir = log.dir();
+        verified(&dir)?;
+        for record in read::records(&dir) {
+            let record = record
+                .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
+                .exit_with(Exit::Corrupt)?;
+            write(&record).exit_with(Exit::Failed)?;
+        }
     }
     out.flush()
         .map_err(crate::output::closed_quietly)

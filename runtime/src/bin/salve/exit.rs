@@ -20,6 +20,10 @@ pub enum Exit {
     /// The service could not be reached (not running, wrong socket or
     /// address, TLS handshake or certificate pin failed).
     Unreachable = 6,
+    /// The service cannot take the request now (at its concurrency limit,
+    /// stopping, its audit log or state store unavailable): nothing was
+    /// done; try again later.
+    Unavailable = 7,
 }
 
 impl Exit {
@@ -33,6 +37,7 @@ impl Exit {
             Exit::Stopped => "stopped",
             Exit::Corrupt => "corrupt",
             Exit::Unreachable => "unreachable",
+            Exit::Unavailable => "unavailable",
         }
     }
 }

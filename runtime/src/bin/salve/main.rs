@@ -198,7 +198,7 @@ fn main() -> ExitCode {
             lines,
             follow,
             json,
-        }) => audit::tail(&log.dir, lines, follow, json),
+        }) => audit::tail(&log.dir(), lines, follow, json),
         Command::Report(ReportCommand::Session { id, log, output }) => {
             report::session(&log, &id, output.json)
         }

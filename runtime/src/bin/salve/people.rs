@@ -99,8 +99,11 @@ pub fn block<T>(
         .exit_with(Exit::Failed)?;
     runtime.block_on(future).map_err(|error| {
         let exit = if let Some(api) = error.downcast_ref::<crate::client::ApiError>() {
-            match api.status {
-                400 | 413 => Exit::Usage,
+            match (api.status, api.code.as_str()) {
+                (_, "audit-corrupt") => Exit::Corrupt,
+                (400 | 413, _) => Exit::Usage,
+                (503, _) => Exit::Unavailable,
+                (500.., _) => Exit::Failed,
                 _ => Exit::Refused,
             }
         } else if error.downcast_ref::<crate::client::Unreachable>().is_some() {
@@ -529,7 +532,9 @@ pub fn invoke(
         }
         let decided = wait_for_decision(&client, &id, Duration::from_secs(seconds)).await?;
         match decided["status"].as_str() {
-            Some("approved") => send_invoke(&client, &operation, follow, json).await,
+            // Approved, it runs; denied, the service answers the same
+            // invocation with the denial itself (`escalation-denied`).
+            Some("approved" | "denied") => send_invoke(&client, &operation, follow, json).await,
             _ => Ok(serde_json::json!({ "decision": "escalated", "escalation": decided })),
         }
     })?;

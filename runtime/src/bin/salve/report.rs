@@ -117,16 +117,24 @@ pub fn render_session(report: &SessionReport) -> String {
         line("Escalations".to_string());
         for e in &report.escalations {
             line(format!(
-                "  {}  {} invoked by {}: {}{}",
+                "  {}  {} invoked by {} at {}: {}{}{}",
                 e.id,
                 e.action,
                 e.invoker,
+                e.raised,
                 e.status,
                 e.decided_by
                     .as_ref()
                     .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                e.decided
+                    .as_ref()
+                    .map(|at| format!(" at {at}"))
                     .unwrap_or_default()
             ));
+            if let Some(reason) = &e.reason {
+                line(format!("      {}", escaped(reason)));
+            }
         }
     }
     if !report.host_call_denials.is_empty() || !report.refusals.is_empty() {

@@ -73,6 +73,7 @@ fn refusal(refusal: &Refusal) -> Response {
             StatusCode::SERVICE_UNAVAILABLE
         }
         "session-state" | "escalation-not-pending" => StatusCode::CONFLICT,
+        "audit-corrupt" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::FORBIDDEN,
     };
     error(status, code, refusal.to_string())

@@ -128,13 +128,26 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
 
 pub fn serve(config_path: Option<&Path>) -> CliResult {
     let config = Config::read(config_path).exit_with(Exit::Usage)?;
-    let (endpoint, audit) = build(&config).exit_with(Exit::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("salve-serve")
         .build()
         .context("cannot start the async runtime")
         .exit_with(Exit::Failed)?;
+    // From the first write on, a write past the file-size limit
+    // (`LimitFSIZE=`, `ulimit -f`) fails with EFBIG — which stops the audit
+    // log, or the start, with a message — instead of killing the service
+    // without a word. (Once caught, the signal stays caught for the
+    // process.)
+    let _file_too_large = {
+        let _entered = runtime.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+            nix::libc::SIGXFSZ,
+        ))
+        .context("cannot catch SIGXFSZ")
+        .exit_with(Exit::Failed)?
+    };
+    let (endpoint, audit) = build(&config).exit_with(Exit::Usage)?;
     let result = runtime.block_on(run(config, Arc::new(endpoint), audit.clone()));
     // An invocation stuck in a host call past the cancellation is not waited
     // for: its host call ends by its own deadline, and its record with it.
@@ -435,12 +448,6 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     }
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    // A write past the file-size limit (`ulimit -f`, `LimitFSIZE=`) then
-    // fails with EFBIG, which stops the audit log as any failed write does,
-    // instead of killing the service without a word.
-    let _file_too_large = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
-        nix::libc::SIGXFSZ,
-    ))?;
     // A stopped audit log (a failed write or sync) refuses everything from
     // then on: the service stops, with an error, so that its service
     // manager restarts it — reopening the log repairs a torn tail, and a
