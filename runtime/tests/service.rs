@@ -134,6 +134,35 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     assert_eq!((status, code(&answer)), (400, "malformed-request"));
     service.healthy();
 
+    // A "principal" of 40 000 characters, with any signature: refused, and
+    // logged — cut short, whatever the client sent.
+    let payload = serde_json::to_vec(&json!({ "principal": "x".repeat(40_000) })).unwrap();
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let forged = json!({ "payload": b64(&payload), "signature": b64(&[7; 64]) });
+    let (status, answer) = http(
+        &socket,
+        "POST",
+        "/v1/requests",
+        &serde_json::to_vec(&forged).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, code(&answer)),
+        (401, "unknown-principal"),
+        "{answer}"
+    );
+    let logged = read::records(&service.dir.path().join("data/audit"))
+        .filter_map(Result::ok)
+        .filter(|r| r.reason_code.as_deref() == Some("unknown-principal"))
+        .last()
+        .unwrap();
+    let reason = logged.reason.unwrap();
+    assert!(reason.len() < 1200, "{} bytes logged", reason.len());
+    assert!(reason.contains("bytes in all"), "{reason}");
+
     // Every refusal is in the audit log, which verifies.
     service.signal(nix::sys::signal::Signal::SIGTERM);
     let dir = service.dir.path().join("data/audit");

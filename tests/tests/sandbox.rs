@@ -328,6 +328,39 @@ fn another_path_is_denied() {
     );
 }
 
+/// A FIFO in a granted directory (anyone may make one where they may
+/// write) blocks neither a read nor a write: the call fails at once instead
+/// of waiting, past the deadline, for a writer or a reader.
+#[test]
+fn a_fifo_blocks_neither_a_read_nor_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (read, write) = (dir.path().join("read"), dir.path().join("write"));
+    std::fs::create_dir(&read).unwrap();
+    std::fs::create_dir(&write).unwrap();
+    for fifo in [read.join("fifo"), write.join("fifo")] {
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+    let package = hostile(read.to_str().unwrap(), write.to_str().unwrap(), &[]);
+    let (reading, writing) = (
+        serde_json::json!({"mode": "read", "path": format!("{}/fifo", read.display())}),
+        serde_json::json!({"mode": "write", "path": format!("{}/fifo", write.display()), "data": "x"}),
+    );
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcomes = [
+            attack(&package, reading).outcome,
+            attack(&package, writing).outcome,
+        ];
+        let _ = done.send(outcomes);
+    });
+    let outcomes = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a host call is blocked on a FIFO");
+    for outcome in outcomes {
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+    }
+}
+
 #[test]
 fn path_traversal_by_dot_dot_is_denied() {
     let dir = tempfile::tempdir().unwrap();

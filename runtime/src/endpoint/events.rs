@@ -100,8 +100,22 @@ pub fn refused(kind: Kind, principal: Option<&PrincipalId>, code: &str, reason: 
     record.principal = principal.map(ToString::to_string);
     record.decision = Some("refused".to_string());
     record.reason_code = Some(code.to_string());
-    record.reason = Some(reason);
+    record.reason = Some(refusal_reason(reason));
     record
+}
+
+/// Most bytes of a refusal's reason kept in its record.
+pub const MAX_REFUSAL_BYTES: usize = 1024;
+
+/// A refusal's reason as it is logged: cut to [`MAX_REFUSAL_BYTES`]. The
+/// reason may quote what the client sent (a principal's name, a parser's
+/// complaint), and a refusal is logged before anyone is authenticated: no
+/// client may make its records as long as its requests.
+pub fn refusal_reason(reason: String) -> String {
+    match crate::text::clipped(&reason, MAX_REFUSAL_BYTES) {
+        std::borrow::Cow::Borrowed(_) => reason,
+        std::borrow::Cow::Owned(clipped) => clipped,
+    }
 }
 
 /// What every record about one invocation carries.

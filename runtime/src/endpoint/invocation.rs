@@ -173,13 +173,30 @@ impl Endpoint {
         // The grant: what the manifest declares. The scope allows the action
         // as a whole (privileged ones only with an approval, checked above).
         let grant = Grant::declared(&manifest.capabilities);
-        let ran = slot.invoke_observed(
-            &entry.action,
-            &grant,
-            input,
-            feed.clone(),
-            feed.cancellation().clone(),
-        );
+        // Logged as started, its end is logged whatever happens: even a
+        // panic in the runtime (a host call that could not start a thread,
+        // say) ends it as not run, instead of leaving it running forever.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            slot.invoke_observed(
+                &entry.action,
+                &grant,
+                input,
+                feed.clone(),
+                feed.cancellation().clone(),
+            )
+        }))
+        .unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            tracing::error!(%reason, "the runtime panicked while an action ran");
+            Err(InvokeError::Sandbox {
+                action: manifest.label(),
+                reason: format!("the runtime failed while the action ran: {reason}"),
+            })
+        });
         let mut record = feed.record();
         record.finished_ms = Some(self.now());
         // Logged as started: its end is logged whatever happened.

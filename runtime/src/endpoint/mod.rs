@@ -17,6 +17,7 @@
 //! operation fails until it is fixed.
 
 mod events;
+pub use events::refusal_reason;
 mod invocation;
 pub mod live;
 mod recorder;

@@ -5,6 +5,7 @@ use super::HostCtx;
 use crate::capability::Capability;
 use crate::engine::bindings::salve::action::files_read::{Entry, EntryKind, Host};
 use crate::engine::bindings::salve::action::types::HostError;
+use cap_std::fs::OpenOptionsExt as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;
 
@@ -22,7 +23,12 @@ impl Host for HostCtx {
     fn read(&mut self, path: String, offset: u64, max_bytes: u64) -> Result<Vec<u8>, HostError> {
         let scoped = self.scoped(CAPABILITY, "read", &path)?;
         let result = (|| {
-            let mut file = scoped.dir.open(&scoped.relative)?;
+            // Opened without blocking: a FIFO (anyone may make one where
+            // they may write) would otherwise hold the call, past the
+            // action's deadline, until someone writes to it.
+            let mut options = cap_std::fs::OpenOptions::new();
+            options.read(true).custom_flags(nix::libc::O_NONBLOCK);
+            let mut file = scoped.dir.open_with(&scoped.relative, &options)?;
             if !file.metadata()?.is_file() {
                 return Err(std::io::Error::other("not a regular file"));
             }

@@ -5,6 +5,8 @@ use super::HostCtx;
 use crate::capability::Capability;
 use crate::engine::bindings::salve::action::files_write::Host;
 use crate::engine::bindings::salve::action::types::HostError;
+use cap_std::fs::OpenOptionsExt as _;
+use std::io::Write as _;
 
 const CAPABILITY: Capability = Capability::FilesWrite;
 
@@ -26,10 +28,23 @@ impl Host for HostCtx {
             return Err(self.refuse_prefix_itself("write", &path));
         }
         tracing::info!(action = %self.action, %path, bytes = contents.len(), "file write");
-        scoped
-            .dir
-            .write(&scoped.relative, &contents)
-            .map_err(|e| self.scoped_failure(CAPABILITY, "write", &path, &e))
+        let result = (|| {
+            // Opened without blocking, and only a regular file is written:
+            // a FIFO would otherwise hold the call, past the action's
+            // deadline, until someone reads it.
+            let mut options = cap_std::fs::OpenOptions::new();
+            options
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(nix::libc::O_NONBLOCK);
+            let mut file = scoped.dir.open_with(&scoped.relative, &options)?;
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            file.write_all(&contents)
+        })();
+        result.map_err(|e| self.scoped_failure(CAPABILITY, "write", &path, &e))
     }
 
     fn remove(&mut self, path: String) -> Result<(), HostError> {

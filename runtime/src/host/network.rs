@@ -8,6 +8,7 @@ use crate::engine::bindings::salve::action::network::Host;
 use crate::engine::bindings::salve::action::types::HostError;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,12 @@ fn connect(destination: &HostPort, timeout: Duration) -> Result<(TcpStream, Dura
     })
 }
 
+/// Most name lookups under way at once on the endpoint, over every
+/// invocation.
+pub const MAX_LOOKUPS_IN_FLIGHT: usize = 16;
+
+static LOOKUPS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
 /// Looks up `destination` on a helper thread, so that a slow resolver cannot
 /// hold the invocation past `timeout`.
 fn resolve(destination: &HostPort, timeout: Duration) -> Result<Vec<SocketAddr>, HostError> {
@@ -82,10 +89,30 @@ fn resolve(destination: &HostPort, timeout: Duration) -> Result<Vec<SocketAddr>,
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    // A lookup that times out goes on in its thread until the resolver
+    // gives up: the threads in flight are bounded, so that an action
+    // looking names up in a loop against a slow resolver cannot pile them
+    // up without end.
+    let in_flight = LOOKUPS_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+    if in_flight >= MAX_LOOKUPS_IN_FLIGHT {
+        LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        return Err(HostError::Failed(format!(
+            "cannot resolve {destination} now: {MAX_LOOKUPS_IN_FLIGHT} name lookups are still under way on this endpoint"
+        )));
+    }
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
-    });
+    let spawned = std::thread::Builder::new()
+        .name("salve-resolve".to_string())
+        .spawn(move || {
+            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+            LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(error) = spawned {
+        LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        return Err(HostError::Failed(format!(
+            "cannot resolve {destination}: {error}"
+        )));
+    }
     match rx.recv_timeout(timeout) {
         Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
         Ok(Ok(_)) => Err(HostError::NotFound(format!("{destination} has no address"))),

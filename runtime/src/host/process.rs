@@ -99,10 +99,18 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
         captures.push(Arc::clone(&capture));
         let done = done_tx.clone();
         if let Some(pipe) = pipe {
-            std::thread::spawn(move || {
-                drain(pipe, &capture, cap);
-                let _ = done.send(());
-            });
+            let spawned = std::thread::Builder::new()
+                .name("salve-drain".to_string())
+                .spawn(move || {
+                    drain(pipe, &capture, cap);
+                    let _ = done.send(());
+                });
+            if let Err(source) = spawned {
+                // No thread to drain it: the program is not left running.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RunError::Spawn { program, source });
+            }
         } else {
             let _ = done.send(());
         }

@@ -662,6 +662,7 @@ fn print_event(event: &Value) {
         Some("log") => eprintln!("[{}] {}", text(event, "/level"), text(event, "/message")),
         Some("stdout") => print!("{}", lines(event, "/text")),
         Some("stderr") => eprint!("{}", lines(event, "/text")),
+        Some("lagged") => eprintln!("{}", text(event, "/message")),
         _ => {}
     }
 }

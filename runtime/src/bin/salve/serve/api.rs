@@ -19,6 +19,7 @@ use salve::identity::SignedRequest;
 use salve::session::{ConsentingUser, SessionId};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -148,7 +149,7 @@ async fn refused(
     record.endpoint = Some(api.endpoint.id().to_string());
     record.decision = Some("refused".to_string());
     record.reason_code = Some(code.to_string());
-    record.reason = Some(message.clone());
+    record.reason = Some(salve::endpoint::refusal_reason(message.clone()));
     record.source = Some(peer.source());
     let endpoint = api.endpoint.clone();
     match tokio::task::spawn_blocking(move || endpoint.audit().append(record)).await {
@@ -300,7 +301,7 @@ async fn stream(
     let Some(permit) = permit(&api.limit) else {
         return busy();
     };
-    let (lines, body) = unbounded_channel();
+    let (lines, body) = line_channel();
     let endpoint = api.endpoint.clone();
     match operation {
         Operation::Invoke {
@@ -347,7 +348,7 @@ async fn stream(
     }
     Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Body::new(LineBody(body)))
+        .body(Body::new(body))
         .unwrap_or_else(|_| {
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -373,10 +374,51 @@ fn line(value: &Value) -> axum::body::Bytes {
     bytes.into()
 }
 
-/// A follower that turns each item into a JSON line for the client; it
-/// stops following when the client has gone.
-struct Lines {
+/// Most bytes of lines waiting for one streaming client to read them: a
+/// follower that reads slower than the action writes is cut off (`lagged`)
+/// rather than held in memory without end.
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// Where lines for a streaming client are sent, counting the bytes not yet
+/// taken by its response body.
+#[derive(Clone)]
+struct LineSender {
     lines: UnboundedSender<axum::body::Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LineSender {
+    /// Sends `bytes`; false when the client has gone.
+    fn send(&self, bytes: axum::body::Bytes) -> bool {
+        self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+        self.lines.send(bytes).is_ok()
+    }
+
+    /// Whether `len` more bytes would exceed [`MAX_QUEUED_BYTES`].
+    fn full(&self, len: usize) -> bool {
+        self.queued.load(Ordering::Acquire) + len > MAX_QUEUED_BYTES
+    }
+}
+
+/// A channel of lines for one streaming client, and the response body that
+/// sends them.
+fn line_channel() -> (LineSender, LineBody) {
+    let (lines, receiver) = unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        LineSender {
+            lines,
+            queued: queued.clone(),
+        },
+        LineBody { receiver, queued },
+    )
+}
+
+/// A follower that turns each item into a JSON line for the client; it
+/// stops following when the client has gone, or has fallen more than
+/// [`MAX_QUEUED_BYTES`] behind (its last line then says `lagged`).
+struct Lines {
+    lines: LineSender,
     /// For `follow-invocation`: the invocation as it ended is the answer.
     answer_on_end: bool,
 }
@@ -389,13 +431,25 @@ impl Watcher for Lines {
             FeedItem::Ended(record) if self.answer_on_end => json!({ "result": record }),
             FeedItem::Ended(_) => return true,
         };
-        self.lines.send(line(&value)).is_ok()
+        let line = line(&value);
+        if self.lines.full(line.len()) {
+            let lagged = json!({ "event": "lagged", "message": format!(
+                "this client fell more than {} MiB behind the action's output: no more of it is sent (`salve invocation show` has it once the action ends)",
+                MAX_QUEUED_BYTES >> 20
+            ) });
+            let _ = self.lines.send(self::line(&lagged));
+            return false;
+        }
+        self.lines.send(line)
     }
 }
 
 /// A response body of the lines sent to it, ending when every sender has
 /// gone.
-struct LineBody(UnboundedReceiver<axum::body::Bytes>);
+struct LineBody {
+    receiver: UnboundedReceiver<axum::body::Bytes>,
+    queued: Arc<AtomicUsize>,
+}
 
 impl hyper::body::Body for LineBody {
     type Data = axum::body::Bytes;
@@ -405,9 +459,11 @@ impl hyper::body::Body for LineBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|line| line.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+        let polled = self.receiver.poll_recv(cx);
+        if let std::task::Poll::Ready(Some(bytes)) = &polled {
+            self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+        }
+        polled.map(|line| line.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
     }
 }
 
@@ -474,5 +530,49 @@ async fn consent(
             "internal",
             "the request failed inside the service; it is logged",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salve::host::output::OutputEvent;
+
+    #[test]
+    fn a_follower_that_does_not_read_is_cut_off_with_lagged() {
+        let (lines, mut body) = line_channel();
+        let follower = Lines {
+            lines,
+            answer_on_end: false,
+        };
+        let chunk = OutputEvent::Stdout {
+            text: "x".repeat(64 << 10),
+        };
+        // Nobody reads: after 8 MiB, the follower stops.
+        let mut sent = 0;
+        while follower.item(FeedItem::Output(&chunk)) {
+            sent += 1;
+            assert!(sent < 1000, "never cut off");
+        }
+        assert!(sent >= 100, "cut off early: {sent}");
+        let mut last = None;
+        while let Ok(line) = body.receiver.try_recv() {
+            last = Some(line);
+        }
+        let last: Value = serde_json::from_slice(&last.unwrap()).unwrap();
+        assert_eq!(last["event"], "lagged", "{last}");
+    }
+
+    #[test]
+    fn what_the_body_takes_no_longer_counts() {
+        let (lines, body) = line_channel();
+        assert!(lines.send(axum::body::Bytes::from(vec![b'x'; MAX_QUEUED_BYTES])));
+        assert!(lines.full(1));
+        let mut body = std::pin::pin!(body);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let polled = hyper::body::Body::poll_frame(body.as_mut(), &mut cx);
+        assert!(matches!(polled, std::task::Poll::Ready(Some(Ok(_)))));
+        assert!(!lines.full(1));
     }
 }
