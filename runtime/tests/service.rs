@@ -1371,6 +1371,12 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
     assert_eq!(cancelled.len(), 1, "the loop's end is logged");
     let dir = service.dir.path().join("data/audit");
     let records: Vec<_> = read::records(&dir).filter_map(Result::ok).collect();
+    // The request answered "busy" is logged, counted in a summary record.
+    let busy = records
+        .iter()
+        .find(|r| r.kind == Kind::RequestRefused && r.reason_code.as_deref() == Some("busy"))
+        .expect("the busy refusal is logged");
+    assert_eq!(busy.details.as_ref().unwrap()["count"], 1, "{busy:?}");
     let stopped = records.last().unwrap();
     let stopped_at = records
         .iter()

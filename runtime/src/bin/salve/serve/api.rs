@@ -19,7 +19,7 @@ use salve::identity::SignedRequest;
 use salve::session::{ConsentingUser, SessionId};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -47,6 +47,11 @@ impl Peer {
 pub struct Api {
     pub endpoint: Arc<Endpoint>,
     pub limit: Arc<Semaphore>,
+    /// Authenticated requests answered "busy" and not logged yet: they are
+    /// logged as one `request.refused` record per interval (see
+    /// `serve::log_busy_refusals`), not one each — under overload a durable
+    /// record per refusal would add to the load it sheds.
+    pub busy_refused: AtomicU64,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub fingerprint: Option<String>,
@@ -222,12 +227,11 @@ async fn signed_request(api: &Api, peer: &Peer, body: Body) -> Result<SignedRequ
 }
 
 /// A concurrency permit for an authenticated request, or `None` at the
-/// limit.
-fn permit(limit: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-    let permit = limit.clone().try_acquire_owned().ok();
+/// limit (counted, to be logged: see [`Api::busy_refused`]).
+fn permit(api: &Api) -> Option<OwnedSemaphorePermit> {
+    let permit = api.limit.clone().try_acquire_owned().ok();
     if permit.is_none() {
-        // Not logged: under overload, a durable record per refusal would
-        // add to the load it sheds.
+        api.busy_refused.fetch_add(1, Ordering::AcqRel);
         tracing::warn!("busy: request refused at the concurrency limit");
     }
     permit
@@ -242,7 +246,7 @@ async fn requests(
         Ok(request) => request,
         Err(response) => return response,
     };
-    let (endpoint, limit) = (api.endpoint.clone(), api.limit.clone());
+    let (endpoint, counted) = (api.endpoint.clone(), api.clone());
     let source = peer.source();
     // `None`: busy.
     let answer = tokio::task::spawn_blocking(move || {
@@ -251,7 +255,7 @@ async fn requests(
             Ok(opened) => opened,
             Err(refused) => return Some(Err(refused)),
         };
-        let _permit = permit(&limit)?;
+        let _permit = permit(&counted)?;
         Some(endpoint.execute(&who, operation))
     })
     .await;
@@ -298,7 +302,7 @@ async fn stream(
         Ok(Err(refused)) => return refusal(&refused),
         Err(join) => return internal(&join),
     };
-    let Some(permit) = permit(&api.limit) else {
+    let Some(permit) = permit(&api) else {
         return busy();
     };
     let (lines, body) = line_channel();
@@ -509,7 +513,7 @@ async fn consent(
         )
         .await;
     };
-    let Some(permit) = permit(&api.limit) else {
+    let Some(permit) = permit(&api) else {
         return busy();
     };
     let endpoint = api.endpoint.clone();

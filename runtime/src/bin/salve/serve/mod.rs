@@ -31,6 +31,7 @@ use salve::{Runtime, RuntimeConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
@@ -157,6 +158,36 @@ pub fn serve(config_path: Option<&Path>) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// How often the requests refused "busy" are logged, as one record.
+const BUSY_SUMMARY: Duration = Duration::from_secs(10);
+
+/// Logs how many authenticated requests were refused "busy" since the last
+/// time, if any were: one `request.refused` record (code `busy`, the count
+/// in `details`).
+async fn log_busy_refusals(api: &Arc<api::Api>) {
+    let count = api.busy_refused.swap(0, Ordering::AcqRel);
+    if count == 0 {
+        return;
+    }
+    let mut refused = record(
+        Kind::RequestRefused,
+        &api.endpoint,
+        format!(
+            "{count} request(s) refused at the concurrency limit in the last {} s or less",
+            BUSY_SUMMARY.as_secs()
+        ),
+    );
+    refused.decision = Some("refused".to_string());
+    refused.reason_code = Some("busy".to_string());
+    refused.details = Some(serde_json::json!({ "count": count }));
+    let endpoint = api.endpoint.clone();
+    match tokio::task::spawn_blocking(move || endpoint.audit().append(refused)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::error!(%error, count, "cannot log the busy refusals"),
+        Err(error) => tracing::error!(%error, count, "cannot log the busy refusals"),
+    }
+}
+
 fn record(kind: Kind, endpoint: &Endpoint, reason: String) -> Record {
     let mut record = Record::event(kind);
     record.endpoint = Some(endpoint.id().to_string());
@@ -246,8 +277,9 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         max_body_bytes: config.max_body_bytes,
         body_timeout: Duration::from_secs(config.request_timeout_seconds),
         fingerprint: fingerprint.clone(),
+        busy_refused: AtomicU64::new(0),
     });
-    let router = api::router(api);
+    let router = api::router(api.clone());
     let recovery = {
         let endpoint = endpoint.clone();
         tokio::task::spawn_blocking(move || endpoint.begin_run()).await?
@@ -401,6 +433,22 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                         .into_owned();
                     let _ = watcher.watch(connection).await;
                 });
+            }
+        });
+    }
+    {
+        // Requests refused "busy" are logged as one record per interval.
+        let (api, mut stop) = (api.clone(), stop.clone());
+        tasks.spawn(async move {
+            loop {
+                let stopping = tokio::select! {
+                    _ = tokio::time::sleep(BUSY_SUMMARY) => false,
+                    _ = stop.changed() => true,
+                };
+                log_busy_refusals(&api).await;
+                if stopping {
+                    break;
+                }
             }
         });
     }
