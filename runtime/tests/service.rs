@@ -174,6 +174,48 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     assert!(refused >= 2, "{refused} refused requests logged");
 }
 
+/// A captured request replayed 300 times (no key needed): every replay is
+/// refused, the first 100 or so logged one by one, the rest counted and
+/// logged as a count per source — the log holds every refusal, in bounded
+/// space.
+#[test]
+fn a_flood_of_replays_is_logged_in_bounded_space() {
+    let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let signed = SignedRequest::sign(
+        &service.keys["tom"],
+        &"tom".parse().unwrap(),
+        "pc-test",
+        SystemClock.now_ms(),
+        Nonce::random().unwrap(),
+        &Operation::ListCatalog,
+    )
+    .unwrap();
+    let body = serde_json::to_vec(&signed).unwrap();
+    let socket = service.socket();
+    let (status, _) = http(&socket, "POST", "/v1/requests", &body).unwrap();
+    assert_eq!(status, 200);
+    for _ in 0..300 {
+        let (status, answer) = http(&socket, "POST", "/v1/requests", &body).unwrap();
+        assert_eq!((status, code(&answer)), (401, "replayed-request"));
+    }
+    service.healthy();
+    service.signal(nix::sys::signal::Signal::SIGTERM);
+    let replays: Vec<_> = read::records(&service.dir.path().join("data/audit"))
+        .filter_map(Result::ok)
+        .filter(|r| r.reason_code.as_deref() == Some("replayed-request"))
+        .collect();
+    let one_by_one = replays.iter().filter(|r| r.details.is_none()).count() as u64;
+    let counted: u64 = replays
+        .iter()
+        .filter_map(|r| r.details.as_ref()?["count"].as_u64())
+        .sum();
+    assert!(
+        (100..200).contains(&one_by_one),
+        "{one_by_one} logged one by one"
+    );
+    assert_eq!(one_by_one + counted, 300, "every replay is in the log");
+}
+
 /// Whether the other end has closed `stream`: everything it had sent is
 /// read, then the end of the stream (or a reset) — not a read that waits
 /// `patience` for more.

@@ -17,6 +17,7 @@
 //! operation fails until it is fixed.
 
 mod events;
+mod flood;
 pub use events::refusal_reason;
 mod invocation;
 pub mod live;
@@ -316,6 +317,9 @@ pub struct Endpoint {
     /// their "started" record (they hold it shared), so that nothing starts
     /// in a session after it closed.
     gate: std::sync::RwLock<()>,
+    /// Refusals of unauthenticated requests beyond a rate per source are
+    /// counted, not logged one by one.
+    flood: flood::FloodGuard,
 }
 
 impl Endpoint {
@@ -351,6 +355,7 @@ impl Endpoint {
             revocations: None,
             live: live::LiveInvocations::default(),
             gate: std::sync::RwLock::new(()),
+            flood: flood::FloodGuard::default(),
         }
     }
 
@@ -441,6 +446,68 @@ impl Endpoint {
         }
     }
 
+    /// As [`Endpoint::refused`], for a request nobody is authenticated
+    /// for: logged one by one up to a rate per source, counted beyond it
+    /// (see [`Endpoint::log_counted_refusals`]).
+    fn refused_unauthenticated(
+        &self,
+        source: Option<&str>,
+        record: Record,
+        refusal: Refusal,
+    ) -> Refusal {
+        let code = record.reason_code.as_deref().unwrap_or("refused");
+        if self.flood.admit(source, code, std::time::Instant::now()) {
+            self.refused(source, record, refusal)
+        } else {
+            refusal
+        }
+    }
+
+    /// Logs a refusal of a request nobody is authenticated for, made
+    /// outside the endpoint (by an HTTP front end: a body too large, not a
+    /// signed request…): one by one up to a rate per source, counted beyond
+    /// it.
+    pub fn log_unauthenticated_refusal(&self, record: Record) -> Result<(), AuditError> {
+        let code = record.reason_code.as_deref().unwrap_or("refused");
+        let source = record.source.clone();
+        if self
+            .flood
+            .admit(source.as_deref(), code, std::time::Instant::now())
+        {
+            self.log(source.as_deref(), vec![record])?;
+        }
+        Ok(())
+    }
+
+    /// Logs the refusals counted and not logged one by one since the last
+    /// call: one `request.refused` record per source and code, the count in
+    /// `details`. A service calls this periodically and when it stops.
+    /// Returns how many refusals the records count.
+    pub fn log_counted_refusals(&self) -> Result<u64, AuditError> {
+        let counted = self.flood.take_counted();
+        let total = counted.iter().map(|(_, _, count)| count).sum();
+        let records: Vec<Record> = counted
+            .into_iter()
+            .map(|(source, code, count)| {
+                let mut record = events::refused(
+                    Kind::RequestRefused,
+                    None,
+                    &code,
+                    format!(
+                        "{count} more request(s) from {source} refused ({code}), counted: past the rate at which refusals are logged one by one"
+                    ),
+                );
+                record.source = Some(source);
+                record.details = Some(serde_json::json!({ "count": count }));
+                record
+            })
+            .collect();
+        if !records.is_empty() {
+            self.log(None, records)?;
+        }
+        Ok(total)
+    }
+
     /// Appends `records` about a request from `source`, each naming this
     /// endpoint and where the request came from.
     fn log(
@@ -496,7 +563,7 @@ impl Endpoint {
                     refusal.code(),
                     refusal.to_string(),
                 );
-                return Err(self.refused(source, record, refusal));
+                return Err(self.refused_unauthenticated(source, record, refusal));
             }
         };
         if payload.endpoint != self.id {
@@ -544,7 +611,8 @@ impl Endpoint {
                 refusal.code(),
                 refusal.to_string(),
             );
-            return Err(self.refused(source, record, refusal));
+            // A replayed capture needs no key: as unauthenticated.
+            return Err(self.refused_unauthenticated(source, record, refusal));
         }
         Ok((
             Authenticated {

@@ -157,8 +157,8 @@ async fn refused(
     record.reason = Some(salve::endpoint::refusal_reason(message.clone()));
     record.source = Some(peer.source());
     let endpoint = api.endpoint.clone();
-    match tokio::task::spawn_blocking(move || endpoint.audit().append(record)).await {
-        Ok(Ok(_)) => {}
+    match tokio::task::spawn_blocking(move || endpoint.log_unauthenticated_refusal(record)).await {
+        Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::error!(%error, code, "cannot log a refused request"),
         Err(error) => tracing::error!(%error, code, "cannot log a refused request"),
     }

@@ -165,6 +165,16 @@ const BUSY_SUMMARY: Duration = Duration::from_secs(10);
 /// time, if any were: one `request.refused` record (code `busy`, the count
 /// in `details`).
 async fn log_busy_refusals(api: &Arc<api::Api>) {
+    let endpoint = api.endpoint.clone();
+    match tokio::task::spawn_blocking(move || endpoint.log_counted_refusals()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(count)) => tracing::warn!(
+            count,
+            "refused requests past the logging rate, logged as counts"
+        ),
+        Ok(Err(error)) => tracing::error!(%error, "cannot log the counted refusals"),
+        Err(error) => tracing::error!(%error, "cannot log the counted refusals"),
+    }
     let count = api.busy_refused.swap(0, Ordering::AcqRel);
     if count == 0 {
         return;
@@ -437,7 +447,8 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         });
     }
     {
-        // Requests refused "busy" are logged as one record per interval.
+        // Requests refused "busy", and unauthenticated refusals past the
+        // rate logged one by one, are logged as counts once per interval.
         let (api, mut stop) = (api.clone(), stop.clone());
         tasks.spawn(async move {
             loop {
