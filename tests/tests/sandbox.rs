@@ -465,6 +465,16 @@ fn another_program_is_denied() {
         Capability::Programs,
         "program `/bin/sh` is not granted",
     );
+    // A granted program with other arguments than those granted.
+    let run = attack(
+        &simple_hostile(),
+        serde_json::json!({"mode": "program", "program": "/bin/echo", "args": ["bye"], "timeout_ms": 1000}),
+    );
+    assert_denied(
+        &run,
+        Capability::Programs,
+        "program `/bin/echo` is not granted with the arguments [\"bye\"]: granted only as `/bin/echo hello $HOME`",
+    );
     // The same program by another path is another program.
     let run = attack(
         &simple_hostile(),

@@ -2,8 +2,10 @@
 //! flush-caches` — the fix when a name still resolves to an old address.
 //!
 //! Capabilities:
-//! - `programs` (privileged): runs `/usr/bin/resolvectl`, and nothing else;
-//!   the cache lives in `systemd-resolved` and is only reachable through it.
+//! - `programs` (privileged): runs `/usr/bin/resolvectl flush-caches` — that
+//!   program with that one argument, nothing else (the manifest grants no
+//!   other); the cache lives in `systemd-resolved` and is only reachable
+//!   through it.
 
 use salve_sdk::{ActionError, programs};
 use serde::{Deserialize, Serialize};

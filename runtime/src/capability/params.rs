@@ -127,30 +127,75 @@ impl FromStr for PathPrefix {
     }
 }
 
-/// The exact path of a program that may be run, e.g. `/usr/bin/resolvectl`.
+/// A program that may be run, and with which arguments: its exact path,
+/// then the exact arguments it must be given, separated by spaces.
+/// `/usr/bin/resolvectl flush-caches` runs `resolvectl` with the one
+/// argument `flush-caches` and no other; a path alone, with no argument; a
+/// last word `*`, with the arguments before it and any after them (for
+/// arguments the action takes from its input, e.g. `/usr/bin/journalctl
+/// --no-pager -u *`). An argument holding a space cannot be granted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ProgramPath(String);
 
 impl ProgramPath {
-    /// The program's path.
+    /// The rule as written: the path, then the arguments.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The program's path.
+    pub fn path(&self) -> &str {
+        self.0.split(' ').next().unwrap_or_default()
+    }
+
+    /// Whether this rule lets `program` run with exactly `args`.
+    pub fn allows(&self, program: &str, args: &[String]) -> bool {
+        if self.path() != program {
+            return false;
+        }
+        let words: Vec<&str> = self.0.split(' ').skip(1).collect();
+        let same = |fixed: &[&str]| fixed.iter().zip(args).all(|(w, a)| w == a);
+        match words.split_last() {
+            Some((&"*", fixed)) => args.len() >= fixed.len() && same(fixed),
+            _ => args.len() == words.len() && same(&words),
+        }
     }
 }
 
 impl FromStr for ProgramPath {
     type Err = ParamError;
 
-    fn from_str(path: &str) -> Result<Self, ParamError> {
-        let path = parse_absolute_path(path, "program")?;
+    fn from_str(rule: &str) -> Result<Self, ParamError> {
+        let mut words = rule.split_ascii_whitespace();
+        let path = parse_absolute_path(words.next().unwrap_or_default(), "program")?;
         if path == "/" {
             return Err(ParamError(
                 "program `/` is a directory: name the program's file, e.g. `/usr/bin/resolvectl`"
                     .to_string(),
             ));
         }
-        Ok(ProgramPath(path))
+        let args: Vec<&str> = words.collect();
+        if let Some(at) = args.iter().position(|w| *w == "*")
+            && at + 1 != args.len()
+        {
+            return Err(ParamError(format!(
+                "in `{}`, `*` comes before other arguments: it may only be the last word (any arguments after those before it)",
+                rule.escape_debug()
+            )));
+        }
+        if args.iter().any(|w| w.chars().any(char::is_control)) {
+            return Err(ParamError(format!(
+                "an argument of `{}` holds a control character",
+                rule.escape_debug()
+            )));
+        }
+        let mut text = path;
+        for arg in args {
+            text.push(' ');
+            text.push_str(arg);
+        }
+        Ok(ProgramPath(text))
     }
 }
 
@@ -331,6 +376,26 @@ mod tests {
         }
         assert!("/".parse::<ProgramPath>().is_err());
         assert!("/usr/bin/resolvectl".parse::<ProgramPath>().is_ok());
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let exact: ProgramPath = "/usr/bin/resolvectl  flush-caches".parse().unwrap();
+        assert_eq!(exact.as_str(), "/usr/bin/resolvectl flush-caches");
+        assert_eq!(exact.path(), "/usr/bin/resolvectl");
+        assert!(exact.allows("/usr/bin/resolvectl", &args(&["flush-caches"])));
+        assert!(!exact.allows("/usr/bin/resolvectl", &args(&[])));
+        assert!(!exact.allows("/usr/bin/resolvectl", &args(&["flush-caches", "x"])));
+        assert!(!exact.allows("/usr/bin/resolvectl", &args(&["dns", "eth0", "1.2.3.4"])));
+        assert!(!exact.allows("/usr/bin/other", &args(&["flush-caches"])));
+        let bare: ProgramPath = "/usr/bin/uptime".parse().unwrap();
+        assert!(bare.allows("/usr/bin/uptime", &args(&[])));
+        assert!(!bare.allows("/usr/bin/uptime", &args(&["-p"])));
+        let open: ProgramPath = "/usr/bin/journalctl --no-pager -u *".parse().unwrap();
+        assert!(open.allows(
+            "/usr/bin/journalctl",
+            &args(&["--no-pager", "-u", "cups.service"])
+        ));
+        assert!(open.allows("/usr/bin/journalctl", &args(&["--no-pager", "-u"])));
+        assert!(!open.allows("/usr/bin/journalctl", &args(&["-u", "cups.service"])));
+        assert!("/usr/bin/journalctl * -u".parse::<ProgramPath>().is_err());
     }
 
     #[test]

@@ -26,14 +26,36 @@ impl Host for HostCtx {
         args: Vec<String>,
         timeout_ms: u32,
     ) -> Result<ProgramOutput, HostError> {
-        let granted = self.grant.programs.as_ref();
-        let allowed = granted.is_some_and(|g| g.programs.iter().any(|p| p.as_str() == program));
-        if !allowed {
+        let rules: Vec<_> = self
+            .grant
+            .programs
+            .as_ref()
+            .map(|g| {
+                g.programs
+                    .iter()
+                    .filter(|p| p.path() == program)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if rules.is_empty() {
             return Err(self.refuse_outside_grant(
                 CAPABILITY,
                 "run",
                 &program,
                 format!("program `{program}` is not granted to this action"),
+            ));
+        }
+        if !rules.iter().any(|rule| rule.allows(&program, &args)) {
+            let granted: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
+            return Err(self.refuse_outside_grant(
+                CAPABILITY,
+                "run",
+                &program,
+                format!(
+                    "program `{program}` is not granted with the arguments {args:?}: granted only as `{}`",
+                    granted.join("`, `")
+                ),
             ));
         }
         if args.len() > MAX_ARGS
