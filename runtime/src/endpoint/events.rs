@@ -214,6 +214,16 @@ impl InvocationFacts<'_> {
         records
     }
 
+    /// `invocation.finished` with outcome `runtime-failed`: it ran, and the
+    /// runtime failed under it — what it did is not known.
+    pub fn runtime_failed(&self, invocation: &str, reason: &str) -> Record {
+        let mut record = self.record(Kind::InvocationFinished, "allowed");
+        record.invocation = Some(invocation.to_string());
+        record.outcome = Some("runtime-failed".to_string());
+        record.reason = Some(reason.to_string());
+        record
+    }
+
     /// `invocation.finished` with outcome `not-run`: logged as started, the
     /// runtime then refused to run it.
     pub fn not_run(&self, invocation: &str, reason: &str) -> Record {

@@ -192,9 +192,9 @@ impl Endpoint {
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("no message");
             tracing::error!(%reason, "the runtime panicked while an action ran");
-            Err(InvokeError::Sandbox {
+            Err(InvokeError::RuntimeFailed {
                 action: manifest.label(),
-                reason: format!("the runtime failed while the action ran: {reason}"),
+                reason: format!("it panicked: {reason}"),
             })
         });
         let mut record = feed.record();
@@ -215,9 +215,12 @@ impl Endpoint {
                 })
             }
             Err(error) => {
-                let logged = self
-                    .audit
-                    .append(facts.not_run(invocation_id.as_str(), &error.to_string()));
+                let ended = if matches!(error, InvokeError::RuntimeFailed { .. }) {
+                    facts.runtime_failed(invocation_id.as_str(), &error.to_string())
+                } else {
+                    facts.not_run(invocation_id.as_str(), &error.to_string())
+                };
+                let logged = self.audit.append(ended);
                 record.status = InvocationStatus::NotRun;
                 record.reason = Some(error.to_string());
                 logged.map_err(Refusal::from).and(Err(error.into()))

@@ -162,6 +162,7 @@ impl Refusal {
             Refusal::Invoke(
                 InvokeError::InvalidInput { .. } | InvokeError::InputTooLarge { .. },
             ) => "invalid-input",
+            Refusal::Invoke(InvokeError::RuntimeFailed { .. }) => "internal",
             Refusal::Invoke(_) => "not-runnable",
             Refusal::Store(_) => "state-store",
             Refusal::Audit(_) => "audit-unavailable",
@@ -502,8 +503,11 @@ impl Endpoint {
                 record
             })
             .collect();
-        if !records.is_empty() {
-            self.log(None, records)?;
+        if !records.is_empty()
+            && let Err(error) = self.log(None, records)
+        {
+            tracing::error!(%error, refusals = total, "cannot log the refusals counted");
+            return Err(error);
         }
         Ok(total)
     }

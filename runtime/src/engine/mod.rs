@@ -163,6 +163,17 @@ pub enum InvokeError {
         /// The capability.
         capability: Capability,
     },
+    /// The runtime itself failed while the action ran (a panic in the
+    /// host): the action may have run in part, and what it did is not known.
+    #[error(
+        "{action}: the runtime failed while the action ran, which may have done part of its work: {reason}"
+    )]
+    RuntimeFailed {
+        /// `id@version`.
+        action: String,
+        /// What failed.
+        reason: String,
+    },
     /// wasmtime could not prepare the instance.
     #[error("{action}: cannot prepare the sandbox: {reason}")]
     Sandbox {

@@ -106,7 +106,11 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
                     let _ = done.send(());
                 });
             if let Err(source) = spawned {
-                // No thread to drain it: the program is not left running.
+                // No thread to drain it: the program, and whatever it
+                // started in its group, is not left running.
+                let group =
+                    nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(RunError::Spawn { program, source });

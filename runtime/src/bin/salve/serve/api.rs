@@ -79,7 +79,7 @@ fn refusal(refusal: &Refusal) -> Response {
             StatusCode::SERVICE_UNAVAILABLE
         }
         "session-state" | "escalation-not-pending" => StatusCode::CONFLICT,
-        "audit-corrupt" => StatusCode::INTERNAL_SERVER_ERROR,
+        "audit-corrupt" | "internal" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::FORBIDDEN,
     };
     error(status, code, refusal.to_string())
@@ -327,6 +327,10 @@ async fn stream(
         }
         Operation::FollowInvocation { invocation } => {
             drop(permit);
+            // What the invocation wrote so far is sent at once, before the
+            // client can read any of it: that backlog is not lag.
+            lines.hold_backlog();
+            let backlog = lines.clone();
             let watcher = Arc::new(Lines {
                 lines,
                 answer_on_end: true,
@@ -334,6 +338,7 @@ async fn stream(
             let followed =
                 tokio::task::spawn_blocking(move || endpoint.follow(&who, &invocation, watcher))
                     .await;
+            backlog.backlog_sent();
             match followed {
                 Ok(Ok(())) => {}
                 Ok(Err(refused)) => return refusal(&refused),
@@ -389,6 +394,9 @@ const MAX_QUEUED_BYTES: usize = 8 << 20;
 struct LineSender {
     lines: UnboundedSender<axum::body::Bytes>,
     queued: Arc<AtomicUsize>,
+    /// How many bytes may wait: [`MAX_QUEUED_BYTES`], plus a backlog sent
+    /// before the client could read anything (unbounded while it is sent).
+    limit: Arc<AtomicUsize>,
 }
 
 impl LineSender {
@@ -398,9 +406,22 @@ impl LineSender {
         self.lines.send(bytes).is_ok()
     }
 
-    /// Whether `len` more bytes would exceed [`MAX_QUEUED_BYTES`].
+    /// Whether `len` more bytes would go past the limit.
     fn full(&self, len: usize) -> bool {
-        self.queued.load(Ordering::Acquire) + len > MAX_QUEUED_BYTES
+        self.queued.load(Ordering::Acquire) + len > self.limit.load(Ordering::Acquire)
+    }
+
+    /// A backlog is about to be sent: it does not count as lag.
+    fn hold_backlog(&self) {
+        self.limit.store(usize::MAX, Ordering::Release);
+    }
+
+    /// The backlog is sent: from now on, the client may fall
+    /// [`MAX_QUEUED_BYTES`] behind what it has not read of it.
+    fn backlog_sent(&self) {
+        let queued = self.queued.load(Ordering::Acquire);
+        self.limit
+            .store(queued.saturating_add(MAX_QUEUED_BYTES), Ordering::Release);
     }
 }
 
@@ -413,6 +434,7 @@ fn line_channel() -> (LineSender, LineBody) {
         LineSender {
             lines,
             queued: queued.clone(),
+            limit: Arc::new(AtomicUsize::new(MAX_QUEUED_BYTES)),
         },
         LineBody { receiver, queued },
     )
@@ -565,6 +587,32 @@ mod tests {
         }
         let last: Value = serde_json::from_slice(&last.unwrap()).unwrap();
         assert_eq!(last["event"], "lagged", "{last}");
+    }
+
+    #[test]
+    fn a_backlog_sent_before_the_client_reads_is_not_lag() {
+        let (lines, _body) = line_channel();
+        lines.hold_backlog();
+        let follower = Lines {
+            lines: lines.clone(),
+            answer_on_end: true,
+        };
+        let chunk = OutputEvent::Stdout {
+            text: "x".repeat(1 << 20),
+        };
+        for _ in 0..20 {
+            assert!(
+                follower.item(FeedItem::Output(&chunk)),
+                "cut off in the backlog"
+            );
+        }
+        lines.backlog_sent();
+        // Then 8 MiB more may wait, not one byte beyond.
+        let mut sent = 0;
+        while follower.item(FeedItem::Output(&chunk)) {
+            sent += 1;
+        }
+        assert_eq!(sent, 7);
     }
 
     #[test]

@@ -557,6 +557,9 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
             endpoint.running()
         )
     };
+    // Refusals counted since the summary task's last round (requests that
+    // were still being answered) are logged too.
+    log_busy_refusals(&api).await;
     let stopped = tokio::task::spawn_blocking(move || {
         // Nothing more is authenticated: the next start accepts every
         // request signed after the last one this run accepted.
