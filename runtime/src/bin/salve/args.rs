@@ -21,8 +21,8 @@ Exit status:
 With --json, an error is printed on stdout as
 {\"error\": {\"code\": \"…\", \"message\": \"…\", \"status\": <HTTP status, if the service answered>}}.
 
-Operational logs go to stderr (errors only by default); set SALVE_LOG, e.g.
-SALVE_LOG=info or SALVE_LOG=salve=debug, to see more.";
+Operational logs go to stderr (warnings and errors by default; `salve serve`: info too);
+set SALVE_LOG, e.g. SALVE_LOG=info or SALVE_LOG=salve=debug, to see more.";
 
 /// salve runs vetted IT-support remediation actions in a WebAssembly
 /// sandbox, with exactly the capabilities they declare and are granted.

@@ -95,6 +95,14 @@ mod defaults {
     }
 }
 
+/// Most requests or connections a limit may allow.
+const MAX_COUNT: u64 = 65_536;
+
+/// Most seconds `shutdown-grace-seconds` may give: the shipped unit's
+/// `TimeoutStopSec=90` covers it and the ~15 s of cancelling and closing
+/// after it.
+const MAX_GRACE_SECONDS: u64 = 60;
+
 impl Config {
     /// Reads the file at `path`; without one, every default.
     pub fn read(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -131,26 +139,52 @@ impl Config {
         {
             *path = base.join(&*path);
         }
-        if config.max_concurrent_requests == 0 {
-            return Err(anyhow!("max-concurrent-requests must be at least 1"));
-        }
-        if config.max_connections == 0 {
-            return Err(anyhow!("max-connections must be at least 1"));
-        }
-        for (key, seconds) in [
-            ("request-timeout-seconds", config.request_timeout_seconds),
-            ("send-timeout-seconds", config.send_timeout_seconds),
-        ] {
-            if seconds == 0 {
-                return Err(anyhow!("{key} must be at least 1"));
-            }
-        }
+        config.check_ranges()?;
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err(anyhow!(
                 "tls-cert and tls-key go together: give both, or neither to use a generated certificate"
             ));
         }
         Ok(config)
+    }
+
+    /// Every number within the range the service can work with, each
+    /// error naming its key and the range.
+    fn check_ranges(&self) -> anyhow::Result<()> {
+        let ranges: [(&str, u64, u64, u64); 7] = [
+            (
+                "max-concurrent-requests",
+                self.max_concurrent_requests as u64,
+                1,
+                MAX_COUNT,
+            ),
+            ("max-connections", self.max_connections as u64, 1, MAX_COUNT),
+            // A signed request alone takes about a kilobyte.
+            ("max-body-bytes", self.max_body_bytes as u64, 4096, 64 << 20),
+            (
+                "request-timeout-seconds",
+                self.request_timeout_seconds,
+                1,
+                3600,
+            ),
+            ("send-timeout-seconds", self.send_timeout_seconds, 1, 3600),
+            ("sweep-seconds", self.sweep_seconds, 1, 3600),
+            // The unit's TimeoutStopSec must cover it, plus ~15 s.
+            (
+                "shutdown-grace-seconds",
+                self.shutdown_grace_seconds,
+                0,
+                MAX_GRACE_SECONDS,
+            ),
+        ];
+        for (key, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                return Err(anyhow!(
+                    "{key} = {value} is out of range: it must be between {low} and {high}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The local socket: as configured, else in the runtime directory
@@ -247,6 +281,45 @@ mod tests {
             error.contains("tls-cert and tls-key go together"),
             "{error}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_key_and_range() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("salve.toml");
+        for (setting, expected) in [
+            (
+                "max-body-bytes = 0",
+                "max-body-bytes = 0 is out of range: it must be between 4096 and 67108864",
+            ),
+            ("sweep-seconds = 0", "sweep-seconds = 0 is out of range"),
+            (
+                "max-concurrent-requests = 0",
+                "max-concurrent-requests = 0 is out of range",
+            ),
+            (
+                "max-connections = 100000000000",
+                "max-connections = 100000000000 is out of range",
+            ),
+            (
+                "shutdown-grace-seconds = 600",
+                "shutdown-grace-seconds = 600 is out of range: it must be between 0 and 60",
+            ),
+            (
+                "request-timeout-seconds = 0",
+                "request-timeout-seconds = 0 is out of range",
+            ),
+        ] {
+            std::fs::write(&file, format!("{setting}\n"))?;
+            let error = Config::read(Some(&file)).unwrap_err().to_string();
+            assert!(error.contains(expected), "{setting}: {error}");
+        }
+        std::fs::write(
+            &file,
+            "max-body-bytes = 4096\nshutdown-grace-seconds = 60\n",
+        )?;
+        assert!(Config::read(Some(&file)).is_ok());
         Ok(())
     }
 }

@@ -66,7 +66,12 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+        format!(
+            "cannot make the data directory {} private (mode 0700): it must belong to the user the service runs as",
+            data.display()
+        )
+    })?;
     let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
     let mut audit = AuditConfig::new(data.join("audit"));
     if audit.dir.exists()
@@ -84,7 +89,20 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
         );
     }
     audit.checkpoint_key = Some(key.clone());
-    audit.checkpoint_copy = Some(config.checkpoint_copy());
+    // The copy is written by a thread of its own, which can only warn: a
+    // destination that cannot be written at all is said now.
+    let copy = config.checkpoint_copy();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&copy)
+        .with_context(|| {
+            format!(
+                "cannot write the checkpoint copy {} (checkpoint-copy): under the shipped unit, a path outside the data directory must be added to ReadWritePaths=",
+                copy.display()
+            )
+        })?;
+    audit.checkpoint_copy = Some(copy);
     let audit = Arc::new(AuditLog::open(audit)?);
     let policy = if config.policy_is_default() && !config.policy.exists() {
         tracing::warn!(
@@ -257,7 +275,8 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
                 socket_path.display()
             ));
         }
-        std::fs::remove_file(&socket_path)?;
+        std::fs::remove_file(&socket_path)
+            .with_context(|| format!("cannot remove the stale socket {}", socket_path.display()))?;
     }
     let unix = UnixListener::bind(&socket_path)
         .with_context(|| format!("cannot listen on {}", socket_path.display()))?;

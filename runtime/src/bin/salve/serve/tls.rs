@@ -42,7 +42,8 @@ pub fn identity(
     let (cert_path, key_path) = match (cert, key) {
         (Some(cert), Some(key)) => (cert.to_path_buf(), key.to_path_buf()),
         _ => {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the TLS directory {}", dir.display()))?;
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
             // The certificate is written last: where it exists, its key
             // does. A start interrupted in between makes a new pair.
