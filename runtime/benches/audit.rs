@@ -8,7 +8,8 @@
 //! same lines, hashing just what verify must hash, and parsing each as JSON.
 //!
 //! Run: `cargo bench -p salve --bench audit` (`-- --quick` for a shorter
-//! run; `-- appends` or `-- verify` for one part). The log is written under `$SALVE_BENCH_DIR` (default: the system's
+//! run; `-- appends` or `-- verify` for one part; numbers, such as `-- 64`,
+//! for those rows of the appends table). The log is written under `$SALVE_BENCH_DIR` (default: the system's
 //! temporary directory) — point it at the disk the endpoint would use.
 
 use salve::audit::{AuditConfig, AuditLog, Kind, Record, verify_dir};
@@ -160,17 +161,22 @@ fn main() {
         let parts = ["appends", "verify"];
         !args.iter().any(|a| parts.contains(&a.as_str())) || args.iter().any(|a| a == part)
     };
+    // Numbers pick the rows of the appends table (default 1, 8 and 64).
+    let mut rows: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if rows.is_empty() {
+        rows = vec![1, 8, 64];
+    }
     if only("appends") {
-        appends_table(Duration::from_millis(if quick { 700 } else { 3000 }));
+        appends_table(&rows, Duration::from_millis(if quick { 700 } else { 3000 }));
     }
     if only("verify") {
         verify_table(if quick { 100_000 } else { 500_000 });
     }
 }
 
-/// Durable appends with 1, 8 and 64 writers, each with and without group
+/// Durable appends with each of `rows` writers (1, 8 and 64 unless told), each with and without group
 /// commit, for `duration` per row.
-fn appends_table(duration: Duration) {
+fn appends_table(rows: &[usize], duration: Duration) {
     println!(
         "Durable appends ({} s per row; each record ~{} bytes)",
         duration.as_secs_f64(),
@@ -181,7 +187,7 @@ fn appends_table(duration: Duration) {
         "| writers | group commit rec/s | p50 | p99 | records per sync | time in fdatasync | one fsync per record rec/s | p50 | p99 | ratio |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for writers in [1usize, 8, 64] {
+    for &writers in rows {
         let mut grouped = appends(writers, true, duration);
         let mut single = appends(writers, false, duration);
         println!(

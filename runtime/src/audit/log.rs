@@ -1,11 +1,10 @@
 //! Appending to the log: durable, batched, fail-stop.
 //!
-//! A writer thread owns the files. Callers hand it records and wait: it
-//! takes every record waiting at that moment, seals them into the chain,
-//! writes them with one `write` and one `fdatasync` (group commit), and only
-//! then acknowledges each. On an idle log a caller does this itself, without
-//! the hand-off (see `writer`). A record is logged once [`AuditLog::append`]
-//! returns `Ok` — never before it is on disk.
+//! Callers seal their records into the chain and wait while one of them
+//! writes every record waiting at that moment with one `write` and one
+//! `fdatasync` (group commit); only then is each acknowledged (see
+//! `writer`). A record is logged once [`AuditLog::append`] returns `Ok` —
+//! never before it is on disk.
 //!
 //! If a write or sync fails, the log stops: that append and every later one
 //! fail with [`AuditError::Stopped`], rather than retrying into silent loss.
@@ -20,14 +19,12 @@ use super::checkpoint::Checkpoint;
 use super::record::{GENESIS, Kind, Record, chain_hash, split_line};
 use super::segment;
 pub use super::writer::SyncStats;
-use super::writer::{self, Job, Start};
+use super::writer::{self, Start};
 use crate::digest::Sha256Digest;
 use crate::identity::{KeyPair, PublicKey};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// How many records a checkpoint covers by default, and what a verifier
@@ -131,11 +128,7 @@ pub const MAX_RECORD_BYTES: usize = 16 << 20;
 pub struct AuditLog {
     checkpoint_key: Option<PublicKey>,
     checkpoint_every: u64,
-    /// Where appends go; `None` once closed. Read-locked by every append
-    /// (many at once), write-locked only to close.
-    submit: RwLock<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    inline: writer::Writer,
+    writer: writer::Writer,
     dir: PathBuf,
 }
 
@@ -157,7 +150,6 @@ impl AuditLog {
             .metadata()
             .map_err(|e| open_error(e.to_string()))?
             .len();
-        let (submit, jobs) = mpsc::channel::<Job>();
         let start = Start {
             file,
             size,
@@ -166,17 +158,13 @@ impl AuditLog {
             checkpointed: tail.checkpointed,
         };
         let repairs = tail.repairs;
-        let dir = config.dir.clone();
-        let mut started = writer::start(config.clone(), start, jobs)
-            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
-        let handle = started.take_thread();
+        let writer = writer::start(config.clone(), start)
+            .map_err(|e| open_error(format!("cannot start the checkpoint thread: {e}")))?;
         let log = AuditLog {
             checkpoint_key: config.checkpoint_key.as_ref().map(|k| k.public()),
             checkpoint_every: config.checkpoint_every,
-            submit: RwLock::new(Some(submit)),
-            writer: Mutex::new(handle),
-            inline: started,
-            dir,
+            writer,
+            dir: config.dir.clone(),
         };
         if !repairs.is_empty() {
             let mut record = Record::event(Kind::Recovered);
@@ -200,14 +188,14 @@ impl AuditLog {
     /// carried (group commit puts every record waiting into one), and the
     /// time spent in them.
     pub fn sync_stats(&self) -> SyncStats {
-        self.inline.sync_stats()
+        self.writer.sync_stats()
     }
 
     /// Why the log has stopped (fail-stop, after a failed write or sync),
     /// if it has: every append is refused from then on, until the log is
     /// reopened.
     pub fn stopped(&self) -> Option<String> {
-        self.inline.stopped()
+        self.writer.stopped()
     }
 
     /// The log's directory.
@@ -237,46 +225,15 @@ impl AuditLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        // On an idle log, on this thread (a closed log refuses it there);
-        // else to the sealer thread.
-        let records = match self.inline.try_inline(records) {
-            Ok(answered) => return answered,
-            Err(records) => records,
-        };
-        let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let submit = self.submit.read().unwrap_or_else(PoisonError::into_inner);
-            let sender = submit.as_ref().ok_or(AuditError::Closed)?;
-            self.inline.queueing();
-            if sender.send(Job { records, reply }).is_err() {
-                self.inline.not_queued();
-                return Err(AuditError::Closed);
-            }
-        }
-        answer.recv().map_err(|_| AuditError::Closed)?
+        self.writer.append(records)
     }
 
-    /// Writes everything pending, a final checkpoint, and stops the writer.
+    /// Writes everything pending and a final checkpoint; later appends are
+    /// refused.
     pub fn close(&self) {
-        let sender = self
-            .submit
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        // Closed already (`close`, then the drop): nothing left to wait for.
-        let Some(sender) = sender else { return };
-        drop(sender);
-        if let Some(handle) = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = handle.join();
-        }
         // The last checkpoints reach the copy kept elsewhere too, unless its
         // destination hangs: then the log closes without waiting for it.
-        if !self.inline.flush_copy(COPY_PATIENCE) {
+        if !self.writer.close(COPY_PATIENCE) {
             tracing::warn!(
                 seconds = COPY_PATIENCE.as_secs(),
                 "the checkpoint copy kept elsewhere is still being written: closing without it"
