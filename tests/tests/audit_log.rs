@@ -1270,6 +1270,57 @@ fn a_crash_right_after_a_rotation_is_repaired_on_reopen() {
     assert!(dir.path().join(segment::name(7)).exists());
 }
 
+/// A rotation that fails after a sync stops the log, but the records that
+/// sync made durable are acknowledged, and only they: among concurrent
+/// appenders, exactly those told `Ok` are in the log, and the others are
+/// told the log stopped.
+#[test]
+fn a_failed_rotation_acknowledges_exactly_the_records_already_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let mut config = AuditConfig::new(&log_dir);
+    // Rotate after every sync, into a segment that cannot be created: a
+    // file of its name is there already.
+    config.max_segment_bytes = 1;
+    let log = AuditLog::open(config).unwrap();
+    for seq in 2..=64 {
+        std::fs::write(log_dir.join(segment::name(seq)), b"").unwrap();
+    }
+    let start = std::sync::Barrier::new(16);
+    let answers: Vec<(usize, Result<_, _>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|n| {
+                let (log, start) = (&log, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    (n, log.append(event(n)))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stopped = log.stopped().expect("the failed rotation stops the log");
+    assert!(stopped.contains("cannot start a new segment"), "{stopped}");
+    let acknowledged: Vec<String> = answers
+        .iter()
+        .filter_map(|(n, answer)| match answer {
+            Ok(_) => Some(event(*n).input_digest.unwrap()),
+            Err(salve::audit::AuditError::Stopped(_)) => None,
+            Err(other) => panic!("append {n}: {other}"),
+        })
+        .collect();
+    assert!(!acknowledged.is_empty());
+    drop(log);
+    let mut logged: Vec<String> = read::records(&log_dir)
+        .map(|r| r.unwrap())
+        .filter_map(|r| r.input_digest)
+        .collect();
+    let mut acknowledged = acknowledged;
+    acknowledged.sort();
+    logged.sort();
+    assert_eq!(logged, acknowledged);
+}
+
 #[test]
 fn rotation_under_concurrent_appends_leaves_a_log_that_reopens_cleanly() {
     // Many rotations while the syncer has batches in flight: every new

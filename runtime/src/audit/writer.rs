@@ -249,6 +249,9 @@ impl Writer {
     /// Appends `records` (consecutive in the log) and returns once they are
     /// durable.
     pub fn append(&self, records: Vec<Record>) -> Result<Vec<Appended>, AuditError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
         let shared = &self.shared;
         let _serial = (!shared.config.group_commit).then(|| lock(&shared.serial));
         let (batch, appended) = {
@@ -288,23 +291,19 @@ impl Writer {
         let shared = &self.shared;
         let last = {
             let mut chain = lock(&shared.chain);
-            if chain.closed {
-                None
-            } else {
+            if !chain.closed {
                 chain.closed = true;
                 if shared.checkpoint_pending(&chain) {
                     shared.seal_checkpoint(&mut chain);
                 }
-                Some(if chain.lines.is_empty() {
-                    chain.batch - 1
-                } else {
-                    chain.batch
-                })
+            }
+            if chain.lines.is_empty() {
+                chain.batch - 1
+            } else {
+                chain.batch
             }
         };
-        if let Some(batch) = last {
-            let _ = shared.wait_durable(batch);
-        }
+        let _ = shared.wait_durable(last);
         drop(lock(&self.stop).take());
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
@@ -331,6 +330,13 @@ impl Shared {
             && self.failure().is_none()
     }
 
+    /// Whether the idle tail's timed checkpoint is due now.
+    fn checkpoint_due(&self, chain: &Chain) -> bool {
+        !chain.closed
+            && chain.last_checkpoint.elapsed() >= self.config.checkpoint_interval
+            && self.checkpoint_pending(chain)
+    }
+
     /// Seals `records` into the batch being gathered, with a checkpoint
     /// after every `checkpoint_every` records. A record too large, or one
     /// that cannot be encoded, takes back the whole job.
@@ -342,12 +348,14 @@ impl Shared {
             chain.since_checkpoint,
             chain.checkpoints.len(),
             chain.records,
+            chain.last_checkpoint,
         );
         let take_back = |chain: &mut Chain| {
             chain.lines.truncate(begun.0);
             (chain.next_seq, chain.prev, chain.since_checkpoint) = (begun.1, begun.2, begun.3);
             chain.checkpoints.truncate(begun.4);
             chain.records = begun.5;
+            chain.last_checkpoint = begun.6;
         };
         let now = timestamp(SystemTime::now());
         let mut appended = Vec::with_capacity(records.len());
@@ -420,7 +428,16 @@ impl Shared {
             if self.synced.load(Ordering::SeqCst) >= batch {
                 return Ok(());
             }
-            if let Some(reason) = self.failure() {
+            // Stopped — unless a sync under way may still carry the batch
+            // (the log can stop meanwhile, by another append's failure).
+            // No leader starts after the log stops, so once none leads,
+            // what is synced is final.
+            if let Some(reason) = self.failure()
+                && !self.leading.load(Ordering::SeqCst)
+            {
+                if self.synced.load(Ordering::SeqCst) >= batch {
+                    return Ok(());
+                }
                 return Err(AuditError::Stopped(reason));
             }
             if self
@@ -428,11 +445,9 @@ impl Shared {
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                let mut leader = Leader {
-                    shared: self,
-                    synced: None,
-                };
-                leader.synced = self.lead();
+                let leader = Leader { shared: self };
+                self.lead();
+                drop(leader);
                 continue;
             }
             atomic_wait::wait(&self.ended, ended);
@@ -440,12 +455,12 @@ impl Shared {
     }
 
     /// Takes the batch gathered (waiting for the appenders expected), then
-    /// writes, syncs and, if the segment is full, rotates. Returns the
-    /// number of the batch made durable, if any was.
-    fn lead(&self) -> Option<u64> {
+    /// writes, syncs (publishing the batch as durable: its appenders return
+    /// once woken) and, if the segment is full, rotates.
+    fn lead(&self) {
         let mut io = lock(&self.io);
         if self.failure().is_some() {
-            return None;
+            return;
         }
         let (lines, records, checkpoints, batch, next_seq) = {
             let mut chain = lock(&self.chain);
@@ -475,7 +490,7 @@ impl Shared {
                 self.seal_checkpoint(&mut chain);
             }
             if chain.lines.is_empty() {
-                return None;
+                return;
             }
             chain.new_log = false;
             let jobs = std::mem::take(&mut chain.jobs);
@@ -496,15 +511,18 @@ impl Shared {
             // removes a torn final line.
             let _ = io.file.set_len(io.size);
             self.fail(&format!("write failed: {error}"));
-            return None;
+            return;
         }
         io.size += lines.len() as u64;
         let begun = Instant::now();
         if let Err(error) = io.file.sync_data() {
             self.fail(&format!("fdatasync failed: {error}"));
-            return None;
+            return;
         }
         let took = begun.elapsed();
+        // Durable: acknowledged whatever happens next (a failed rotation
+        // stops later appends, not these).
+        self.synced.fetch_max(batch, Ordering::SeqCst);
         self.counters.count(records, took);
         // Those gathered while this sync ran are expected back too.
         io.gathering.expected += lock(&self.chain).jobs;
@@ -515,11 +533,11 @@ impl Shared {
             }
         }
         if io.size >= self.config.max_segment_bytes
+            && self.failure().is_none()
             && let Err(reason) = self.rotate(&mut io, next_seq)
         {
             self.fail(&format!("cannot start a new segment: {reason}"));
         }
-        Some(batch)
     }
 
     /// Begins the segment whose first record is `next_seq`. Everything
@@ -563,33 +581,38 @@ impl Shared {
             }
             let batch = {
                 let mut chain = lock(&self.chain);
-                let due = chain.last_checkpoint.elapsed() >= self.config.checkpoint_interval;
-                (!chain.closed && due && self.checkpoint_pending(&chain))
-                    .then(|| self.seal_checkpoint(&mut chain).then_some(chain.batch))
-                    .flatten()
+                (self.checkpoint_due(&chain) && self.seal_checkpoint(&mut chain))
+                    .then_some(chain.batch)
             };
-            if let Some(batch) = batch {
-                let _ = self.wait_durable(batch);
+            match batch {
+                Some(batch) => {
+                    let _ = self.wait_durable(batch);
+                }
+                // Due, and still not sealed: without it the tail would go
+                // unsigned for good, so the log stops rather than spin.
+                None if self.checkpoint_due(&lock(&self.chain)) => {
+                    self.fail("cannot seal a checkpoint");
+                }
+                None => {}
             }
         }
     }
 }
 
 /// Leadership of the sync under way, given up when dropped (even by a
-/// panic): what it made durable is published and the waiting appenders are
-/// woken, those whose records it carried to return and one of the others
-/// to lead the next sync.
+/// panic): the waiting appenders are woken, those whose records it made
+/// durable to return and one of the others to lead the next sync.
 struct Leader<'a> {
     shared: &'a Shared,
-    /// The batch the sync made durable, if it did.
-    synced: Option<u64>,
 }
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         let shared = self.shared;
-        if let Some(synced) = self.synced {
-            shared.synced.fetch_max(synced, Ordering::SeqCst);
+        // A batch taken and then dropped by a panic is lost, and the chain
+        // has moved past it: nothing after it may be acknowledged.
+        if std::thread::panicking() {
+            shared.fail("the audit writer panicked while syncing");
         }
         shared.leading.store(false, Ordering::SeqCst);
         shared.ended.fetch_add(1, Ordering::SeqCst);
