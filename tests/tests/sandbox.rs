@@ -401,6 +401,44 @@ fn path_traversal_by_symlink_is_denied() {
     );
 }
 
+/// A granted path is opened without following links on the way to it: a
+/// grant of `…/app` where whoever can write the parent has put a link at
+/// `app` (to `/etc`), or at a directory above the grant, reads nothing.
+#[test]
+fn a_grant_reached_through_a_symlink_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/etc", dir.path().join("app")).unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir_all(real.join("sub")).unwrap();
+    std::fs::write(real.join("sub/note.txt"), "behind a link").unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("above")).unwrap();
+    for (granted, path, link) in [
+        (dir.path().join("app"), "passwd", dir.path().join("app")),
+        (
+            dir.path().join("above/sub"),
+            "note.txt",
+            dir.path().join("above"),
+        ),
+    ] {
+        let package = hostile(granted.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+        let path = format!("{}/{path}", granted.display());
+        let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
+        assert_denied(
+            &run,
+            Capability::FilesRead,
+            &format!("`{}` on the way to the granted path", link.display()),
+        );
+    }
+    // The same file through the real path is read.
+    let package = hostile(real.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let path = format!("{}/sub/note.txt", real.display());
+    let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"behind a link"}"#)
+    );
+}
+
 #[test]
 fn reads_and_writes_inside_the_grant_work() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,12 +5,20 @@
 //! under a granted prefix, compared by whole components; then the file is
 //! opened through a directory handle on that prefix with `cap-std`, which
 //! refuses any resolution (a symbolic link, say) that would leave it.
+//!
+//! The prefix itself is opened one component at a time from `/`, following
+//! no symbolic link: a grant of `/var/tmp/app` cannot be turned into one of
+//! `/etc` by whoever can put a link at `/var/tmp/app`.
 
 use super::{HostCtx, io_failure};
 use crate::capability::{Capability, PathPrefix};
 use crate::engine::bindings::salve::action::types::HostError;
 use cap_std::fs::Dir;
-use std::path::PathBuf;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 
 /// A granted path, opened: a handle on its prefix and the part below it.
 pub struct Scoped {
@@ -20,6 +28,43 @@ pub struct Scoped {
     pub relative: PathBuf,
     /// Whether the path is the prefix itself.
     pub is_prefix: bool,
+}
+
+/// Why a granted prefix could not be opened.
+#[derive(Debug)]
+pub enum Opening {
+    /// This component of it is a symbolic link.
+    Link(PathBuf),
+    /// Anything else (it is missing, not a directory, not readable).
+    Io(std::io::Error),
+}
+
+/// Opens the directory `prefix` (absolute and normalized), one component at
+/// a time from `/`, following no symbolic link.
+pub fn open_granted(prefix: &Path) -> Result<Dir, Opening> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let io = |errno: Errno| Opening::Io(std::io::Error::from(errno));
+    let mut dir: OwnedFd = nix::fcntl::open("/", flags, Mode::empty()).map_err(io)?;
+    let mut walked = PathBuf::from("/");
+    for component in prefix.components() {
+        let Component::Normal(name) = component else {
+            continue;
+        };
+        walked.push(name);
+        dir = match nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
+            Ok(next) => next,
+            // A link as the last component of `openat` with `O_NOFOLLOW`
+            // is `ELOOP` — or `ENOTDIR`, with `O_DIRECTORY`, on some
+            // kernels: tell a link from a file by looking at it.
+            Err(Errno::ELOOP | Errno::ENOTDIR)
+                if std::fs::symlink_metadata(&walked).is_ok_and(|m| m.is_symlink()) =>
+            {
+                return Err(Opening::Link(walked));
+            }
+            Err(errno) => return Err(io(errno)),
+        };
+    }
+    Ok(Dir::from_std_file(std::fs::File::from(dir)))
 }
 
 /// Whether an I/O error is cap-std refusing to leave the directory.
@@ -61,8 +106,26 @@ impl HostCtx {
             ));
         };
         let relative = prefix.relative(normalized.as_str()).unwrap_or_default();
-        let dir = Dir::open_ambient_dir(prefix.as_path(), cap_std::ambient_authority())
-            .map_err(|e| io_failure(&format!("cannot open granted path {prefix}"), &e))?;
+        let dir = match open_granted(prefix.as_path()) {
+            Ok(dir) => dir,
+            Err(Opening::Link(link)) => {
+                return Err(self.deny(
+                    capability,
+                    function,
+                    path,
+                    format!(
+                        "`{}` on the way to the granted path {prefix} is a symbolic link, and granted paths are opened without following links: grant the path it leads to instead",
+                        link.display()
+                    ),
+                ));
+            }
+            Err(Opening::Io(error)) => {
+                return Err(io_failure(
+                    &format!("cannot open granted path {prefix}"),
+                    &error,
+                ));
+            }
+        };
         Ok(Scoped {
             dir,
             is_prefix: relative.is_empty(),
