@@ -1,13 +1,28 @@
 //! `sysinfo`: read-only facts about the endpoint, from `/proc`, `/etc/os-release`,
 //! `statvfs(3)` and `getifaddrs(3)`. No parameters: granted or not.
+//!
+//! `statvfs` on a network filesystem whose server is gone can block for
+//! good, and a blocked host call cannot be interrupted by the invocation's
+//! deadline. So each mount is asked from a thread of its own, and `disks`
+//! answers with the mounts that replied within [`STATVFS_PATIENCE`]; a mount
+//! still being asked from an earlier call is not asked again until it
+//! replies, so a hung mount holds one thread, not one per call.
 
 use super::HostCtx;
 use crate::engine::bindings::salve::action::sysinfo::{
     DiskUsage, Host, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
 };
 use crate::engine::bindings::salve::action::types::HostError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long `disks` waits for the mounts to answer, all together.
+const STATVFS_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Mount points whose `statvfs` has not returned yet.
+static ASKING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Filesystems that hold no user data; left out of `disks`.
 const PSEUDO_FILESYSTEMS: &[&str] = &[
@@ -70,9 +85,13 @@ impl Host for HostCtx {
 
     fn disks(&mut self) -> Result<Vec<DiskUsage>, HostError> {
         let mounts = parse_mounts(&read("/proc/self/mounts")?);
+        let points: BTreeSet<String> = mounts.iter().map(|m| m.mount_point.clone()).collect();
+        let stats = answered_within(&ASKING, points, STATVFS_PATIENCE, |point| {
+            nix::sys::statvfs::statvfs(Path::new(point)).ok()
+        });
         let mut disks = Vec::new();
         for mount in mounts {
-            let Ok(stat) = nix::sys::statvfs::statvfs(Path::new(&mount.mount_point)) else {
+            let Some(Some(stat)) = stats.get(&mount.mount_point) else {
                 continue;
             };
             let fragment = stat.fragment_size();
@@ -138,6 +157,66 @@ impl Host for HostCtx {
         }
         Ok(interfaces.into_values().collect())
     }
+}
+
+/// Runs `ask` for each of `keys` on a thread of its own and returns the
+/// answers that came within `patience` (all together). A key still being
+/// asked (in `asking`) from an earlier call, or whose thread cannot start,
+/// is not asked; a key whose answer is late stays in `asking` until it
+/// comes.
+fn answered_within<T: Send + 'static>(
+    asking: &'static Mutex<BTreeSet<String>>,
+    keys: BTreeSet<String>,
+    patience: Duration,
+    ask: impl Fn(&str) -> T + Send + Sync + Clone + 'static,
+) -> BTreeMap<String, T> {
+    let lock = || asking.lock().unwrap_or_else(PoisonError::into_inner);
+    let (answer, answers) = mpsc::channel();
+    let mut expected = 0;
+    for key in keys {
+        if !lock().insert(key.clone()) {
+            tracing::warn!(mount = %key, "statvfs of this mount has not returned since an earlier call: left out");
+            continue;
+        }
+        let (answer, ask) = (answer.clone(), ask.clone());
+        let spawned = std::thread::Builder::new()
+            .name("salve-statvfs".to_string())
+            .spawn({
+                let key = key.clone();
+                move || {
+                    let value = ask(&key);
+                    asking
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&key);
+                    let _ = answer.send((key, value));
+                }
+            });
+        match spawned {
+            Ok(_) => expected += 1,
+            Err(_) => {
+                lock().remove(&key);
+            }
+        }
+    }
+    drop(answer);
+    let deadline = Instant::now() + patience;
+    let mut answered = BTreeMap::new();
+    while answered.len() < expected {
+        match answers.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((key, value)) => {
+                answered.insert(key, value);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    late = expected - answered.len(),
+                    "statvfs of some mounts did not return in time: left out"
+                );
+                break;
+            }
+        }
+    }
+    answered
 }
 
 fn parse_os_release(text: &str) -> OsInfo {
@@ -270,6 +349,54 @@ fn unescape_mount_field(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mount_that_never_answers_is_left_out_and_not_asked_again() {
+        static ASKING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        let (release, hung) = mpsc::channel::<()>();
+        let hung = std::sync::Arc::new(Mutex::new(hung));
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ask = {
+            let (hung, asked) = (hung.clone(), asked.clone());
+            move |key: &str| {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if key == "/nfs" {
+                    // Blocks until released, like statvfs of a dead server.
+                    let _ = hung.lock().unwrap().recv();
+                }
+                key.len()
+            }
+        };
+        let keys: BTreeSet<String> = ["/", "/nfs", "/home"].map(String::from).into();
+        let begun = Instant::now();
+        let answers = answered_within(
+            &ASKING,
+            keys.clone(),
+            Duration::from_millis(200),
+            ask.clone(),
+        );
+        assert!(begun.elapsed() < Duration::from_secs(5));
+        assert_eq!(answers.keys().collect::<Vec<_>>(), ["/", "/home"]);
+        assert_eq!(answers["/home"], 5);
+        // Asked again while the first is still blocked: not asked twice.
+        let answers = answered_within(
+            &ASKING,
+            keys.clone(),
+            Duration::from_millis(200),
+            ask.clone(),
+        );
+        assert_eq!(answers.len(), 2);
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 5);
+        // Once it answers, it is asked again.
+        release.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ASKING.lock().unwrap().contains("/nfs") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = release.send(());
+        let answers = answered_within(&ASKING, keys, Duration::from_secs(5), ask);
+        assert_eq!(answers.len(), 3);
+    }
 
     #[test]
     fn parses_proc_files() {
