@@ -1310,6 +1310,11 @@ fn a_failed_rotation_acknowledges_exactly_the_records_already_durable() {
         })
         .collect();
     assert!(!acknowledged.is_empty());
+    // Every later append is refused, and not logged.
+    assert!(matches!(
+        log.append(event(99)),
+        Err(salve::audit::AuditError::Stopped(_))
+    ));
     drop(log);
     let mut logged: Vec<String> = read::records(&log_dir)
         .map(|r| r.unwrap())

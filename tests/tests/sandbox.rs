@@ -406,19 +406,18 @@ fn path_traversal_by_symlink_is_denied() {
 /// `app` (to `/etc`), or at a directory above the grant, reads nothing.
 #[test]
 fn a_grant_reached_through_a_symlink_is_not_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink("/etc", dir.path().join("app")).unwrap();
-    let real = dir.path().join("real");
+    let temp = tempfile::tempdir().unwrap();
+    // The temporary directory itself may lie behind a link.
+    let dir = temp.path().canonicalize().unwrap();
+    let dir = dir.as_path();
+    std::os::unix::fs::symlink("/etc", dir.join("app")).unwrap();
+    let real = dir.join("real");
     std::fs::create_dir_all(real.join("sub")).unwrap();
     std::fs::write(real.join("sub/note.txt"), "behind a link").unwrap();
-    std::os::unix::fs::symlink(&real, dir.path().join("above")).unwrap();
+    std::os::unix::fs::symlink(&real, dir.join("above")).unwrap();
     for (granted, path, link) in [
-        (dir.path().join("app"), "passwd", dir.path().join("app")),
-        (
-            dir.path().join("above/sub"),
-            "note.txt",
-            dir.path().join("above"),
-        ),
+        (dir.join("app"), "passwd", dir.join("app")),
+        (dir.join("above/sub"), "note.txt", dir.join("above")),
     ] {
         let package = hostile(granted.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
         let path = format!("{}/{path}", granted.display());

@@ -445,8 +445,12 @@ impl Shared {
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                let leader = Leader { shared: self };
+                let mut leader = Leader {
+                    shared: self,
+                    unwinding: true,
+                };
                 self.lead();
+                leader.unwinding = false;
                 drop(leader);
                 continue;
             }
@@ -513,25 +517,30 @@ impl Shared {
             self.fail(&format!("write failed: {error}"));
             return;
         }
-        io.size += lines.len() as u64;
         let begun = Instant::now();
         if let Err(error) = io.file.sync_data() {
+            // Whether any of it reached the disk is unknown; none of it was
+            // acknowledged, so none of it is kept, as far as that goes.
+            let _ = io.file.set_len(io.size);
             self.fail(&format!("fdatasync failed: {error}"));
             return;
         }
         let took = begun.elapsed();
-        // Durable: acknowledged whatever happens next (a failed rotation
-        // stops later appends, not these).
-        self.synced.fetch_max(batch, Ordering::SeqCst);
+        io.size += lines.len() as u64;
         self.counters.count(records, took);
-        // Those gathered while this sync ran are expected back too.
-        io.gathering.expected += lock(&self.chain).jobs;
-        io.gathering.patience = took.min(MAX_GATHER);
         if let Some(copy) = &self.copy {
             for checkpoint in &checkpoints {
                 copy.keep(checkpoint);
             }
         }
+        // Durable: acknowledged whatever happens next (a failed rotation
+        // stops later appends, not these). Its checkpoints are handed to
+        // the copy first, so that a close that sees them durable finds them
+        // there.
+        self.synced.fetch_max(batch, Ordering::SeqCst);
+        // Those gathered while this sync ran are expected back too.
+        io.gathering.expected += lock(&self.chain).jobs;
+        io.gathering.patience = took.min(MAX_GATHER);
         if io.size >= self.config.max_segment_bytes
             && self.failure().is_none()
             && let Err(reason) = self.rotate(&mut io, next_seq)
@@ -581,19 +590,20 @@ impl Shared {
             }
             let batch = {
                 let mut chain = lock(&self.chain);
-                (self.checkpoint_due(&chain) && self.seal_checkpoint(&mut chain))
-                    .then_some(chain.batch)
-            };
-            match batch {
-                Some(batch) => {
-                    let _ = self.wait_durable(batch);
-                }
-                // Due, and still not sealed: without it the tail would go
-                // unsigned for good, so the log stops rather than spin.
-                None if self.checkpoint_due(&lock(&self.chain)) => {
+                if !self.checkpoint_due(&chain) {
+                    None
+                } else if self.seal_checkpoint(&mut chain) {
+                    Some(chain.batch)
+                } else {
+                    // Due, and cannot be sealed: without it the tail would
+                    // go unsigned for good, so the log stops rather than
+                    // try again and again.
                     self.fail("cannot seal a checkpoint");
+                    None
                 }
-                None => {}
+            };
+            if let Some(batch) = batch {
+                let _ = self.wait_durable(batch);
             }
         }
     }
@@ -604,6 +614,8 @@ impl Shared {
 /// durable to return and one of the others to lead the next sync.
 struct Leader<'a> {
     shared: &'a Shared,
+    /// Still set when dropped: `lead` did not return, it panicked.
+    unwinding: bool,
 }
 
 impl Drop for Leader<'_> {
@@ -611,7 +623,7 @@ impl Drop for Leader<'_> {
         let shared = self.shared;
         // A batch taken and then dropped by a panic is lost, and the chain
         // has moved past it: nothing after it may be acknowledged.
-        if std::thread::panicking() {
+        if self.unwinding {
             shared.fail("the audit writer panicked while syncing");
         }
         shared.leading.store(false, Ordering::SeqCst);

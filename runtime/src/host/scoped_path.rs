@@ -40,22 +40,27 @@ pub enum Opening {
 }
 
 /// Opens the directory `prefix` (absolute and normalized), one component at
-/// a time from `/`, following no symbolic link.
+/// a time from `/`, following no symbolic link. Each is opened `O_PATH`, as
+/// `cap-std` opens a directory: searching a directory needs no permission
+/// to read it.
 pub fn open_granted(prefix: &Path) -> Result<Dir, Opening> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let io = |errno: Errno| Opening::Io(std::io::Error::from(errno));
     let mut dir: OwnedFd = nix::fcntl::open("/", flags, Mode::empty()).map_err(io)?;
     let mut walked = PathBuf::from("/");
     for component in prefix.components() {
-        let Component::Normal(name) = component else {
-            continue;
+        let name = match component {
+            Component::RootDir => continue,
+            Component::Normal(name) => name,
+            // Refused when the grant is parsed; never followed here.
+            _ => return Err(io(Errno::EINVAL)),
         };
         walked.push(name);
         dir = match nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
             Ok(next) => next,
-            // A link as the last component of `openat` with `O_NOFOLLOW`
-            // is `ELOOP` — or `ENOTDIR`, with `O_DIRECTORY`, on some
-            // kernels: tell a link from a file by looking at it.
+            // A link opened with `O_NOFOLLOW` and `O_DIRECTORY` is
+            // `ENOTDIR` (`ELOOP` without `O_DIRECTORY`), as a file would
+            // be: tell the two apart by looking at it.
             Err(Errno::ELOOP | Errno::ENOTDIR)
                 if std::fs::symlink_metadata(&walked).is_ok_and(|m| m.is_symlink()) =>
             {

@@ -4,9 +4,11 @@
 //! `statvfs` on a network filesystem whose server is gone can block for
 //! good, and a blocked host call cannot be interrupted by the invocation's
 //! deadline. So each mount is asked from a thread of its own, and `disks`
-//! answers with the mounts that replied within [`STATVFS_PATIENCE`]; a mount
-//! still being asked from an earlier call is not asked again until it
-//! replies, so a hung mount holds one thread, not one per call.
+//! answers with the mounts that replied within [`STATVFS_PATIENCE`]. A mount
+//! already being asked by another call is not asked again: the call waits
+//! for that answer instead, or, if it has been awaited longer than the
+//! patience already (a hung mount), leaves it out at once. So a hung mount
+//! holds one thread, not one per call.
 
 use super::HostCtx;
 use crate::engine::bindings::salve::action::sysinfo::{
@@ -15,14 +17,52 @@ use crate::engine::bindings::salve::action::sysinfo::{
 use crate::engine::bindings::salve::action::types::HostError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long `disks` waits for the mounts to answer, all together.
 const STATVFS_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Mount points whose `statvfs` has not returned yet.
-static ASKING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Mount points whose `statvfs` is under way.
+static ASKING: Asking<Option<nix::sys::statvfs::Statvfs>> = Asking::new();
+
+/// Questions under way, by key, each answered once for every caller
+/// waiting on it.
+struct Asking<T> {
+    slots: Mutex<BTreeMap<String, Arc<Slot<T>>>>,
+}
+
+/// One question under way: when it was asked, and its answer once known.
+struct Slot<T> {
+    asked: Instant,
+    answer: Mutex<Option<T>>,
+    answered: Condvar,
+}
+
+impl<T> Asking<T> {
+    const fn new() -> Self {
+        Asking {
+            slots: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+/// Takes a question's slot out of [`Asking`] once its thread ends, even by
+/// a panic: the next call asks again.
+struct Done<T: 'static> {
+    asking: &'static Asking<T>,
+    key: String,
+}
+
+impl<T> Drop for Done<T> {
+    fn drop(&mut self) {
+        self.asking
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
 
 /// Filesystems that hold no user data; left out of `disks`.
 const PSEUDO_FILESYSTEMS: &[&str] = &[
@@ -160,63 +200,91 @@ impl Host for HostCtx {
 }
 
 /// Runs `ask` for each of `keys` on a thread of its own and returns the
-/// answers that came within `patience` (all together). A key still being
-/// asked (in `asking`) from an earlier call, or whose thread cannot start,
-/// is not asked; a key whose answer is late stays in `asking` until it
-/// comes.
-fn answered_within<T: Send + 'static>(
-    asking: &'static Mutex<BTreeSet<String>>,
+/// answers that came within `patience` (all together). A key already being
+/// asked (by an earlier call, in `asking`) is not asked again: its answer
+/// is awaited, unless it has been awaited for longer than `patience`
+/// already. A key whose thread cannot start is left out.
+fn answered_within<T: Clone + Send + 'static>(
+    asking: &'static Asking<T>,
     keys: BTreeSet<String>,
     patience: Duration,
     ask: impl Fn(&str) -> T + Send + Sync + Clone + 'static,
 ) -> BTreeMap<String, T> {
-    let lock = || asking.lock().unwrap_or_else(PoisonError::into_inner);
-    let (answer, answers) = mpsc::channel();
-    let mut expected = 0;
+    let lock = || asking.slots.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Instant::now();
+    let mut awaited = Vec::new();
     for key in keys {
-        if !lock().insert(key.clone()) {
-            tracing::warn!(mount = %key, "statvfs of this mount has not returned since an earlier call: left out");
+        let (slot, new) = {
+            let mut slots = lock();
+            match slots.get(&key) {
+                Some(slot) => (slot.clone(), false),
+                None => {
+                    let slot = Arc::new(Slot {
+                        asked: now,
+                        answer: Mutex::new(None),
+                        answered: Condvar::new(),
+                    });
+                    slots.insert(key.clone(), slot.clone());
+                    (slot, true)
+                }
+            }
+        };
+        if !new {
+            if now.duration_since(slot.asked) > patience {
+                tracing::debug!(mount = %key, "statvfs of this mount has not returned for a while: left out");
+                continue;
+            }
+            awaited.push((key, slot));
             continue;
         }
-        let (answer, ask) = (answer.clone(), ask.clone());
         let spawned = std::thread::Builder::new()
             .name("salve-statvfs".to_string())
             .spawn({
-                let key = key.clone();
+                let (key, slot, ask) = (key.clone(), slot.clone(), ask.clone());
                 move || {
-                    let value = ask(&key);
-                    asking
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key);
-                    let _ = answer.send((key, value));
+                    let _done = Done { asking, key };
+                    let value = ask(&_done.key);
+                    *slot.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+                    slot.answered.notify_all();
                 }
             });
         match spawned {
-            Ok(_) => expected += 1,
+            Ok(_) => awaited.push((key, slot)),
             Err(_) => {
                 lock().remove(&key);
             }
         }
     }
-    drop(answer);
-    let deadline = Instant::now() + patience;
-    let mut answered = BTreeMap::new();
-    while answered.len() < expected {
-        match answers.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((key, value)) => {
-                answered.insert(key, value);
-            }
-            Err(_) => {
-                tracing::warn!(
-                    late = expected - answered.len(),
-                    "statvfs of some mounts did not return in time: left out"
-                );
+    let deadline = now + patience;
+    let mut answers = BTreeMap::new();
+    let mut late = 0;
+    for (key, slot) in awaited {
+        let mut answer = slot.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        while answer.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 break;
             }
+            answer = slot
+                .answered
+                .wait_timeout(answer, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        match answer.as_ref() {
+            Some(value) => {
+                answers.insert(key, value.clone());
+            }
+            None => late += 1,
         }
     }
-    answered
+    if late > 0 {
+        tracing::warn!(
+            late,
+            "statvfs of some mounts did not return in time: left out"
+        );
+    }
+    answers
 }
 
 fn parse_os_release(text: &str) -> OsInfo {
@@ -352,14 +420,15 @@ mod tests {
 
     #[test]
     fn a_mount_that_never_answers_is_left_out_and_not_asked_again() {
-        static ASKING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-        let (release, hung) = mpsc::channel::<()>();
-        let hung = std::sync::Arc::new(Mutex::new(hung));
-        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static ASKING: Asking<usize> = Asking::new();
+        let (release, hung) = std::sync::mpsc::channel::<()>();
+        let hung = Arc::new(Mutex::new(hung));
+        let asked = Arc::new(AtomicUsize::new(0));
         let ask = {
             let (hung, asked) = (hung.clone(), asked.clone());
             move |key: &str| {
-                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                asked.fetch_add(1, Ordering::SeqCst);
                 if key == "/nfs" {
                     // Blocks until released, like statvfs of a dead server.
                     let _ = hung.lock().unwrap().recv();
@@ -368,34 +437,63 @@ mod tests {
             }
         };
         let keys: BTreeSet<String> = ["/", "/nfs", "/home"].map(String::from).into();
+        let patience = Duration::from_secs(2);
         let begun = Instant::now();
-        let answers = answered_within(
-            &ASKING,
-            keys.clone(),
-            Duration::from_millis(200),
-            ask.clone(),
-        );
-        assert!(begun.elapsed() < Duration::from_secs(5));
+        let answers = answered_within(&ASKING, keys.clone(), patience, ask.clone());
+        assert!(begun.elapsed() >= patience);
         assert_eq!(answers.keys().collect::<Vec<_>>(), ["/", "/home"]);
         assert_eq!(answers["/home"], 5);
-        // Asked again while the first is still blocked: not asked twice.
-        let answers = answered_within(
-            &ASKING,
-            keys.clone(),
-            Duration::from_millis(200),
-            ask.clone(),
-        );
+        // Asked again while the first is still blocked, and for longer than
+        // the patience: left out at once, not asked twice.
+        let begun = Instant::now();
+        let answers = answered_within(&ASKING, keys.clone(), patience, ask.clone());
+        assert!(begun.elapsed() < patience);
         assert_eq!(answers.len(), 2);
-        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 5);
+        assert_eq!(asked.load(Ordering::SeqCst), 5);
         // Once it answers, it is asked again.
         release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ASKING.lock().unwrap().contains("/nfs") && Instant::now() < deadline {
+        while ASKING.slots.lock().unwrap().contains_key("/nfs") && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = release.send(());
-        let answers = answered_within(&ASKING, keys, Duration::from_secs(5), ask);
+        let answers = answered_within(&ASKING, keys, patience, ask);
         assert_eq!(answers.len(), 3);
+    }
+
+    #[test]
+    fn calls_at_the_same_time_share_one_question() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static ASKING: Asking<usize> = Asking::new();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let ask = {
+            let asked = asked.clone();
+            move |key: &str| {
+                asked.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(1));
+                key.len()
+            }
+        };
+        let keys: BTreeSet<String> = ["/", "/home"].map(String::from).into();
+        let start = std::sync::Barrier::new(2);
+        let answers: Vec<_> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let (keys, ask, start) = (keys.clone(), ask.clone(), &start);
+                    scope.spawn(move || {
+                        start.wait();
+                        answered_within(&ASKING, keys, Duration::from_secs(5), ask)
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        // Both calls got every answer, and each mount was asked once: the
+        // second call waited for the first one's questions.
+        for answer in answers {
+            assert_eq!(answer.len(), 2);
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 
     #[test]
