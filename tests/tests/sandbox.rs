@@ -532,6 +532,30 @@ fn a_granted_program_runs_with_an_empty_environment() {
     );
 }
 
+/// An argument holding a space is granted in quotes, and only that one
+/// argument matches it, not the same words apart.
+#[test]
+fn a_quoted_argument_is_granted_whole() {
+    let package = PackageCopy::new(
+        artifacts::HOSTILE,
+        &[("\"/bin/sleep 30\"", r#"'/bin/echo "two words" *'"#)],
+        "\n[limits]\ndeadline-ms = 500\nmemory-mib = 32\noutput-kib = 64\n",
+    );
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "program", "program": "/bin/echo", "args": ["two words", "and more"], "timeout_ms": 1000}),
+    );
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"two words and more\n"}"#)
+    );
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "program", "program": "/bin/echo", "args": ["two", "words"], "timeout_ms": 1000}),
+    );
+    assert_denied(&run, Capability::Programs, "is not granted");
+}
+
 #[test]
 fn the_deadline_covers_time_spent_in_host_calls() {
     let run = attack(

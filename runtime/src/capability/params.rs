@@ -133,69 +133,181 @@ impl FromStr for PathPrefix {
 /// argument `flush-caches` and no other; a path alone, with no argument; a
 /// last word `*`, with the arguments before it and any after them (for
 /// arguments the action takes from its input, e.g. `/usr/bin/journalctl
-/// --no-pager -u *`). An argument holding a space cannot be granted.
+/// --no-pager -u *`). An argument holding a space, a quote or a backslash,
+/// an empty one, or a literal `*`, is written in double quotes, with `\"`
+/// for a quote and `\\` for a backslash inside: `/usr/bin/journalctl
+/// --since "1 hour ago"`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ProgramPath(String);
+pub struct ProgramPath {
+    /// The rule in its canonical form (words separated by one space,
+    /// quoted only where they must be): how it is compared and shown.
+    rule: String,
+    program: String,
+    args: Vec<String>,
+    /// Ends in `*`: any further arguments.
+    any_more: bool,
+}
 
 impl ProgramPath {
-    /// The rule as written: the path, then the arguments.
+    /// The rule as written (canonically): the path, then the arguments.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.rule
     }
 
     /// The program's path.
     pub fn path(&self) -> &str {
-        self.0.split(' ').next().unwrap_or_default()
+        &self.program
     }
 
     /// Whether this rule lets `program` run with exactly `args`.
     pub fn allows(&self, program: &str, args: &[String]) -> bool {
-        if self.path() != program {
+        if self.program != program {
             return false;
         }
-        let words: Vec<&str> = self.0.split(' ').skip(1).collect();
-        let same = |fixed: &[&str]| fixed.iter().zip(args).all(|(w, a)| w == a);
-        match words.split_last() {
-            Some((&"*", fixed)) => args.len() >= fixed.len() && same(fixed),
-            _ => args.len() == words.len() && same(&words),
+        let same = self.args.iter().zip(args).all(|(w, a)| w == a);
+        if self.any_more {
+            args.len() >= self.args.len() && same
+        } else {
+            args.len() == self.args.len() && same
         }
     }
+}
+
+/// A word of a program rule: its text, and whether it was quoted.
+struct Word {
+    text: String,
+    quoted: bool,
+}
+
+/// Splits a program rule into words: separated by whitespace, each either
+/// bare or in double quotes (with `\"` and `\\` inside).
+fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
+    let shown = || rule.escape_debug().to_string();
+    let mut words = Vec::new();
+    let mut chars = rule.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+        let Some(first) = chars.next() else {
+            return Ok(words);
+        };
+        let mut text = String::new();
+        let quoted = first == '"';
+        if quoted {
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err(ParamError(format!(
+                            "in `{}`, a quote is not closed",
+                            shown()
+                        )));
+                    }
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c @ ('"' | '\\')) => text.push(c),
+                        _ => {
+                            return Err(ParamError(format!(
+                                "in `{}`, a backslash inside quotes may only come before `\"` or `\\`",
+                                shown()
+                            )));
+                        }
+                    },
+                    Some(c) => text.push(c),
+                }
+            }
+            if chars.peek().is_some_and(|c| !c.is_ascii_whitespace()) {
+                return Err(ParamError(format!(
+                    "in `{}`, a closing quote is followed by more of the word: quote the whole argument",
+                    shown()
+                )));
+            }
+        } else {
+            text.push(first);
+            while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
+                text.push(c);
+            }
+            if text.contains('"') {
+                return Err(ParamError(format!(
+                    "in `{}`, `{}` holds a quote: quote the whole argument, with `\\\"` for the quote",
+                    shown(),
+                    text.escape_debug()
+                )));
+            }
+        }
+        words.push(Word { text, quoted });
+    }
+}
+
+/// `arg` as a rule writes it: bare if it can be, else in double quotes.
+fn rule_word(arg: &str) -> String {
+    let bare = !arg.is_empty()
+        && arg != "*"
+        && !arg
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\');
+    if bare {
+        return arg.to_string();
+    }
+    let mut quoted = String::from("\"");
+    for c in arg.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 impl FromStr for ProgramPath {
     type Err = ParamError;
 
     fn from_str(rule: &str) -> Result<Self, ParamError> {
-        let mut words = rule.split_ascii_whitespace();
-        let path = parse_absolute_path(words.next().unwrap_or_default(), "program")?;
-        if path == "/" {
+        let mut words = words(rule)?.into_iter();
+        let first = words.next().map(|w| w.text).unwrap_or_default();
+        let program = parse_absolute_path(&first, "program")?;
+        if program == "/" {
             return Err(ParamError(
                 "program `/` is a directory: name the program's file, e.g. `/usr/bin/resolvectl`"
                     .to_string(),
             ));
         }
-        let args: Vec<&str> = words.collect();
-        if let Some(at) = args.iter().position(|w| *w == "*")
-            && at + 1 != args.len()
+        let words: Vec<Word> = words.collect();
+        let wildcard = |w: &Word| !w.quoted && w.text == "*";
+        if let Some(at) = words.iter().position(wildcard)
+            && at + 1 != words.len()
         {
             return Err(ParamError(format!(
-                "in `{}`, `*` comes before other arguments: it may only be the last word (any arguments after those before it)",
+                "in `{}`, `*` comes before other arguments: it may only be the last word (any arguments after those before it); write `\"*\"` for the argument `*` itself",
                 rule.escape_debug()
             )));
         }
-        if args.iter().any(|w| w.chars().any(char::is_control)) {
+        if words.iter().any(|w| w.text.chars().any(char::is_control)) {
             return Err(ParamError(format!(
                 "an argument of `{}` holds a control character",
                 rule.escape_debug()
             )));
         }
-        let mut text = path;
-        for arg in args {
-            text.push(' ');
-            text.push_str(arg);
+        let any_more = words.last().is_some_and(wildcard);
+        let args: Vec<String> = words
+            .into_iter()
+            .take_while(|w| !wildcard(w))
+            .map(|w| w.text)
+            .collect();
+        let mut canonical = program.clone();
+        for arg in &args {
+            canonical.push(' ');
+            canonical.push_str(&rule_word(arg));
         }
-        Ok(ProgramPath(text))
+        if any_more {
+            canonical.push_str(" *");
+        }
+        Ok(ProgramPath {
+            rule: canonical,
+            program,
+            args,
+            any_more,
+        })
     }
 }
 
@@ -318,7 +430,7 @@ impl fmt::Display for PathPrefix {
 
 impl fmt::Display for ProgramPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.rule)
     }
 }
 
@@ -396,6 +508,36 @@ mod tests {
         assert!(open.allows("/usr/bin/journalctl", &args(&["--no-pager", "-u"])));
         assert!(!open.allows("/usr/bin/journalctl", &args(&["-u", "cups.service"])));
         assert!("/usr/bin/journalctl * -u".parse::<ProgramPath>().is_err());
+        // Quoted arguments: spaces, quotes, backslashes, empty, a literal `*`.
+        let since: ProgramPath = r#"/usr/bin/journalctl --since  "1 hour ago" *"#.parse().unwrap();
+        assert_eq!(
+            since.as_str(),
+            r#"/usr/bin/journalctl --since "1 hour ago" *"#
+        );
+        assert!(since.allows(
+            "/usr/bin/journalctl",
+            &args(&["--since", "1 hour ago", "-u", "cups"])
+        ));
+        assert!(!since.allows(
+            "/usr/bin/journalctl",
+            &args(&["--since", "1", "hour", "ago"])
+        ));
+        let odd: ProgramPath = r#"/bin/echo "say \"hi\"" "a\\b" "" "*""#.parse().unwrap();
+        assert!(odd.allows("/bin/echo", &args(&[r#"say "hi""#, r"a\b", "", "*"])));
+        assert!(!odd.allows("/bin/echo", &args(&[r#"say "hi""#, r"a\b", "", "x"])));
+        // Canonical: the same rule however it was written parses to itself.
+        assert_eq!(odd.as_str().parse::<ProgramPath>().unwrap(), odd);
+        let plain: ProgramPath = r#"/usr/bin/resolvectl "flush-caches""#.parse().unwrap();
+        assert_eq!(plain, exact);
+        for bad in [
+            r#"/bin/echo "open"#,
+            r#"/bin/echo "a"b"#,
+            r#"/bin/echo a"b"#,
+            r#"/bin/echo "a\nb""#,
+            r#""/bin/echo" "*" * x"#,
+        ] {
+            assert!(bad.parse::<ProgramPath>().is_err(), "{bad}");
+        }
     }
 
     #[test]
