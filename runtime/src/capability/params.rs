@@ -294,7 +294,7 @@ impl FromStr for ProgramPath {
             .take_while(|w| !wildcard(w))
             .map(|w| w.text)
             .collect();
-        let mut canonical = program.clone();
+        let mut canonical = rule_word(&program);
         for arg in &args {
             canonical.push(' ');
             canonical.push_str(&rule_word(arg));
@@ -438,6 +438,37 @@ impl fmt::Display for ProgramPath {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any arguments, written as a rule would write them, read back as
+        /// exactly those arguments, and the rule allows them and only them.
+        #[test]
+        fn quoted_rules_read_back_their_arguments(
+            args in proptest::collection::vec("[ a\"\\\\*\t-]{0,6}", 0..5),
+            more in proptest::bool::ANY,
+        ) {
+            let args: Vec<String> = args
+                .into_iter()
+                .filter(|a| !a.contains('\t'))
+                .collect();
+            let mut rule = String::from("/bin/echo");
+            for arg in &args {
+                rule.push(' ');
+                rule.push_str(&rule_word(arg));
+            }
+            if more {
+                rule.push_str(" *");
+            }
+            let parsed: ProgramPath = rule.parse().unwrap();
+            proptest::prop_assert_eq!(&parsed.args, &args);
+            proptest::prop_assert_eq!(parsed.any_more, more);
+            proptest::prop_assert_eq!(parsed.as_str(), rule.as_str());
+            proptest::prop_assert!(parsed.allows("/bin/echo", &args));
+            let mut extra = args.clone();
+            extra.push("x".to_string());
+            proptest::prop_assert_eq!(parsed.allows("/bin/echo", &extra), more);
+        }
+    }
+
     #[test]
     fn service_names() {
         assert_eq!(
@@ -527,6 +558,9 @@ mod tests {
         assert!(!odd.allows("/bin/echo", &args(&[r#"say "hi""#, r"a\b", "", "x"])));
         // Canonical: the same rule however it was written parses to itself.
         assert_eq!(odd.as_str().parse::<ProgramPath>().unwrap(), odd);
+        let spaced: ProgramPath = r#""/opt/my tools/fix" --all"#.parse().unwrap();
+        assert_eq!(spaced.path(), "/opt/my tools/fix");
+        assert_eq!(spaced.as_str().parse::<ProgramPath>().unwrap(), spaced);
         let plain: ProgramPath = r#"/usr/bin/resolvectl "flush-caches""#.parse().unwrap();
         assert_eq!(plain, exact);
         for bad in [
