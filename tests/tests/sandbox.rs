@@ -553,7 +553,11 @@ fn a_quoted_argument_is_granted_whole() {
         &package,
         serde_json::json!({"mode": "program", "program": "/bin/echo", "args": ["two", "words"], "timeout_ms": 1000}),
     );
-    assert_denied(&run, Capability::Programs, "is not granted");
+    assert_denied(
+        &run,
+        Capability::Programs,
+        "is not granted with the arguments",
+    );
 }
 
 #[test]

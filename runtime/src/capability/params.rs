@@ -181,9 +181,13 @@ struct Word {
 }
 
 /// Splits a program rule into words: separated by whitespace, each either
-/// bare or in double quotes (with `\"` and `\\` inside).
+/// bare or in double quotes (with `\"` and `\\` inside). Characters that
+/// could make a rule read as something else on a vetter's terminal —
+/// control characters, bidirectional controls, whitespace other than the
+/// ASCII space — are refused anywhere in it, the program's path included.
 fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
-    let shown = || rule.escape_debug().to_string();
+    let shown = || crate::text::clipped(&rule.escape_debug().to_string(), 512).into_owned();
+
     let mut words = Vec::new();
     let mut chars = rule.chars().peekable();
     loop {
@@ -226,13 +230,23 @@ fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
             while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
                 text.push(c);
             }
-            if text.contains('"') {
+            if text.contains(['"', '\\']) {
                 return Err(ParamError(format!(
-                    "in `{}`, `{}` holds a quote: quote the whole argument, with `\\\"` for the quote",
+                    "in `{}`, `{}` holds a quote or a backslash: write the whole argument in double quotes, with `\\\"` for a quote and `\\\\` for a backslash",
                     shown(),
-                    text.escape_debug()
+                    crate::text::clipped(&text.escape_debug().to_string(), 256)
                 )));
             }
+        }
+        if let Some(c) = text
+            .chars()
+            .find(|c| crate::text::is_deceptive(*c) || (c.is_whitespace() && *c != ' '))
+        {
+            return Err(ParamError(format!(
+                "in `{}`, a word holds U+{:04X}: a program or argument may hold no control characters, bidirectional controls or whitespace other than spaces",
+                shown(),
+                c as u32
+            )));
         }
         words.push(Word { text, quoted });
     }
@@ -279,13 +293,7 @@ impl FromStr for ProgramPath {
         {
             return Err(ParamError(format!(
                 "in `{}`, `*` comes before other arguments: it may only be the last word (any arguments after those before it); write `\"*\"` for the argument `*` itself",
-                rule.escape_debug()
-            )));
-        }
-        if words.iter().any(|w| w.text.chars().any(char::is_control)) {
-            return Err(ParamError(format!(
-                "an argument of `{}` holds a control character",
-                rule.escape_debug()
+                crate::text::clipped(&rule.escape_debug().to_string(), 512)
             )));
         }
         let any_more = words.last().is_some_and(wildcard);
@@ -558,6 +566,18 @@ mod tests {
         assert!(!odd.allows("/bin/echo", &args(&[r#"say "hi""#, r"a\b", "", "x"])));
         // Canonical: the same rule however it was written parses to itself.
         assert_eq!(odd.as_str().parse::<ProgramPath>().unwrap(), odd);
+        for deceptive in [
+            "\"/usr/bin/x\r\u{1b}[2K\" --all",
+            "/usr/bin/x \"a\u{1b}b\"",
+            "/usr/bin/x \"a\tb\"",
+            "/usr/bin/x a\u{202e}b",
+            "/usr/bin/x a\u{a0}b",
+            "/usr/bin/x\u{7}",
+        ] {
+            let error = deceptive.parse::<ProgramPath>().unwrap_err().to_string();
+            assert!(error.contains("may hold no control characters"), "{error}");
+        }
+        assert!(r"/usr/bin/x 1\ hour".parse::<ProgramPath>().is_err());
         let spaced: ProgramPath = r#""/opt/my tools/fix" --all"#.parse().unwrap();
         assert_eq!(spaced.path(), "/opt/my tools/fix");
         assert_eq!(spaced.as_str().parse::<ProgramPath>().unwrap(), spaced);

@@ -197,8 +197,16 @@ fn describe(data: &salve::manifest::DataDescription) -> String {
     }
 }
 
+/// Prints the vetting report. Everything the manifest says is escaped: a
+/// hostile manifest cannot rewrite what the vetter's terminal shows.
 fn print_report(report: &Report) {
-    println!("{} {} — {}", report.id, report.version, report.description);
+    use salve::text::escaped;
+    println!(
+        "{} {} — {}",
+        report.id,
+        report.version,
+        escaped(&report.description)
+    );
     println!("  package    {}", report.package.display());
     println!(
         "  component  {} ({} KiB, sha256 {})",
@@ -206,8 +214,8 @@ fn print_report(report: &Report) {
         report.component_bytes.div_ceil(1024),
         report.sha256
     );
-    println!("  input      {}", report.input);
-    println!("  output     {}", report.output);
+    println!("  input      {}", escaped(&report.input.to_string()));
+    println!("  output     {}", escaped(&report.output.to_string()));
     println!();
     println!(
         "  {:<17} {:<11} {:<9} parameters",
@@ -219,7 +227,7 @@ fn print_report(report: &Report) {
         } else if capability.parameters.is_empty() {
             "-".to_string()
         } else {
-            capability.parameters.join(", ")
+            escaped(&capability.parameters.join(", ")).into_owned()
         };
         println!(
             "  {:<17} {:<11} {:<9} {parameters}",
