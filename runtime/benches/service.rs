@@ -13,6 +13,11 @@
 //! measures the disk's floor: `fdatasync` of a line appended to a file in
 //! the same directory.
 //!
+//! Each 32-client run also counts the CPU time it took, the service's
+//! process and the clients' (this process) apart, from `/proc/<pid>/stat`:
+//! the CPU an invocation costs, and so the most that the machine's cores
+//! could answer at that cost, however the work were scheduled.
+//!
 //! Run: `cargo bench -p salve --bench service` (`-- --quick` for fewer
 //! samples).
 
@@ -90,7 +95,8 @@ fn main() {
     // 32 clients: throughput and latency under load, over the Unix socket
     // and over TLS loopback (the certificate pinned by its fingerprint).
     let socket = service.socket();
-    let unix = clients(seconds, &key, &invoke, false, || {
+    let pid = service.child.as_ref().expect("running").id().to_string();
+    let unix = clients(&pid, seconds, &key, &invoke, false, || {
         Connection::open(&socket).expect("connect")
     });
     let (_, health) = support::http(&socket, "GET", "/v1/health", b"").expect("health");
@@ -109,10 +115,10 @@ fn main() {
         let session = rustls::ClientConnection::new(config.clone(), name).expect("TLS");
         Connection::new(rustls::StreamOwned::new(session, tcp))
     };
-    let tls = clients(seconds, &key, &invoke, false, connect_tls);
+    let tls = clients(&pid, seconds, &key, &invoke, false, connect_tls);
     // The same with every request signed before the run, as clients on
     // other machines would: what the service alone does on the 2 cores.
-    let presigned = clients(seconds, &key, &invoke, true, connect_tls);
+    let presigned = clients(&pid, seconds, &key, &invoke, true, connect_tls);
     service.signal(nix::sys::signal::Signal::SIGTERM);
 
     let base = percentile(&mut in_process, 0.5);
@@ -148,11 +154,14 @@ fn main() {
         );
     }
     println!();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     for (name, load) in &rows {
+        let (service_cpu, clients_cpu) = load.cpu_per_request();
         println!(
-            "{name}, 32 clients: {:.0} invocations/s ({} answered busy)",
+            "{name}, 32 clients: {:.0} invocations/s ({} answered busy); CPU per invocation: service {service_cpu:.0} µs, clients {clients_cpu:.0} µs — at that cost {cores} cores answer at most {:.0}/s",
             load.ok as f64 / seconds as f64,
-            load.busy
+            load.busy,
+            cores * 1e6 / (service_cpu + clients_cpu),
         );
     }
     println!(
@@ -194,11 +203,39 @@ fn fdatasyncs(dir: &Path, count: usize) -> Vec<Duration> {
         .collect()
 }
 
-/// What 32 clients achieved.
+/// What 32 clients achieved, and the CPU time it took: the service's and
+/// the clients' (this process's) apart.
 struct Load {
     ok: u64,
     busy: u64,
     latencies: Vec<Duration>,
+    service_cpu: Duration,
+    clients_cpu: Duration,
+}
+
+impl Load {
+    /// CPU time per answered request, in µs: the service's and the clients'.
+    fn cpu_per_request(&self) -> (f64, f64) {
+        let per = |cpu: Duration| cpu.as_secs_f64() * 1e6 / self.ok.max(1) as f64;
+        (per(self.service_cpu), per(self.clients_cpu))
+    }
+}
+
+/// The CPU time (user and system, every thread) process `pid` has used,
+/// from `/proc/<pid>/stat` (in clock ticks: precise to 10 ms, enough over
+/// a run of seconds).
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: utime and stime are the 14th and 15th of the line.
+    let after = &stat[stat.rfind(')').expect("stat line") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .expect("sysconf")
+        .expect("CLK_TCK") as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
 
 /// Requests each client signs before a run with `presigned`: at 1 000/s
@@ -209,14 +246,16 @@ const PRESIGNED_PER_SECOND: usize = 1_000;
 /// invoking for `seconds`, each signing its next request as it goes — or,
 /// with `presigned`, all of them before the run starts.
 fn clients<S: std::io::Read + std::io::Write>(
+    service_pid: &str,
     seconds: u64,
     key: &salve::identity::KeyPair,
     invoke: &(dyn Fn(usize) -> Operation + Sync),
     presigned: bool,
     connect: impl Fn() -> Connection<S> + Sync,
 ) -> Load {
-    let ready = std::sync::Barrier::new(32);
+    let ready = std::sync::Barrier::new(33);
     let deadline = std::sync::OnceLock::new();
+    let mut cpu = None;
     let results: Vec<Load> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..32)
             .map(|n| {
@@ -227,6 +266,8 @@ fn clients<S: std::io::Read + std::io::Write>(
                         ok: 0,
                         busy: 0,
                         latencies: Vec::new(),
+                        service_cpu: Duration::ZERO,
+                        clients_cpu: Duration::ZERO,
                     };
                     let mut i = n * 1_000_000;
                     let count = if presigned {
@@ -265,12 +306,19 @@ fn clients<S: std::io::Read + std::io::Write>(
                 })
             })
             .collect();
+        // Counted from when every client is connected and ready: the CPU
+        // time of the run itself (presigning included neither side).
+        ready.wait();
+        cpu = Some((cpu_time(service_pid), cpu_time("self")));
         handles
             .into_iter()
             .map(|h| h.join().expect("client"))
             .collect()
     });
+    let (service_before, clients_before) = cpu.expect("counted");
     Load {
+        service_cpu: cpu_time(service_pid).saturating_sub(service_before),
+        clients_cpu: cpu_time("self").saturating_sub(clients_before),
         ok: results.iter().map(|r| r.ok).sum(),
         busy: results.iter().map(|r| r.busy).sum(),
         latencies: results.into_iter().flat_map(|r| r.latencies).collect(),
