@@ -283,7 +283,7 @@ struct Tail {
     last_seq: u64,
     last_hash: Sha256Digest,
     /// Whether the last record is a checkpoint (or there is none): if not,
-    /// the tail left by a crash is checkpointed once the interval passes.
+    /// the tail left by a crash is checkpointed as the writer starts.
     checkpointed: bool,
     /// What opening had to repair after a crash.
     repairs: Vec<Repair>,

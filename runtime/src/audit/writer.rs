@@ -512,7 +512,10 @@ impl Shared {
         if let Err(error) = (&io.file).write_all(&lines) {
             // Take back whatever part of the batch reached the file: none of
             // it was acknowledged. If even that fails, reopening the log
-            // removes a torn final line.
+            // removes a torn final line, but whole lines of the batch stay:
+            // records in the log whose appenders were told it stopped (an
+            // invocation "started" that never ran is then closed as
+            // interrupted on reopen) — never the other way round.
             let _ = io.file.set_len(io.size);
             self.fail(&format!("write failed: {error}"));
             return;
@@ -520,7 +523,9 @@ impl Shared {
         let begun = Instant::now();
         if let Err(error) = io.file.sync_data() {
             // Whether any of it reached the disk is unknown; none of it was
-            // acknowledged, so none of it is kept, as far as that goes.
+            // acknowledged, so it is cut off again. That cut is not synced
+            // (the disk has just failed a sync): after a crash the lines
+            // may be back, as records nobody was told were logged.
             let _ = io.file.set_len(io.size);
             self.fail(&format!("fdatasync failed: {error}"));
             return;
