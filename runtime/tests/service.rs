@@ -25,7 +25,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{Service, http, post_signed, read_response, stage, stage_with};
+use support::{Service, http, post_signed, read_response, stage, stage_with, stage_with_policy};
 
 fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or("")
@@ -1041,6 +1041,25 @@ fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // So is the end user's view of what ran.
+    let out = cli(
+        &service,
+        &[
+            "session",
+            "activity",
+            session.as_str(),
+            "--url",
+            &url,
+            "--pin",
+            &pin,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("local-only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A session requested over TLS.
     let out = cli(
@@ -1330,6 +1349,82 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     } else {
         assert_eq!(status, 200, "{answer}");
     }
+    service.healthy();
+}
+
+#[test]
+fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
+    // This test's user may consent (under a real policy, root may not).
+    let uid = nix::unistd::getuid().as_raw();
+    let service = stage_with_policy(
+        Path::new(env!("CARGO_BIN_EXE_salve")),
+        "",
+        &format!("consent-min-uid = {uid}"),
+    );
+    let socket = service.socket();
+    let (_, answer) = service.ask("tom", &attended_request());
+    let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+    let approve = Operation::ApproveSession {
+        session: id.clone(),
+    };
+    assert_eq!(service.ask("ann", &approve).0, 200);
+    let body = serde_json::to_vec(&json!({ "session": id })).unwrap();
+
+    // Before consent, there is nothing of theirs to see: no such session
+    // (as for anyone but the user who consented).
+    let (status, answer) = http(&socket, "POST", "/v1/activity", &body).unwrap();
+    assert_eq!((status, code(&answer)), (404, "not-found"), "{answer}");
+    let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let invoke = Operation::Invoke {
+        session: id.clone(),
+        action: "echo".parse().unwrap(),
+        input: json!({ "printer": "hp-2" }),
+    };
+    let (status, answer) = service.ask("tom", &invoke);
+    assert_eq!(status, 200, "{answer}");
+
+    // After it: the session, and what ran in it, by whom and how it ended.
+    let (status, answer) = http(&socket, "POST", "/v1/activity", &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["session"]["state"], "active");
+    let ran = answer["result"]["invocations"].as_array().unwrap();
+    assert_eq!(ran.len(), 1, "{answer}");
+    assert_eq!(ran[0]["principal"], "tom");
+    assert!(ran[0]["action"].as_str().unwrap().starts_with("echo@"));
+
+    // The same through the CLI, with no key.
+    let out = cli(&service, &["session", "activity", id.as_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(shown.contains("INC7"), "{shown}");
+    assert!(
+        shown.contains("echo@") && shown.contains("by tom"),
+        "{shown}"
+    );
+
+    // A body that names no session.
+    let (status, answer) = http(&socket, "POST", "/v1/activity", br#"{"session": 7}"#).unwrap();
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "malformed-request"),
+        "{answer}"
+    );
+
+    // The refused look before consent is in the log, from the local user.
+    let dir = service.dir.path().join("data/audit");
+    let refused: Vec<_> = read::records(&dir)
+        .filter_map(Result::ok)
+        .filter(|r| r.kind == Kind::RequestRefused && r.session.as_deref() == Some(id.as_str()))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]
+            .source
+            .as_deref()
+            .is_some_and(|s| s.starts_with(&format!("local:uid={uid}"))),
+        "{refused:?}"
+    );
     service.healthy();
 }
 
@@ -1675,6 +1770,45 @@ fn stderr(out: &std::process::Output) -> String {
 fn escalation_in(text: &str) -> String {
     let at = text.find("e-").expect("an escalation id");
     text[at..at + 26].to_string()
+}
+
+#[test]
+fn the_installed_actions_through_the_cli() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+
+    // What a scope may allow: each action with its capabilities, the
+    // privileged ones marked.
+    let out = cli_as(&service, "tom", &["actions"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = stdout(&out);
+    for action in ["echo@", "system-report@1.0.0", "hostile@0.1.0"] {
+        assert!(listed.contains(action), "{action} in {listed}");
+    }
+    assert!(
+        listed.contains("! service-control (privileged): salve-test.service"),
+        "{listed}"
+    );
+    assert!(listed.contains("   sysinfo (standard)"), "{listed}");
+
+    let out = cli_as(&service, "tom", &["actions", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let actions: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hostile = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "hostile")
+        .expect("hostile listed");
+    let digest = hostile["digest"].as_str().unwrap();
+    assert!(
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{digest}"
+    );
+
+    // Only for someone the endpoint knows: without a key, nothing is asked.
+    let out = cli(&service, &["actions"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
 }
 
 #[test]

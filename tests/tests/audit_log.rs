@@ -753,7 +753,13 @@ fn a_closure_without_a_summary_is_flagged() {
         .unwrap();
     let records = f.audit_records();
     let report = session_report(records.clone(), session.id.as_str()).unwrap();
-    assert_eq!(report.flags, ["closed without a summary of what was done"]);
+    assert_eq!(
+        report.flags,
+        [
+            "closed without a summary of what was done",
+            "closed unresolved without a follow-up"
+        ]
+    );
     let figures = metrics(records, None);
     assert_eq!(figures.overall.documentation_completeness, Some(0.0));
     assert_eq!(figures.overall.mean_time_to_resolution_minutes, None);

@@ -43,8 +43,12 @@ pub struct EscalationLine {
     pub status: String,
     /// When it was raised.
     pub raised: String,
-    /// Who approved or denied it.
+    /// Who approved or denied it (none when it was voided or expired by
+    /// itself).
     pub decided_by: Option<String>,
+    /// Who approved it, kept when it was then voided (its session closed
+    /// before it was used) or expired.
+    pub approved_by: Option<String>,
     /// When it was decided (approved, denied, voided, expired).
     pub decided: Option<String>,
     /// Why it was denied or voided.
@@ -189,6 +193,7 @@ pub fn session_report(
                         status: "pending".to_string(),
                         raised: time.clone(),
                         decided_by: None,
+                        approved_by: None,
                         decided: None,
                         reason: None,
                     });
@@ -247,6 +252,9 @@ pub fn session_report(
                 {
                     line.status = status.to_string();
                     line.decided_by = record.principal.clone();
+                    if record.kind == Kind::EscalationApproved {
+                        line.approved_by = record.principal.clone();
+                    }
                     line.decided = Some(time);
                     line.reason = record.reason.clone();
                 }
@@ -291,6 +299,16 @@ pub fn session_report(
                     .flags
                     .push("closed without a summary of what was done".to_string());
             }
+            if closed.resolved == Some(false)
+                && closed
+                    .follow_up
+                    .as_deref()
+                    .is_none_or(|s| s.trim().is_empty())
+            {
+                report
+                    .flags
+                    .push("closed unresolved without a follow-up".to_string());
+            }
             if closed.resolved.is_none() {
                 report
                     .flags
@@ -316,8 +334,8 @@ pub struct Figures {
     pub escalated: u64,
     /// `escalated / sessions`.
     pub escalation_share: Option<f64>,
-    /// Closed sessions whose write-up says what was done and whether it
-    /// resolved the problem.
+    /// Closed sessions whose write-up says what was done, whether it
+    /// resolved the problem and, when it did not, the follow-up.
     pub documented: u64,
     /// `documented / closed`.
     pub documentation_completeness: Option<f64>,
@@ -354,6 +372,7 @@ struct SessionFacts {
     closed: Option<SystemTime>,
     resolved: Option<bool>,
     summary: bool,
+    follow_up: bool,
     escalated: bool,
     denied: u64,
     out_of_scope: u64,
@@ -417,6 +436,8 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 facts.resolved = detail_bool(&record, "resolved").or(facts.resolved);
                 facts.summary |=
                     detail_text(&record, "summary").is_some_and(|s| !s.trim().is_empty());
+                facts.follow_up |=
+                    detail_text(&record, "follow_up").is_some_and(|s| !s.trim().is_empty());
             }
             _ => {}
         }
@@ -443,7 +464,16 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
             figures.refused += facts.refused;
             if facts.closed.is_some() {
                 figures.closed += 1;
-                figures.documented += u64::from(facts.summary && facts.resolved.is_some());
+                // Resolved: what was done. Unresolved: what was done and
+                // what remains to be done.
+                figures.documented += u64::from(
+                    facts.summary
+                        && match facts.resolved {
+                            Some(true) => true,
+                            Some(false) => facts.follow_up,
+                            None => false,
+                        },
+                );
             }
             figures.resolved += u64::from(facts.closed.is_some() && facts.resolved == Some(true));
         }
@@ -512,6 +542,36 @@ mod tests {
     }
 
     #[test]
+    fn documentation_is_complete_with_a_summary_and_when_unresolved_a_follow_up() {
+        let closed = |session: &str, resolved: bool, summary: &str, follow_up: &str| {
+            let mut requested = about(Kind::SessionRequested, session);
+            requested.other = Some("tom".to_string());
+            let mut closed = about(Kind::SessionClosed, session);
+            closed.details = Some(serde_json::json!({
+                "how": "principal",
+                "resolved": resolved,
+                "summary": summary,
+                "follow_up": follow_up,
+            }));
+            [requested, closed]
+        };
+        let mut records = Vec::new();
+        records.extend(closed("s-1", true, "Restarted cups.", ""));
+        records.extend(closed("s-2", false, "Spooler crashes.", "Vendor case 42."));
+        records.extend(closed("s-3", false, "Spooler crashes.", " "));
+        records.extend(closed("s-4", true, "", ""));
+        let figures = metrics(records.clone(), None);
+        assert_eq!(figures.overall.closed, 4);
+        assert_eq!(figures.overall.documented, 2);
+        assert_eq!(figures.overall.documentation_completeness, Some(0.5));
+        let flags = |id: &str| session_report(records.clone(), id).unwrap().flags;
+        assert!(flags("s-1").is_empty(), "{:?}", flags("s-1"));
+        assert!(flags("s-2").is_empty(), "{:?}", flags("s-2"));
+        assert_eq!(flags("s-3"), ["closed unresolved without a follow-up"]);
+        assert_eq!(flags("s-4"), ["closed without a summary of what was done"]);
+    }
+
+    #[test]
     fn refusals_in_a_session_are_its_technicians_and_the_rest_stand_apart() {
         let mut requested = about(Kind::SessionRequested, "s-1");
         requested.other = Some("tom".to_string());
@@ -549,5 +609,30 @@ mod tests {
         assert_eq!(line.decided_by.as_deref(), Some("ann"));
         assert_eq!(line.decided.as_deref(), Some("2026-11-22T10:05:00.000000Z"));
         assert_eq!(line.reason.as_deref(), Some("not on a weekday"));
+        assert_eq!(line.approved_by, None);
+    }
+
+    #[test]
+    fn an_approved_escalation_voided_by_the_closure_keeps_its_approver() {
+        let mut requested = about(Kind::SessionRequested, "s-1");
+        requested.other = Some("tom".to_string());
+        let mut escalated = about(Kind::InvocationEscalated, "s-1");
+        escalated.principal = Some("tom".to_string());
+        escalated.action = Some("restart-service".to_string());
+        escalated.escalation = Some("e-1".to_string());
+        let mut approved = about(Kind::EscalationApproved, "s-1");
+        approved.principal = Some("ann".to_string());
+        approved.escalation = Some("e-1".to_string());
+        // Voided by the session's closure: no principal of its own.
+        let mut voided = about(Kind::EscalationVoided, "s-1");
+        voided.time = "2026-11-22T10:09:00.000000Z".to_string();
+        voided.escalation = Some("e-1".to_string());
+        voided.reason = Some("the session closed".to_string());
+        let report = session_report(vec![requested, escalated, approved, voided], "s-1").unwrap();
+        let line = &report.escalations[0];
+        assert_eq!(line.status, "voided");
+        assert_eq!(line.decided_by, None);
+        assert_eq!(line.approved_by.as_deref(), Some("ann"));
+        assert_eq!(line.decided.as_deref(), Some("2026-11-22T10:09:00.000000Z"));
     }
 }

@@ -272,6 +272,15 @@ impl Endpoint {
         session: &SessionId,
     ) -> Result<Vec<InvocationRecord>, Refusal> {
         self.session(who, session)?;
+        self.invocations_in(session)
+    }
+
+    /// The invocations of a session, for whoever was found to may see it
+    /// ([`Endpoint::invocations`], [`Endpoint::consented_activity`]).
+    pub(super) fn invocations_in(
+        &self,
+        session: &SessionId,
+    ) -> Result<Vec<InvocationRecord>, Refusal> {
         // Stored, then queued to be stored, then running: an invocation
         // moves along these in that order, so it is listed once.
         let queued = self.recorder.pending_in(session);

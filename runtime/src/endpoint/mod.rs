@@ -694,6 +694,45 @@ impl Endpoint {
         })
     }
 
+    /// What ran in a session, for the end user who consented to it at the
+    /// endpoint (`user` from the operating system, as for
+    /// [`Endpoint::consent`]): the session and its invocations, without
+    /// their output. Anyone else — another local user, or any user of a
+    /// session that took no consent — is told there is no such session,
+    /// and that refusal is logged.
+    pub fn consented_activity(
+        &self,
+        user: &ConsentingUser,
+        id: &SessionId,
+    ) -> Result<(Session, Vec<InvocationRecord>), Refusal> {
+        let source = format!("local:uid={}({})", user.uid, user.name);
+        let now = self.now();
+        let session = self
+            .store
+            .read(|tx| load_session(tx, id))
+            .and_then(|mut session| {
+                let consented = session
+                    .consent
+                    .as_ref()
+                    .is_some_and(|(by, _)| by.uid == user.uid);
+                if !consented {
+                    return Err(Refusal::NotFound {
+                        what: "session",
+                        id: id.to_string(),
+                    });
+                }
+                self.refresh(&mut session, now);
+                Ok(session)
+            })
+            .map_err(|refusal| {
+                self.refused_as(Kind::RequestRefused, None, Some(&source), refusal, |r| {
+                    r.session = Some(id.to_string());
+                })
+            })?;
+        let invocations = self.invocations_in(id)?;
+        Ok((session, invocations))
+    }
+
     /// Closes a session with its write-up; voids its pending escalations. A
     /// session that closed by itself takes its write-up this way.
     pub fn close_session(

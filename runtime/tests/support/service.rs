@@ -41,9 +41,16 @@ pub fn stage(salve: &Path) -> Service {
 
 /// A staged endpoint whose `salve.toml` ends with `extra` (more settings).
 pub fn stage_with(salve: &Path, extra: &str) -> Service {
+    stage_with_policy(salve, extra, "")
+}
+
+/// A staged endpoint whose policy has these `[settings]` (TOML lines), and
+/// whose `salve.toml` ends with `extra`.
+pub fn stage_with_policy(salve: &Path, extra: &str, settings: &str) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    let mut policy = String::from(
-        r#"schema = 1
+    let mut policy = format!("schema = 1\n\n[settings]\n{settings}\n");
+    policy.push_str(
+        r#"
 
 [categories]
 incident = "A fault."

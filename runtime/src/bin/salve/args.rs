@@ -157,6 +157,20 @@ pub enum Command {
     #[command(subcommand, verbatim_doc_comment)]
     Session(SessionCommand),
 
+    /// The actions installed on the endpoint, against the service: each
+    /// one's id, version and description, and the capabilities it declares
+    /// (privileged ones marked `!`: each invocation of such an action needs
+    /// a second approval) — what a session's scope may allow.
+    ///
+    /// Example:
+    ///   salve actions --key tom.key
+    ///   salve actions --key tom.key --json
+    #[command(verbatim_doc_comment)]
+    Actions {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
     /// Invoke an action in a session, against the service. Prints the
     /// action's output, or why it was denied, or the pending escalation of a
     /// privileged action (exit 3); with --wait, waits for a second approver
@@ -351,6 +365,20 @@ pub enum SessionCommand {
         /// Consent without being shown the session and asked.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// What ran in a session you consented to, as the end user at the
+    /// endpoint: the session, then each invocation — when, what, by whom,
+    /// how it ended. Works only over the local socket, for the user who
+    /// consented (no key needed); for anyone else there is no such session.
+    ///
+    /// Example (as the person at the endpoint):
+    ///   salve session activity s-…
+    #[command(verbatim_doc_comment)]
+    Activity {
+        /// The session id.
+        id: String,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -215,6 +215,13 @@ impl Client {
         self.call(Method::POST, "/v1/consent", Some(body)).await
     }
 
+    /// What ran in a session the end user consented to, over the local
+    /// socket: `{"session": …, "invocations": […]}`.
+    pub async fn activity(&self, session: &SessionId) -> anyhow::Result<Value> {
+        let body = serde_json::to_vec(&serde_json::json!({ "session": session }))?;
+        self.call(Method::POST, "/v1/activity", Some(body)).await
+    }
+
     pub async fn health(&self) -> anyhow::Result<Value> {
         self.call(Method::GET, "/v1/health", None).await
     }

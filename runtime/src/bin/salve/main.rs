@@ -95,10 +95,12 @@ fn main() -> ExitCode {
         }) => catalog::sign_revocations(&key, principal.as_deref(), &targets, &reason),
         Command::Run(args) => run::run(&args),
         Command::Serve { config } => serve::serve(config.as_deref()),
+        Command::Actions { client } => people::actions(&client),
         Command::Session(SessionCommand::Request(args)) => people::request(&args),
         Command::Session(SessionCommand::Approve { id, client }) => {
             people::approve_session(&client, &id)
         }
+        Command::Session(SessionCommand::Activity { id, client }) => people::activity(&client, &id),
         Command::Session(SessionCommand::Consent { id, yes, client }) => {
             people::consent(&client, &id, yes)
         }

@@ -15,6 +15,7 @@ use salve::session::{
     ActionRule, ClosureReport, EscalationId, InvocationId, Scope, SessionId, SessionRequest,
 };
 use salve::text::{escaped, escaped_lines};
+use salve::vetting::installed::is_privileged;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io::IsTerminal as _;
@@ -400,6 +401,45 @@ fn print_escalation(e: &Value) {
     }
 }
 
+/// `salve actions`: the actions the service has installed, and the
+/// capabilities each declares.
+pub fn actions(args: &ClientArgs) -> CliResult {
+    let client = client(args, true)?;
+    let answer = block(client.operation(&Operation::ListCatalog))?;
+    if args.json {
+        print_json(&answer)?;
+        return Ok(Exit::Success);
+    }
+    let actions = answer.as_array().map(Vec::as_slice).unwrap_or_default();
+    if actions.is_empty() {
+        println!("no actions are installed on the endpoint");
+    }
+    for action in actions {
+        println!(
+            "{}@{}  {}",
+            text(action, "/id"),
+            text(action, "/version"),
+            text(action, "/description")
+        );
+        println!("  sha256 {}", text(action, "/digest"));
+        for capability in action["capabilities"].as_array().into_iter().flatten() {
+            let class = text(capability, "/class");
+            let parameters = joined(capability, "/parameters");
+            println!(
+                "  {}{} ({class}){}",
+                if is_privileged(&class) { "! " } else { "  " },
+                text(capability, "/name"),
+                if parameters.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {parameters}")
+                }
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
 pub fn approve_session(args: &ClientArgs, id: &str) -> CliResult {
     simple(
         args,
@@ -707,14 +747,22 @@ pub fn list_invocations(args: &ClientArgs, session: &str) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    let records = answer.as_array().map(Vec::as_slice).unwrap_or_default();
+    print_invocation_rows(&answer, session);
+    Ok(Exit::Success)
+}
+
+/// One line for each invocation in `records` (a JSON array), or a line
+/// saying `session` had none.
+fn print_invocation_rows(records: &Value, session: &str) {
+    let records = records.as_array().map(Vec::as_slice).unwrap_or_default();
     if records.is_empty() {
         println!("no invocations in session {session}");
     }
     for record in records {
         println!(
-            "{}  {:<24} {:<10} {:>10}  by {}",
+            "{}  {}  {:<24} {:<10} {:>10}  by {}",
             text(record, "/id"),
+            when(record, "/started_ms"),
             text(record, "/action"),
             outcome(record),
             record
@@ -727,6 +775,21 @@ pub fn list_invocations(args: &ClientArgs, session: &str) -> CliResult {
             text(record, "/principal"),
         );
     }
+}
+
+/// `salve session activity`: what ran in a session the end user consented
+/// to, over the local socket.
+pub fn activity(args: &ClientArgs, id: &str) -> CliResult {
+    let client = client(args, false)?;
+    let session = session_id(id)?;
+    let answer = block(client.activity(&session))?;
+    if args.json {
+        print_json(&answer)?;
+        return Ok(Exit::Success);
+    }
+    print_session(&answer["session"]);
+    println!();
+    print_invocation_rows(&answer["invocations"], id);
     Ok(Exit::Success)
 }
 

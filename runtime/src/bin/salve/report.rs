@@ -116,8 +116,13 @@ pub fn render_session(report: &SessionReport) -> String {
         line(String::new());
         line("Escalations".to_string());
         for e in &report.escalations {
+            // An approval later voided or expired is still told.
+            let approved = match (&e.approved_by, e.status.as_str()) {
+                (Some(by), status) if status != "approved" => format!(" (approved by {by})"),
+                _ => String::new(),
+            };
             line(format!(
-                "  {}  {} invoked by {} at {}: {}{}{}",
+                "  {}  {} invoked by {} at {}: {}{}{}{approved}",
                 e.id,
                 e.action,
                 e.invoker,
@@ -212,7 +217,7 @@ pub fn metrics(log: &LogArgs, since: Option<&str>, as_json: bool) -> CliResult {
 
 pub fn header() -> String {
     format!(
-        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>8}",
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>11} {:>8}",
         "technician",
         "sessions",
         "closed",
@@ -222,6 +227,7 @@ pub fn header() -> String {
         "documented",
         "denied",
         "out of scope",
+        "host calls",
         "refused"
     )
 }
@@ -232,7 +238,7 @@ fn percent(share: Option<f64>) -> String {
 
 pub fn row(name: &str, f: &Figures) -> String {
     format!(
-        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>8}",
+        "{:<16} {:>8} {:>7} {:>9} {:>10} {:>10} {:>12} {:>7} {:>13} {:>11} {:>8}",
         name,
         f.sessions,
         f.closed,
@@ -243,6 +249,7 @@ pub fn row(name: &str, f: &Figures) -> String {
         percent(f.documentation_completeness),
         f.denied_invocations,
         f.out_of_scope_attempts,
+        f.host_call_denials,
         f.refused
     )
 }

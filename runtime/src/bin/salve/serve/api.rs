@@ -1,9 +1,10 @@
-//! The HTTP API. Every request but `health` and `consent` is a signed
-//! request of the policy core (`POST /v1/requests`, answered in one JSON
-//! document; `POST /v1/stream` for `invoke` and `follow-invocation`,
+//! The HTTP API. Every request but `health`, `consent` and `activity` is a
+//! signed request of the policy core (`POST /v1/requests`, answered in one
+//! JSON document; `POST /v1/stream` for `invoke` and `follow-invocation`,
 //! answered in JSON lines as the action writes its output); the end user's
-//! consent (`POST /v1/consent`) is taken only over the local socket, from
-//! the kernel's word on who is at the other end. Errors are JSON:
+//! consent (`POST /v1/consent`), and their view of what ran in a session
+//! they consented to (`POST /v1/activity`), are taken only over the local
+//! socket, from the kernel's word on who is at the other end. Errors are JSON:
 //! `{"error": {"code": "<stable code>", "message": "<a sentence>"}}`.
 
 use axum::Router;
@@ -91,6 +92,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/requests", post(requests))
         .route("/v1/stream", post(stream))
         .route("/v1/consent", post(consent))
+        .route("/v1/activity", post(activity))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -493,45 +495,71 @@ impl hyper::body::Body for LineBody {
     }
 }
 
-async fn consent(
-    State(api): State<Arc<Api>>,
-    axum::Extension(peer): axum::Extension<Peer>,
+/// The local user and the session a local-only request names
+/// (`{"session": "s-…", …}`, with the rest of the body), or the refusal:
+/// `what` says what is given only at the endpoint.
+async fn local_session(
+    api: &Api,
+    peer: &Peer,
     body: Body,
-) -> Response {
-    let user = match &peer {
+    what: &str,
+    usage: &str,
+) -> Result<(ConsentingUser, SessionId, Option<Value>), Response> {
+    let user = match peer {
         Peer::Local(user) => user.clone(),
         Peer::Remote(_) => {
-            return refused(
-                &api,
-                &peer,
+            return Err(refused(
+                api,
+                peer,
                 StatusCode::FORBIDDEN,
                 "local-only",
-                "consent is given only at the endpoint, over its local socket".to_string(),
+                format!("{what} only at the endpoint, over its local socket"),
             )
-            .await;
+            .await);
         }
     };
-    let bytes = match read_body(&api, &peer, body).await {
-        Ok(bytes) => bytes,
-        Err(response) => return response,
-    };
+    let bytes = read_body(api, peer, body).await?;
     let body = serde_json::from_slice::<Value>(&bytes).ok();
     let session = body
         .as_ref()
         .and_then(|v| v.get("session").and_then(Value::as_str))
         .and_then(|s| s.parse::<SessionId>().ok());
+    match session {
+        Some(session) => Ok((user, session, body)),
+        None => Err(refused(
+            api,
+            peer,
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            usage.to_string(),
+        )
+        .await),
+    }
+}
+
+async fn consent(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    const USAGE: &str =
+        "send {\"session\": \"s-…\"}, with \"preview\": true to see it without consenting";
+    let (user, session, body) =
+        match local_session(&api, &peer, body, "consent is given", USAGE).await {
+            Ok(named) => named,
+            Err(response) => return response,
+        };
     let preview = match body.as_ref().and_then(|v| v.get("preview")) {
         None => Some(false),
         Some(preview) => preview.as_bool(),
     };
-    let (Some(session), Some(preview)) = (session, preview) else {
+    let Some(preview) = preview else {
         return refused(
             &api,
             &peer,
             StatusCode::BAD_REQUEST,
             "malformed-request",
-            "send {\"session\": \"s-…\"}, with \"preview\": true to see it without consenting"
-                .to_string(),
+            USAGE.to_string(),
         )
         .await;
     };
@@ -551,11 +579,46 @@ async fn consent(
     match answer {
         Ok(Ok(session)) => axum::Json(json!({ "result": session })).into_response(),
         Ok(Err(refused)) => refusal(&refused),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the request failed inside the service; it is logged",
-        ),
+        Err(join) => internal(&join),
+    }
+}
+
+/// `POST /v1/activity`: what ran in a session, for the end user who
+/// consented to it, over the local socket (who they are from the kernel,
+/// as for consent).
+async fn activity(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    let (user, session, _) = match local_session(
+        &api,
+        &peer,
+        body,
+        "a session's activity is shown to the user who consented",
+        "send {\"session\": \"s-…\"}: a session you consented to at this endpoint",
+    )
+    .await
+    {
+        Ok(named) => named,
+        Err(response) => return response,
+    };
+    let Some(permit) = permit(&api) else {
+        return busy();
+    };
+    let endpoint = api.endpoint.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        endpoint.consented_activity(&user, &session)
+    })
+    .await;
+    match answer {
+        Ok(Ok((session, invocations))) => axum::Json(json!({
+            "result": { "session": session, "invocations": invocations }
+        }))
+        .into_response(),
+        Ok(Err(refused)) => refusal(&refused),
+        Err(join) => internal(&join),
     }
 }
 
