@@ -699,7 +699,8 @@ impl Endpoint {
     /// [`Endpoint::consent`]): the session and its invocations, without
     /// their output. Anyone else — another local user, or any user of a
     /// session that took no consent — is told there is no such session,
-    /// and that refusal is logged.
+    /// and that refusal is logged (counted past a rate per user, as for
+    /// requests nobody signed).
     pub fn consented_activity(
         &self,
         user: &ConsentingUser,
@@ -725,9 +726,16 @@ impl Endpoint {
                 Ok(session)
             })
             .map_err(|refusal| {
-                self.refused_as(Kind::RequestRefused, None, Some(&source), refusal, |r| {
-                    r.session = Some(id.to_string());
-                })
+                // Anyone at the endpoint may ask, with no key: logged one by
+                // one up to a rate per user, counted beyond it.
+                let mut record = events::refused(
+                    Kind::RequestRefused,
+                    None,
+                    refusal.code(),
+                    refusal.to_string(),
+                );
+                record.session = Some(id.to_string());
+                self.refused_unauthenticated(Some(&source), record, refusal)
             })?;
         let invocations = self.invocations_in(id)?;
         Ok((session, invocations))
