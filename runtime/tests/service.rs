@@ -215,6 +215,43 @@ fn a_flood_of_replays_is_logged_in_bounded_space() {
     assert_eq!(one_by_one + counted, 300, "every replay is in the log");
 }
 
+/// A local user with no key asking, again and again, to consent to or see
+/// sessions that do not exist: every refusal is in the log, in bounded
+/// space, as for requests nobody signed.
+#[test]
+fn a_flood_of_keyless_local_requests_is_logged_in_bounded_space() {
+    let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let socket = service.socket();
+    let body = br#"{"session": "s-000000000000000000000000"}"#;
+    let started = std::time::Instant::now();
+    for route in ["/v1/consent", "/v1/activity"] {
+        for _ in 0..150 {
+            let (status, answer) = http(&socket, "POST", route, body).unwrap();
+            assert_eq!((status, code(&answer)), (404, "not-found"), "{route}");
+        }
+    }
+    let took = started.elapsed();
+    service.healthy();
+    service.signal(nix::sys::signal::Signal::SIGTERM);
+    let refused: Vec<_> = read::records(&service.dir.path().join("data/audit"))
+        .filter_map(Result::ok)
+        .filter(|r| r.reason_code.as_deref() == Some("not-found"))
+        .collect();
+    let one_by_one = refused.iter().filter(|r| r.details.is_none()).count() as u64;
+    let counted: u64 = refused
+        .iter()
+        .filter_map(|r| r.details.as_ref()?["count"].as_u64())
+        .sum();
+    // A burst of 100, then 20 a second for as long as the loops took.
+    let bound = 100 + (took.as_secs_f64() * 20.0).ceil() as u64 + 1;
+    assert!(
+        (100..=bound).contains(&one_by_one),
+        "{one_by_one} logged one by one in {took:?}"
+    );
+    assert!(counted > 0, "nothing counted");
+    assert_eq!(one_by_one + counted, 300, "every refusal is in the log");
+}
+
 /// Whether the other end has closed `stream`: everything it had sent is
 /// read, then the end of the stream (or a reset) — not a read that waits
 /// `patience` for more.

@@ -812,9 +812,14 @@ impl Endpoint {
         let outcome = match written {
             Ok(outcome) => outcome,
             Err(refusal @ Refusal::NotFound { .. }) => {
-                return Err(self.refused_change(who, source, refusal, |r| {
-                    r.session = Some(id.to_string());
-                }));
+                let mut record = events::refused(
+                    Kind::ChangeRefused,
+                    who,
+                    refusal.code(),
+                    refusal.to_string(),
+                );
+                record.session = Some(id.to_string());
+                return Err(self.refused_change_by(who, source, record, refusal));
             }
             Err(refusal) => return Err(refusal),
         };
@@ -828,8 +833,26 @@ impl Endpoint {
             );
             record.session = Some(session.id.to_string());
             record.ticket = Some(session.request.ticket.to_string());
-            self.refused(source, record, refusal)
+            self.refused_change_by(who, source, record, refusal)
         })
+    }
+
+    /// Logs a refused change: one by `who` record by record; one asked
+    /// with no key (the end user's consent, from a local user), as
+    /// unsigned requests are — one by one up to a rate per user, counted
+    /// beyond it, so that nobody without a key can flood the log.
+    fn refused_change_by(
+        &self,
+        who: Option<&PrincipalId>,
+        source: Option<&str>,
+        record: Record,
+        refusal: Refusal,
+    ) -> Refusal {
+        if who.is_some() {
+            self.refused(source, record, refusal)
+        } else {
+            self.refused_unauthenticated(source, record, refusal)
+        }
     }
 
     /// Stores a session with `records`; when it closed now, also its closure
