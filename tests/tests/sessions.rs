@@ -409,6 +409,22 @@ fn nothing_runs_before_approval_or_before_consent() {
             .outcome
             .succeeded()
     );
+    // What ran is shown to the user who consented, and to nobody else:
+    // another local user is told there is no such session.
+    let (shown, ran) = f.endpoint.consented_activity(&user, &session.id).unwrap();
+    assert_eq!(shown.id, session.id);
+    assert_eq!(ran.len(), 1);
+    let other = ConsentingUser {
+        uid: user.uid.wrapping_add(1),
+        name: "eve".to_string(),
+    };
+    assert_eq!(
+        f.endpoint
+            .consented_activity(&other, &session.id)
+            .unwrap_err()
+            .code(),
+        "not-found"
+    );
     // Consent is not given twice, nor to an unattended session.
     assert_eq!(
         f.endpoint.consent(user, &session.id).unwrap_err().code(),

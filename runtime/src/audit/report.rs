@@ -347,9 +347,9 @@ pub struct Figures {
     pub out_of_scope_attempts: u64,
     /// Host calls refused inside the sandbox.
     pub host_call_denials: u64,
-    /// Requests and changes refused in its sessions: a self-approval, an
-    /// action the endpoint does not have, input it does not take, what the
-    /// principal may not see.
+    /// Requests and changes refused in its sessions, signed by a principal:
+    /// a self-approval, an action the endpoint does not have, input it does
+    /// not take, what the principal may not see.
     pub refused: u64,
 }
 
@@ -361,7 +361,9 @@ pub struct Metrics {
     /// By technician.
     pub per_technician: BTreeMap<String, Figures>,
     /// Requests refused that name no session counted here (bad signatures,
-    /// replays, refused session requests), which belong to no technician.
+    /// replays, refused session requests), and those nobody signed (an end
+    /// user's consent or look at a session, from the endpoint): they belong
+    /// to no technician.
     pub refused_requests: u64,
 }
 
@@ -388,8 +390,16 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
     for record in records {
         let time = record_time(&record);
         if matches!(record.kind, Kind::RequestRefused | Kind::SessionRefused) {
-            // One that names a session counted here is that session's.
-            if let Some(facts) = record.session.as_ref().and_then(|s| sessions.get_mut(s)) {
+            // One that names a session counted here is that session's —
+            // if someone signed it: an end user's, asked with no key, is
+            // not the technician's deviation.
+            let signed = record.principal.is_some();
+            if let Some(facts) = record
+                .session
+                .as_ref()
+                .filter(|_| signed)
+                .and_then(|s| sessions.get_mut(s))
+            {
                 facts.refused += 1;
             } else if since.is_none_or(|s| time.is_some_and(|t| t >= s)) {
                 refused_requests += 1;
@@ -428,7 +438,8 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 }
             }
             Kind::HostCallDenied => facts.host_denials += 1,
-            Kind::ChangeRefused => facts.refused += 1,
+            Kind::ChangeRefused if record.principal.is_some() => facts.refused += 1,
+            Kind::ChangeRefused => refused_requests += 1,
             Kind::SessionClosed | Kind::SessionReported => {
                 if record.kind == Kind::SessionClosed {
                     facts.closed = time;
@@ -575,18 +586,29 @@ mod tests {
     fn refusals_in_a_session_are_its_technicians_and_the_rest_stand_apart() {
         let mut requested = about(Kind::SessionRequested, "s-1");
         requested.other = Some("tom".to_string());
+        let signed = |kind: Kind| {
+            let mut record = about(kind, "s-1");
+            record.principal = Some("tom".to_string());
+            record
+        };
         let mut records = vec![
             requested,
-            about(Kind::RequestRefused, "s-1"),
-            about(Kind::ChangeRefused, "s-1"),
+            signed(Kind::RequestRefused),
+            signed(Kind::ChangeRefused),
         ];
+        // The end user's, asked at the endpoint with no key: not tom's.
+        let mut consent = about(Kind::ChangeRefused, "s-1");
+        consent.source = Some("local:uid=1000(eve)".to_string());
+        let mut look = about(Kind::RequestRefused, "s-1");
+        look.source = Some("local:uid=1000(eve)".to_string());
+        records.extend([consent, look]);
         // A refused request naming an unknown session, and one naming none.
         records.push(about(Kind::RequestRefused, "s-unknown"));
         records.push(Record::event(Kind::RequestRefused));
         let figures = metrics(records, None);
         assert_eq!(figures.overall.refused, 2);
         assert_eq!(figures.per_technician["tom"].refused, 2);
-        assert_eq!(figures.refused_requests, 2);
+        assert_eq!(figures.refused_requests, 4);
     }
 
     #[test]

@@ -118,19 +118,21 @@ pub fn render_session(report: &SessionReport) -> String {
         for e in &report.escalations {
             // An approval later voided or expired is still told.
             let approved = match (&e.approved_by, e.status.as_str()) {
-                (Some(by), status) if status != "approved" => format!(" (approved by {by})"),
+                (Some(by), status) if status != "approved" => {
+                    format!(" (approved by {})", escaped(by))
+                }
                 _ => String::new(),
             };
             line(format!(
                 "  {}  {} invoked by {} at {}: {}{}{}{approved}",
-                e.id,
-                e.action,
-                e.invoker,
-                e.raised,
-                e.status,
+                escaped(&e.id),
+                escaped(&e.action),
+                escaped(&e.invoker),
+                escaped(&e.raised),
+                escaped(&e.status),
                 e.decided_by
                     .as_ref()
-                    .map(|b| format!(" by {b}"))
+                    .map(|b| format!(" by {}", escaped(b)))
                     .unwrap_or_default(),
                 e.decided
                     .as_ref()

@@ -497,12 +497,12 @@ impl hyper::body::Body for LineBody {
 
 /// The local user and the session a local-only request names
 /// (`{"session": "s-…", …}`, with the rest of the body), or the refusal:
-/// `what` says what is given only at the endpoint.
+/// `remote` is the refusal's sentence for a client over the network.
 async fn local_session(
     api: &Api,
     peer: &Peer,
     body: Body,
-    what: &str,
+    remote: &str,
     usage: &str,
 ) -> Result<(ConsentingUser, SessionId, Option<Value>), Response> {
     let user = match peer {
@@ -513,7 +513,7 @@ async fn local_session(
                 peer,
                 StatusCode::FORBIDDEN,
                 "local-only",
-                format!("{what} only at the endpoint, over its local socket"),
+                remote.to_string(),
             )
             .await);
         }
@@ -544,11 +544,18 @@ async fn consent(
 ) -> Response {
     const USAGE: &str =
         "send {\"session\": \"s-…\"}, with \"preview\": true to see it without consenting";
-    let (user, session, body) =
-        match local_session(&api, &peer, body, "consent is given", USAGE).await {
-            Ok(named) => named,
-            Err(response) => return response,
-        };
+    let (user, session, body) = match local_session(
+        &api,
+        &peer,
+        body,
+        "consent is given only at the endpoint, over its local socket",
+        USAGE,
+    )
+    .await
+    {
+        Ok(named) => named,
+        Err(response) => return response,
+    };
     let preview = match body.as_ref().and_then(|v| v.get("preview")) {
         None => Some(false),
         Some(preview) => preview.as_bool(),
@@ -595,7 +602,7 @@ async fn activity(
         &api,
         &peer,
         body,
-        "a session's activity is shown to the user who consented",
+        "what ran in a session is shown only at the endpoint, over its local socket, to the user who consented to it",
         "send {\"session\": \"s-…\"}: a session you consented to at this endpoint",
     )
     .await
