@@ -62,6 +62,32 @@ pub enum RunError {
     },
 }
 
+/// Waits for `child` to exit, but not past `until`; `None` if it is still
+/// running then.
+///
+/// `wait_timeout` waits in whole milliseconds rounded down and may return a
+/// fraction of one early; a host call cut short by the invocation's deadline
+/// must end at or after that deadline, never before, or the action could
+/// answer in the moment left as though its deadline had not passed.
+fn wait_until(
+    child: &mut std::process::Child,
+    until: Instant,
+) -> std::io::Result<Option<ExitStatus>> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return child.try_wait();
+        }
+        // Round up to the next millisecond, so the wait itself is never short.
+        let left = Duration::from_millis(
+            u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+        );
+        if let Some(status) = child.wait_timeout(left)? {
+            return Ok(Some(status));
+        }
+    }
+}
+
 #[derive(Default)]
 struct Capture {
     bytes: Vec<u8>,
@@ -121,7 +147,7 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
     }
     drop(done_tx);
 
-    let waited = child.wait_timeout(timeout);
+    let waited = wait_until(&mut child, started + timeout);
     let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     // Whatever the child started in its group goes with it; the group may
     // already be gone, which is fine.
@@ -212,5 +238,20 @@ mod tests {
         let error = run(command, Duration::from_millis(200), 100).unwrap_err();
         assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_killed_child_never_returns_before_its_time_is_up() {
+        // Fractions of a millisecond are where a rounded-down wait ends early.
+        for micros in [20_300, 35_999, 50_001, 12_700, 41_450] {
+            let timeout = Duration::from_micros(micros);
+            let mut command = Command::new("/bin/sleep");
+            command.arg("30");
+            let started = Instant::now();
+            let error = run(command, timeout, 100).unwrap_err();
+            let elapsed = started.elapsed();
+            assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
+            assert!(elapsed >= timeout, "{elapsed:?} < {timeout:?}");
+        }
     }
 }
