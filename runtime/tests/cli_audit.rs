@@ -109,6 +109,47 @@ fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
         "{stdout}"
     );
 
+    // The endpoint's key file itself will do: its public half is used.
+    let key_file = dir.path().join("endpoint.key");
+    key.write(&key_file, None).unwrap();
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&log),
+        "--key",
+        &format!("@{}", path(&key_file)),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A file that holds no public key: named, and what it holds (here a
+    // private key) never echoed.
+    let private_only = dir.path().join("private-only.key");
+    let secret = std::fs::read_to_string(&key_file).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("private-key"))
+        .unwrap();
+    std::fs::write(&private_only, secret).unwrap();
+    let out = salve(&[
+        "audit",
+        "verify",
+        "--log",
+        path(&log),
+        "--key",
+        &format!("@{}", path(&private_only)),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("private-only.key holds neither"),
+        "{stderr}"
+    );
+    let seed = secret.split('"').nth(1).unwrap();
+    assert!(
+        !stderr.contains(seed),
+        "the private key was echoed: {stderr}"
+    );
+
     // Another key: refused.
     let other = KeyPair::generate().unwrap().public().to_string();
     let out = salve(&["audit", "verify", "--log", path(&log), "--key", &other]);
@@ -302,6 +343,33 @@ fn export_writes_json_lines_or_ocsf() {
     // Six records, a checkpoint after the fourth (one every 4), and one
     // when the log closed.
     assert_eq!(lines.len(), 8);
+
+    // Held to the endpoint's checkpoint interval, as verify is: told one
+    // every record, the two records after the first checkpoint without
+    // one mean checkpoints were removed.
+    for command in [
+        &["audit", "export"][..],
+        &["report", "session", "s-1"][..],
+        &["report", "metrics"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--log", path(&log), "--checkpoint-every", "1"]);
+        let out = salve(&args);
+        assert_eq!(out.status.code(), Some(5), "{command:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("nothing is read from a log that does not verify"),
+            "{command:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{command:?}");
+    }
+    let out = salve(&["audit", "export", "--service", "--checkpoint-every", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(lines[4]["kind"], "log.checkpoint");
     assert_eq!(lines[0]["kind"], "session.requested");
     assert!(lines[0]["hash"].is_string());

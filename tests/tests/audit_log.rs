@@ -318,9 +318,56 @@ fn a_truncated_tail_is_caught_only_by_a_checkpoint_kept_elsewhere() {
     assert_eq!(alone.records, 132);
     // …but the checkpoint kept elsewhere shows it went further.
     let error = sample.verify().unwrap_err();
+    let last_segment = segment::list(&sample.log_dir).unwrap().pop().unwrap().path;
     assert_eq!(
         error.to_string(),
-        "the audit log was truncated: it ends at record 132, but a checkpoint kept elsewhere shows it reached record 133"
+        format!(
+            "the audit log was truncated: it ends at record 132 ({}), but a checkpoint kept elsewhere shows it reached record 133",
+            last_segment.display()
+        )
+    );
+}
+
+#[test]
+fn a_tail_rewritten_with_the_endpoints_own_key_is_caught_by_a_checkpoint_kept_elsewhere() {
+    let sample = copy_of(pristine());
+    // Someone holding the endpoint's key rewrites everything after record
+    // 100 and signs new checkpoints: the log alone verifies…
+    cut_after(&sample, 100);
+    let log = AuditLog::open(config(
+        &sample.log_dir,
+        &sample.key,
+        &sample._dir.path().join("their-copy.jsonl"),
+    ))
+    .unwrap();
+    for n in 0..40 {
+        log.append(event(1000 + n)).unwrap();
+    }
+    log.close();
+    verify_dir(&sample.log_dir, Some(&sample.key.public()), None).unwrap();
+    // …but not against the checkpoint kept elsewhere, which names the
+    // record it vouched for, where it now lies, and both hashes.
+    let checkpoint = Checkpoint::read(&sample.checkpoint_copy).unwrap();
+    let error = sample.verify().unwrap_err();
+    let VerifyError::CheckpointMismatch {
+        file, line, seq, ..
+    } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(*seq, checkpoint.seq);
+    let text = std::fs::read_to_string(file).unwrap();
+    let named = text
+        .lines()
+        .nth(usize::try_from(*line).unwrap() - 1)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Record>(named).unwrap().seq, *seq);
+    assert!(
+        error.to_string().starts_with(&format!(
+            "{}:{line}: record {seq} does not match the checkpoint kept elsewhere",
+            file.display()
+        )),
+        "{error}"
     );
 }
 

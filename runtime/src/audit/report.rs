@@ -350,6 +350,10 @@ pub struct Figures {
     /// Requests and changes refused in its sessions, signed by a principal:
     /// a self-approval, an action the endpoint does not have, input it does
     /// not take, what the principal may not see.
+    ///
+    /// Denials and refusals count in a technician's row only when the
+    /// technician signed them; overall counts them whoever did (a
+    /// requester's refused self-approval is not the technician's).
     pub refused: u64,
 }
 
@@ -376,10 +380,32 @@ struct SessionFacts {
     summary: bool,
     follow_up: bool,
     escalated: bool,
+    /// What the technician did that was denied or refused.
+    technicians: Deviations,
+    /// What others did in the session (a requester's self-approval, an
+    /// approver's refused change): counted overall, not in the technician's
+    /// row.
+    others: Deviations,
+    host_denials: u64,
+}
+
+/// Denied and refused attempts in one session, by one side.
+#[derive(Default)]
+struct Deviations {
     denied: u64,
     out_of_scope: u64,
-    host_denials: u64,
     refused: u64,
+}
+
+impl SessionFacts {
+    /// The deviations of whoever signed `record`.
+    fn by(&mut self, record: &Record) -> &mut Deviations {
+        if record.principal.as_deref() == Some(self.technician.as_str()) {
+            &mut self.technicians
+        } else {
+            &mut self.others
+        }
+    }
 }
 
 /// Metrics over the sessions requested at or after `since` (all when
@@ -400,7 +426,7 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 .filter(|_| signed)
                 .and_then(|s| sessions.get_mut(s))
             {
-                facts.refused += 1;
+                facts.by(&record).refused += 1;
             } else if since.is_none_or(|s| time.is_some_and(|t| t >= s)) {
                 refused_requests += 1;
             }
@@ -429,16 +455,16 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
         match record.kind {
             Kind::InvocationEscalated => facts.escalated = true,
             Kind::InvocationDenied => {
-                facts.denied += 1;
-                if matches!(
+                let out_of_scope = matches!(
                     record.reason_code.as_deref(),
                     Some("out-of-scope" | "prohibited" | "privileged-not-in-scope")
-                ) {
-                    facts.out_of_scope += 1;
-                }
+                );
+                let deviations = facts.by(&record);
+                deviations.denied += 1;
+                deviations.out_of_scope += u64::from(out_of_scope);
             }
             Kind::HostCallDenied => facts.host_denials += 1,
-            Kind::ChangeRefused if record.principal.is_some() => facts.refused += 1,
+            Kind::ChangeRefused if record.principal.is_some() => facts.by(&record).refused += 1,
             Kind::ChangeRefused => refused_requests += 1,
             Kind::SessionClosed | Kind::SessionReported => {
                 if record.kind == Kind::SessionClosed {
@@ -460,6 +486,10 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
     let mut resolution: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut all_resolution = Vec::new();
     for facts in sessions.values() {
+        let others = &facts.others;
+        metrics.overall.denied_invocations += others.denied;
+        metrics.overall.out_of_scope_attempts += others.out_of_scope;
+        metrics.overall.refused += others.refused;
         for figures in [
             &mut metrics.overall,
             metrics
@@ -467,12 +497,13 @@ pub fn metrics(records: impl IntoIterator<Item = Record>, since: Option<SystemTi
                 .entry(facts.technician.clone())
                 .or_default(),
         ] {
+            let own = &facts.technicians;
             figures.sessions += 1;
             figures.escalated += u64::from(facts.escalated);
-            figures.denied_invocations += facts.denied;
-            figures.out_of_scope_attempts += facts.out_of_scope;
+            figures.denied_invocations += own.denied;
+            figures.out_of_scope_attempts += own.out_of_scope;
             figures.host_call_denials += facts.host_denials;
-            figures.refused += facts.refused;
+            figures.refused += own.refused;
             if facts.closed.is_some() {
                 figures.closed += 1;
                 // Resolved: what was done. Unresolved: what was done and
@@ -543,6 +574,7 @@ mod tests {
             "session-not-active",
         ] {
             let mut denied = about(Kind::InvocationDenied, "s-1");
+            denied.principal = Some("tom".to_string());
             denied.reason_code = Some(code.to_string());
             records.push(denied);
         }
@@ -605,9 +637,30 @@ mod tests {
         // A refused request naming an unknown session, and one naming none.
         records.push(about(Kind::RequestRefused, "s-unknown"));
         records.push(Record::event(Kind::RequestRefused));
+        // Alice, who asked for tom's session, approving it herself, and an
+        // invocation she was denied: hers, counted overall, not tom's.
+        let by_alice = |kind: Kind| {
+            let mut record = about(kind, "s-1");
+            record.principal = Some("alice".to_string());
+            record.reason_code = Some("out-of-scope".to_string());
+            record
+        };
+        records.extend([
+            by_alice(Kind::ChangeRefused),
+            by_alice(Kind::InvocationDenied),
+        ]);
+        let mut denied = signed(Kind::InvocationDenied);
+        denied.reason_code = Some("out-of-scope".to_string());
+        records.push(denied);
         let figures = metrics(records, None);
-        assert_eq!(figures.overall.refused, 2);
-        assert_eq!(figures.per_technician["tom"].refused, 2);
+        assert_eq!(figures.overall.refused, 3);
+        assert_eq!(figures.overall.denied_invocations, 2);
+        assert_eq!(figures.overall.out_of_scope_attempts, 2);
+        let tom = &figures.per_technician["tom"];
+        assert_eq!(tom.refused, 2);
+        assert_eq!(tom.denied_invocations, 1);
+        assert_eq!(tom.out_of_scope_attempts, 1);
+        assert!(!figures.per_technician.contains_key("alice"));
         assert_eq!(figures.refused_requests, 4);
     }
 

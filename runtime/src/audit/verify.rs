@@ -96,19 +96,27 @@ pub enum VerifyError {
     },
     /// The log ends before an external checkpoint: records were removed.
     #[error(
-        "the audit log was truncated: it ends at record {last_seq}, but a checkpoint kept elsewhere shows it reached record {checkpoint_seq}"
+        "the audit log was truncated: it ends at record {last_seq}{}, but a checkpoint kept elsewhere shows it reached record {checkpoint_seq}",
+        last_file.as_ref().map(|f| format!(" ({})", f.display())).unwrap_or_default()
     )]
     Truncated {
         /// The log's last record.
         last_seq: u64,
+        /// The segment that ends the log, if it has any.
+        last_file: Option<PathBuf>,
         /// The checkpoint's own record, which the log should reach.
         checkpoint_seq: u64,
     },
     /// The log's record differs from what an external checkpoint vouches for.
     #[error(
-        "record {seq} does not match the checkpoint kept elsewhere: the log has hash {found}, the checkpoint {expected}; the log was rewritten"
+        "{}:{line}: record {seq} does not match the checkpoint kept elsewhere: the log has hash {found}, the checkpoint {expected}; the log was rewritten",
+        file.display()
     )]
     CheckpointMismatch {
+        /// The segment file.
+        file: PathBuf,
+        /// The line (1-based) in that file.
+        line: u64,
         /// The record.
         seq: u64,
         /// Its hash in the log.
@@ -304,6 +312,7 @@ fn verify(
         if checkpoint.seq + 1 > last_seq {
             return Err(VerifyError::Truncated {
                 last_seq,
+                last_file: segments.last().map(|s| s.path.clone()),
                 checkpoint_seq: checkpoint.seq + 1,
             });
         }
@@ -553,6 +562,8 @@ fn verify_line(
         && computed != watched.hash
     {
         return Err(VerifyError::CheckpointMismatch {
+            file: file.to_path_buf(),
+            line: number,
             seq: record.seq,
             found: computed,
             expected: watched.hash,

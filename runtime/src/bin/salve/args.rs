@@ -582,6 +582,22 @@ pub struct LogArgs {
     pub key_file: Option<PathBuf>,
 }
 
+/// How often the endpoint checkpoints, for reading its log's files.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// How many records the endpoint writes between two checkpoints (its
+    /// `checkpoint-every`): a longer run without one means checkpoints were
+    /// removed, and the log does not verify. Not with --service, which knows
+    /// its own.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = salve::audit::DEFAULT_CHECKPOINT_EVERY,
+        conflicts_with = "service"
+    )]
+    pub checkpoint_every: u64,
+}
+
 impl LogArgs {
     /// The audit log's directory: `--log`, else `$SALVE_AUDIT_DIR`, else
     /// `/var/lib/salve/audit`. (Not a clap default: a directory set in the
@@ -628,16 +644,17 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         log: LogArgs,
-        /// The endpoint's public key (`ed25519:…`, or @FILE holding it).
+        /// The endpoint's public key: `ed25519:…`, or @FILE holding it or a
+        /// key file with its `public-key` line (the endpoint's own key file
+        /// will do; only its public half is read).
         #[arg(long, value_name = "KEY|@FILE")]
         key: Option<String>,
         /// A checkpoint kept elsewhere (a JSON file, or JSON lines: the last
         /// one is used).
         #[arg(long, value_name = "FILE")]
         from_checkpoint: Option<PathBuf>,
-        /// How many records the endpoint writes between two checkpoints.
-        #[arg(long, value_name = "N", default_value_t = salve::audit::DEFAULT_CHECKPOINT_EVERY)]
-        checkpoint_every: u64,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -661,6 +678,8 @@ pub enum AuditCommand {
         /// (2026-11-01, from midnight UTC) or an age such as 90m, 24h, 7d.
         #[arg(long, value_name = "TIME|AGE")]
         since: Option<String>,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
     },
 
     /// Print the last records, one line each; with --follow, keep printing
@@ -712,6 +731,8 @@ pub enum ReportCommand {
         #[command(flatten)]
         log: LogArgs,
         #[command(flatten)]
+        checkpoints: CheckpointArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
 
@@ -725,6 +746,8 @@ pub enum ReportCommand {
         since: Option<String>,
         #[command(flatten)]
         log: LogArgs,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
         #[command(flatten)]
         output: OutputArgs,
     },

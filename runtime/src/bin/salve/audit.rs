@@ -58,22 +58,45 @@ fn parse_time(text: &str) -> Option<SystemTime> {
 }
 
 fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
-    let text = match text.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the key file {path}"))?,
-        None => text.to_string(),
+    match text.strip_prefix('@') {
+        Some(path) => public_key_in(Path::new(path)),
+        None => text.trim().parse().map_err(|e: String| anyhow!(e)),
+    }
+}
+
+/// The public key a file holds: the key alone (`ed25519:…`), or the
+/// `public-key` line of a key file (what `salve keygen` writes, the
+/// endpoint's own key file included). What the file holds is never echoed:
+/// it may be a private key.
+fn public_key_in(path: &Path) -> anyhow::Result<PublicKey> {
+    #[derive(serde::Deserialize)]
+    struct WithPublicKey {
+        #[serde(rename = "public-key")]
+        public_key: String,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let text = text.trim();
+    let key = match toml::from_str::<WithPublicKey>(text) {
+        Ok(file) => file.public_key,
+        Err(_) => text.to_string(),
     };
-    text.trim().parse().map_err(|e: String| anyhow!(e))
+    key.parse().map_err(|_: String| {
+        anyhow!(
+            "{} holds neither an ed25519 public key (`ed25519:` and 32 bytes in base64) nor a key file with a `public-key` line (what `salve keygen` writes)",
+            path.display()
+        )
+    })
 }
 
 /// Verifies the log in `dir` before anything is read from it for export or
 /// a report: what does not verify is not passed on as if it were the
 /// endpoint's record.
-fn verified(dir: &Path) -> Result<(), crate::exit::Failure> {
+fn verified(dir: &Path, checkpoint_every: u64) -> Result<(), crate::exit::Failure> {
     check_dir(dir).exit_with(Exit::Usage)?;
     // Live: the endpoint may be appending (or have crashed mid-write); a
     // last line not yet complete is what the readers skip too.
-    match verify_live(dir, None, salve::audit::DEFAULT_CHECKPOINT_EVERY) {
+    match verify_live(dir, None, checkpoint_every) {
         Ok(_) => Ok(()),
         Err(error @ VerifyError::Io { .. }) => Err(anyhow!(error)).exit_with(Exit::Failed),
         Err(error) => Err(anyhow!(
@@ -202,6 +225,18 @@ pub fn verify(
                     VerifyError::Corrupt(c) => {
                         (Some(c.file.display().to_string()), Some(c.line), c.seq)
                     }
+                    VerifyError::CheckpointMismatch {
+                        file, line, seq, ..
+                    } => (Some(file.display().to_string()), Some(*line), Some(*seq)),
+                    VerifyError::Truncated {
+                        last_file,
+                        last_seq,
+                        ..
+                    } => (
+                        last_file.as_ref().map(|f| f.display().to_string()),
+                        None,
+                        Some(*last_seq),
+                    ),
                     _ => (None, None, None),
                 };
                 let text = serde_json::to_string_pretty(&serde_json::json!({
@@ -222,11 +257,14 @@ pub fn verify(
 
 /// Every record, from the service (paged) when `--service`, else from the
 /// files.
-pub fn load(log: &LogArgs) -> Result<Vec<Record>, crate::exit::Failure> {
+pub fn load(log: &LogArgs, checkpoint_every: u64) -> Result<Vec<Record>, crate::exit::Failure> {
     if !log.service {
         let dir = log.dir();
-        verified(&dir)?;
+        verified(&dir, checkpoint_every)?;
+        // Chained as read: a record changed since it was verified is not
+        // passed on.
         return read::records(&dir)
+            .chained(None)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
             .exit_with(Exit::Corrupt);
@@ -291,7 +329,12 @@ fn from_service(
     }
 }
 
-pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliResult {
+pub fn export(
+    log: &LogArgs,
+    checkpoint_every: u64,
+    format: ExportFormat,
+    since: Option<&str>,
+) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut count = 0u64;
@@ -313,8 +356,10 @@ pub fn export(log: &LogArgs, format: ExportFormat, since: Option<&str>) -> CliRe
         from_service(log, |record| write(&record))?;
     } else {
         let dir = log.dir();
-        verified(&dir)?;
-        for record in read::records(&dir) {
+        verified(&dir, checkpoint_every)?;
+        // Chained as read: a record changed since it was verified is not
+        // passed on.
+        for record in read::records(&dir).chained(None) {
             let record = record
                 .map_err(|e| anyhow!("{e} (run `salve audit verify`)"))
                 .exit_with(Exit::Corrupt)?;

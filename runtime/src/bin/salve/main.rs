@@ -177,18 +177,21 @@ fn main() -> ExitCode {
             log,
             key,
             from_checkpoint,
-            checkpoint_every,
+            checkpoints,
             output,
         }) => audit::verify(
             &log,
             key.as_deref(),
             from_checkpoint.as_deref(),
-            checkpoint_every,
+            checkpoints.checkpoint_every,
             output.json,
         ),
-        Command::Audit(AuditCommand::Export { log, format, since }) => {
-            audit::export(&log, format, since.as_deref())
-        }
+        Command::Audit(AuditCommand::Export {
+            log,
+            format,
+            since,
+            checkpoints,
+        }) => audit::export(&log, checkpoints.checkpoint_every, format, since.as_deref()),
         Command::Audit(AuditCommand::Tail { log, .. }) if log.service => Err(exit::Failure {
             exit: exit::Exit::Usage,
             error: anyhow::anyhow!(
@@ -201,12 +204,23 @@ fn main() -> ExitCode {
             follow,
             json,
         }) => audit::tail(&log.dir(), lines, follow, json),
-        Command::Report(ReportCommand::Session { id, log, output }) => {
-            report::session(&log, &id, output.json)
-        }
-        Command::Report(ReportCommand::Metrics { since, log, output }) => {
-            report::metrics(&log, since.as_deref(), output.json)
-        }
+        Command::Report(ReportCommand::Session {
+            id,
+            log,
+            checkpoints,
+            output,
+        }) => report::session(&log, checkpoints.checkpoint_every, &id, output.json),
+        Command::Report(ReportCommand::Metrics {
+            since,
+            log,
+            checkpoints,
+            output,
+        }) => report::metrics(
+            &log,
+            checkpoints.checkpoint_every,
+            since.as_deref(),
+            output.json,
+        ),
     };
     match result {
         Ok(exit) => exit.into(),

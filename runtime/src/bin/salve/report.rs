@@ -8,8 +8,8 @@ use salve::audit::report::{Figures, SessionReport, metrics as compute_metrics, s
 use salve::text::escaped;
 use std::borrow::Cow;
 
-pub fn session(log: &LogArgs, id: &str, as_json: bool) -> CliResult {
-    let records = load(log)?;
+pub fn session(log: &LogArgs, checkpoint_every: u64, id: &str, as_json: bool) -> CliResult {
+    let records = load(log, checkpoint_every)?;
     let report = session_report(records, id)
         .ok_or_else(|| anyhow!("the audit log never mentions session {id}"))
         .exit_with(Exit::Usage)?;
@@ -195,9 +195,14 @@ pub fn render_session(report: &SessionReport) -> String {
     salve::text::escaped_lines(&out).into_owned()
 }
 
-pub fn metrics(log: &LogArgs, since: Option<&str>, as_json: bool) -> CliResult {
+pub fn metrics(
+    log: &LogArgs,
+    checkpoint_every: u64,
+    since: Option<&str>,
+    as_json: bool,
+) -> CliResult {
     let since = since.map(parse_since).transpose().exit_with(Exit::Usage)?;
-    let metrics = compute_metrics(load(log)?, since);
+    let metrics = compute_metrics(load(log, checkpoint_every)?, since);
     if as_json {
         crate::output::line(format_args!(
             "{}",
