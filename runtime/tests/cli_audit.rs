@@ -149,6 +149,35 @@ fn verify_passes_a_good_log_and_names_the_bad_line_of_a_changed_one() {
         !stderr.contains(seed),
         "the private key was echoed: {stderr}"
     );
+    // A private key alone in a file has the form of a public key, and about
+    // half of all seeds are valid as one: such a file is read as the key
+    // given, and the refusal names the file, not the key.
+    let seed = std::iter::repeat_with(|| {
+        let other = dir.path().join("other.key");
+        let _ = std::fs::remove_file(&other);
+        KeyPair::generate().unwrap().write(&other, None).unwrap();
+        let text = std::fs::read_to_string(&other).unwrap();
+        let line = text.lines().find(|l| l.starts_with("private-key")).unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    })
+    .take(200)
+    .find(|seed| seed.parse::<salve::identity::PublicKey>().is_ok())
+    .unwrap();
+    let seed_file = dir.path().join("seed.txt");
+    std::fs::write(&seed_file, format!("{seed}\n")).unwrap();
+    for json in [false, true] {
+        let key_arg = format!("@{}", path(&seed_file));
+        let mut args = vec!["audit", "verify", "--log", path(&log), "--key", &key_arg];
+        if json {
+            args.push("--json");
+        }
+        let out = salve(&args);
+        assert_eq!(out.status.code(), Some(5));
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(said.contains("not by the endpoint's key"), "{said}");
+        assert!(said.contains("the key in "), "{said}");
+        assert!(!said.contains(&seed), "the private key was echoed: {said}");
+    }
 
     // Another key: refused.
     let other = KeyPair::generate().unwrap().public().to_string();

@@ -102,7 +102,7 @@ pub enum VerifyError {
     Truncated {
         /// The log's last record.
         last_seq: u64,
-        /// The segment that ends the log, if it has any.
+        /// The segment holding that record, if the log has any.
         last_file: Option<PathBuf>,
         /// The checkpoint's own record, which the log should reach.
         checkpoint_seq: u64,
@@ -262,6 +262,8 @@ fn verify(
             dir: dir.to_path_buf(),
         });
     }
+    // The segment holding the last record read.
+    let mut last_file = None;
     for (index, segment) in segments.iter().enumerate() {
         // Readers find a record's segment by the names: each must start
         // with the record it is named for. Only the newest may be empty
@@ -296,7 +298,11 @@ fn verify(
             path: segment.path.clone(),
             error: source,
         })?;
+        let before = chain.expected_seq;
         verify_reader(&segment.path, file, segment, &mut chain)?;
+        if chain.expected_seq > before {
+            last_file = Some(&segment.path);
+        }
     }
     // The records after the last checkpoint: no signature vouches for them.
     chain.unvouched.check(&[])?;
@@ -312,7 +318,7 @@ fn verify(
         if checkpoint.seq + 1 > last_seq {
             return Err(VerifyError::Truncated {
                 last_seq,
-                last_file: segments.last().map(|s| s.path.clone()),
+                last_file: last_file.cloned(),
                 checkpoint_seq: checkpoint.seq + 1,
             });
         }

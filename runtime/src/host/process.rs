@@ -18,6 +18,9 @@ use wait_timeout::ChildExt;
 /// by then is kept.
 const PIPE_GRACE: Duration = Duration::from_millis(200);
 
+/// The longest a child is waited for, whatever timeout is asked.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What a finished child left behind.
 #[derive(Debug)]
 pub struct Finished {
@@ -78,11 +81,11 @@ fn wait_until(
         if left.is_zero() {
             return child.try_wait();
         }
-        // Round up to the next millisecond, so the wait itself is never short.
-        let left = Duration::from_millis(
-            u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
-        );
-        if let Some(status) = child.wait_timeout(left)? {
+        // Rounded up to the next millisecond, and one more: the wait rounds
+        // down what is left when it starts, and without the margin would
+        // spin through the last millisecond.
+        let millis = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+        if let Some(status) = child.wait_timeout(Duration::from_millis(millis.saturating_add(1)))? {
             return Ok(Some(status));
         }
     }
@@ -147,7 +150,8 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
     }
     drop(done_tx);
 
-    let waited = wait_until(&mut child, started + timeout);
+    let until = started.checked_add(timeout).unwrap_or(started + MAX_WAIT);
+    let waited = wait_until(&mut child, until);
     let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     // Whatever the child started in its group goes with it; the group may
     // already be gone, which is fine.
@@ -241,17 +245,26 @@ mod tests {
     }
 
     #[test]
-    fn a_killed_child_never_returns_before_its_time_is_up() {
-        // Fractions of a millisecond are where a rounded-down wait ends early.
-        for micros in [20_300, 35_999, 50_001, 12_700, 41_450] {
-            let timeout = Duration::from_micros(micros);
-            let mut command = Command::new("/bin/sleep");
-            command.arg("30");
-            let started = Instant::now();
-            let error = run(command, timeout, 100).unwrap_err();
-            let elapsed = started.elapsed();
-            assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
-            assert!(elapsed >= timeout, "{elapsed:?} < {timeout:?}");
+    fn a_running_child_is_waited_for_until_its_time_is_up_and_not_less() {
+        let mut child = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        // Just short of a whole millisecond left is where a wait that rounds
+        // down ends early.
+        for micros in [20_990, 35_999, 12_950, 3_900] {
+            let until = Instant::now() + Duration::from_micros(micros);
+            assert!(wait_until(&mut child, until).unwrap().is_none());
+            let now = Instant::now();
+            assert!(now >= until, "{:?} early", until - now);
         }
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_child_that_ends_in_time_is_not_waited_for_longer() {
+        let mut child = Command::new("/bin/true").spawn().unwrap();
+        let begun = Instant::now();
+        let status = wait_until(&mut child, begun + Duration::from_secs(10)).unwrap();
+        assert!(status.is_some_and(|s| s.success()));
+        assert!(begun.elapsed() < Duration::from_secs(5));
     }
 }

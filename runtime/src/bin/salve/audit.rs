@@ -157,7 +157,15 @@ pub fn verify(
     let dir = log.dir();
     let dir = dir.as_path();
     check_dir(dir).exit_with(Exit::Usage)?;
-    let key = key.map(parse_key).transpose().exit_with(Exit::Usage)?;
+    let parsed = key.map(parse_key).transpose().exit_with(Exit::Usage)?;
+    // A key read from a file is named by the file, never printed: a private
+    // key has the same form as a public one, and a file holding one by
+    // mistake would otherwise be echoed by "not signed by the key given".
+    let named = |text: String| match (key.and_then(|k| k.strip_prefix('@')), &parsed) {
+        (Some(file), Some(key)) => text.replace(&key.to_string(), &format!("the key in {file}")),
+        _ => text,
+    };
+    let key = parsed;
     let checkpoint = from_checkpoint
         .map(Checkpoint::read)
         .transpose()
@@ -184,7 +192,7 @@ pub fn verify(
                     verified.checkpoints,
                     match (&verified.checkpoint_key, verified.key_checked) {
                         _ if verified.checkpoints == 0 => "so nothing in it is signed: whoever can write its files could have rewritten it whole".to_string(),
-                        (Some(key), true) => format!("all signed by {key}, the key given"),
+                        (Some(key), true) => named(format!("all signed by {key}, the key given")),
                         (Some(key), false) => format!(
                             "all signed by {key} (the key of {}; give --key to check it is the endpoint's)",
                             if verified.against_checkpoint.is_some() {
@@ -244,13 +252,13 @@ pub fn verify(
                     "file": file,
                     "line": line,
                     "seq": seq,
-                    "error": error.to_string(),
+                    "error": named(error.to_string()),
                 }))
                 .exit_with(Exit::Failed)?;
                 crate::output::line(format_args!("{text}"))?;
                 return Ok(Exit::Corrupt);
             }
-            Err(anyhow!(error)).exit_with(Exit::Corrupt)
+            Err(anyhow!(named(error.to_string()))).exit_with(Exit::Corrupt)
         }
     }
 }
