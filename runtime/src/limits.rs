@@ -29,8 +29,9 @@ impl Limits {
     }
 }
 
-/// The runtime's limits: the most any action may have, and what an action
-/// gets when its manifest does not say.
+/// The runtime's limits, set by its operator: the most any action may have,
+/// and what an action gets when its manifest does not say. A manifest may ask
+/// for any value up to `max` (above `default` too); never beyond it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeLimits {
     /// Upper bounds; a manifest asking for more is refused.
@@ -56,8 +57,9 @@ impl Default for RuntimeLimits {
     }
 }
 
-/// The optional `[limits]` table of `action.toml`. Each value may only
-/// tighten the runtime's maximum:
+/// The optional `[limits]` table of `action.toml`. Each value may be at most
+/// the runtime's maximum (its operator's ceiling); where absent, the
+/// runtime's default applies:
 ///
 /// ```toml
 /// [limits]
@@ -82,7 +84,7 @@ pub struct ManifestLimits {
 /// A manifest asked for more than the runtime allows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the manifest asks for `{key} = {asked}` but this runtime allows at most {allowed}: lower it in `[limits]`"
+    "the manifest asks for `{key} = {asked}` but this runtime allows at most {allowed} (its operator's ceiling): lower it in the manifest's `[limits]`, or have the operator raise the ceiling"
 )]
 pub struct LimitTooHigh {
     /// The `[limits]` key.
@@ -186,7 +188,53 @@ mod tests {
         };
         assert_eq!(
             runtime.resolve(&greedy).unwrap_err().to_string(),
-            "the manifest asks for `memory-mib = 100000` but this runtime allows at most 512: lower it in `[limits]`"
+            "the manifest asks for `memory-mib = 100000` but this runtime allows at most 512 (its operator's ceiling): lower it in the manifest's `[limits]`, or have the operator raise the ceiling"
+        );
+    }
+
+    /// An operator who lowers the ceilings below the built-in maxima: a
+    /// manifest asking for more than the default but within the built-in
+    /// maximum (what an unbounded "up to 120 s" would let through) is
+    /// refused, limit by limit; one within the ceiling gets what it asks.
+    #[test]
+    fn a_manifest_cannot_loosen_past_the_operators_ceiling() {
+        let operator = RuntimeLimits {
+            max: Limits {
+                deadline: Duration::from_secs(30),
+                memory_bytes: 64 << 20,
+                output_bytes: 1 << 20,
+            },
+            ..RuntimeLimits::default()
+        };
+        let asks = |deadline_ms, memory_mib, output_kib| ManifestLimits {
+            deadline_ms: NonZeroU64::new(deadline_ms),
+            memory_mib: NonZeroU64::new(memory_mib),
+            output_kib: NonZeroU64::new(output_kib),
+        };
+        for (manifest, key, allowed) in [
+            (asks(60_000, 0, 0), "deadline-ms", 30_000),
+            (asks(0, 128, 0), "memory-mib", 64),
+            (asks(0, 0, 2048), "output-kib", 1024),
+        ] {
+            let error = operator.resolve(&manifest).unwrap_err();
+            assert_eq!((error.key, error.allowed), (key, allowed));
+        }
+        assert_eq!(
+            operator.resolve(&asks(30_000, 64, 1024)),
+            Ok(operator.max),
+            "exactly the ceiling is allowed"
+        );
+        // The default is never above the ceiling.
+        let low = RuntimeLimits {
+            max: Limits {
+                deadline: Duration::from_secs(5),
+                ..operator.max
+            },
+            ..operator
+        };
+        assert_eq!(
+            low.resolve(&ManifestLimits::default()).map(|l| l.deadline),
+            Ok(Duration::from_secs(5))
         );
     }
 }

@@ -499,9 +499,12 @@ fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
             .max_memory_size(usize::try_from(config.limits.max.memory_bytes).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
-            // Reset only the pages an instance dirtied (Linux 6.7+; ignored
-            // where the kernel lacks PAGEMAP_SCAN).
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            // Never PAGEMAP_SCAN: wasmtime 48 resets only the dirty pages it
+            // finds *present*, so a page the kernel swapped out (swap, zram)
+            // keeps the last tenant's bytes for the next one (wasmtime PR
+            // #14357). Without it every kept-resident byte is overwritten
+            // and the rest is decommitted, which also drops swapped pages.
+            .pagemap_scan(wasmtime::Enabled::No);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&wasm) {
             Ok(engine) => return Ok(engine),

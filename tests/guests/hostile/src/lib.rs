@@ -57,6 +57,17 @@ enum Attack {
     /// files-read.read of `path` (outside the grant) `times` times over,
     /// carrying on past every refusal; returns how many were refused.
     DenyLoop { path: String, times: u32 },
+    /// Writes the 32-byte `secret` (hex) over `mib` MiB of heap and a stack
+    /// buffer, logs `filled` while they are live (a test may push the
+    /// process's memory out to swap then), and returns.
+    FillSecret { secret: String, mib: usize },
+    /// Grows linear memory by `mib` MiB (`memory.grow` alone, as a reader of
+    /// a previous tenant's pages would) and scans all of it for two copies
+    /// of `secret` in a row; answers how many it found.
+    ScanSecret { secret: String, mib: usize },
+    /// Fills `mib` MiB of heap with `secret`, then scans as `scan-secret`
+    /// does: the scanner must find what is there.
+    FillThenScan { secret: String, mib: usize },
 }
 
 struct Hostile;
@@ -138,6 +149,32 @@ impl Guest for Hostile {
                     .count();
                 Ok(serde_json::json!({ "refused": refused }).to_string())
             }
+            Attack::FillSecret { secret, mib } => {
+                let secret = decode_secret(&secret)?;
+                let heap: Vec<u8> = secret.iter().copied().cycle().take(mib << 20).collect();
+                let mut stack = [0u8; 32 << 10];
+                for (byte, value) in stack.iter_mut().zip(secret.iter().cycle()) {
+                    *byte = *value;
+                }
+                black_box(&heap);
+                black_box(&mut stack);
+                log::info("filled");
+                black_box(&heap);
+                black_box(&stack);
+                Ok(serde_json::json!({ "filled": heap.len() }).to_string())
+            }
+            Attack::ScanSecret { secret, mib } => {
+                let secret = decode_secret(&secret)?;
+                Ok(scan_memory(&secret, mib).to_string())
+            }
+            Attack::FillThenScan { secret, mib } => {
+                let secret = decode_secret(&secret)?;
+                let heap: Vec<u8> = secret.iter().copied().cycle().take(mib << 20).collect();
+                black_box(&heap);
+                let found = scan_memory(&secret, 0);
+                black_box(&heap);
+                Ok(found.to_string())
+            }
         }
     }
 }
@@ -150,6 +187,54 @@ fn recurse(depth: u64) -> u64 {
     let next = black_box(depth + 1);
     let below = recurse(next);
     black_box(below ^ depth).wrapping_add(1)
+}
+
+fn decode_secret(hex: &str) -> Result<[u8; 32], ActionError> {
+    let mut secret = [0u8; 32];
+    if hex.len() != 64 {
+        return Err(ActionError::invalid_input("secret: 64 hex digits"));
+    }
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| ActionError::invalid_input("secret: 64 hex digits"))?;
+    }
+    Ok(secret)
+}
+
+/// Grows memory by `mib` MiB, then reads every byte of linear memory (but
+/// address 0) looking for `secret` twice in a row: this guest holds one copy
+/// of it (on its stack), a previous tenant's fill holds thousands.
+fn scan_memory(secret: &[u8; 32], mib: usize) -> serde_json::Value {
+    use core::arch::wasm32::{memory_grow, memory_size};
+    const PAGE: usize = 64 << 10;
+    let grown = memory_grow(0, (mib << 20) / PAGE);
+    let size = memory_size(0) * PAGE;
+    let mut found = 0u64;
+    let mut run = 0usize;
+    let mut first = None;
+    for address in 1..size {
+        // SAFETY: every address below `memory_size` is inside this
+        // instance's linear memory; volatile so that nothing is assumed of
+        // bytes Rust never wrote.
+        #[allow(unsafe_code)]
+        let byte = unsafe { core::ptr::read_volatile(address as *const u8) };
+        if byte == secret[run % 32] {
+            run += 1;
+            if run == 64 {
+                found += 1;
+                first.get_or_insert(address + 1 - 64);
+                run = 0;
+            }
+        } else {
+            run = usize::from(byte == secret[0]);
+        }
+    }
+    serde_json::json!({
+        "found": found,
+        "first": first,
+        "scanned_bytes": size - 1,
+        "grown_pages": grown,
+    })
 }
 
 salve_sdk::bindings::export_bindings!(Hostile);

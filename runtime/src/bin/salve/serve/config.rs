@@ -18,11 +18,18 @@
 //! sweep-seconds = 30                        # how often idle and expired sessions are closed
 //! # tls-cert = "cert.pem"                   # default: generated on first start
 //! # tls-key = "key.pem"
+//!
+//! [limits]                                  # the most any action may have; its manifest may ask for less
+//! deadline-ms = 120000                      # 100 to 3600000
+//! memory-mib = 512                          # 1 to 4096
+//! output-kib = 4096                         # 1 to 65536
 //! ```
 
 use anyhow::{Context, anyhow};
+use salve::{Limits, RuntimeLimits};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -56,10 +63,48 @@ pub struct Config {
     /// Where every audit checkpoint is also appended: somewhere whoever
     /// could rewrite the log cannot.
     pub checkpoint_copy: Option<PathBuf>,
+    /// The operator's ceilings: what no action may exceed, whatever its
+    /// manifest asks.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: the most any invocation may have. A manifest's own `[limits]`
+/// may ask for any value up to these; a package asking for more is not
+/// loaded.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsConfig {
+    #[serde(default = "defaults::deadline_ms")]
+    pub deadline_ms: u64,
+    #[serde(default = "defaults::memory_mib")]
+    pub memory_mib: u64,
+    #[serde(default = "defaults::output_kib")]
+    pub output_kib: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            deadline_ms: defaults::deadline_ms(),
+            memory_mib: defaults::memory_mib(),
+            output_kib: defaults::output_kib(),
+        }
+    }
 }
 
 mod defaults {
+    use salve::RuntimeLimits;
     use std::path::PathBuf;
+    pub fn deadline_ms() -> u64 {
+        u64::try_from(RuntimeLimits::default().max.deadline.as_millis()).unwrap_or(u64::MAX)
+    }
+    pub fn memory_mib() -> u64 {
+        RuntimeLimits::default().max.memory_bytes >> 20
+    }
+    pub fn output_kib() -> u64 {
+        RuntimeLimits::default().max.output_bytes >> 10
+    }
     pub fn data_dir() -> PathBuf {
         PathBuf::from("/var/lib/salve")
     }
@@ -151,7 +196,7 @@ impl Config {
     /// Every number within the range the service can work with, each
     /// error naming its key and the range.
     fn check_ranges(&self) -> anyhow::Result<()> {
-        let ranges: [(&str, u64, u64, u64); 7] = [
+        let ranges: [(&str, u64, u64, u64); 10] = [
             (
                 "max-concurrent-requests",
                 self.max_concurrent_requests as u64,
@@ -176,6 +221,15 @@ impl Config {
                 0,
                 MAX_GRACE_SECONDS,
             ),
+            (
+                "limits.deadline-ms",
+                self.limits.deadline_ms,
+                100,
+                3_600_000,
+            ),
+            // A 32-bit guest addresses at most 4 GiB.
+            ("limits.memory-mib", self.limits.memory_mib, 1, 4096),
+            ("limits.output-kib", self.limits.output_kib, 1, 64 << 10),
         ];
         for (key, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -185,6 +239,20 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The runtime's limits: the operator's ceilings, and the built-in
+    /// defaults (for manifests that are silent) held under them.
+    pub fn runtime_limits(&self) -> RuntimeLimits {
+        let max = Limits {
+            deadline: Duration::from_millis(self.limits.deadline_ms),
+            memory_bytes: self.limits.memory_mib << 20,
+            output_bytes: self.limits.output_kib << 10,
+        };
+        RuntimeLimits {
+            max,
+            default: RuntimeLimits::default().default.min(max),
+        }
     }
 
     /// The local socket: as configured, else in the runtime directory
@@ -250,6 +318,48 @@ mod tests {
         // The policy and trust files beside it are valid too.
         salve::policy::Policy::read(&dist("policy.toml"))?;
         salve::vetting::TrustConfig::read(&dist("trust.toml"))?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_operator_sets_the_ceiling_every_manifest_is_held_to() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("salve.toml");
+        std::fs::write(&file, "[limits]\ndeadline-ms = 10000\nmemory-mib = 32\n")?;
+        let limits = Config::read(Some(&file))?.runtime_limits();
+        assert_eq!(limits.max.deadline, Duration::from_secs(10));
+        assert_eq!(limits.max.memory_bytes, 32 << 20);
+        assert_eq!(
+            limits.max.output_bytes,
+            4 << 20,
+            "an unset ceiling keeps its default"
+        );
+        assert_eq!(
+            limits.default.deadline,
+            Duration::from_secs(10),
+            "the default stays under the ceiling"
+        );
+        let asks = |text: &str| -> anyhow::Result<_> {
+            let manifest: salve::ManifestLimits = toml::from_str(text)?;
+            Ok(limits.resolve(&manifest).map_err(|e| e.to_string()))
+        };
+        // Above the default but within the built-in maximum: refused here.
+        assert!(asks("deadline-ms = 20000")?.is_err_and(|e| e.contains("`deadline-ms = 20000`")));
+        assert!(asks("memory-mib = 64")?.is_err_and(|e| e.contains("at most 32")));
+        assert!(asks("deadline-ms = 10000\nmemory-mib = 32")?.is_ok());
+        // Without [limits], the built-in ceilings.
+        assert_eq!(
+            Config::read(None)?.runtime_limits(),
+            RuntimeLimits::default()
+        );
+
+        std::fs::write(&file, "[limits]\nmemory-mib = 8192\n")?;
+        assert_eq!(
+            Config::read(Some(&file)).unwrap_err().to_string(),
+            "limits.memory-mib = 8192 is out of range: it must be between 1 and 4096"
+        );
+        std::fs::write(&file, "[limits]\ncpu = 1\n")?;
+        assert!(Config::read(Some(&file)).is_err());
         Ok(())
     }
 

@@ -124,6 +124,7 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
+        limits: config.runtime_limits(),
         ..RuntimeConfig::default()
     })?;
     let store = Arc::new(CatalogStore::open(&data.join("catalog"))?);
@@ -131,7 +132,21 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     for (package, why) in &loadable.refused {
         tracing::warn!(%package, %why, "installed package not loaded");
     }
-    let catalog = Catalog::load(&runtime, loadable.packages)?;
+    let (packages, over_ceiling): (Vec<_>, Vec<_>) =
+        loadable.packages.into_iter().partition(|package| {
+            runtime
+                .config()
+                .limits
+                .resolve(&package.manifest().limits)
+                .is_ok()
+        });
+    for package in over_ceiling {
+        if let Err(why) = runtime.config().limits.resolve(&package.manifest().limits) {
+            let package = package.manifest().label();
+            tracing::warn!(%package, %why, "installed package not loaded: it asks for more than [limits] in the configuration allows");
+        }
+    }
+    let catalog = Catalog::load(&runtime, packages)?;
     let state = StateStore::open(&data.join("state.db"))?;
     let endpoint = Endpoint::new(
         config.endpoint(),
