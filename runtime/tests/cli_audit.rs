@@ -432,6 +432,55 @@ fn export_writes_json_lines_or_ocsf() {
 }
 
 #[test]
+fn export_as_ocsf_refuses_a_record_whose_time_does_not_read() {
+    // The chain holds whatever time a record was sealed with: verify
+    // passes, and OCSF, which requires a time, gets none made up (no 1970).
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit");
+    log_at_times(
+        &log,
+        vec![
+            (
+                "2026-11-20T10:00:00.000000Z",
+                about(Kind::SessionRequested, Some("alice")),
+            ),
+            (
+                "20 November 2026, 10:05",
+                about(Kind::SessionApproved, Some("bob")),
+            ),
+            (
+                "2026-11-20T10:10:00.000000Z",
+                about(Kind::SessionClosed, Some("tom")),
+            ),
+        ],
+    );
+    let out = salve(&["audit", "verify", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // As JSON lines the record is passed on as it is.
+    let out = salve(&["audit", "export", "--log", path(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+
+    let out = salve(&["audit", "export", "--log", path(&log), "--format", "ocsf"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "record 2 (session.approved) cannot be exported as OCSF: its time `20 November 2026, 10:05` is not an RFC 3339 UTC time from 1970 on, and every OCSF event needs one"
+        ),
+        "{stderr}"
+    );
+    // The records before it are out; none after it, none dated 1970.
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["metadata"]["sequence"], 1);
+    assert!(events.iter().all(|e| e["time"] != 0), "{events:?}");
+}
+
+#[test]
 fn tail_and_reports_read_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let key = Arc::new(KeyPair::generate().unwrap());

@@ -2,20 +2,39 @@
 //! they are (hash chain included, so the SIEM can verify them too), or as
 //! OCSF events.
 //!
-//! OCSF mapping: every record is an *API Activity* (class 6003, category 6
-//! *Application Activity*) — an operation on the endpoint's API. Requests
-//! that create something (a session, an escalation) are activity 1 *Create*;
-//! approvals, consents and closures are 3 *Update*; everything else is 99
-//! *Other*. Refusals and denials have status *Failure* and medium severity; a
-//! host call denied inside the sandbox has high severity. `type_uid` is
-//! `class_uid * 100 + activity_id`; `time` is in milliseconds; `metadata`
+//! OCSF mapping: every record is an *API Activity* event (class 6003,
+//! category 6 *Application Activity*) of OCSF 1.1.0, the version the events
+//! declare, with no profile applied — an operation on the endpoint's API.
+//! Requests that create something (a session, an escalation) are activity 1
+//! *Create*; approvals, consents and closures are 3 *Update*; everything
+//! else is 99 *Other*. Refusals and denials have status *Failure* and medium
+//! severity; a host call denied inside the sandbox has high severity.
+//! `type_uid` is `class_uid * 100 + activity_id`; `time` is in milliseconds
+//! (`timezone_offset` 0: records are written in UTC), and a record whose
+//! time does not read is not exported ([`event`] says which). `metadata`
 //! carries the OCSF version, the product, the record's sequence number and
-//! hash; `device` is the endpoint the record is about (its `endpoint`
-//! field); `src_endpoint` is where the request came from (the record's
-//! `source`): `ip` and `port` for a request over the network, the endpoint
-//! itself (with the local user's id as `uid`) for one over its local socket;
-//! a record about no request (a sweep, a checkpoint) has none. Fields
-//! without an OCSF home are kept under `unmapped`.
+//! hash, its time as written and its session (`correlation_uid`).
+//!
+//! Who acted (`actor`): the record's principal is `actor.user` (`uid` and
+//! `name` the principal's id — `actor.user.uid` holds nothing but principal
+//! ids); with no principal, a local user the kernel named (the end user
+//! consenting, a keyless local request refused) is `actor.user`, with their
+//! *Linux Account* (`uid` the numeric user id) as `account`; a client from
+//! the network nobody authenticated is the user `unauthenticated`, of type
+//! *Unknown*; and a record with neither principal nor source (the service
+//! starting and stopping, the sweep, checkpoints, a repair) was written by
+//! the service by itself: `actor.invoked_by` is `salve`.
+//!
+//! Where (`dst_endpoint`, `src_endpoint`): the endpoint's salve service is
+//! the destination — `svc_name` `salve`, `name` the endpoint's id when the
+//! record names it. (1.1.0's API Activity has no `device`: the host profile
+//! does not apply to it.) The source is where the request came from, the
+//! record's `source`: `ip` and `port` over the network; over the local
+//! socket, the endpoint itself (`name` its id); with no source, the
+//! endpoint's salve service, as the destination. The local user of a
+//! request a principal signed has no OCSF home: the record's `source` stays
+//! under `unmapped`, as does every other field without one (and a `seq`
+//! too large for OCSF's 32-bit `sequence`).
 
 use super::record::{Kind, Record};
 use serde_json::{Value, json};
@@ -26,9 +45,29 @@ pub const OCSF_VERSION: &str = "1.1.0";
 
 const API_ACTIVITY: u32 = 6003;
 
+/// The name the service goes by in the events.
+const SERVICE: &str = "salve";
+
 /// The record's time, when it can be read.
 pub fn record_time(record: &Record) -> Option<SystemTime> {
     humantime::parse_rfc3339(&record.time).ok()
+}
+
+/// Why a record cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Its time is not one an OCSF event can carry.
+    #[error(
+        "record {seq} ({kind}) cannot be exported as OCSF: its time `{time}` is not an RFC 3339 UTC time from 1970 on, and every OCSF event needs one"
+    )]
+    Time {
+        /// The record's sequence number.
+        seq: u64,
+        /// Its kind.
+        kind: Kind,
+        /// Its time as written (made safe to print, and cut short).
+        time: String,
+    },
 }
 
 fn activity(kind: Kind) -> (u32, &'static str) {
@@ -58,8 +97,74 @@ fn failed(record: &Record) -> bool {
     ) || (record.kind == Kind::InvocationFinished && record.outcome.as_deref() != Some("succeeded"))
 }
 
-/// The record as an OCSF API Activity event.
-pub fn ocsf(record: &Record) -> Value {
+/// Where a request came from, read from a record's `source`.
+enum Source<'a> {
+    /// `ip:port`: over the network.
+    Network(std::net::SocketAddr),
+    /// `local:uid=<n>(<name>)`: over the local socket, from this Unix user
+    /// (the name is `None` when the system had none for the uid).
+    Local { uid: &'a str, name: Option<&'a str> },
+    /// Something else, as an embedder put it.
+    Other(&'a str),
+}
+
+impl<'a> Source<'a> {
+    fn read(source: &'a str) -> Source<'a> {
+        if let Ok(address) = source.parse() {
+            return Source::Network(address);
+        }
+        let local = source
+            .strip_prefix("local:uid=")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(|rest| rest.split_once('('))
+            .filter(|(uid, _)| !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit()));
+        match local {
+            // With no name for the uid, the endpoint writes `uid <n>`.
+            Some((uid, name)) => Source::Local {
+                uid,
+                name: Some(name).filter(|n| !n.is_empty() && *n != format!("uid {uid}")),
+            },
+            None => Source::Other(source),
+        }
+    }
+}
+
+/// The record as an OCSF event, to serialize: serializing it fails, saying
+/// why as [`event`] does, for a record that cannot be one.
+pub struct Ocsf(Result<Value, ExportError>);
+
+impl Ocsf {
+    /// The event, or why the record cannot be one.
+    pub fn into_result(self) -> Result<Value, ExportError> {
+        self.0
+    }
+}
+
+impl serde::Serialize for Ocsf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Ok(event) => event.serialize(serializer),
+            Err(error) => Err(serde::ser::Error::custom(error)),
+        }
+    }
+}
+
+/// The record as an OCSF API Activity event, ready to serialize.
+pub fn ocsf(record: &Record) -> Ocsf {
+    Ocsf(event(record))
+}
+
+/// The record as an OCSF API Activity event; refused for a record whose
+/// time does not read (OCSF requires a time, and none is made up).
+pub fn event(record: &Record) -> Result<Value, ExportError> {
+    let time_ms = record_time(record)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| ExportError::Time {
+            seq: record.seq,
+            kind: record.kind,
+            time: crate::text::clipped(&crate::text::escaped(&record.time), 64).into_owned(),
+        })?;
     let (activity_id, activity_name) = activity(record.kind);
     let failure = failed(record);
     let (severity_id, severity) = match record.kind {
@@ -68,9 +173,6 @@ pub fn ocsf(record: &Record) -> Value {
         Kind::Recovered => (3, "Medium"),
         _ => (1, "Informational"),
     };
-    let time_ms = record_time(record)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let mut message = record.kind.name().to_string();
     if let Some(action) = &record.action {
         message.push(' ');
@@ -80,6 +182,9 @@ pub fn ocsf(record: &Record) -> Value {
         message.push_str(": ");
         message.push_str(reason);
     }
+    let source = record.source.as_deref().map(Source::read);
+    // OCSF's `sequence` is a 32-bit integer: a larger one stays unmapped.
+    let sequence = i32::try_from(record.seq).ok();
     let mut unmapped = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Some(object) = unmapped.as_object_mut() {
         for mapped in [
@@ -87,14 +192,20 @@ pub fn ocsf(record: &Record) -> Value {
             "principal",
             "kind",
             "code",
-            "seq",
             "hash",
             "session",
             "reason",
             "endpoint",
-            "source",
         ] {
             object.remove(mapped);
+        }
+        if sequence.is_some() {
+            object.remove("seq");
+        }
+        // The source is mapped, but for the local user of a request a
+        // principal signed.
+        if record.principal.is_none() || !matches!(source, Some(Source::Local { .. })) {
+            object.remove("source");
         }
     }
     let mut event = json!({
@@ -107,6 +218,7 @@ pub fn ocsf(record: &Record) -> Value {
         "type_uid": API_ACTIVITY * 100 + activity_id,
         "type_name": format!("API Activity: {activity_name}"),
         "time": time_ms,
+        "timezone_offset": 0,
         "severity_id": severity_id,
         "severity": severity,
         "status_id": if failure { 2 } else { 1 },
@@ -114,40 +226,27 @@ pub fn ocsf(record: &Record) -> Value {
         "status_code": record.reason_code.as_deref().or(record.outcome.as_deref()),
         "status_detail": record.reason,
         "message": message,
-        "actor": actor(record),
+        "actor": actor(record, source.as_ref()),
         "api": {
             "operation": record.kind.name(),
-            "service": { "name": "salve" },
+            "service": { "name": SERVICE },
         },
+        "src_endpoint": src_endpoint(record, source.as_ref()),
+        "dst_endpoint": service_endpoint(record),
         "metadata": {
             "version": OCSF_VERSION,
-            "product": { "name": "salve", "vendor_name": "salve", "version": env!("CARGO_PKG_VERSION") },
+            "product": { "name": SERVICE, "vendor_name": SERVICE, "version": env!("CARGO_PKG_VERSION") },
             "log_name": "audit",
             "uid": record.hash.to_string(),
-            "sequence": record.seq,
+            "sequence": sequence,
             "original_time": record.time,
             "correlation_uid": record.session,
             "event_code": record.code.to_string(),
         },
         "unmapped": unmapped,
     });
-    if let (Some(endpoint), Some(object)) = (&record.endpoint, event.as_object_mut()) {
-        object.insert(
-            "device".to_string(),
-            json!({ "hostname": endpoint, "name": endpoint, "type_id": 0, "type": "Unknown" }),
-        );
-    }
-    if let Some(object) = event.as_object_mut() {
-        // Required by the class: where the request came from, or, for what
-        // the endpoint does by itself, the endpoint.
-        let from = match &record.source {
-            Some(source) => src_endpoint(source, record.endpoint.as_deref()),
-            None => json!({ "hostname": record.endpoint, "name": "salve" }),
-        };
-        object.insert("src_endpoint".to_string(), from);
-    }
     without_nulls(&mut event);
-    event
+    Ok(event)
 }
 
 /// Leaves out what a record does not have: OCSF omits absent attributes
@@ -163,48 +262,58 @@ fn without_nulls(value: &mut Value) {
     }
 }
 
-/// Who acted: the principal; else the local account a request came from
-/// (the end user's consent); else an unauthenticated client (a refused
-/// request from the network); else, with no source at all, the endpoint
-/// itself (the sweep, checkpoints).
-fn actor(record: &Record) -> Value {
+/// Who acted: the principal; else the local user a request came from (the
+/// end user's consent); else an unauthenticated client (a request refused
+/// before anyone was authenticated); else, with no request behind the
+/// record, the service itself (the sweep, checkpoints).
+fn actor(record: &Record, source: Option<&Source<'_>>) -> Value {
     if let Some(principal) = &record.principal {
         return json!({ "user": { "uid": principal, "name": principal } });
     }
-    match record.source.as_deref() {
-        Some(source) => match local_account(source) {
-            Some((uid, name)) => json!({ "user": { "uid": uid, "name": name } }),
-            None => {
-                json!({ "user": { "name": "unauthenticated", "type_id": 0, "type": "Unknown" } })
+    match source {
+        Some(Source::Local { uid, name }) => json!({
+            "user": {
+                "name": name,
+                "account": { "type_id": 9, "type": "Linux Account", "uid": uid, "name": name },
             }
+        }),
+        Some(Source::Network(_) | Source::Other(_)) => {
+            json!({ "user": { "name": "unauthenticated", "type_id": 0, "type": "Unknown" } })
+        }
+        None => json!({ "invoked_by": SERVICE }),
+    }
+}
+
+/// The endpoint's salve service, named by the endpoint's id when the record
+/// has it.
+fn service_endpoint(record: &Record) -> Value {
+    json!({ "name": record.endpoint, "svc_name": SERVICE })
+}
+
+/// Where the request came from, as an OCSF Network Endpoint.
+fn src_endpoint(record: &Record, source: Option<&Source<'_>>) -> Value {
+    match source {
+        Some(Source::Network(address)) => {
+            json!({ "ip": address.ip().to_string(), "port": address.port() })
+        }
+        // The local socket: the endpoint itself.
+        Some(Source::Local { .. }) => match &record.endpoint {
+            Some(endpoint) => json!({ "name": endpoint }),
+            None => json!({ "hostname": "localhost" }),
         },
-        None => json!({ "app_name": "salve" }),
+        Some(Source::Other(source)) => json!({ "name": source }),
+        None => service_endpoint(record),
     }
-}
-
-/// `local:uid=<n>(<name>)`: the uid and the name.
-fn local_account(source: &str) -> Option<(&str, &str)> {
-    let rest = source.strip_prefix("local:uid=")?;
-    let (uid, name) = rest.split_once('(')?;
-    Some((uid, name.strip_suffix(')').unwrap_or(name)))
-}
-
-/// A record's `source` as an OCSF Network Endpoint.
-fn src_endpoint(source: &str, endpoint: Option<&str>) -> Value {
-    if let Ok(address) = source.parse::<std::net::SocketAddr>() {
-        return json!({ "ip": address.ip().to_string(), "port": address.port() });
-    }
-    // `local:uid=<n>(<name>)`: the endpoint itself, a local account.
-    let uid = source
-        .strip_prefix("local:uid=")
-        .and_then(|rest| rest.split('(').next());
-    json!({ "hostname": endpoint, "name": source, "uid": uid })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::record::GENESIS;
+
+    fn sealed(record: Record, seq: u64, time: &str) -> Record {
+        record.seal(seq, time.into(), GENESIS).unwrap().0
+    }
 
     #[test]
     fn a_denial_maps_to_a_failed_api_activity() {
@@ -213,42 +322,41 @@ mod tests {
         record.action = Some("restart-service".into());
         record.reason_code = Some("out-of-scope".into());
         record.reason = Some("restart-service@1.0.0 is outside the scope".into());
-        let (record, _) = record
-            .seal(9, "2026-11-22T10:15:00.123456Z".into(), GENESIS)
-            .unwrap();
-        let event = ocsf(&record);
+        let event = event(&sealed(record, 9, "2026-11-22T10:15:00.123456Z")).unwrap();
         assert_eq!(event["class_uid"], 6003);
         assert_eq!(event["activity_id"], 99);
         assert_eq!(event["type_uid"], 600399);
         assert_eq!(event["time"], 1_795_342_500_123u64);
+        assert_eq!(event["timezone_offset"], 0);
         assert_eq!(event["status"], "Failure");
         assert_eq!(event["status_code"], "out-of-scope");
         assert_eq!(event["severity_id"], 3);
-        assert_eq!(event["actor"]["user"]["uid"], "alice");
+        assert_eq!(
+            event["actor"],
+            json!({ "user": { "uid": "alice", "name": "alice" } })
+        );
         assert_eq!(event["metadata"]["version"], OCSF_VERSION);
         assert_eq!(event["metadata"]["sequence"], 9);
         assert_eq!(event["metadata"]["event_code"], "3001");
+        assert!(event["metadata"].get("profiles").is_none());
         assert_eq!(event["unmapped"]["action"], "restart-service");
-        // Not about an endpoint: no device; no request from elsewhere: the
-        // source is salve itself.
+        // Not about an endpoint, no request from elsewhere: salve itself.
         assert!(event.get("device").is_none());
-        assert_eq!(event["src_endpoint"], json!({ "name": "salve" }));
+        assert_eq!(event["src_endpoint"], json!({ "svc_name": "salve" }));
+        assert_eq!(event["dst_endpoint"], json!({ "svc_name": "salve" }));
     }
 
     #[test]
-    fn the_endpoint_is_the_device_and_the_source_is_where_the_request_came_from() {
-        let mut record = Record::event(Kind::InvocationStarted);
+    fn the_endpoint_is_the_destination_and_the_source_is_where_the_request_came_from() {
+        let mut record = Record::event(Kind::ServiceStarted);
         record.endpoint = Some("pc-0421".into());
-        let (record, _) = record
-            .seal(3, "2026-11-22T10:15:00.123456Z".into(), GENESIS)
-            .unwrap();
-        let event = ocsf(&record);
-        assert_eq!(event["device"]["hostname"], "pc-0421");
-        assert_eq!(event["device"]["type_id"], 0);
-        // No request from elsewhere: the endpoint itself (the class requires one).
-        assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
-        assert_eq!(event["src_endpoint"]["name"], "salve");
-        assert_eq!(event["actor"]["app_name"], "salve");
+        let event = event(&sealed(record, 3, "2026-11-22T10:15:00.123456Z")).unwrap();
+        let salve = json!({ "name": "pc-0421", "svc_name": "salve" });
+        assert_eq!(event["dst_endpoint"], salve);
+        // No request from elsewhere: the endpoint's service, by itself.
+        assert_eq!(event["src_endpoint"], salve);
+        assert_eq!(event["actor"], json!({ "invoked_by": "salve" }));
+        assert!(event.get("device").is_none());
         assert!(event["unmapped"].get("endpoint").is_none());
         // What the record does not have is left out, never `null`.
         fn nulls(value: &serde_json::Value) -> bool {
@@ -261,41 +369,102 @@ mod tests {
         }
         assert!(!nulls(&event), "{event}");
 
-        // Over the network: its address.
+        // Over the network: its address; the principal acted.
         let mut remote = Record::event(Kind::InvocationStarted);
+        remote.principal = Some("tom".into());
         remote.endpoint = Some("pc-0421".into());
         remote.source = Some("192.0.2.7:51234".into());
-        let (remote, _) = remote
-            .seal(4, "2026-11-22T10:15:01.000000Z".into(), GENESIS)
-            .unwrap();
-        let event = ocsf(&remote);
-        assert_eq!(event["src_endpoint"]["ip"], "192.0.2.7");
-        assert_eq!(event["src_endpoint"]["port"], 51234);
+        let event = super::event(&sealed(remote, 4, "2026-11-22T10:15:01Z")).unwrap();
+        assert_eq!(
+            event["src_endpoint"],
+            json!({ "ip": "192.0.2.7", "port": 51234 })
+        );
+        assert_eq!(event["dst_endpoint"], salve);
+        assert_eq!(event["actor"]["user"]["uid"], "tom");
         assert!(event["unmapped"].get("source").is_none());
 
-        // Over the local socket (a consent): the endpoint, a local account.
+        // Over the local socket, signed by a principal: the endpoint itself;
+        // the Unix user the request came from is no user id of OCSF's here.
+        let mut local = Record::event(Kind::SessionApproved);
+        local.principal = Some("ann".into());
+        local.endpoint = Some("pc-0421".into());
+        local.source = Some("local:uid=0(root)".into());
+        let event = super::event(&sealed(local, 5, "2026-11-22T10:15:02Z")).unwrap();
+        assert_eq!(event["src_endpoint"], json!({ "name": "pc-0421" }));
+        assert_eq!(
+            event["actor"],
+            json!({ "user": { "uid": "ann", "name": "ann" } })
+        );
+        assert_eq!(event["unmapped"]["source"], "local:uid=0(root)");
+
+        // The end user's consent: the local user acted, a Linux account.
         let mut consent = Record::event(Kind::SessionConsented);
         consent.endpoint = Some("pc-0421".into());
         consent.source = Some("local:uid=1000(alice)".into());
-        let (consent, _) = consent
-            .seal(5, "2026-11-22T10:15:02.000000Z".into(), GENESIS)
-            .unwrap();
-        let event = ocsf(&consent);
-        assert_eq!(event["src_endpoint"]["hostname"], "pc-0421");
-        assert_eq!(event["src_endpoint"]["uid"], "1000");
-        assert_eq!(event["device"]["name"], "pc-0421");
-        // The end user consented, not the endpoint.
-        assert_eq!(event["actor"]["user"]["uid"], "1000");
-        assert_eq!(event["actor"]["user"]["name"], "alice");
+        let event = super::event(&sealed(consent, 6, "2026-11-22T10:15:03Z")).unwrap();
+        assert_eq!(event["src_endpoint"], json!({ "name": "pc-0421" }));
+        assert_eq!(
+            event["actor"],
+            json!({ "user": {
+                "name": "alice",
+                "account": { "type_id": 9, "type": "Linux Account", "uid": "1000", "name": "alice" },
+            } })
+        );
+        assert!(event["actor"]["user"].get("uid").is_none());
+        assert!(event["unmapped"].get("source").is_none());
+        // A uid the system had no name for: the account alone.
+        let mut nameless = Record::event(Kind::RequestRefused);
+        nameless.source = Some("local:uid=4242(uid 4242)".into());
+        let event = super::event(&sealed(nameless, 7, "2026-11-22T10:15:04Z")).unwrap();
+        assert_eq!(
+            event["actor"],
+            json!({ "user": { "account": { "type_id": 9, "type": "Linux Account", "uid": "4242" } } })
+        );
+        assert_eq!(event["src_endpoint"], json!({ "hostname": "localhost" }));
 
         // A request from the network refused before anyone was authenticated.
         let mut refused = Record::event(Kind::RequestRefused);
         refused.source = Some("192.0.2.9:4000".into());
-        let (refused, _) = refused
-            .seal(6, "2026-11-22T10:15:03.000000Z".into(), GENESIS)
-            .unwrap();
-        let event = ocsf(&refused);
+        let event = super::event(&sealed(refused, 8, "2026-11-22T10:15:05Z")).unwrap();
         assert_eq!(event["actor"]["user"]["name"], "unauthenticated");
-        assert!(event["actor"].get("app_name").is_none());
+        assert_eq!(event["actor"]["user"]["type_id"], 0);
+    }
+
+    #[test]
+    fn a_record_whose_time_does_not_read_is_refused_not_dated_1970() {
+        for time in [
+            "yesterday",
+            "",
+            "2026-11-22 10:15:00",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let record = sealed(Record::event(Kind::ServiceStarted), 12, time);
+            let error = event(&record).unwrap_err().to_string();
+            assert!(
+                error.starts_with(
+                    "record 12 (service.started) cannot be exported as OCSF: its time"
+                ),
+                "{error}"
+            );
+            assert!(error.contains(&format!("`{time}`")), "{error}");
+            // Serializing says the same.
+            let failed = serde_json::to_string(&ocsf(&record)).unwrap_err();
+            assert_eq!(failed.to_string(), error);
+        }
+        // What a terminal would act on is not printed as it is.
+        let record = sealed(Record::event(Kind::ServiceStarted), 13, "\u{1b}[2J");
+        assert!(!event(&record).unwrap_err().to_string().contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_sequence_number_past_ocsf_s_integers_stays_unmapped() {
+        let record = sealed(
+            Record::event(Kind::Checkpoint),
+            u64::from(u32::MAX) + 1,
+            "2026-11-22T10:15:00Z",
+        );
+        let event = event(&record).unwrap();
+        assert!(event["metadata"].get("sequence").is_none());
+        assert_eq!(event["unmapped"]["seq"], u64::from(u32::MAX) + 1);
     }
 }
