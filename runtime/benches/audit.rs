@@ -7,13 +7,27 @@
 //! against, in the same run, the floor beneath it: a SHA-256 chain over the
 //! same lines, hashing just what verify must hash, and parsing each as JSON.
 //!
+//! Every log is configured as `salve serve` configures the endpoint's
+//! (`build` in `runtime/src/bin/salve/serve/mod.rs`): `AuditConfig::new`'s
+//! defaults — a checkpoint after every 1000 records or 60 s, 64 MiB
+//! segments — with checkpoints signed by an endpoint key and each also
+//! appended (and synced) to a copy kept in another file, by the copy's own
+//! thread. After each run of appends the log is verified with that key, and
+//! the checkpoints found are reported, so that a run that signed none shows.
+//!
 //! Run: `cargo bench -p salve --bench audit` (`-- --quick` for a shorter
 //! run; `-- appends` or `-- verify` for one part; numbers, such as `-- 64`,
-//! for those rows of the appends table). The log is written under `$SALVE_BENCH_DIR` (default: the system's
-//! temporary directory) — point it at the disk the endpoint would use.
+//! for those rows of the appends table). The log is written under
+//! `$SALVE_BENCH_DIR` (default: the system's temporary directory, `TMPDIR`
+//! or `/tmp`) — point it at the disk the endpoint would use. The output
+//! begins with that directory and its file system (from `statfs`): on a
+//! tmpfs, `fdatasync` costs nothing and the figures are not a disk's.
+
+mod common;
 
 use salve::audit::{AuditConfig, AuditLog, Kind, Record, verify_dir};
 use salve::identity::KeyPair;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,11 +60,25 @@ fn line_len(record: Record) -> usize {
     line.len()
 }
 
+/// Where the bench writes: `$SALVE_BENCH_DIR`, else the system's
+/// temporary directory.
+fn bench_dir() -> PathBuf {
+    std::env::var_os("SALVE_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
 fn temp_dir() -> tempfile::TempDir {
-    match std::env::var_os("SALVE_BENCH_DIR") {
-        Some(dir) => tempfile::tempdir_in(dir).expect("bench directory"),
-        None => tempfile::tempdir().expect("temporary directory"),
-    }
+    tempfile::tempdir_in(bench_dir()).expect("bench directory")
+}
+
+/// An audit log in `dir` configured as the service's is: `AuditConfig::new`
+/// (a checkpoint every 1000 records or 60 s), checkpoints signed by `key`
+/// and copied to `checkpoints.jsonl` beside the log (the service's default
+/// `checkpoint-copy` is in its data directory, beside its `audit`).
+fn service_config(dir: &std::path::Path, key: &Arc<KeyPair>) -> AuditConfig {
+    let mut config = AuditConfig::new(dir.join("audit"));
+    config.checkpoint_key = Some(key.clone());
+    config.checkpoint_copy = Some(dir.join("checkpoints.jsonl"));
+    config
 }
 
 /// What a run of appends did.
@@ -62,12 +90,18 @@ struct Appends {
     per_sync: f64,
     /// The share of the run spent in `fdatasync`.
     syncing: f64,
+    /// Signed checkpoints in the log afterwards (its final one included),
+    /// each checked against the key.
+    checkpoints: u64,
+    /// Records appended by the writers.
+    records: u64,
 }
 
 /// Records appended durably by `writers` threads for `duration`.
 fn appends(writers: usize, group_commit: bool, duration: Duration) -> Appends {
     let dir = temp_dir();
-    let mut config = AuditConfig::new(dir.path().join("audit"));
+    let key = Arc::new(KeyPair::generate().expect("endpoint key"));
+    let mut config = service_config(dir.path(), &key);
     config.group_commit = group_commit;
     let log = Arc::new(AuditLog::open(config).expect("audit log"));
     let started = Instant::now();
@@ -97,11 +131,22 @@ fn appends(writers: usize, group_commit: bool, duration: Duration) -> Appends {
     let syncs = log.sync_stats();
     log.close();
     let total: u64 = results.iter().map(|(n, _)| n).sum();
+    let verified =
+        verify_dir(&dir.path().join("audit"), Some(&key.public()), None).expect("the log verifies");
+    assert!(verified.key_checked && verified.records >= total);
+    // One at least every 1000 records (and one for a new log's first batch).
+    assert!(
+        verified.checkpoints >= total / 1000,
+        "{} checkpoints for {total} records",
+        verified.checkpoints
+    );
     Appends {
         rate: total as f64 / elapsed.as_secs_f64(),
         latencies: results.into_iter().flat_map(|(_, l)| l).collect(),
         per_sync: syncs.records as f64 / syncs.syncs.max(1) as f64,
         syncing: syncs.time.as_secs_f64() / elapsed.as_secs_f64(),
+        checkpoints: verified.checkpoints,
+        records: total,
     }
 }
 
@@ -166,6 +211,11 @@ fn main() {
     if rows.is_empty() {
         rows = vec![1, 8, 64];
     }
+    println!(
+        "Audit log written under {}",
+        common::file_system(&bench_dir())
+    );
+    println!();
     if only("appends") {
         appends_table(&rows, Duration::from_millis(if quick { 700 } else { 3000 }));
     }
@@ -178,28 +228,32 @@ fn main() {
 /// commit, for `duration` per row.
 fn appends_table(rows: &[usize], duration: Duration) {
     println!(
-        "Durable appends ({} s per row; each record ~{} bytes)",
+        "Durable appends ({} s per row; each record ~{} bytes; configured as the service's log: a checkpoint signed every 1000 records, each also appended and synced to a copy by the copy's thread)",
         duration.as_secs_f64(),
         line_len(record(0, 0))
     );
     println!();
     println!(
-        "| writers | group commit rec/s | p50 | p99 | records per sync | time in fdatasync | one fsync per record rec/s | p50 | p99 | ratio |"
+        "| writers | group commit rec/s | p50 | p99 | records per sync | time in fdatasync | signed checkpoints / records | one fsync per record rec/s | p50 | p99 | signed checkpoints / records | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &writers in rows {
         let mut grouped = appends(writers, true, duration);
         let mut single = appends(writers, false, duration);
         println!(
-            "| {writers} | {:.0} | {} | {} | {:.1} | {:.0} % | {:.0} | {} | {} | {:.1}× |",
+            "| {writers} | {:.0} | {} | {} | {:.1} | {:.0} % | {} / {} | {:.0} | {} | {} | {} / {} | {:.1}× |",
             grouped.rate,
             us(percentile(&mut grouped.latencies, 0.5)),
             us(percentile(&mut grouped.latencies, 0.99)),
             grouped.per_sync,
             grouped.syncing * 100.0,
+            grouped.checkpoints,
+            grouped.records,
             single.rate,
             us(percentile(&mut single.latencies, 0.5)),
             us(percentile(&mut single.latencies, 0.99)),
+            single.checkpoints,
+            single.records,
             grouped.rate / single.rate
         );
     }
@@ -253,9 +307,7 @@ fn verify_table(verify_records: u64) {
     let log_dir = dir.path().join("audit");
     let key = Arc::new(KeyPair::generate().expect("endpoint key"));
     {
-        let mut config = AuditConfig::new(&log_dir);
-        config.checkpoint_key = Some(key.clone());
-        let log = AuditLog::open(config).expect("audit log");
+        let log = AuditLog::open(service_config(dir.path(), &key)).expect("audit log");
         let mut n = 0;
         while n < verify_records {
             let batch: Vec<Record> = (0..1000.min(verify_records - n))
