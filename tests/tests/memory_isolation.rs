@@ -341,10 +341,10 @@ impl Swap {
 
 impl Drop for Swap {
     fn drop(&mut self) {
-        if let Some((_dir, file)) = &self.own_file {
-            if let Err(why) = run("swapoff", file) {
-                eprintln!("could not turn the test's swap file off: {why}");
-            }
+        if let Some((_dir, file)) = &self.own_file
+            && let Err(why) = run("swapoff", file)
+        {
+            eprintln!("could not turn the test's swap file off: {why}");
         }
     }
 }

@@ -5,9 +5,13 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
+use salve::host::systemd::ServiceManager;
 use salve::{
     Capabilities, Capability, Grant, InvokeError, LoadError, Outcome, Package, PackageError,
     StopReason,
+};
+use salve_tests::stand_in_systemctl::{
+    CLEARED_ENVIRONMENT, StandInSystemctl, UnitState, control_args, process_ended, show_args,
 };
 use salve_tests::{PackageCopy, artifacts, assert_runtime_still_works, shared_runtime};
 use std::time::{Duration, Instant};
@@ -269,8 +273,15 @@ fn a_capability_declared_but_not_granted_is_refused_before_running() {
 
 #[test]
 fn another_service_is_denied() {
-    let run = attack(
-        &simple_hostile(),
+    // The runtime reaches systemd through a stand-in, so that a refused call
+    // that still ran systemctl would show.
+    let systemctl = StandInSystemctl::new();
+    systemctl
+        .unit("ssh.service", SALVE_TEST_UP)
+        .unit("sshd.service", SALVE_TEST_UP);
+    let runtime = systemctl.runtime();
+    let run = attack_in(
+        &runtime,
         serde_json::json!({"mode": "status", "service": "ssh.service"}),
     );
     assert_denied(
@@ -278,8 +289,8 @@ fn another_service_is_denied() {
         Capability::ServiceStatus,
         "service `ssh.service` is not granted",
     );
-    let run = attack(
-        &simple_hostile(),
+    let run = attack_in(
+        &runtime,
         serde_json::json!({"mode": "restart", "service": "sshd.service"}),
     );
     assert_denied(
@@ -287,28 +298,189 @@ fn another_service_is_denied() {
         Capability::ServiceControl,
         "service `sshd.service` is not granted",
     );
+    assert_eq!(systemctl.calls(), []);
+}
+
+/// `salve-test.service`, the unit the hostile guest is granted, running.
+const SALVE_TEST_UP: UnitState<'static> = UnitState {
+    description: "salve test unit",
+    active_state: "active",
+    sub_state: "running",
+    main_pid: 4321,
+};
+
+/// Runs the hostile guest in `runtime` (whose service manager is a stand-in).
+fn attack_in(runtime: &salve::Runtime, input: serde_json::Value) -> Run {
+    let package = simple_hostile().open();
+    let action = runtime.load(&package).expect("hostile guest loads");
+    let grant = Grant::declared(&package.manifest().capabilities);
+    let started = Instant::now();
+    let invocation = runtime
+        .invoke(&action, &grant, &input.to_string())
+        .expect("hostile guest is invoked");
+    Run {
+        outcome: invocation.outcome.clone(),
+        elapsed: started.elapsed(),
+        invocation,
+    }
+}
+
+fn failed(run: &Run) -> (&str, &str) {
+    match &run.outcome {
+        Outcome::Failed { code, message } => (code.as_str(), message.as_str()),
+        other => panic!("expected a failure, got {other:?}"),
+    }
 }
 
 #[test]
 fn a_granted_service_reaches_the_service_manager() {
-    let run = attack(
-        &simple_hostile(),
+    let systemctl = StandInSystemctl::new();
+    systemctl.unit("salve-test.service", SALVE_TEST_UP);
+    let runtime = systemctl.runtime();
+    let status = serde_json::json!({"mode": "status", "service": "salve-test.service"});
+    let restart = serde_json::json!({"mode": "restart", "service": "salve-test.service"});
+    for (input, answer) in [
+        (&status, r#"{"ok":"active"}"#),
+        (&restart, r#"{"ok":"restarted"}"#),
+        (&status, r#"{"ok":"active"}"#),
+    ] {
+        let run = attack_in(&runtime, input.clone());
+        assert_eq!(
+            run.outcome.output().map(|o| o.get()),
+            Some(answer),
+            "{:?}",
+            run.outcome
+        );
+        assert!(run.invocation.denied_calls.is_empty());
+    }
+    let calls = systemctl.calls();
+    for call in &calls {
+        assert_eq!(call.env, CLEARED_ENVIRONMENT, "{call:?}");
+    }
+    assert_eq!(
+        calls.iter().map(|c| c.args()).collect::<Vec<_>>(),
+        [
+            show_args("salve-test.service"),
+            control_args("restart", "salve-test.service"),
+            show_args("salve-test.service"),
+        ]
+    );
+}
+
+#[test]
+fn service_manager_refusals_reach_the_guest_as_not_found_and_failed() {
+    // Unknown to systemd: `show` answers (not-found), a restart is refused.
+    let systemctl = StandInSystemctl::new();
+    let runtime = systemctl.runtime();
+    let run = attack_in(
+        &runtime,
         serde_json::json!({"mode": "status", "service": "salve-test.service"}),
     );
-    // Either systemd answers, or the host says plainly that it has none.
-    match &run.outcome {
-        Outcome::Succeeded { .. } => {}
-        Outcome::Failed { code, message } => {
-            assert!(
-                code == "unavailable" && message.starts_with("no service manager on this host")
-                    || code == "not-found"
-                    || code == "failed",
-                "{code}: {message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"inactive"}"#)
+    );
+    let run = attack_in(
+        &runtime,
+        serde_json::json!({"mode": "restart", "service": "salve-test.service"}),
+    );
+    assert_eq!(
+        failed(&run),
+        (
+            "not-found",
+            "systemctl restart salve-test.service: Failed to restart salve-test.service: Unit salve-test.service not found."
+        )
+    );
+    // Known, but its restart fails.
+    systemctl.unit("salve-test.service", SALVE_TEST_UP).fail(
+        "salve-test.service",
+        "Job for salve-test.service failed because a timeout was exceeded.\n",
+    );
+    let run = attack_in(
+        &runtime,
+        serde_json::json!({"mode": "restart", "service": "salve-test.service"}),
+    );
+    assert_eq!(
+        failed(&run),
+        (
+            "failed",
+            "systemctl restart salve-test.service failed (exit status: 1): Job for salve-test.service failed because a timeout was exceeded."
+        )
+    );
+    assert_eq!(systemctl.calls().len(), 3);
     assert!(run.invocation.denied_calls.is_empty());
+}
+
+#[test]
+fn a_service_manager_that_never_answers_is_killed_at_the_deadline() {
+    let systemctl = StandInSystemctl::new();
+    systemctl
+        .unit("salve-test.service", SALVE_TEST_UP)
+        .hang("salve-test.service");
+    let runtime = systemctl.runtime();
+    let run = attack_in(
+        &runtime,
+        serde_json::json!({"mode": "restart", "service": "salve-test.service"}),
+    );
+    match &run.outcome {
+        Outcome::Stopped { reason, message } => {
+            assert_eq!(*reason, StopReason::DeadlineExceeded, "{message}");
+            assert!(message.contains("deadline of 500 ms"), "{message}");
+        }
+        other => panic!("expected the deadline, got {other:?}"),
+    }
+    // The stand-in sleeps 30 s: it was killed at the deadline, with what it
+    // started, not waited for.
+    assert!(
+        run.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        run.elapsed
+    );
+    let sleeper = systemctl.hung_pid().expect("the stand-in was reached");
+    assert!(
+        process_ended(sleeper),
+        "systemctl's child {sleeper} still runs"
+    );
+    assert_eq!(
+        systemctl
+            .calls()
+            .iter()
+            .map(|c| c.args())
+            .collect::<Vec<_>>(),
+        [control_args("restart", "salve-test.service")]
+    );
+    // The same runtime still reaches the service manager.
+    let run = attack_in(
+        &runtime,
+        serde_json::json!({"mode": "status", "service": "salve-test.service"}),
+    );
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"active"}"#)
+    );
+}
+
+#[test]
+fn without_a_service_manager_service_calls_say_so() {
+    let runtime = salve::Runtime::new(salve::RuntimeConfig {
+        service_manager: Some(ServiceManager::Absent),
+        ..salve::RuntimeConfig::default()
+    })
+    .unwrap();
+    for mode in ["status", "restart"] {
+        let run = attack_in(
+            &runtime,
+            serde_json::json!({"mode": mode, "service": "salve-test.service"}),
+        );
+        assert_eq!(
+            failed(&run),
+            (
+                "unavailable",
+                "no service manager on this host: salve manages services through systemd, which is not running here (/run/systemd/system does not exist)"
+            )
+        );
+        assert!(run.invocation.denied_calls.is_empty());
+    }
 }
 
 #[test]

@@ -4,7 +4,10 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-use salve::{Grant, Outcome, Package};
+use salve::{Capability, Grant, Outcome, Package, Runtime};
+use salve_tests::stand_in_systemctl::{
+    CLEARED_ENVIRONMENT, StandInSystemctl, UnitState, control_args, show_args,
+};
 use salve_tests::{PackageCopy, artifacts, shared_runtime};
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
@@ -87,39 +90,207 @@ fn system_report_and_disk_usage_describe_this_host() {
     assert_eq!(code, "invalid-input");
 }
 
+/// Runs the package in `dir` in `runtime` with everything it declares granted.
+fn run_in(runtime: &Runtime, dir: &std::path::Path, input: Value) -> salve::Invocation {
+    let package = Package::open(dir).expect("package opens");
+    let action = runtime.load(&package).expect("package loads");
+    let grant = Grant::declared(&package.manifest().capabilities);
+    runtime
+        .invoke(&action, &grant, &input.to_string())
+        .expect("action is invoked")
+}
+
+const CRON_DOWN: UnitState<'static> = UnitState {
+    description: "Regular background program processing daemon",
+    active_state: "failed",
+    sub_state: "failed",
+    main_pid: 0,
+};
+
+const CRON_UP: UnitState<'static> = UnitState {
+    description: "Regular background program processing daemon",
+    active_state: "active",
+    sub_state: "running",
+    main_pid: 612,
+};
+
+/// Each call's arguments, after checking that every call was given the
+/// cleared environment and nothing of the test's own.
+fn args_with_cleared_environment(systemctl: &StandInSystemctl) -> Vec<Vec<String>> {
+    systemctl
+        .calls()
+        .into_iter()
+        .map(|call| {
+            assert_eq!(call.env, CLEARED_ENVIRONMENT, "{call:?}");
+            call.args
+        })
+        .collect()
+}
+
 #[test]
-fn service_actions_reach_the_service_manager_or_say_there_is_none() {
-    for (dir, input) in [
+fn service_status_reports_what_systemctl_shows() {
+    let systemctl = StandInSystemctl::new();
+    systemctl.unit("cron.service", CRON_UP);
+    let runtime = systemctl.runtime();
+    let invocation = run_in(
+        &runtime,
+        artifacts::SERVICE_STATUS.as_ref(),
+        json!({"service": "cron.service"}),
+    );
+    assert_eq!(
+        output(&invocation),
+        json!({
+            "name": "cron.service",
+            "description": "Regular background program processing daemon",
+            "load_state": "loaded",
+            "active_state": "active",
+            "sub_state": "running",
+            "main_pid": 612,
+            "healthy": true,
+        })
+    );
+    // A unit systemd has no file for: systemctl show answers, not-found.
+    let invocation = run_in(
+        &runtime,
+        artifacts::SERVICE_STATUS.as_ref(),
+        json!({"service": "cups.service"}),
+    );
+    assert_eq!(
+        output(&invocation),
+        json!({
+            "name": "cups.service",
+            "description": "cups.service",
+            "load_state": "not-found",
+            "active_state": "inactive",
+            "sub_state": "dead",
+            "main_pid": null,
+            "healthy": false,
+        })
+    );
+    assert_eq!(
+        args_with_cleared_environment(&systemctl),
+        [show_args("cron.service"), show_args("cups.service")]
+    );
+}
+
+#[test]
+fn restart_service_restarts_the_unit_and_reports_before_and_after() {
+    let systemctl = StandInSystemctl::new();
+    systemctl.unit("cron.service", CRON_DOWN);
+    let runtime = systemctl.runtime();
+    let invocation = run_in(
+        &runtime,
+        artifacts::RESTART_SERVICE.as_ref(),
+        json!({"service": "cron.service"}),
+    );
+    assert!(
+        invocation.denied_calls.is_empty(),
+        "{:?}",
+        invocation.denied_calls
+    );
+    assert_eq!(
+        output(&invocation),
+        json!({
+            "service": "cron.service",
+            "before": {"active_state": "failed", "sub_state": "failed"},
+            "after": {"active_state": "active", "sub_state": "running"},
+            "running_after": true,
+        })
+    );
+    assert_eq!(
+        args_with_cleared_environment(&systemctl),
+        [
+            show_args("cron.service"),
+            control_args("restart", "cron.service"),
+            show_args("cron.service"),
+        ]
+    );
+}
+
+#[test]
+fn restart_service_fails_when_the_unit_is_down_after_the_restart() {
+    let systemctl = StandInSystemctl::new();
+    systemctl.unit("cron.service", CRON_DOWN).after_start(
+        "cron.service",
+        UnitState {
+            active_state: "activating",
+            sub_state: "auto-restart",
+            ..CRON_DOWN
+        },
+    );
+    let invocation = run_in(
+        &systemctl.runtime(),
+        artifacts::RESTART_SERVICE.as_ref(),
+        json!({"service": "cron.service"}),
+    );
+    assert_eq!(
+        failure(&invocation),
         (
-            artifacts::SERVICE_STATUS,
-            json!({"service": "cron.service"}),
-        ),
+            "not-running".to_string(),
+            "cron.service was restarted but is activating/auto-restart afterwards (before: failed/failed); check its logs".to_string()
+        )
+    );
+    assert_eq!(systemctl.calls().len(), 3);
+}
+
+#[test]
+fn restart_service_reports_systemctl_refusals_as_not_found_or_failed() {
+    let systemctl = StandInSystemctl::new();
+    // cups.service is granted but systemd has no such unit; restarting
+    // cron.service fails.
+    systemctl.unit("cron.service", CRON_UP).fail(
+        "cron.service",
+        "Job for cron.service failed because the control process exited with error code.\nSee \"systemctl status cron.service\" and \"journalctl -xeu cron.service\" for details.\n",
+    );
+    let runtime = systemctl.runtime();
+    let invocation = run_in(
+        &runtime,
+        artifacts::RESTART_SERVICE.as_ref(),
+        json!({"service": "cups.service"}),
+    );
+    assert_eq!(
+        failure(&invocation),
         (
-            artifacts::RESTART_SERVICE,
-            json!({"service": "cron.service"}),
-        ),
-    ] {
-        let invocation = run(dir.as_ref(), input);
-        assert!(
-            invocation.denied_calls.is_empty(),
-            "{:?}",
-            invocation.denied_calls
-        );
-        if let Outcome::Failed { code, message } = &invocation.outcome {
-            let no_manager = code == "unavailable" && message.starts_with("no service manager");
-            assert!(
-                no_manager || code == "not-found" || code == "failed" || code == "not-running",
-                "{code}: {message}"
-            );
-        }
-    }
-    // A service outside the manifest is denied, and the refusal recorded.
-    let invocation = run(
+            "not-found".to_string(),
+            "systemctl restart cups.service: Failed to restart cups.service: Unit cups.service not found.".to_string()
+        )
+    );
+    let invocation = run_in(
+        &runtime,
+        artifacts::RESTART_SERVICE.as_ref(),
+        json!({"service": "cron.service"}),
+    );
+    assert_eq!(
+        failure(&invocation),
+        (
+            "failed".to_string(),
+            "systemctl restart cron.service failed (exit status: 1): Job for cron.service failed because the control process exited with error code.\nSee \"systemctl status cron.service\" and \"journalctl -xeu cron.service\" for details.".to_string()
+        )
+    );
+    // The action stops at the refusal: no status read after it.
+    assert_eq!(
+        args_with_cleared_environment(&systemctl),
+        [
+            show_args("cups.service"),
+            control_args("restart", "cups.service"),
+            show_args("cron.service"),
+            control_args("restart", "cron.service"),
+        ]
+    );
+}
+
+#[test]
+fn restart_service_is_denied_a_service_outside_its_manifest_before_systemctl_runs() {
+    let systemctl = StandInSystemctl::new();
+    systemctl.unit("ssh.service", CRON_UP);
+    let invocation = run_in(
+        &systemctl.runtime(),
         artifacts::RESTART_SERVICE.as_ref(),
         json!({"service": "ssh.service"}),
     );
     assert_eq!(failure(&invocation).0, "denied");
     assert_eq!(invocation.denied_calls.len(), 1);
+    assert_eq!(systemctl.calls(), []);
 }
 
 #[test]
@@ -243,15 +414,85 @@ fn check_connectivity_probes_granted_destinations() {
     assert_eq!(targets[1]["reachable"], false, "{results}");
 }
 
+/// flush-dns names its program itself (`/usr/bin/resolvectl`, not a grant
+/// parameter), so no stand-in can take its place: what it asks to run is
+/// pinned by a grant that allows something else, and the real run by what
+/// this host's `resolvectl` does.
 #[test]
-fn flush_dns_runs_its_one_program_or_says_it_is_missing() {
+fn flush_dns_asks_to_run_resolvectl_flush_caches_and_nothing_else() {
+    let package = PackageCopy::new(
+        artifacts::FLUSH_DNS,
+        &[(
+            "\"/usr/bin/resolvectl flush-caches\"",
+            "\"/usr/bin/resolvectl statistics\"",
+        )],
+        "",
+    );
+    let invocation = run(&package.dir, json!({}));
+    assert_eq!(failure(&invocation).0, "denied");
+    // What the guest asked for is in the refusal: that program, with that
+    // one argument.
+    let denied: Vec<_> = invocation
+        .denied_calls
+        .iter()
+        .map(|d| (d.capability, d.function.as_str(), d.target.as_str()))
+        .collect();
+    assert_eq!(
+        denied,
+        [(Capability::Programs, "run", "/usr/bin/resolvectl")]
+    );
+    let reason = &invocation.denied_calls[0].reason;
+    assert!(
+        reason.starts_with(
+            "program `/usr/bin/resolvectl` is not granted with the arguments [\"flush-caches\"]: granted only as `/usr/bin/resolvectl statistics`"
+        ),
+        "{reason}"
+    );
+}
+
+#[test]
+fn flush_dns_reports_exactly_what_resolvectl_did() {
     let invocation = run(artifacts::FLUSH_DNS.as_ref(), json!({}));
-    assert!(invocation.denied_calls.is_empty());
-    match &invocation.outcome {
-        Outcome::Succeeded { .. } => {}
-        Outcome::Failed { code, .. } => {
-            assert!(code == "not-found" || code == "flush-failed", "{code}");
-        }
-        other => panic!("{other:?}"),
+    assert!(
+        invocation.denied_calls.is_empty(),
+        "{:?}",
+        invocation.denied_calls
+    );
+    let resolvectl = std::path::Path::new("/usr/bin/resolvectl");
+    if !resolvectl.exists() {
+        assert_eq!(
+            failure(&invocation),
+            (
+                "not-found".to_string(),
+                "program `/usr/bin/resolvectl` does not exist on this host".to_string()
+            )
+        );
+        return;
+    }
+    // Run it as the runtime does: empty environment but PATH and LANG, no
+    // input, from /.
+    let expected = std::process::Command::new(resolvectl)
+        .arg("flush-caches")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LANG", "C")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&expected.stderr).trim().to_string();
+    match expected.status.code() {
+        Some(0) => assert_eq!(
+            output(&invocation),
+            json!({"exit_code": 0, "stderr": stderr, "flushed": true})
+        ),
+        Some(code) => assert_eq!(
+            failure(&invocation),
+            (
+                "flush-failed".to_string(),
+                format!("resolvectl flush-caches exited with {code}: {stderr}")
+            )
+        ),
+        None => panic!("resolvectl flush-caches was killed: {:?}", expected.status),
     }
 }
