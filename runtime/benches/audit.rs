@@ -8,7 +8,7 @@
 //! same lines, hashing just what verify must hash, and parsing each as JSON.
 //!
 //! Every log is configured as `salve serve` configures the endpoint's
-//! (`build` in `runtime/src/bin/salve/serve/mod.rs`): `AuditConfig::new`'s
+//! (`build` in `cli/src/serve/mod.rs`): `AuditConfig::new`'s
 //! defaults — a checkpoint after every 1000 records or 60 s, 64 MiB
 //! segments — with checkpoints signed by an endpoint key and each also
 //! appended (and synced) to a copy kept in another file, by the copy's own

@@ -21,29 +21,50 @@
 //! Pure modules ([`capability`], [`manifest`], [`limits`], [`grant`]) have no
 //! wasmtime or I/O; wasmtime lives in the engine, host implementations of the
 //! capabilities in [`host`].
+//!
+//! # Features
+//!
+//! - `endpoint` (default): the workflow around the sandbox — sessions,
+//!   escalations, the Cedar policy, signed requests and identities, vetting
+//!   and trust, the SQLite state store, the audit log, and the
+//!   [`endpoint::Endpoint`] that ties them together. Without it the crate is
+//!   the sandbox alone ([`Runtime`], [`Package`], [`Grant`], the manifest and
+//!   capability model, the [`catalog`]), with no SQLite, Cedar or ed25519.
 
+#[cfg(feature = "endpoint")]
 pub mod audit;
+mod bindings;
 pub mod capability;
 pub mod catalog;
+#[cfg(feature = "endpoint")]
 pub mod clock;
+#[cfg(feature = "endpoint")]
 pub mod decision;
 pub mod digest;
+#[cfg(feature = "endpoint")]
 pub mod endpoint;
 mod engine;
+#[cfg(feature = "endpoint")]
 pub mod escalation;
 pub mod file_error;
 pub mod grant;
 pub mod host;
+#[cfg(feature = "endpoint")]
 pub mod identity;
 pub mod limits;
 pub mod manifest;
 pub mod outcome;
 pub mod package;
+#[cfg(feature = "endpoint")]
 pub mod policy;
+#[cfg(feature = "endpoint")]
 pub mod replay;
+#[cfg(feature = "endpoint")]
 pub mod session;
+#[cfg(feature = "endpoint")]
 pub mod store;
 pub mod text;
+#[cfg(feature = "endpoint")]
 pub mod vetting;
 
 pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};

@@ -4,6 +4,7 @@ use crate::digest::Sha256Digest;
 use crate::host::DeniedCall;
 use crate::host::output::LogEntry;
 use crate::limits::Limits;
+#[cfg(feature = "endpoint")]
 use crate::session::{EscalationId, InvocationId, SessionId, UnixMillis};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -179,6 +180,7 @@ mod micros {
 
 /// What is known of one invocation: who ran what, when, and — once it has
 /// ended — how it ended.
+#[cfg(feature = "endpoint")]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvocationRecord {
     /// Its id (the `invocation` of its audit records).
@@ -209,6 +211,7 @@ pub struct InvocationRecord {
 }
 
 /// Where an invocation is.
+#[cfg(feature = "endpoint")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvocationStatus {

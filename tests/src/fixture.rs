@@ -114,6 +114,16 @@ impl Fixture {
 
     /// A fresh endpoint whose policy ends with `extra` (e.g. `rules = ...`).
     pub fn with_rules(extra: &str) -> Fixture {
+        Fixture::with_policy(extra, "")
+    }
+
+    /// A fresh endpoint whose policy's `[settings]` also hold `settings`
+    /// (e.g. `extra-privileged = ["sysinfo"]`).
+    pub fn with_settings(settings: &str) -> Fixture {
+        Fixture::with_policy("", settings)
+    }
+
+    fn with_policy(extra: &str, settings: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");
         let temp_dir = dir.path().join("var-tmp");
         std::fs::create_dir(&temp_dir).expect("temp dir");
@@ -121,7 +131,11 @@ impl Fixture {
             .iter()
             .map(|(id, _)| (id.to_string(), KeyPair::generate().expect("key")))
             .collect();
-        let policy_text = policy_text(&keys, extra);
+        let policy_text = policy_text(&keys, extra).replacen(
+            "[settings]\n",
+            &format!("[settings]\n{settings}\n"),
+            1,
+        );
         let cleaner = PackageCopy::new(
             artifacts::CLEAR_TEMP_FILES,
             &[("\"/var/tmp\"", &format!("\"{}\"", temp_dir.display()))],

@@ -1160,3 +1160,36 @@ fn a_missing_or_damaged_package_is_listed_as_broken_and_not_loaded() {
     assert_eq!(c.store.list().unwrap()[0].broken, None);
     c.assert_no_staging_left();
 }
+
+/// The listing a technician plans a scope from marks a capability privileged
+/// as this endpoint's policy classes it: `extra-privileged` makes more
+/// privileged than the runtime's own classes.
+#[test]
+fn the_catalog_listing_classes_capabilities_as_the_policy_does() {
+    let class_of = |f: &Fixture, action: &str, capability: &str| {
+        let listing = f.endpoint.catalog_listing();
+        let entry = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == action)
+            .unwrap()
+            .clone();
+        entry["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == capability)
+            .map(|c| c["class"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let plain = Fixture::new();
+    assert_eq!(class_of(&plain, "system-report", "sysinfo"), "standard");
+    let stricter = Fixture::with_settings("extra-privileged = [\"sysinfo\"]");
+    assert_eq!(class_of(&stricter, "system-report", "sysinfo"), "privileged");
+    assert_eq!(
+        class_of(&stricter, "clear-temp-files", "files-write"),
+        "privileged"
+    );
+}
+

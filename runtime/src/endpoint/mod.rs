@@ -27,6 +27,7 @@ mod recovery;
 pub use recovery::Recovery;
 
 use crate::audit::{AuditError, AuditLog, Kind, Record};
+use crate::capability::CapabilityNames;
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{ActionFacts, Decision, Denial, decide};
@@ -1394,7 +1395,9 @@ impl Endpoint {
                     .map(|c| {
                         serde_json::json!({
                             "name": c.name(),
-                            "class": c.class().to_string(),
+                            // As this endpoint's policy classes it: the
+                            // policy may class more as privileged.
+                            "class": self.policy.class_of(CapabilityNames::empty().with(*c)).to_string(),
                             "parameters": manifest.capabilities.parameters(c).unwrap_or_default(),
                         })
                     })

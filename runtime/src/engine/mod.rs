@@ -7,7 +7,6 @@
 //! before any of its code runs — and [`Runtime::invoke`] runs it in a fresh
 //! instance under a [`Grant`].
 
-pub(crate) mod bindings;
 mod cache;
 mod cancel;
 mod imports;
@@ -28,7 +27,7 @@ use crate::limits::{LimitTooHigh, Limits, RuntimeLimits};
 use crate::manifest::Manifest;
 use crate::outcome::Invocation;
 use crate::package::Package;
-use bindings::ActionPre;
+use crate::bindings::ActionPre;
 use cache::ComponentCache;
 use sandbox::StoreState;
 use std::collections::HashMap;

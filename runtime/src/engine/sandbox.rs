@@ -7,7 +7,7 @@
 //! arguments, stdio, filesystem, network) is reachable otherwise — and
 //! [`Sandbox::store`] builds the per-invocation store.
 
-use super::bindings::salve::action as wit;
+use crate::bindings::salve::action as wit;
 use super::cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 use crate::capability::{Capabilities, Capability, CapabilityNames};
 use crate::grant::Grant;

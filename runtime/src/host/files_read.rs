@@ -3,8 +3,8 @@
 
 use super::HostCtx;
 use crate::capability::Capability;
-use crate::engine::bindings::salve::action::files_read::{Entry, EntryKind, Host};
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::files_read::{Entry, EntryKind, Host};
+use crate::bindings::salve::action::types::HostError;
 use cap_std::fs::OpenOptionsExt as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;

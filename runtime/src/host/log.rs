@@ -2,7 +2,7 @@
 //! counts against the output limit.
 
 use super::HostCtx;
-use crate::engine::bindings::salve::action::log::{Host, Level};
+use crate::bindings::salve::action::log::{Host, Level};
 
 impl Host for HostCtx {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {

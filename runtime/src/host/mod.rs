@@ -23,7 +23,7 @@ pub mod sysinfo;
 pub mod systemd;
 
 use crate::capability::{Capabilities, Capability};
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::types::HostError;
 use output::Output;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -213,7 +213,7 @@ fn io_failure(what: &str, error: &std::io::Error) -> HostError {
 
 /// The shared-types interface has no functions; linking it only makes its
 /// types available to the component.
-impl crate::engine::bindings::salve::action::types::Host for HostCtx {}
+impl crate::bindings::salve::action::types::Host for HostCtx {}
 
 #[cfg(test)]
 mod tests {

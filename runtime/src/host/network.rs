@@ -4,8 +4,8 @@
 
 use super::HostCtx;
 use crate::capability::{Capability, HostPort};
-use crate::engine::bindings::salve::action::network::Host;
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::network::Host;
+use crate::bindings::salve::action::types::HostError;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};

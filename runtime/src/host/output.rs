@@ -4,7 +4,7 @@
 //! A write that would exceed the budget traps the guest with
 //! [`OutputLimitExceeded`]; nothing beyond the budget is ever buffered.
 
-use crate::engine::bindings::salve::action::log::Level;
+use crate::bindings::salve::action::log::Level;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;

@@ -12,7 +12,7 @@
 
 use super::{HostCtx, io_failure};
 use crate::capability::{Capability, PathPrefix};
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::types::HostError;
 use cap_std::fs::Dir;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;

@@ -5,8 +5,8 @@
 use super::HostCtx;
 use super::systemd::ServiceVerb;
 use crate::capability::Capability;
-use crate::engine::bindings::salve::action::service_control::Host;
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::service_control::Host;
+use crate::bindings::salve::action::types::HostError;
 
 impl HostCtx {
     fn control(&mut self, verb: ServiceVerb, service: &str) -> Result<(), HostError> {

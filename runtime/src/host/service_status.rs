@@ -2,8 +2,8 @@
 
 use super::HostCtx;
 use crate::capability::{Capability, ServiceName};
-use crate::engine::bindings::salve::action::service_status::{Host, ServiceState};
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::service_status::{Host, ServiceState};
+use crate::bindings::salve::action::types::HostError;
 
 impl HostCtx {
     /// The grant's check for `service-status` and `service-control`: the unit

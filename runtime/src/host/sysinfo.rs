@@ -11,10 +11,10 @@
 //! holds one thread, not one per call.
 
 use super::HostCtx;
-use crate::engine::bindings::salve::action::sysinfo::{
+use crate::bindings::salve::action::sysinfo::{
     DiskUsage, Host, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
 };
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::types::HostError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

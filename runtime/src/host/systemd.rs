@@ -6,8 +6,8 @@
 
 use super::process;
 use crate::capability::ServiceName;
-use crate::engine::bindings::salve::action::service_status::ServiceState;
-use crate::engine::bindings::salve::action::types::HostError;
+use crate::bindings::salve::action::service_status::ServiceState;
+use crate::bindings::salve::action::types::HostError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

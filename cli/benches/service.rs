@@ -18,13 +18,13 @@
 //! the CPU an invocation costs, and so the most that the machine's cores
 //! could answer at that cost, however the work were scheduled.
 //!
-//! Run: `cargo bench -p salve --bench service` (`-- --quick` for fewer
+//! Run: `cargo bench -p salve-cli --bench service` (`-- --quick` for fewer
 //! samples).
 
 #[path = "../tests/support/service.rs"]
 mod support;
 
-#[path = "../src/bin/salve/pin.rs"]
+#[path = "../src/pin.rs"]
 mod pin;
 
 use salve::endpoint::Operation;
