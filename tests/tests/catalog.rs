@@ -1186,10 +1186,12 @@ fn the_catalog_listing_classes_capabilities_as_the_policy_does() {
     let plain = Fixture::new();
     assert_eq!(class_of(&plain, "system-report", "sysinfo"), "standard");
     let stricter = Fixture::with_settings("extra-privileged = [\"sysinfo\"]");
-    assert_eq!(class_of(&stricter, "system-report", "sysinfo"), "privileged");
+    assert_eq!(
+        class_of(&stricter, "system-report", "sysinfo"),
+        "privileged"
+    );
     assert_eq!(
         class_of(&stricter, "clear-temp-files", "files-write"),
         "privileged"
     );
 }
-

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 fn read(relative: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
     match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) => panic!("cannot read {}: {error}", path.display()),

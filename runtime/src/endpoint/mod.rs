@@ -1397,7 +1397,7 @@ impl Endpoint {
                             "name": c.name(),
                             // As this endpoint's policy classes it: the
                             // policy may class more as privileged.
-                            "class": self.policy.class_of(CapabilityNames::empty().with(*c)).to_string(),
+                            "class": self.policy.class_of(CapabilityNames::empty().with(c)).to_string(),
                             "parameters": manifest.capabilities.parameters(c).unwrap_or_default(),
                         })
                     })

@@ -18,6 +18,7 @@ pub use cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 pub use imports::{BASE_WASI, ForbiddenImport, ImportKind, classify as classify_import};
 pub use sandbox::{EPOCH_TICK, MemoryLimitExceeded, Sandbox};
 
+use crate::bindings::ActionPre;
 use crate::capability::{Capability, CapabilityNames};
 use crate::digest::Sha256Digest;
 use crate::grant::Grant;
@@ -27,7 +28,6 @@ use crate::limits::{LimitTooHigh, Limits, RuntimeLimits};
 use crate::manifest::Manifest;
 use crate::outcome::Invocation;
 use crate::package::Package;
-use crate::bindings::ActionPre;
 use cache::ComponentCache;
 use sandbox::StoreState;
 use std::collections::HashMap;

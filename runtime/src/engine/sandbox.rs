@@ -7,8 +7,8 @@
 //! arguments, stdio, filesystem, network) is reachable otherwise — and
 //! [`Sandbox::store`] builds the per-invocation store.
 
-use crate::bindings::salve::action as wit;
 use super::cancel::{CANCEL_CHECK, Cancellation, Cancelled};
+use crate::bindings::salve::action as wit;
 use crate::capability::{Capabilities, Capability, CapabilityNames};
 use crate::grant::Grant;
 use crate::host::HostCtx;

@@ -2,9 +2,9 @@
 //! path prefixes. The check is `HostCtx::scoped` (see `scoped_path`).
 
 use super::HostCtx;
-use crate::capability::Capability;
 use crate::bindings::salve::action::files_read::{Entry, EntryKind, Host};
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::Capability;
 use cap_std::fs::OpenOptionsExt as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;

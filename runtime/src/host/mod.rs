@@ -22,8 +22,8 @@ pub mod service_status;
 pub mod sysinfo;
 pub mod systemd;
 
-use crate::capability::{Capabilities, Capability};
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::{Capabilities, Capability};
 use output::Output;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

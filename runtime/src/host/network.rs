@@ -3,9 +3,9 @@
 //! call's timeout and the invocation's deadline.
 
 use super::HostCtx;
-use crate::capability::{Capability, HostPort};
 use crate::bindings::salve::action::network::Host;
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::{Capability, HostPort};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};

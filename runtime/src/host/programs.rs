@@ -4,9 +4,9 @@
 
 use super::HostCtx;
 use super::process::{self, RunError};
-use crate::capability::Capability;
 use crate::bindings::salve::action::programs::{Host, ProgramOutput};
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::Capability;
 use std::process::Command;
 
 /// Most bytes kept of each of a program's stdout and stderr; the rest is

@@ -11,8 +11,8 @@
 //! `/etc` by whoever can put a link at `/var/tmp/app`.
 
 use super::{HostCtx, io_failure};
-use crate::capability::{Capability, PathPrefix};
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::{Capability, PathPrefix};
 use cap_std::fs::Dir;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;

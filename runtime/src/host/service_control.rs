@@ -4,9 +4,9 @@
 
 use super::HostCtx;
 use super::systemd::ServiceVerb;
-use crate::capability::Capability;
 use crate::bindings::salve::action::service_control::Host;
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::Capability;
 
 impl HostCtx {
     fn control(&mut self, verb: ServiceVerb, service: &str) -> Result<(), HostError> {

@@ -1,9 +1,9 @@
 //! `service-status`: the state of the services the grant names, exactly.
 
 use super::HostCtx;
-use crate::capability::{Capability, ServiceName};
 use crate::bindings::salve::action::service_status::{Host, ServiceState};
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::{Capability, ServiceName};
 
 impl HostCtx {
     /// The grant's check for `service-status` and `service-control`: the unit

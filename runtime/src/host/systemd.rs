@@ -5,9 +5,9 @@
 //! `unavailable` with a sentence that says so.
 
 use super::process;
-use crate::capability::ServiceName;
 use crate::bindings::salve::action::service_status::ServiceState;
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::ServiceName;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
