@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use salve::audit::{Kind, Record};
 use salve::endpoint::live::{FeedItem, Watcher};
-use salve::endpoint::{Endpoint, Operation, Refusal};
+use salve::endpoint::{Endpoint, Operation, Refusal, RefusalKind};
 use salve::identity::SignedRequest;
 use salve::session::{ConsentingUser, SessionId};
 use serde_json::{Value, json};
@@ -68,22 +68,25 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
 }
 
 fn refusal(refusal: &Refusal) -> Response {
-    let code = refusal.code();
-    let status = match code {
-        "malformed-request" | "invalid-request" | "invalid-input" | "not-streamed"
-        | "streamed-only" => StatusCode::BAD_REQUEST,
-        "unknown-principal" | "bad-signature" | "stale-request" | "replayed-request" => {
-            StatusCode::UNAUTHORIZED
-        }
-        "not-found" => StatusCode::NOT_FOUND,
-        "busy" | "audit-unavailable" | "state-store" | "stopping" => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        "session-state" | "escalation-not-pending" => StatusCode::CONFLICT,
-        "audit-corrupt" | "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::FORBIDDEN,
-    };
-    error(status, code, refusal.to_string())
+    error(
+        status_of(refusal.kind()),
+        refusal.code(),
+        refusal.to_string(),
+    )
+}
+
+/// The HTTP status of each kind of refusal: exhaustive, so that a new kind
+/// cannot be answered without one.
+fn status_of(kind: RefusalKind) -> StatusCode {
+    match kind {
+        RefusalKind::BadRequest => StatusCode::BAD_REQUEST,
+        RefusalKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        RefusalKind::Forbidden => StatusCode::FORBIDDEN,
+        RefusalKind::NotFound => StatusCode::NOT_FOUND,
+        RefusalKind::Conflict => StatusCode::CONFLICT,
+        RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        RefusalKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 pub fn router(api: Arc<Api>) -> Router {
@@ -632,7 +635,132 @@ async fn activity(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use salve::InvokeError;
     use salve::host::output::OutputEvent;
+    use salve::identity::{AuthError, PrincipalId};
+    use salve::policy::PolicyRefusal;
+    use salve::session::SessionRefusal;
+
+    /// Each refusal keeps the code and HTTP status it had when statuses were
+    /// looked up by code (an unknown code then fell to 403).
+    #[test]
+    fn refusals_keep_their_codes_and_statuses() {
+        let bob: PrincipalId = "bob".parse().unwrap();
+        let cases: Vec<(Refusal, &str, StatusCode)> = vec![
+            (
+                AuthError::Malformed("x".into()).into(),
+                "malformed-request",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                AuthError::UnknownPrincipal("x".into()).into(),
+                "unknown-principal",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                AuthError::BadSignature(bob.clone()).into(),
+                "bad-signature",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                AuthError::Stale {
+                    timestamp_ms: 0,
+                    skew_ms: 0,
+                    allowed_ms: 0,
+                }
+                .into(),
+                "stale-request",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                AuthError::Replayed("n".into()).into(),
+                "replayed-request",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                AuthError::Stopping.into(),
+                "stopping",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                AuthError::ReplayState("x".into()).into(),
+                "state-store",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                AuthError::WrongEndpoint {
+                    asked: "a".into(),
+                    this: "b".into(),
+                }
+                .into(),
+                "wrong-endpoint",
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                SessionRefusal::Invalid("x".into()).into(),
+                "invalid-request",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                PolicyRefusal::UnknownPrincipal(bob).into(),
+                "unknown-principal",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                Refusal::NotFound {
+                    what: "session",
+                    id: "s".into(),
+                },
+                "not-found",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                InvokeError::Busy { limit: 1 }.into(),
+                "busy",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                InvokeError::InvalidInput { reason: "x".into() }.into(),
+                "invalid-input",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                InvokeError::RuntimeFailed {
+                    action: "a".into(),
+                    reason: "x".into(),
+                }
+                .into(),
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                InvokeError::Sandbox {
+                    action: "a".into(),
+                    reason: "x".into(),
+                }
+                .into(),
+                "not-runnable",
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                Refusal::AuditCorrupt("x".into()),
+                "audit-corrupt",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Refusal::WrongRoute {
+                    code: "streamed-only",
+                    message: "m",
+                },
+                "streamed-only",
+                StatusCode::BAD_REQUEST,
+            ),
+        ];
+        for (refusal, code, status) in cases {
+            assert_eq!(refusal.code(), code, "{refusal}");
+            assert_eq!(status_of(refusal.kind()), status, "{code}");
+        }
+    }
 
     #[test]
     fn a_follower_that_does_not_read_is_cut_off_with_lagged() {

@@ -173,6 +173,80 @@ impl Refusal {
     }
 }
 
+/// What kind of refusal it is: all a transport needs to answer it (an HTTP
+/// status, say), decided here once for every refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The request cannot be read, or asks for something malformed.
+    BadRequest,
+    /// The request is not authentic: unknown key, bad signature, stale or
+    /// replayed.
+    Unauthenticated,
+    /// Authentic, and not allowed.
+    Forbidden,
+    /// What it names does not exist here.
+    NotFound,
+    /// What it names is not in a state that allows it.
+    Conflict,
+    /// The endpoint cannot take it now (busy, stopping, its state or log
+    /// unavailable); the same request may succeed later.
+    Unavailable,
+    /// The endpoint itself failed.
+    Internal,
+}
+
+impl Refusal {
+    /// Its kind. Exhaustive, with no catch-all: a new refusal does not
+    /// compile until it is given one.
+    pub fn kind(&self) -> RefusalKind {
+        use RefusalKind::{
+            BadRequest, Conflict, Forbidden, Internal, NotFound, Unauthenticated, Unavailable,
+        };
+        let policy = |refusal: &PolicyRefusal| match refusal {
+            PolicyRefusal::UnknownPrincipal(_) => Unauthenticated,
+            PolicyRefusal::NotPermitted { .. }
+            | PolicyRefusal::SeparationOfDuties { .. }
+            | PolicyRefusal::Rule { .. }
+            | PolicyRefusal::RuleError { .. } => Forbidden,
+        };
+        match self {
+            Refusal::Auth(auth) => match auth {
+                AuthError::Malformed(_) => BadRequest,
+                AuthError::UnknownPrincipal(_)
+                | AuthError::BadSignature(_)
+                | AuthError::Stale { .. }
+                | AuthError::SignedBeforeRestart { .. }
+                | AuthError::Replayed(_) => Unauthenticated,
+                AuthError::WrongEndpoint { .. } => Forbidden,
+                AuthError::Stopping | AuthError::ReplayState(_) => Unavailable,
+            },
+            Refusal::Session(session) => match session {
+                SessionRefusal::Invalid(_) => BadRequest,
+                SessionRefusal::Category { .. }
+                | SessionRefusal::WrongEndpoint { .. }
+                | SessionRefusal::ConsentNotAllowed { .. } => Forbidden,
+                SessionRefusal::Policy(refusal) => policy(refusal),
+                SessionRefusal::State { .. } => Conflict,
+            },
+            Refusal::Escalation(escalation) => match escalation {
+                EscalationRefusal::Policy(refusal) => policy(refusal),
+                EscalationRefusal::NotPending { .. } => Conflict,
+            },
+            Refusal::Policy(refusal) => policy(refusal),
+            Refusal::NotFound { .. } => NotFound,
+            Refusal::Invoke(invoke) => match invoke {
+                InvokeError::Busy { .. } => Unavailable,
+                InvokeError::InvalidInput { .. } | InvokeError::InputTooLarge { .. } => BadRequest,
+                InvokeError::NotGranted { .. } | InvokeError::Sandbox { .. } => Forbidden,
+                InvokeError::RuntimeFailed { .. } => Internal,
+            },
+            Refusal::Store(_) | Refusal::Audit(_) => Unavailable,
+            Refusal::AuditCorrupt(_) => Internal,
+            Refusal::WrongRoute { .. } => BadRequest,
+        }
+    }
+}
+
 /// What became of an invocation.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
