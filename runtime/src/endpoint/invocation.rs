@@ -5,7 +5,20 @@
 //! the manifest declares and the scope allows, its output fed to whoever
 //! follows it; log "finished"; record what it did; answer.
 
-use super::*;
+use super::live::Watcher;
+use super::{Authenticated, Endpoint, InvokeOutcome, Refusal, events, live, load_session};
+use crate::audit::Kind;
+use crate::catalog::CatalogEntry;
+use crate::decision::{ActionFacts, Decision, decide};
+use crate::digest::Sha256Digest;
+use crate::engine::InvokeError;
+use crate::escalation::Escalation;
+use crate::grant::Grant;
+use crate::manifest::ActionId;
+use crate::outcome::{InvocationRecord, InvocationStatus};
+use crate::session::{EscalationId, InvocationId, Session, SessionId, SessionRefusal, UnixMillis};
+use crate::store::Tx;
+use std::sync::{Arc, PoisonError};
 
 /// How stale a session's stored activity may grow before an invocation
 /// writes it down again, for its idle timeout: a tenth of that timeout, at

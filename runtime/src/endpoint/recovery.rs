@@ -14,9 +14,15 @@
 //!   and how it ended — its output, which the log holds only as a digest, is
 //!   gone.
 
-use super::*;
+use super::{Endpoint, Refusal};
 use crate::audit::read::records_after;
+use crate::audit::{AuditError, Kind, Record};
+use crate::outcome::{InvocationRecord, InvocationStatus};
+use crate::session::{InvocationId, UnixMillis};
+use crate::store::StoreError;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// What starting a run found and settled.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

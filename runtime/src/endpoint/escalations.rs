@@ -1,0 +1,197 @@
+//! Escalations: the second approval a privileged invocation waits for,
+//! approved or denied by a distinct approver; expiry.
+
+use crate::audit::{Kind, Record};
+use crate::escalation::{Escalation, EscalationRefusal};
+use crate::policy::Policy;
+use crate::session::{EscalationId, Session, SessionRefusal, UnixMillis};
+use crate::store::Tx;
+use std::sync::PoisonError;
+
+use super::{Authenticated, Endpoint, Refusal, events, load_session};
+
+impl Endpoint {
+    /// Approves an escalation.
+    pub fn approve_escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+    ) -> Result<Escalation, Refusal> {
+        self.change_escalation(who, id, |escalation, session, policy, now| {
+            escalation.approve(&who.principal, session, policy, now)?;
+            Ok(events::escalation_decided(
+                Kind::EscalationApproved,
+                session,
+                escalation,
+                Some(&who.principal),
+                None,
+            ))
+        })
+    }
+
+    /// Denies an escalation.
+    pub fn deny_escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+        reason: String,
+    ) -> Result<Escalation, Refusal> {
+        if let Err(unreadable) = crate::text::check_readable("the reason", &reason, 2000) {
+            let refusal = Refusal::Session(SessionRefusal::Invalid(unreadable));
+            return Err(
+                self.refused_change(Some(&who.principal), who.source(), refusal, |r| {
+                    r.escalation = Some(id.to_string())
+                }),
+            );
+        }
+        self.change_escalation(who, id, |escalation, session, policy, now| {
+            escalation.deny(&who.principal, reason.clone(), session, policy, now)?;
+            Ok(events::escalation_decided(
+                Kind::EscalationDenied,
+                session,
+                escalation,
+                Some(&who.principal),
+                Some(reason),
+            ))
+        })
+    }
+
+    pub(super) fn change_escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+        change: impl FnOnce(
+            &mut Escalation,
+            &Session,
+            &Policy,
+            UnixMillis,
+        ) -> Result<Record, EscalationRefusal>,
+    ) -> Result<Escalation, Refusal> {
+        // The session may be found expired or idle, and closed, on the way:
+        // see `change_session_as`.
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let now = self.now();
+        type Changed = Result<Escalation, (EscalationRefusal, Session)>;
+        let written = self.store.write(|tx| -> Result<Changed, Refusal> {
+            let mut escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
+                what: "escalation",
+                id: id.to_string(),
+            })?;
+            let mut session = load_session(tx, &escalation.key.session)?;
+            if self.refresh(&mut session, now).is_some() {
+                self.persist(tx, &session, now, true, Vec::new(), who.source())?;
+                escalation = tx.escalation(id)?.unwrap_or(escalation);
+            }
+            match change(&mut escalation, &session, &self.policy, now) {
+                Ok(record) => {
+                    tx.put_escalation(&escalation)?;
+                    self.log(who.source(), vec![record])?;
+                    Ok(Ok(escalation))
+                }
+                Err(refusal) => Ok(Err((refusal, session))),
+            }
+        });
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(refusal @ Refusal::NotFound { .. }) => {
+                return Err(self.refused_change(
+                    Some(&who.principal),
+                    who.source(),
+                    refusal,
+                    |r| {
+                        r.escalation = Some(id.to_string());
+                    },
+                ));
+            }
+            Err(refusal) => return Err(refusal),
+        };
+        outcome.map_err(|(refusal, session)| {
+            let refusal = Refusal::from(refusal);
+            let mut record = events::refused(
+                Kind::ChangeRefused,
+                Some(&who.principal),
+                refusal.code(),
+                refusal.to_string(),
+            );
+            record.session = Some(session.id.to_string());
+            record.escalation = Some(id.to_string());
+            self.refused(who.source(), record, refusal)
+        })
+    }
+
+    /// An escalation, for those who may see its session.
+    pub fn escalation(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+    ) -> Result<Escalation, Refusal> {
+        self.store
+            .read(|tx| {
+                let escalation = tx.escalation(id)?.ok_or_else(|| Refusal::NotFound {
+                    what: "escalation",
+                    id: id.to_string(),
+                })?;
+                let session = load_session(tx, &escalation.key.session)?;
+                Ok::<_, Refusal>((escalation, session))
+            })
+            .and_then(|(escalation, session)| {
+                self.check_may_view(who, &session)?;
+                Ok(escalation)
+            })
+            .map_err(|refusal| {
+                self.refused_request(who, refusal, |r| {
+                    r.escalation = Some(id.to_string());
+                })
+            })
+    }
+
+    /// The pending escalations `who` may see (not those expired unapproved).
+    pub fn pending_escalations(&self, who: &Authenticated) -> Result<Vec<Escalation>, Refusal> {
+        let now = self.now();
+        let pending = self.store.read(|tx| {
+            let pending = tx.pending_escalations()?;
+            pending
+                .into_iter()
+                .map(|e| Ok((load_session(tx, &e.key.session)?, e)))
+                .collect::<Result<Vec<_>, Refusal>>()
+        })?;
+        Ok(pending
+            .into_iter()
+            .filter(|(session, e)| e.is_open(now) && self.check_may_view(who, session).is_ok())
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Logs, once each, the escalations that expired: unapproved past their
+    /// deadline, or approved and not used before the approval expired.
+    pub(super) fn log_expired_escalations(
+        &self,
+        tx: &Tx<'_>,
+        now: UnixMillis,
+    ) -> Result<(), Refusal> {
+        let expired = tx.expired_escalations(now)?;
+        let mut records = Vec::with_capacity(expired.len());
+        for escalation in &expired {
+            let session = load_session(tx, &escalation.key.session)?;
+            let reason = match &escalation.approval {
+                Some(approval) => format!(
+                    "approved by {} but not used before the approval expired; invoking again raises a new escalation",
+                    approval.by
+                ),
+                None => {
+                    "nobody approved it in time; invoking again raises a new escalation".to_string()
+                }
+            };
+            records.push(events::escalation_decided(
+                Kind::EscalationExpired,
+                &session,
+                escalation,
+                None,
+                Some(reason),
+            ));
+            tx.expiry_logged(&escalation.id, now)?;
+        }
+        self.log(None, records)?;
+        Ok(())
+    }
+}
