@@ -55,8 +55,8 @@ pub enum Command {
     /// Run the endpoint service: the API over a local Unix socket and over
     /// TLS, until SIGTERM.
     ///
-    /// Everything has a default that works on first start (see the README's
-    /// "Running the service"): the data directory holds the state, the audit
+    /// Everything has a default that works on first start (see
+    /// docs/guides/operator.md): the data directory holds the state, the audit
     /// log, the catalog, the endpoint key and a generated TLS certificate,
     /// whose fingerprint is printed for clients to pin.
     ///

@@ -55,7 +55,7 @@ pub fn sign(
     };
     let text = read_input(operation).exit_with(Exit::Usage)?;
     let operation: Operation = serde_json::from_str(&text)
-        .context("the operation is not one an endpoint understands (see `op` values in the README)")
+        .context("the operation is not one an endpoint understands (see the operations in docs/reference/api.md)")
         .exit_with(Exit::Usage)?;
     let nonce = Nonce::random().exit_with(Exit::Failed)?;
     let signed = SignedRequest::sign(

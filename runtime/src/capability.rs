@@ -7,7 +7,7 @@
 //! enforces it.
 //!
 //! The runtime, not the action's author, decides each capability's class:
-//! [`Capability::class`] is the one table of it (the README repeats it).
+//! [`Capability::class`] is the one table of it (docs/reference/sandbox.md repeats it).
 
 mod params;
 mod set;
@@ -55,7 +55,7 @@ pub enum CapabilityClass {
 }
 
 impl Capability {
-    /// Every capability, in the order of the table in the README.
+    /// Every capability, in the order of the table in docs/reference/sandbox.md.
     pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Sysinfo,

@@ -3,7 +3,7 @@
 //! session's escalations, and says what should happen; the caller applies it.
 //!
 //! The checks, in order: the session is active; the invoker is its
-//! technician; the action is not prohibited; it is in the scope (id and
+//! technician; the package is not revoked; the action is not prohibited; it is in the scope (id and
 //! version range); a privileged action is allowed by the scope at all; the
 //! invoker's roles permit invoking it (the policy, with its rules); and a
 //! privileged action has an unused, unexpired approval for this exact
@@ -11,7 +11,7 @@
 
 use crate::capability::{CapabilityClass, CapabilityNames};
 use crate::digest::Sha256Digest;
-use crate::escalation::{Escalation, EscalationState, InvocationKey};
+use crate::escalation::{Escalation, EscalationState, EscalationStatus, InvocationKey};
 use crate::identity::PrincipalId;
 use crate::manifest::ActionId;
 use crate::policy::{Access, Policy, PolicyRefusal};
@@ -282,7 +282,9 @@ pub fn decide(
     let existing = same.iter().find(|e| e.is_open(now)).map(|e| e.id.clone());
     let note = same
         .iter()
-        .filter(|e| e.state == EscalationState::Approved || e.status(now) == "expired")
+        .filter(|e| {
+            e.state == EscalationState::Approved || e.status(now) == EscalationStatus::Expired
+        })
         .max_by_key(|e| e.raised_ms)
         .map(|e| match e.state {
             EscalationState::Pending => format!(

@@ -247,18 +247,68 @@ impl Escalation {
         }
     }
 
-    /// The state's name, for listings: `pending`, `approved`, `used`,
-    /// `expired`, `denied`, `voided`.
-    pub fn status(&self, now: UnixMillis) -> &'static str {
+    /// Where it stands at `now`: its state, with an approval told apart by
+    /// whether it was used or has expired, and a pending one by whether it
+    /// has expired.
+    pub fn status(&self, now: UnixMillis) -> EscalationStatus {
         match (&self.state, &self.approval) {
-            (EscalationState::Pending, _) if now >= self.expires_ms => "expired",
-            (EscalationState::Pending, _) => "pending",
-            (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => "used",
-            (EscalationState::Approved, Some(a)) if a.expires_ms <= now => "expired",
-            (EscalationState::Approved, _) => "approved",
-            (EscalationState::Denied { .. }, _) => "denied",
-            (EscalationState::Voided { .. }, _) => "voided",
+            (EscalationState::Pending, _) if now >= self.expires_ms => EscalationStatus::Expired,
+            (EscalationState::Pending, _) => EscalationStatus::Pending,
+            (EscalationState::Approved, Some(a)) if a.consumed_ms.is_some() => {
+                EscalationStatus::Used
+            }
+            (EscalationState::Approved, Some(a)) if a.expires_ms <= now => {
+                EscalationStatus::Expired
+            }
+            (EscalationState::Approved, _) => EscalationStatus::Approved,
+            (EscalationState::Denied { .. }, _) => EscalationStatus::Denied,
+            (EscalationState::Voided { .. }, _) => EscalationStatus::Voided,
         }
+    }
+}
+
+/// Where an escalation stands at a given time, for listings and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EscalationStatus {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved; the approval is unused and valid.
+    Approved,
+    /// Its approval was used by the invocation it authorized.
+    Used,
+    /// It waited too long, or its approval was not used in time.
+    Expired,
+    /// An approver denied it.
+    Denied,
+    /// Its session closed first.
+    Voided,
+}
+
+impl EscalationStatus {
+    /// The status's name: `pending`, `approved`, `used`, `expired`,
+    /// `denied`, `voided`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStatus::Pending => "pending",
+            EscalationStatus::Approved => "approved",
+            EscalationStatus::Used => "used",
+            EscalationStatus::Expired => "expired",
+            EscalationStatus::Denied => "denied",
+            EscalationStatus::Voided => "voided",
+        }
+    }
+}
+
+impl std::fmt::Display for EscalationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for EscalationStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

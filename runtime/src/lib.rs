@@ -62,6 +62,8 @@ pub mod replay;
 #[cfg(feature = "endpoint")]
 pub mod session;
 #[cfg(feature = "endpoint")]
+pub mod source;
+#[cfg(feature = "endpoint")]
 pub mod store;
 pub mod text;
 #[cfg(feature = "endpoint")]

@@ -263,7 +263,7 @@ string_newtype_conversions!(ActionId, ComponentFile, Text, JsonText);
 impl Manifest {
     /// Parses the text of an `action.toml`; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
-        FileError::parse_toml(text, file, "the README's manifest reference")
+        FileError::parse_toml(text, file, "docs/reference/manifest.md")
     }
 
     /// Reads and parses the `action.toml` at `path`.

@@ -1,8 +1,7 @@
 //! What an invocation came to.
 
+use crate::capability::Capability;
 use crate::digest::Sha256Digest;
-use crate::host::DeniedCall;
-use crate::host::output::LogEntry;
 use crate::limits::Limits;
 #[cfg(feature = "endpoint")]
 use crate::session::{EscalationId, InvocationId, SessionId, UnixMillis};
@@ -32,6 +31,39 @@ pub struct Invocation {
     pub stderr: String,
     /// Host calls refused for lying outside the grant.
     pub denied_calls: Vec<DeniedCall>,
+}
+
+/// One message from the action's `log` capability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Milliseconds since the invocation started.
+    pub at_ms: u64,
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The message.
+    pub message: String,
+}
+
+/// A host call refused because it lies outside the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeniedCall {
+    /// The capability the call belongs to.
+    pub capability: Capability,
+    /// The function, e.g. `read`.
+    pub function: String,
+    /// What the call named (a path, a service, a program, a host).
+    pub target: String,
+    /// Why it was refused. On the last call kept when more were refused, it
+    /// also says how many more were not kept.
+    pub reason: String,
+    /// On the last call kept (the `host::MAX_DENIED_CALLS`th): how many calls
+    /// were refused after it and only counted. 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How an invocation ended.

@@ -18,6 +18,7 @@ use salve::endpoint::live::{FeedItem, Watcher};
 use salve::endpoint::{Endpoint, Operation, Refusal, RefusalKind};
 use salve::identity::SignedRequest;
 use salve::session::{ConsentingUser, SessionId};
+use salve::source::RequestSource;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,7 +40,7 @@ impl Peer {
     /// `ip:port`, or `local:uid=<n>(<name>)`.
     fn source(&self) -> String {
         match self {
-            Peer::Local(user) => format!("local:uid={}({})", user.uid, user.name),
+            Peer::Local(user) => RequestSource::local(user.uid, user.name.clone()).to_string(),
             Peer::Remote(address) => address.to_string(),
         }
     }
@@ -100,7 +101,7 @@ pub fn router(api: Arc<Api>) -> Router {
             error(
                 StatusCode::NOT_FOUND,
                 "no-such-route",
-                "no such API route: see the README's API section",
+                "no such API route: see docs/reference/api.md",
             )
         })
         .method_not_allowed_fallback(|| async {

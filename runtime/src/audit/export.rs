@@ -37,6 +37,7 @@
 //! too large for OCSF's 32-bit `sequence`).
 
 use super::record::{Kind, Record};
+use crate::source::RequestSource;
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -97,38 +98,6 @@ fn failed(record: &Record) -> bool {
     ) || (record.kind == Kind::InvocationFinished && record.outcome.as_deref() != Some("succeeded"))
 }
 
-/// Where a request came from, read from a record's `source`.
-enum Source<'a> {
-    /// `ip:port`: over the network.
-    Network(std::net::SocketAddr),
-    /// `local:uid=<n>(<name>)`: over the local socket, from this Unix user
-    /// (the name is `None` when the system had none for the uid).
-    Local { uid: &'a str, name: Option<&'a str> },
-    /// Something else, as an embedder put it.
-    Other(&'a str),
-}
-
-impl<'a> Source<'a> {
-    fn read(source: &'a str) -> Source<'a> {
-        if let Ok(address) = source.parse() {
-            return Source::Network(address);
-        }
-        let local = source
-            .strip_prefix("local:uid=")
-            .and_then(|rest| rest.strip_suffix(')'))
-            .and_then(|rest| rest.split_once('('))
-            .filter(|(uid, _)| !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit()));
-        match local {
-            // With no name for the uid, the endpoint writes `uid <n>`.
-            Some((uid, name)) => Source::Local {
-                uid,
-                name: Some(name).filter(|n| !n.is_empty() && *n != format!("uid {uid}")),
-            },
-            None => Source::Other(source),
-        }
-    }
-}
-
 /// The record as an OCSF event, to serialize: serializing it fails, saying
 /// why as [`event`] does, for a record that cannot be one.
 pub struct Ocsf(Result<Value, ExportError>);
@@ -182,7 +151,7 @@ pub fn event(record: &Record) -> Result<Value, ExportError> {
         message.push_str(": ");
         message.push_str(reason);
     }
-    let source = record.source.as_deref().map(Source::read);
+    let source = record.source.as_deref().map(RequestSource::parse);
     // OCSF's `sequence` is a 32-bit integer: a larger one stays unmapped.
     let sequence = i32::try_from(record.seq).ok();
     let mut unmapped = serde_json::to_value(record).unwrap_or(Value::Null);
@@ -204,7 +173,7 @@ pub fn event(record: &Record) -> Result<Value, ExportError> {
         }
         // The source is mapped, but for the local user of a request a
         // principal signed.
-        if record.principal.is_none() || !matches!(source, Some(Source::Local { .. })) {
+        if record.principal.is_none() || !matches!(source, Some(RequestSource::Local { .. })) {
             object.remove("source");
         }
     }
@@ -266,18 +235,21 @@ fn without_nulls(value: &mut Value) {
 /// end user's consent); else an unauthenticated client (a request refused
 /// before anyone was authenticated); else, with no request behind the
 /// record, the service itself (the sweep, checkpoints).
-fn actor(record: &Record, source: Option<&Source<'_>>) -> Value {
+fn actor(record: &Record, source: Option<&RequestSource>) -> Value {
     if let Some(principal) = &record.principal {
         return json!({ "user": { "uid": principal, "name": principal } });
     }
     match source {
-        Some(Source::Local { uid, name }) => json!({
-            "user": {
-                "name": name,
-                "account": { "type_id": 9, "type": "Linux Account", "uid": uid, "name": name },
-            }
-        }),
-        Some(Source::Network(_) | Source::Other(_)) => {
+        Some(local @ RequestSource::Local { uid, .. }) => {
+            let name = local.local_name();
+            json!({
+                "user": {
+                    "name": name,
+                    "account": { "type_id": 9, "type": "Linux Account", "uid": uid.to_string(), "name": name },
+                }
+            })
+        }
+        Some(RequestSource::Network(_) | RequestSource::Other(_)) => {
             json!({ "user": { "name": "unauthenticated", "type_id": 0, "type": "Unknown" } })
         }
         None => json!({ "invoked_by": SERVICE }),
@@ -291,17 +263,17 @@ fn service_endpoint(record: &Record) -> Value {
 }
 
 /// Where the request came from, as an OCSF Network Endpoint.
-fn src_endpoint(record: &Record, source: Option<&Source<'_>>) -> Value {
+fn src_endpoint(record: &Record, source: Option<&RequestSource>) -> Value {
     match source {
-        Some(Source::Network(address)) => {
+        Some(RequestSource::Network(address)) => {
             json!({ "ip": address.ip().to_string(), "port": address.port() })
         }
         // The local socket: the endpoint itself.
-        Some(Source::Local { .. }) => match &record.endpoint {
+        Some(RequestSource::Local { .. }) => match &record.endpoint {
             Some(endpoint) => json!({ "name": endpoint }),
             None => json!({ "hostname": "localhost" }),
         },
-        Some(Source::Other(source)) => json!({ "name": source }),
+        Some(RequestSource::Other(source)) => json!({ "name": source }),
         None => service_endpoint(record),
     }
 }

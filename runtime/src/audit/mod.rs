@@ -10,6 +10,7 @@
 //! SIEM; [`report`] builds post-session reviews and workflow metrics.
 
 pub mod checkpoint;
+mod config;
 mod copy;
 pub mod export;
 pub mod log;

@@ -26,8 +26,8 @@
 //! acknowledged.
 
 use super::checkpoint::Checkpoint;
+use super::config::{Appended, AuditConfig, AuditError, MAX_RECORD_BYTES, timestamp};
 use super::copy::CheckpointCopy;
-use super::log::{Appended, AuditConfig, AuditError, MAX_RECORD_BYTES, timestamp};
 use super::record::{Kind, Record};
 use super::segment;
 use crate::digest::Sha256Digest;

@@ -9,6 +9,7 @@ use crate::session::{
     ClosedBy, ClosureReport, ConsentingUser, Session, SessionId, SessionRefusal, SessionRequest,
     SessionState, UnixMillis,
 };
+use crate::source::RequestSource;
 use crate::store::Tx;
 use std::sync::PoisonError;
 
@@ -75,7 +76,7 @@ impl Endpoint {
     /// The end user's consent at the endpoint. `user` comes from the operating
     /// system ([`ConsentingUser::from_peer`]), never from a request.
     pub fn consent(&self, user: ConsentingUser, id: &SessionId) -> Result<Session, Refusal> {
-        let source = format!("local:uid={}({})", user.uid, user.name);
+        let source = RequestSource::local(user.uid, user.name.clone()).to_string();
         self.change_session_as(None, Some(&source), id, |session, policy, now| {
             session.consent(user, policy, now)?;
             Ok(vec![events::session_consented(session)])
@@ -94,7 +95,7 @@ impl Endpoint {
         user: &ConsentingUser,
         id: &SessionId,
     ) -> Result<(Session, Vec<InvocationRecord>), Refusal> {
-        let source = format!("local:uid={}({})", user.uid, user.name);
+        let source = RequestSource::local(user.uid, user.name.clone()).to_string();
         let now = self.now();
         let session = self
             .store

@@ -25,7 +25,6 @@ pub mod systemd;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::{Capabilities, Capability};
 use output::Output;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use systemd::ServiceManager;
@@ -42,27 +41,7 @@ const MAX_TARGET_BYTES: usize = 512;
 /// Most bytes kept of why a call was refused.
 const MAX_REASON_BYTES: usize = 1024;
 
-/// A host call refused because it lies outside the grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeniedCall {
-    /// The capability the call belongs to.
-    pub capability: Capability,
-    /// The function, e.g. `read`.
-    pub function: String,
-    /// What the call named (a path, a service, a program, a host).
-    pub target: String,
-    /// Why it was refused. On the last call kept when more were refused, it
-    /// also says how many more were not kept.
-    pub reason: String,
-    /// On the last call kept (the [`MAX_DENIED_CALLS`]th): how many calls
-    /// were refused after it and only counted. 0 otherwise.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub more_not_kept: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
+pub use crate::outcome::DeniedCall;
 
 /// The host side of one invocation: what its calls are checked against, and
 /// where their effects are recorded.

@@ -22,16 +22,7 @@ pub struct OutputLimitExceeded {
     pub limit: u64,
 }
 
-/// One message from the action's `log` capability.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogEntry {
-    /// Milliseconds since the invocation started.
-    pub at_ms: u64,
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: String,
-    /// The message.
-    pub message: String,
-}
+pub use crate::outcome::LogEntry;
 
 /// One piece of output, as the action writes it: what an
 /// [`OutputObserver`] is told while the invocation runs.

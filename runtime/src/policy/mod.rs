@@ -232,8 +232,7 @@ impl Policy {
     /// Parses and compiles the text of a policy file; `file` names it in
     /// errors. Nothing is half-applied: either the whole policy or an error.
     pub fn parse(text: &str, file: &Path) -> Result<Policy, PolicyError> {
-        let parsed: PolicyFile =
-            FileError::parse_toml(text, file, "the README's policy reference")?;
+        let parsed: PolicyFile = FileError::parse_toml(text, file, "docs/reference/policy.md")?;
         let at = |span: std::ops::Range<usize>, message: String| {
             FileError::at(file, text, Some(span), &message)
         };

@@ -163,7 +163,7 @@ impl TrustConfig {
     /// Parses a trust file's text; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<TrustConfig, FileError> {
         let config: TrustConfig =
-            FileError::parse_toml(text, file, "the README's catalog section")?;
+            FileError::parse_toml(text, file, "docs/reference/trust-and-signatures.md")?;
         if config.schema != 1 {
             return Err(FileError::at(
                 file,
