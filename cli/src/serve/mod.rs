@@ -132,18 +132,14 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
     for (package, why) in &loadable.refused {
         tracing::warn!(%package, %why, "installed package not loaded");
     }
-    let (packages, over_ceiling): (Vec<_>, Vec<_>) =
-        loadable.packages.into_iter().partition(|package| {
-            runtime
-                .config()
-                .limits
-                .resolve(&package.manifest().limits)
-                .is_ok()
-        });
-    for package in over_ceiling {
-        if let Err(why) = runtime.config().limits.resolve(&package.manifest().limits) {
-            let package = package.manifest().label();
-            tracing::warn!(%package, %why, "installed package not loaded: it asks for more than [limits] in the configuration allows");
+    let mut packages = Vec::new();
+    for package in loadable.packages {
+        match runtime.config().limits.resolve(&package.manifest().limits) {
+            Ok(_) => packages.push(package),
+            Err(why) => {
+                let package = package.manifest().label();
+                tracing::warn!(%package, %why, "installed package not loaded: it asks for more than [limits] in the configuration allows");
+            }
         }
     }
     let catalog = Catalog::load(&runtime, packages)?;
