@@ -27,7 +27,7 @@ mod support;
 #[path = "../src/pin.rs"]
 mod pin;
 
-use salve::endpoint::Operation;
+use salve::api::v1::{InvokeAnswer, Operation, Reply};
 use salve::{Grant, Package, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::path::Path;
@@ -100,8 +100,9 @@ fn main() {
         Connection::open(&socket).expect("connect")
     });
     let (_, health) = support::http(&socket, "GET", "/v1/health", b"").expect("health");
-    let pin: salve::Sha256Digest = health["tls_fingerprint"]
-        .as_str()
+    let pin: salve::Sha256Digest = health
+        .health()
+        .tls_fingerprint
         .expect("TLS")
         .trim_start_matches("sha256:")
         .parse()
@@ -178,8 +179,12 @@ fn main() {
 /// Checks that an answer is an invocation that ran: a denial or an
 /// escalation answered 200 would not be what is measured.
 fn assert_ran(answer: &[u8]) {
-    let answer: serde_json::Value = serde_json::from_slice(answer).expect("JSON answer");
-    assert_eq!(answer["result"]["decision"], "ran", "{answer}");
+    let reply: Reply<InvokeAnswer> = serde_json::from_slice(answer).expect("JSON answer");
+    assert!(
+        matches!(reply, Reply::Result(InvokeAnswer::Ran { .. })),
+        "{}",
+        String::from_utf8_lossy(answer)
+    );
 }
 
 /// `count` appends of a ~650-byte line to a file in `dir`, each followed by

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::args::{ExportFormat, LogArgs};
 use crate::people;
-use salve::endpoint::Operation;
+use salve::api::v1::{AuditPage, AuditVerification, Operation};
 
 /// Reads `--since`: an RFC 3339 time (`Z`, an offset such as `+01:00`, or
 /// none for UTC), a date (midnight UTC), or an age counted back from now.
@@ -131,27 +131,24 @@ pub fn verify(
             .exit_with(Exit::Usage);
         }
         let client = people::client(&log.client(), true)?;
-        let answer = people::block(client.operation(&Operation::VerifyAudit))?;
+        let answer = people::block(client.operation(&Operation::VerifyAudit {}))?;
+        let verification: AuditVerification = answer.read().exit_with(Exit::Failed)?;
         crate::output::line(format_args!(
             "{}",
-            if as_json {
-                serde_json::to_string_pretty(&answer).exit_with(Exit::Failed)?
-            } else if answer["ok"] == true {
-                format!(
+            match &verification {
+                _ if as_json => answer.pretty().exit_with(Exit::Failed)?,
+                AuditVerification::Verified(verified) => format!(
                     "the service's audit log verifies: {} records, {} checkpoint(s), chain intact",
-                    answer["verified"]["records"], answer["verified"]["checkpoints"]
-                )
-            } else {
-                format!(
-                    "the service's audit log does NOT verify: {}",
-                    answer["error"].as_str().unwrap_or_default()
-                )
+                    verified.records, verified.checkpoints
+                ),
+                AuditVerification::Corrupt { error, .. } | AuditVerification::Failed { error } => {
+                    format!("the service's audit log does NOT verify: {error}")
+                }
             }
         ))?;
-        return Ok(if answer["ok"] == true {
-            Exit::Success
-        } else {
-            Exit::Corrupt
+        return Ok(match verification {
+            AuditVerification::Verified(_) => Exit::Success,
+            _ => Exit::Corrupt,
         });
     }
     let dir = log.dir();
@@ -295,11 +292,13 @@ fn from_service(
     mut each: impl FnMut(Record) -> anyhow::Result<()>,
 ) -> Result<(), crate::exit::Failure> {
     let client = people::client(&log.client(), true)?;
-    let answer = people::block(client.operation(&Operation::VerifyAudit))?;
-    if answer["ok"] != true {
+    let verification: AuditVerification = people::block(client.ask(&Operation::VerifyAudit {}))?;
+    if let AuditVerification::Corrupt { error, .. } | AuditVerification::Failed { error } =
+        &verification
+    {
         return Err(anyhow!(
             "the service's audit log does not verify: {} — nothing is read from a log that does not verify (`salve audit verify --service` says the same)",
-            salve::text::escaped(answer["error"].as_str().unwrap_or("no reason given"))
+            salve::text::escaped(error)
         ))
         .exit_with(Exit::Corrupt);
     }
@@ -308,12 +307,11 @@ fn from_service(
     people::block(async {
         loop {
             let after = last.map_or(0, |(seq, _)| seq);
-            let page = client
-                .operation(&Operation::ExportAudit { after, limit: None })
+            let page: AuditPage = client
+                .ask(&Operation::ExportAudit { after, limit: None })
                 .await?;
-            let batch: Vec<Record> = serde_json::from_value(page["records"].clone())?;
-            let more = page["more"] == true && !batch.is_empty();
-            for record in batch {
+            let more = page.more && !page.records.is_empty();
+            for record in page.records {
                 if let Some((seq, hash)) = last
                     && (record.seq != seq + 1 || record.prev != hash)
                 {

@@ -7,11 +7,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use salve::api::v1::{
+    ActivityRequest, ConsentRequest, Health, Operation, Reply, StreamEvent, StreamLine,
+};
 use salve::clock::{Clock, SystemClock};
-use salve::endpoint::Operation;
 use salve::identity::{KeyPair, Nonce, PrincipalId, SignedRequest};
 use salve::{Sha256Digest, session::SessionId};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,13 +83,13 @@ impl Client {
         self.signer.as_ref().map(|(_, principal)| principal)
     }
 
-    /// Sends one request and reads the JSON answer.
-    pub async fn call(
+    /// Sends one request and reads its answer.
+    async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<Answered> {
         let response = self.send(method, path, body).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
@@ -135,10 +138,7 @@ impl Client {
             .endpoint
             .get_or_try_init(|| async {
                 let health = self.health().await?;
-                health["endpoint"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| anyhow!("the service did not say which endpoint it is"))
+                anyhow::Ok(health.endpoint)
             })
             .await?;
         Ok(name)
@@ -163,19 +163,25 @@ impl Client {
     }
 
     /// Signs `operation` with the user's key and sends it.
-    pub async fn operation(&self, operation: &Operation) -> anyhow::Result<Value> {
+    pub async fn operation(&self, operation: &Operation) -> anyhow::Result<Answered> {
         let body = self.signed(operation).await?;
         self.call(Method::POST, "/v1/requests", Some(body)).await
     }
 
+    /// Signs `operation`, sends it, and reads its answer as `T` (the
+    /// operation's answer type in [`salve::api::v1`]).
+    pub async fn ask<T: DeserializeOwned>(&self, operation: &Operation) -> anyhow::Result<T> {
+        self.operation(operation).await?.read()
+    }
+
     /// Signs a streaming `operation` (`invoke` or `follow-invocation`) and
-    /// sends it to `/v1/stream`: `each` is given every line of the answer as
-    /// it arrives (JSON, one event a line); the last one is returned.
+    /// sends it to `/v1/stream`: `each` is given every event as it arrives;
+    /// the answer, the last line, is returned.
     pub async fn stream(
         &self,
         operation: &Operation,
-        mut each: impl FnMut(&Value),
-    ) -> anyhow::Result<Value> {
+        mut each: impl FnMut(&StreamEvent),
+    ) -> anyhow::Result<Answered> {
         let body = self.signed(operation).await?;
         let response = self.send(Method::POST, "/v1/stream", Some(body)).await?;
         let status = response.status().as_u16();
@@ -194,55 +200,107 @@ impl Client {
             pending.extend_from_slice(data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let event: Value = serde_json::from_slice(&line)
-                    .context("the service streamed something that is not JSON")?;
-                each(&event);
-                last = Some(event);
+                match StreamLine::<Box<RawValue>>::parse(&line)
+                    .context("the service streamed a line outside the contract (salve::api::v1)")?
+                {
+                    StreamLine::Event(event) => each(&event),
+                    StreamLine::End(reply) => last = Some(reply),
+                }
             }
         }
-        let last = last.ok_or_else(|| anyhow!("the service ended the stream without an answer"))?;
-        if let Some(error) = last.get("error") {
-            return Err(api_error(status, error).into());
+        match last.ok_or_else(|| anyhow!("the service ended the stream without an answer"))? {
+            Reply::Result(answer) => Ok(Answered(answer)),
+            Reply::Error(error) => Err(ApiError {
+                status,
+                code: error.code,
+                message: error.message,
+            }
+            .into()),
         }
-        Ok(last)
     }
 
     /// The end user's consent, over the local socket; with `preview`, only
     /// the session they would consent to.
-    pub async fn consent(&self, session: &SessionId, preview: bool) -> anyhow::Result<Value> {
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "session": session, "preview": preview }))?;
+    pub async fn consent(&self, session: &SessionId, preview: bool) -> anyhow::Result<Answered> {
+        let body = serde_json::to_vec(&ConsentRequest {
+            session: session.clone(),
+            preview,
+        })?;
         self.call(Method::POST, "/v1/consent", Some(body)).await
     }
 
     /// What ran in a session the end user consented to, over the local
-    /// socket: `{"session": …, "invocations": […]}`.
-    pub async fn activity(&self, session: &SessionId) -> anyhow::Result<Value> {
-        let body = serde_json::to_vec(&serde_json::json!({ "session": session }))?;
+    /// socket ([`salve::api::v1::Activity`]).
+    pub async fn activity(&self, session: &SessionId) -> anyhow::Result<Answered> {
+        let body = serde_json::to_vec(&ActivityRequest {
+            session: session.clone(),
+        })?;
         self.call(Method::POST, "/v1/activity", Some(body)).await
     }
 
-    pub async fn health(&self) -> anyhow::Result<Value> {
-        self.call(Method::GET, "/v1/health", None).await
+    /// The service's health. Answered whole even when it is not healthy
+    /// (503, `audit-stopped`).
+    pub async fn health(&self) -> anyhow::Result<Health> {
+        let response = self.send(Method::GET, "/v1/health", None).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        match serde_json::from_slice::<Health>(&body) {
+            Ok(health) => Ok(health),
+            Err(_) => Err(answer(status, &body).err().unwrap_or_else(|| {
+                anyhow!(
+                    "the service's health answer is outside the contract (salve::api::v1::Health)"
+                )
+            })),
+        }
+    }
+}
+
+/// An answer as the service sent it: printed as it is for `--json`, read as
+/// its type in the contract otherwise.
+pub struct Answered(Box<RawValue>);
+
+impl Answered {
+    /// The answer as `T`, its type in [`salve::api::v1`].
+    pub fn read<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        serde_json::from_str(self.0.get()).with_context(|| {
+            format!(
+                "the service's answer is not the {} the contract (salve::api::v1) gives",
+                std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("answer")
+            )
+        })
+    }
+
+    /// The answer as compact JSON, as it came.
+    pub fn compact(&self) -> anyhow::Result<String> {
+        let value: serde_json::Value = serde_json::from_str(self.0.get())?;
+        Ok(serde_json::to_string(&value)?)
+    }
+
+    /// The answer as JSON, pretty-printed (for `--json`).
+    pub fn pretty(&self) -> anyhow::Result<String> {
+        let value: serde_json::Value = serde_json::from_str(self.0.get())?;
+        Ok(serde_json::to_string_pretty(&value)?)
     }
 }
 
 /// A JSON answer: its `result`, or its `error` as an [`ApiError`].
-fn answer(status: u16, body: &[u8]) -> anyhow::Result<Value> {
-    let value: Value = serde_json::from_slice(body).with_context(|| {
-        format!("the service answered {status} with something that is not JSON")
+fn answer(status: u16, body: &[u8]) -> anyhow::Result<Answered> {
+    let reply: Reply<Box<RawValue>> = serde_json::from_slice(body).with_context(|| {
+        format!(
+            "the service answered {status} with something outside the contract (salve::api::v1)"
+        )
     })?;
-    if let Some(error) = value.get("error") {
-        return Err(api_error(status, error).into());
-    }
-    Ok(value.get("result").cloned().unwrap_or(value))
-}
-
-fn api_error(status: u16, error: &Value) -> ApiError {
-    ApiError {
-        status,
-        code: error["code"].as_str().unwrap_or("unknown").to_string(),
-        message: error["message"].as_str().unwrap_or("").to_string(),
+    match reply {
+        Reply::Result(answer) => Ok(Answered(answer)),
+        Reply::Error(error) => Err(ApiError {
+            status,
+            code: error.code,
+            message: error.message,
+        }
+        .into()),
     }
 }
 

@@ -13,15 +13,16 @@ use crate::client::{ApiError, Client, Target};
 use crate::exit::{CliResult, Exit, ExitWith};
 use crate::setup;
 use anyhow::{Context, anyhow};
+use salve::api::v1::{AuditVerification, EscalationView, InvokeAnswer, Operation, StreamEvent};
 use salve::audit::log::timestamp;
 use salve::audit::report::{metrics as compute_metrics, session_report};
 use salve::audit::{Checkpoint, Kind, Record, read, verify_dir};
-use salve::endpoint::Operation;
 use salve::identity::{KeyPair, PublicKey};
-use salve::session::{ClosureReport, EscalationId, Scope, SessionId, SessionRequest};
+use salve::outcome::{InvocationRecord, InvocationStatus};
+use salve::session::{ClosureReport, Scope, Session, SessionId, SessionRequest, SessionState};
 use salve::vetting::{CatalogStore, Role, Signatures, TrustConfig};
 use salve::{Package, Runtime, RuntimeConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -213,7 +214,7 @@ impl Steps {
     }
 
     /// A refusal with `code` expected.
-    fn refused(&mut self, step: &str, code: &str, result: anyhow::Result<Value>) {
+    fn refused<T: std::fmt::Debug>(&mut self, step: &str, code: &str, result: anyhow::Result<T>) {
         match result {
             Err(error) => match error.downcast_ref::<ApiError>() {
                 Some(api) if api.code == code => {
@@ -224,7 +225,7 @@ impl Steps {
             Ok(value) => self.check(
                 step,
                 false,
-                format!("expected `{code}`, but it went through: {value}"),
+                format!("expected `{code}`, but it went through: {value:?}"),
             ),
         }
     }
@@ -389,8 +390,13 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         }
     };
     println!(
-        "   serving endpoint {} with {} actions; TLS certificate {}",
-        health["endpoint"], health["actions"], health["tls_fingerprint"]
+        "   serving endpoint {:?} with {} actions; TLS certificate {}",
+        health.endpoint,
+        health.actions,
+        health
+            .tls_fingerprint
+            .as_deref()
+            .map_or("null".to_string(), |f| format!("{f:?}"))
     );
     let (tom, ann, carol) = (
         stage.client(Some("tom")),
@@ -420,17 +426,11 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         idle_minutes: 30,
         duration_minutes: 120,
     };
-    let session = tom
-        .operation(&Operation::RequestSession { request })
-        .await?;
-    let id: SessionId = session["id"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: String| anyhow!(e))?;
+    let session: Session = tom.ask(&Operation::RequestSession { request }).await?;
+    let id = session.id.clone();
     steps.check(
         "request",
-        session["state"] == "requested",
+        session.state == SessionState::Requested,
         format!("session {id} requested"),
     );
 
@@ -438,86 +438,88 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
     steps.refused(
         "self-approval",
         "separation-of-duties",
-        tom.operation(&Operation::ApproveSession {
+        tom.ask::<Session>(&Operation::ApproveSession {
             session: id.clone(),
         })
         .await,
     );
 
     println!("\n== 6. ann approves; the end user consents at the endpoint (over the local socket)");
-    let approved = ann
-        .operation(&Operation::ApproveSession {
+    let approved: Session = ann
+        .ask(&Operation::ApproveSession {
             session: id.clone(),
         })
         .await?;
     steps.check(
         "approve",
-        approved["state"] == "approved",
+        approved.state == SessionState::Approved,
         "approved by ann; waiting for the end user",
     );
-    let asked = anonymous.consent(&id, true).await?;
+    let asked: Session = anonymous.consent(&id, true).await?.read()?;
     steps.check(
         "consent-preview",
-        asked["state"] == "approved" && asked["request"]["ticket"] == "INC0012345",
+        asked.state == SessionState::Approved && asked.request.ticket.to_string() == "INC0012345",
         format!(
-            "the end user is first shown what they consent to: ticket {}, technician {}, actions {}",
-            asked["request"]["ticket"], asked["request"]["technician"], asked["request"]["scope"]["allowed"]
+            "the end user is first shown what they consent to: ticket {:?}, technician {:?}, actions {}",
+            asked.request.ticket.to_string(),
+            asked.request.technician.as_str(),
+            serde_json::to_string(&asked.request.scope.allowed)?
         ),
     );
-    let consented = anonymous.consent(&id, false).await?;
+    let consented: Session = anonymous.consent(&id, false).await?.read()?;
     steps.check(
         "consent",
-        consented["state"] == "active",
+        consented.state == SessionState::Active,
         format!(
             "consent by {} (as the kernel names the socket's peer): active",
-            consented["consent"][0]["name"]
+            consented
+                .consent
+                .as_ref()
+                .map_or("null".to_string(), |(user, _)| format!("{:?}", user.name))
         ),
     );
 
     println!("\n== 7. tom runs system-report (standard)");
-    let ran = tom
-        .operation(&invoke(&id, "system-report", json!({})))
-        .await?;
+    let ran: InvokeAnswer = tom.ask(&invoke(&id, "system-report", json!({}))).await?;
+    let (ok, status, output) = ran_with(&ran);
     steps.check(
         "standard",
-        ran["decision"] == "ran" && ran["invocation"]["outcome"]["status"] == "succeeded",
-        format!(
-            "host {} — {}",
-            ran["invocation"]["outcome"]["output"]["hostname"],
-            ran["invocation"]["outcome"]["status"]
-        ),
+        ok,
+        format!("host {} — {status}", output["hostname"]),
     );
 
     println!("   tom runs disk-usage and follows it: its warnings stream in as it writes them");
     let mut streamed = 0;
-    let followed = tom
+    let followed: InvokeAnswer = tom
         .stream(
             &invoke(&id, "disk-usage", json!({"warn_percent": 1})),
             |event| {
-                if event["event"] == "log" {
+                if let StreamEvent::Log(entry) = event {
                     streamed += 1;
-                    println!(
-                        "     [{}] {}",
-                        text(&event["level"]),
-                        text(&event["message"])
-                    );
+                    println!("     [{}] {}", entry.level, entry.message);
                 }
             },
         )
-        .await?;
-    let followed = &followed["result"];
-    let invocation_id = text(&followed["id"]).to_string();
-    let shown = tom
-        .operation(&Operation::ShowInvocation {
-            invocation: invocation_id.parse().map_err(|e: String| anyhow!(e))?,
+        .await?
+        .read()?;
+    let (followed_ok, followed_id) = match &followed {
+        InvokeAnswer::Ran { id, invocation, .. } => {
+            (invocation.outcome.succeeded(), Some(id.clone()))
+        }
+        _ => (false, None),
+    };
+    let invocation_id =
+        followed_id.ok_or_else(|| anyhow!("disk-usage did not run: {followed:?}"))?;
+    let shown: InvocationRecord = tom
+        .ask(&Operation::ShowInvocation {
+            invocation: invocation_id.clone(),
         })
         .await?;
     steps.check(
         "followed",
-        followed["decision"] == "ran"
-            && followed["invocation"]["outcome"]["status"] == "succeeded"
-            && shown["status"] == "finished"
-            && shown["invocation"]["logs"].as_array().map(Vec::len) == Some(streamed),
+        followed_ok
+            && shown.status == InvocationStatus::Finished
+            && shown.invocation.as_ref().map(|i| i.logs.len()) == Some(streamed),
         format!(
             "invocation {invocation_id}: {streamed} warning(s) streamed live, the same kept for `salve invocation show`"
         ),
@@ -531,79 +533,86 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         "clear-temp-files",
         json!({"older_than_days": 30, "dry_run": true}),
     );
-    let held = tom.operation(&cleanup).await?;
-    let escalation: EscalationId = held["escalation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: String| anyhow!(e))?;
+    let held: InvokeAnswer = tom.ask(&cleanup).await?;
+    let InvokeAnswer::Escalated {
+        escalation: held, ..
+    } = held
+    else {
+        return Err(anyhow!(
+            "clear-temp-files was not held for approval: {held:?}"
+        ));
+    };
+    let escalation = held.id.clone();
     steps.check(
         "escalated",
-        held["decision"] == "escalated",
+        true,
         format!(
-            "escalation {escalation} for input sha256 {}",
-            held["escalation"]["key"]["input_digest"]
+            "escalation {escalation} for input sha256 \"{}\"",
+            held.key.input_digest
         ),
     );
-    let shown = carol
-        .operation(&Operation::ShowEscalation {
+    let shown: EscalationView = carol
+        .ask(&Operation::ShowEscalation {
             escalation: escalation.clone(),
         })
         .await?;
+    let input = shown.escalation.input.as_deref();
     steps.check(
         "approver-sees-input",
-        shown["input"]
-            .as_str()
-            .and_then(|i| serde_json::from_str::<Value>(i).ok())
+        input.and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
             == Some(json!({"older_than_days": 30, "dry_run": true})),
         format!(
             "carol sees exactly what would run: {}@{} with input {}",
-            text(&shown["key"]["action"]),
-            text(&shown["key"]["version"]),
-            text(&shown["input"])
+            shown.escalation.key.action,
+            shown.escalation.key.version,
+            input.unwrap_or("—")
         ),
     );
     steps.refused(
         "own-escalation",
         "separation-of-duties",
-        tom.operation(&Operation::ApproveEscalation {
+        tom.ask::<EscalationView>(&Operation::ApproveEscalation {
             escalation: escalation.clone(),
         })
         .await,
     );
 
     println!("\n== 9. carol approves that exact invocation; tom runs it");
-    let approved = carol
-        .operation(&Operation::ApproveEscalation { escalation })
+    let approved: EscalationView = carol
+        .ask(&Operation::ApproveEscalation { escalation })
         .await?;
     steps.check(
         "approve-escalation",
-        approved["approval"]["by"] == "carol",
+        approved
+            .escalation
+            .approval
+            .is_some_and(|a| a.by.as_str() == "carol"),
         "approved by carol, for this action, this input, once",
     );
-    let ran = tom.operation(&cleanup).await?;
+    let ran: InvokeAnswer = tom.ask(&cleanup).await?;
+    let (ok, status, output) = ran_with(&ran);
     steps.check(
         "privileged",
-        ran["decision"] == "ran" && ran["invocation"]["outcome"]["status"] == "succeeded",
+        ok,
         format!(
-            "{} — would remove {} file(s)",
-            ran["invocation"]["outcome"]["status"],
-            ran["invocation"]["outcome"]["output"]["would_remove"]
+            "\"{status}\" — would remove {} file(s)",
+            output["would_remove"]
         ),
     );
 
     println!("\n== 10. tom tries restart-service, outside the scope");
-    let denied = tom
-        .operation(&invoke(
+    let denied: InvokeAnswer = tom
+        .ask(&invoke(
             &id,
             "restart-service",
             json!({"service": "cups.service"}),
         ))
         .await?;
+    let (out_of_scope, reason) = denied_with(&denied);
     steps.check(
         "out-of-scope",
-        denied["decision"] == "denied" && denied["denial"]["code"] == "out-of-scope",
-        format!("denied: {}", text(&denied["reason"])),
+        out_of_scope == Some("out-of-scope"),
+        format!("denied: {reason}"),
     );
 
     println!("\n== 11. tom closes the session with a write-up");
@@ -612,46 +621,78 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         summary: Some("Checked the system; cleared temporary files (dry run first).".to_string()),
         follow_up: None,
     };
-    let closed = tom
-        .operation(&Operation::CloseSession {
+    let closed: Session = tom
+        .ask(&Operation::CloseSession {
             session: id.clone(),
             report,
         })
         .await?;
-    steps.check("close", closed["state"] == "closed", "closed, resolved");
-    let after = tom
-        .operation(&invoke(&id, "system-report", json!({})))
-        .await?;
+    steps.check(
+        "close",
+        closed.state == SessionState::Closed,
+        "closed, resolved",
+    );
+    let after: InvokeAnswer = tom.ask(&invoke(&id, "system-report", json!({}))).await?;
+    let (after_close, reason) = denied_with(&after);
     steps.check(
         "after-close",
-        after["decision"] == "denied",
-        format!("after closing: {}", text(&after["reason"])),
+        after_close.is_some(),
+        format!("after closing: {reason}"),
     );
 
     println!("\n== 12. dave, the auditor, has the service verify its audit log; tom may not");
     let dave = stage.client(Some("dave"));
-    let verified = dave.operation(&Operation::VerifyAudit).await?;
-    steps.check(
-        "audit-through-service",
-        verified["ok"] == true,
-        format!(
-            "{} records, {} signed checkpoint(s), chain intact",
-            verified["verified"]["records"], verified["verified"]["checkpoints"]
+    let verified: AuditVerification = dave.ask(&Operation::VerifyAudit {}).await?;
+    match &verified {
+        AuditVerification::Verified(verified) => steps.check(
+            "audit-through-service",
+            true,
+            format!(
+                "{} records, {} signed checkpoint(s), chain intact",
+                verified.records, verified.checkpoints
+            ),
         ),
-    );
+        other => steps.check(
+            "audit-through-service",
+            false,
+            format!("the log does not verify: {other:?}"),
+        ),
+    }
     steps.refused(
         "audit-not-for-technicians",
         "role-not-permitted",
-        tom.operation(&Operation::VerifyAudit).await,
+        tom.ask::<AuditVerification>(&Operation::VerifyAudit {})
+            .await,
     );
     Ok(steps)
 }
 
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or("—")
+/// Whether `answer` ran and succeeded, its outcome, and its output (JSON
+/// null when there is none).
+fn ran_with(answer: &InvokeAnswer) -> (bool, &'static str, serde_json::Value) {
+    match answer {
+        InvokeAnswer::Ran { invocation, .. } => (
+            invocation.outcome.succeeded(),
+            invocation.outcome.code(),
+            invocation
+                .outcome
+                .output()
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .unwrap_or_default(),
+        ),
+        _ => (false, "not run", serde_json::Value::Null),
+    }
 }
 
-fn invoke(session: &SessionId, action: &str, input: Value) -> Operation {
+/// The denial's code and reason, if `answer` is a denial.
+fn denied_with(answer: &InvokeAnswer) -> (Option<&str>, &str) {
+    match answer {
+        InvokeAnswer::Denied { denial, reason } => (Some(denial.code.as_str()), reason),
+        _ => (None, "—"),
+    }
+}
+
+fn invoke(session: &SessionId, action: &str, input: serde_json::Value) -> Operation {
     Operation::Invoke {
         session: session.clone(),
         action: action.parse().unwrap_or_else(|_| std::process::abort()),

@@ -3,8 +3,8 @@
 use crate::exit::{CliResult, Exit, ExitWith};
 use crate::run::read_input;
 use anyhow::{Context, anyhow};
+use salve::api::v1::Operation;
 use salve::clock::{Clock, SystemClock};
-use salve::endpoint::Operation;
 use salve::identity::{KeyPair, Nonce, PrincipalId, SignedRequest};
 use std::path::Path;
 

@@ -127,13 +127,13 @@ fn main() -> ExitCode {
             people::follow_invocation(&client, &id)
         }
         Command::Escalation(EscalationCommand::List { client }) => {
-            people::escalation(&client, salve::endpoint::Operation::ListEscalations)
+            people::escalation(&client, salve::api::v1::Operation::ListEscalations {})
         }
         Command::Escalation(EscalationCommand::Show { id, client }) => {
             match people::escalation_id(&id) {
                 Ok(escalation) => people::escalation(
                     &client,
-                    salve::endpoint::Operation::ShowEscalation { escalation },
+                    salve::api::v1::Operation::ShowEscalation { escalation },
                 ),
                 Err(failure) => Err(failure),
             }
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
             match people::escalation_id(&id) {
                 Ok(escalation) => people::escalation(
                     &client,
-                    salve::endpoint::Operation::ApproveEscalation { escalation },
+                    salve::api::v1::Operation::ApproveEscalation { escalation },
                 ),
                 Err(failure) => Err(failure),
             }
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
             match people::escalation_id(&id) {
                 Ok(escalation) => people::escalation(
                     &client,
-                    salve::endpoint::Operation::DenyEscalation { escalation, reason },
+                    salve::api::v1::Operation::DenyEscalation { escalation, reason },
                 ),
                 Err(failure) => Err(failure),
             }

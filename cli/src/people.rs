@@ -3,20 +3,27 @@
 //! prints the service's answer as it is.
 
 use crate::args::{ClientArgs, CloseArgs, RequestArgs};
+use crate::client::Answered;
 use crate::client::{Client, Target};
 use crate::exit::{CliResult, Exit, ExitWith, Failure};
 use crate::identity::key_principal;
 use crate::run::read_input;
 use anyhow::{Context, anyhow};
-use salve::endpoint::Operation;
+use salve::api::v1::{
+    Activity, CatalogEntry, EscalationView, InvokeAnswer, Operation, StreamEvent,
+};
+use salve::capability::CapabilityClass;
+use salve::escalation::{EscalationState, EscalationStatus};
 use salve::identity::KeyPair;
 use salve::manifest::ActionId;
+use salve::outcome::{Invocation, InvocationRecord};
 use salve::session::{
-    ActionRule, ClosureReport, EscalationId, InvocationId, Scope, SessionId, SessionRequest,
+    ActionRule, ClosedBy, ClosureReport, EscalationId, InvocationId, Scope, Session, SessionId,
+    SessionRequest, SessionState, UnixMillis,
 };
 use salve::text::{escaped, escaped_lines};
-use salve::vetting::installed::is_privileged;
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -116,143 +123,140 @@ pub fn block<T>(
     })
 }
 
-fn print_json(value: &Value) -> Result<(), Failure> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).exit_with(Exit::Failed)?
-    );
+fn print_json(answer: &Answered) -> Result<(), Failure> {
+    println!("{}", answer.pretty().exit_with(Exit::Failed)?);
     Ok(())
 }
 
-/// The string at `pointer`, safe to print (see [`salve::text`]), or `—`.
-fn text<'a>(value: &'a Value, pointer: &str) -> Cow<'a, str> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .map_or(Cow::Borrowed("—"), escaped)
+/// `answer` read as its type in the contract.
+fn read<T: serde::de::DeserializeOwned>(answer: &Answered) -> Result<T, Failure> {
+    answer.read().exit_with(Exit::Failed)
 }
 
-/// The time in milliseconds at `pointer`, as UTC to the second.
-fn when(value: &Value, pointer: &str) -> String {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_u64)
+/// Optional text, safe to print (see [`salve::text`]), or `—`.
+fn text(value: Option<&str>) -> Cow<'_, str> {
+    value.map_or(Cow::Borrowed("—"), escaped)
+}
+
+/// A time in milliseconds, as UTC to the second.
+fn when(ms: UnixMillis) -> String {
+    match u64::try_from(ms) {
         // Past the year 9999, RFC 3339 has no way to write it (and
         // humantime would panic): not a time the service gives.
-        .filter(|ms| *ms <= 253_402_300_799_999)
-        .map_or("—".to_string(), |ms| {
+        Ok(ms) if ms <= 253_402_300_799_999 => {
             humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-        })
+        }
+        _ => "—".to_string(),
+    }
 }
 
 /// JSON, pretty-printed and safe to print.
-fn pretty(value: &Value) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+fn pretty(value: &RawValue) -> String {
+    let text = serde_json::from_str::<serde_json::Value>(value.get())
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default();
     escaped_lines(&text).into_owned()
 }
 
-/// The strings of the array at `pointer`, joined.
-fn joined(value: &Value, pointer: &str) -> String {
-    let items: Vec<Cow<'_, str>> = value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(escaped).collect())
-        .unwrap_or_default();
+/// Items, each escaped, joined.
+fn joined<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|item| escaped(&item.to_string()).into_owned())
+        .collect();
     items.join(", ")
 }
 
-fn print_session(session: &Value) {
-    println!(
-        "session {}  {}",
-        text(session, "/id"),
-        text(session, "/state")
-    );
+fn print_session(session: &Session) {
+    let request = &session.request;
+    println!("session {}  {}", session.id, session.state);
     println!(
         "  ticket      {}  ({})",
-        text(session, "/request/ticket"),
-        text(session, "/request/category")
+        escaped(&request.ticket.to_string()),
+        escaped(&request.category)
     );
-    println!("  problem     {}", text(session, "/request/problem"));
+    println!("  problem     {}", escaped(&request.problem));
     println!(
         "  requester   {}   technician {}",
-        text(session, "/requester"),
-        text(session, "/request/technician")
+        escaped(session.requester.as_str()),
+        escaped(request.technician.as_str())
     );
     println!(
         "  requested   {}   expires {}",
-        when(session, "/requested_ms"),
-        when(session, "/expires_ms")
+        when(session.requested_ms),
+        when(session.expires_ms)
     );
-    match session.pointer("/approved/0").and_then(Value::as_str) {
-        Some(approver) => println!(
+    match &session.approved {
+        Some((approver, at)) => println!(
             "  approved    {} by {}",
-            when(session, "/approved/1"),
-            escaped(approver)
+            when(*at),
+            escaped(approver.as_str())
         ),
         None => println!("  approved    not yet"),
     }
-    let attended = session.pointer("/request/attended") == Some(&Value::Bool(true));
-    match session.pointer("/consent/0/name").and_then(Value::as_str) {
-        Some(user) => println!(
+    match &session.consent {
+        Some((user, at)) => println!(
             "  consent     {} by {} (uid {})",
-            when(session, "/consent/1"),
-            escaped(user),
-            session
-                .pointer("/consent/0/uid")
-                .and_then(Value::as_u64)
-                .map_or("?".to_string(), |uid| uid.to_string())
+            when(*at),
+            escaped(&user.name),
+            user.uid
         ),
-        None if attended => {
+        None if request.attended => {
             println!("  consent     not yet: the end user gives it at the endpoint")
         }
         None => println!("  consent     not needed (unattended)"),
     }
-    let prohibited = joined(session, "/request/scope/prohibited");
+    let prohibited = joined(&request.scope.prohibited);
     println!(
         "  scope       {}{}{}",
-        joined(session, "/request/scope/allowed"),
+        joined(&request.scope.allowed),
         if prohibited.is_empty() {
             String::new()
         } else {
             format!("; never {prohibited}")
         },
-        if session.pointer("/request/scope/privileged") == Some(&Value::Bool(true)) {
+        if request.scope.privileged {
             " (privileged actions with a second approval)"
         } else {
             ""
         }
     );
-    if let Some(closure) = session.get("closure").filter(|c| !c.is_null()) {
-        let by = match closure.pointer("/by/id").and_then(Value::as_str) {
-            Some(who) => format!("by {}", escaped(who)),
-            None => format!("by itself ({})", text(closure, "/by/kind")),
+    if let Some(closure) = &session.closure {
+        let by = match &closure.by {
+            ClosedBy::Principal { id } => format!("by {}", escaped(id.as_str())),
+            ClosedBy::IdleTimeout => "by itself (idle-timeout)".to_string(),
+            ClosedBy::Expiry => "by itself (expiry)".to_string(),
         };
-        println!("  closed      {} {by}", when(closure, "/at_ms"));
+        println!("  closed      {} {by}", when(closure.at_ms));
         println!(
             "  resolved    {}",
-            match closure.pointer("/report/resolved") {
-                Some(Value::Bool(true)) => "yes",
-                Some(Value::Bool(false)) => "no",
-                _ => "not recorded yet: `salve session close --resolved | --unresolved`",
+            match closure.report.resolved {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not recorded yet: `salve session close --resolved | --unresolved`",
             }
         );
-        println!("  summary     {}", text(closure, "/report/summary"));
-        println!("  follow-up   {}", text(closure, "/report/follow_up"));
+        println!("  summary     {}", text(closure.report.summary.as_deref()));
+        println!(
+            "  follow-up   {}",
+            text(closure.report.follow_up.as_deref())
+        );
     }
 }
 
 /// What comes next for a session in the state `session` is in.
-fn next_step(session: &Value) {
-    let id = text(session, "/id");
-    let attended = session.pointer("/request/attended") == Some(&Value::Bool(true));
-    match session["state"].as_str() {
-        Some("requested") => println!(
+fn next_step(session: &Session) {
+    let id = &session.id;
+    match session.state {
+        SessionState::Requested => println!(
             "\nNext: an approver (neither requester nor technician) runs `salve session approve {id}`."
         ),
-        Some("approved") if attended => {
+        SessionState::Approved if session.request.attended => {
             println!("\nNext: the end user, at the endpoint, runs `salve session consent {id}`.")
         }
-        Some("active") => println!("\nNext: the technician runs `salve invoke {id} <action>`."),
+        SessionState::Active => {
+            println!("\nNext: the technician runs `salve invoke {id} <action>`.")
+        }
         _ => {}
     }
 }
@@ -284,10 +288,7 @@ pub fn request(args: &RequestArgs) -> CliResult {
     let session = block(async {
         let endpoint = match &args.endpoint {
             Some(endpoint) => endpoint.clone(),
-            None => client.health().await?["endpoint"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            None => client.health().await?.endpoint,
         };
         let request = SessionRequest {
             ticket,
@@ -311,6 +312,7 @@ pub fn request(args: &RequestArgs) -> CliResult {
     if args.client.json {
         print_json(&session)?;
     } else {
+        let session = read(&session)?;
         print_session(&session);
         next_step(&session);
     }
@@ -328,75 +330,82 @@ pub fn simple(args: &ClientArgs, operation: Operation) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    let none = answer.as_array().is_some_and(Vec::is_empty);
     match operation {
         Operation::ApproveSession { .. } => {
-            print_session(&answer);
-            next_step(&answer);
+            let session = read(&answer)?;
+            print_session(&session);
+            next_step(&session);
         }
-        Operation::CloseSession { .. } | Operation::ShowSession { .. } => print_session(&answer),
-        Operation::ListSessions { open_only } if none => {
-            println!(
-                "no {}sessions you may see",
-                if open_only { "open " } else { "" }
-            )
+        Operation::CloseSession { .. } | Operation::ShowSession { .. } => {
+            print_session(&read(&answer)?)
         }
-        Operation::ListEscalations if none => println!("no pending escalations for you"),
-        Operation::ListSessions { .. } => {
-            for s in answer.as_array().into_iter().flatten() {
+        Operation::ListSessions { open_only } => {
+            let sessions: Vec<Session> = read(&answer)?;
+            if sessions.is_empty() {
+                println!(
+                    "no {}sessions you may see",
+                    if open_only { "open " } else { "" }
+                )
+            }
+            for s in &sessions {
                 println!(
                     "{}  {:<10} {}  {}  {}",
-                    text(s, "/id"),
-                    text(s, "/state"),
-                    text(s, "/request/ticket"),
-                    text(s, "/request/technician"),
-                    text(s, "/request/problem")
+                    s.id,
+                    s.state.name(),
+                    escaped(&s.request.ticket.to_string()),
+                    escaped(s.request.technician.as_str()),
+                    escaped(&s.request.problem)
                 );
             }
         }
-        Operation::ListEscalations => {
-            for e in answer.as_array().into_iter().flatten() {
+        Operation::ListEscalations {} => {
+            let escalations: Vec<EscalationView> = read(&answer)?;
+            if escalations.is_empty() {
+                println!("no pending escalations for you");
+            }
+            for e in &escalations {
                 print_escalation(e);
             }
         }
-        _ => print_escalation(&answer),
+        _ => print_escalation(&read(&answer)?),
     }
     Ok(Exit::Success)
 }
 
-fn print_escalation(e: &Value) {
+fn print_escalation(view: &EscalationView) {
+    let e = &view.escalation;
     println!(
         "escalation {}  {}@{} in session {} by {}",
-        text(e, "/id"),
-        text(e, "/key/action"),
-        text(e, "/key/version"),
-        text(e, "/key/session"),
-        text(e, "/invoker")
+        e.id,
+        e.key.action,
+        e.key.version,
+        e.key.session,
+        escaped(e.invoker.as_str())
     );
-    println!("  status           {}", text(e, "/status"));
-    println!("  raised           {}", when(e, "/raised_ms"));
-    if e["status"] == "pending" {
-        println!("  approvable until {}", when(e, "/expires_ms"));
+    println!("  status           {}", view.status);
+    println!("  raised           {}", when(e.raised_ms));
+    if view.status == EscalationStatus::Pending {
+        println!("  approvable until {}", when(e.expires_ms));
     }
-    println!("  component sha256 {}", text(e, "/key/digest"));
-    println!("  input sha256     {}", text(e, "/key/input_digest"));
-    match e["input"].as_str() {
+    println!("  component sha256 {}", e.key.digest);
+    println!("  input sha256     {}", e.key.input_digest);
+    match &e.input {
         Some(input) => println!("  input            {}", escaped(input)),
         None => println!("  input            (not kept: raised before inputs were stored)"),
     }
-    if let Some(approver) = e.pointer("/approval/by").and_then(Value::as_str) {
+    if let Some(approval) = &e.approval {
         println!(
             "  approved         {} by {}",
-            when(e, "/approval/at_ms"),
-            escaped(approver)
+            when(approval.at_ms),
+            escaped(approval.by.as_str())
         );
     }
-    if e.pointer("/state/state").and_then(Value::as_str) == Some("denied") {
+    if let EscalationState::Denied { by, at_ms, reason } = &e.state {
         println!(
             "  denied           {} by {}: {}",
-            when(e, "/state/at_ms"),
-            text(e, "/state/by"),
-            text(e, "/state/reason")
+            when(*at_ms),
+            escaped(by.as_str()),
+            escaped(reason)
         );
     }
 }
@@ -405,30 +414,34 @@ fn print_escalation(e: &Value) {
 /// capabilities each declares.
 pub fn actions(args: &ClientArgs) -> CliResult {
     let client = client(args, true)?;
-    let answer = block(client.operation(&Operation::ListCatalog))?;
+    let answer = block(client.operation(&Operation::ListCatalog {}))?;
     if args.json {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    let actions = answer.as_array().map(Vec::as_slice).unwrap_or_default();
+    let actions: Vec<CatalogEntry> = read(&answer)?;
     if actions.is_empty() {
         println!("no actions are installed on the endpoint");
     }
-    for action in actions {
+    for action in &actions {
         println!(
             "{}@{}  {}",
-            text(action, "/id"),
-            text(action, "/version"),
-            text(action, "/description")
+            action.id,
+            action.version,
+            escaped(&action.description)
         );
-        println!("  sha256 {}", text(action, "/digest"));
-        for capability in action["capabilities"].as_array().into_iter().flatten() {
-            let class = text(capability, "/class");
-            let parameters = joined(capability, "/parameters");
+        println!("  sha256 {}", action.digest);
+        for capability in &action.capabilities {
+            let class = capability.class;
+            let parameters = joined(&capability.parameters);
             println!(
                 "  {}{} ({class}){}",
-                if is_privileged(&class) { "! " } else { "  " },
-                text(capability, "/name"),
+                if class == CapabilityClass::Privileged {
+                    "! "
+                } else {
+                    "  "
+                },
+                capability.name.name(),
                 if parameters.is_empty() {
                     String::new()
                 } else {
@@ -496,7 +509,7 @@ pub fn consent(args: &ClientArgs, id: &str, yes: bool) -> CliResult {
     if !yes {
         let asked = block(client.consent(&session, true))?;
         println!("You are asked to let this remote work happen on this computer:\n");
-        print_session(&asked);
+        print_session(&read(&asked)?);
         if !std::io::stdin().is_terminal() {
             return Err(anyhow!(
                 "to consent, run this again with --yes (or at a terminal, to be asked)"
@@ -518,12 +531,12 @@ pub fn consent(args: &ClientArgs, id: &str, yes: bool) -> CliResult {
     if args.json {
         print_json(&answer)?;
     } else {
+        let session: Session = read(&answer)?;
         println!(
             "You consented to session {}: it is {} now.\n",
-            text(&answer, "/id"),
-            text(&answer, "/state")
+            session.id, session.state
         );
-        print_session(&answer);
+        print_session(&session);
     }
     Ok(Exit::Success)
 }
@@ -545,7 +558,7 @@ pub fn invoke(
     follow: bool,
 ) -> CliResult {
     let client = client(args, true)?;
-    let input: Value = serde_json::from_str(&read_input(input).exit_with(Exit::Usage)?)
+    let input: serde_json::Value = serde_json::from_str(&read_input(input).exit_with(Exit::Usage)?)
         .context("--input is not JSON")
         .exit_with(Exit::Usage)?;
     let operation = Operation::Invoke {
@@ -554,96 +567,130 @@ pub fn invoke(
         input,
     };
     let json = args.json;
-    let answer = block(async {
-        let answer = send_invoke(&client, &operation, follow, json).await?;
+    let invoked = block(async {
+        let answered = send_invoke(&client, &operation, follow, json).await?;
+        let answer: InvokeAnswer = answered.read()?;
         let Some(seconds) = wait else {
-            return Ok(answer);
+            return Ok(Invoked::Answered(answered, answer));
         };
-        if answer["decision"] != "escalated" {
-            return Ok(answer);
-        }
-        let id: EscalationId = text(&answer, "/escalation/id")
-            .parse()
-            .map_err(|e: String| anyhow!(e))?;
+        let InvokeAnswer::Escalated { escalation, .. } = &answer else {
+            return Ok(Invoked::Answered(answered, answer));
+        };
+        let id = escalation.id.clone();
         if !json {
             eprintln!(
                 "escalation pending: {id} — waiting up to {seconds} s for a second approver…"
             );
         }
         let decided = wait_for_decision(&client, &id, Duration::from_secs(seconds)).await?;
-        match decided["status"].as_str() {
+        match decided.status {
             // Approved, it runs; denied, the service answers the same
             // invocation with the denial itself (`escalation-denied`).
-            Some("approved" | "denied") => send_invoke(&client, &operation, follow, json).await,
-            _ => Ok(serde_json::json!({ "decision": "escalated", "escalation": decided })),
+            EscalationStatus::Approved | EscalationStatus::Denied => {
+                let answered = send_invoke(&client, &operation, follow, json).await?;
+                let answer = answered.read()?;
+                Ok(Invoked::Answered(answered, answer))
+            }
+            _ => Ok(Invoked::StillHeld(decided)),
         }
     })?;
     if args.json {
-        print_json(&answer)?;
-    }
-    match answer["decision"].as_str() {
-        Some("ran") => {
-            let outcome = text(&answer, "/invocation/outcome/status");
-            if !args.json {
-                if !follow {
-                    print_captured(&answer["invocation"]);
-                }
-                if let Some(output) = answer.pointer("/invocation/outcome/output") {
-                    println!("{}", pretty(output));
-                }
-                let message = answer
-                    .pointer("/invocation/outcome/message")
-                    .and_then(Value::as_str)
-                    .map(|m| format!(": {}", escaped(m)))
-                    .unwrap_or_default();
-                eprintln!(
-                    "{} {outcome}{message} (invocation {})",
-                    text(&answer, "/invocation/action"),
-                    text(&answer, "/id")
+        match &invoked {
+            Invoked::Answered(answered, _) => print_json(answered)?,
+            Invoked::StillHeld(escalation) => {
+                let held = StillHeld {
+                    decision: "escalated",
+                    escalation,
+                };
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&held).exit_with(Exit::Failed)?
                 );
             }
-            Ok(if outcome == "succeeded" {
+        }
+        return Ok(exit_of(&invoked));
+    }
+    match &invoked {
+        Invoked::Answered(_, InvokeAnswer::Ran { id, invocation, .. }) => {
+            if !follow {
+                print_captured(invocation);
+            }
+            if let Some(output) = invocation.outcome.output() {
+                println!("{}", pretty(output));
+            }
+            let message = match &invocation.outcome {
+                salve::Outcome::Failed { message, .. }
+                | salve::Outcome::Stopped { message, .. } => {
+                    format!(": {}", escaped(message))
+                }
+                salve::Outcome::Succeeded { .. } => String::new(),
+            };
+            eprintln!(
+                "{} {}{message} (invocation {id})",
+                escaped(&invocation.action),
+                invocation.outcome.code(),
+            );
+        }
+        Invoked::Answered(_, InvokeAnswer::Escalated { escalation, .. }) => {
+            let id = &escalation.id;
+            match wait {
+                Some(seconds) => println!(
+                    "escalation {id} is still pending: no approver decided within {seconds} s. Once a second approver runs `salve escalation approve {id}`, invoke again"
+                ),
+                None => println!(
+                    "escalation pending: {id} — a second approver runs `salve escalation approve {id}`; then invoke again (or use --wait)"
+                ),
+            }
+        }
+        Invoked::StillHeld(view) => {
+            let id = &view.escalation.id;
+            match (&view.escalation.state, view.status) {
+                (EscalationState::Denied { by, reason, .. }, _) => println!(
+                    "escalation {id} was denied by {}: {} — the action did not run",
+                    escaped(by.as_str()),
+                    escaped(reason)
+                ),
+                (_, EscalationStatus::Pending) => println!(
+                    "escalation {id} is still pending: no approver decided within {} s. Once a second approver runs `salve escalation approve {id}`, invoke again",
+                    wait.unwrap_or_default()
+                ),
+                (_, status) => println!("escalation {id} is {status}: the action did not run"),
+            }
+        }
+        Invoked::Answered(_, InvokeAnswer::Denied { denial, reason }) => {
+            eprintln!("denied ({}): {}", escaped(&denial.code), escaped(reason));
+        }
+    }
+    Ok(exit_of(&invoked))
+}
+
+/// What `salve invoke` came to: the service's answer, or an escalation
+/// still held when `--wait` ran out (or ended otherwise than approved or
+/// denied).
+enum Invoked {
+    Answered(Answered, InvokeAnswer),
+    StillHeld(EscalationView),
+}
+
+/// How `--json` prints an escalation still held after `--wait`: as the
+/// service answers a held invocation, with where the escalation stands.
+#[derive(Serialize)]
+struct StillHeld<'a> {
+    decision: &'static str,
+    escalation: &'a EscalationView,
+}
+
+/// The exit status of an invocation: 0 only when it ran and succeeded.
+fn exit_of(invoked: &Invoked) -> Exit {
+    match invoked {
+        Invoked::Answered(_, InvokeAnswer::Ran { invocation, .. }) => {
+            if invocation.outcome.succeeded() {
                 Exit::Success
             } else {
                 Exit::Failed
-            })
-        }
-        Some("escalated") => {
-            if !args.json {
-                let escalation = &answer["escalation"];
-                let id = text(escalation, "/id");
-                match escalation["status"].as_str() {
-                    Some("denied") => println!(
-                        "escalation {id} was denied by {}: {} — the action did not run",
-                        text(escalation, "/state/by"),
-                        text(escalation, "/state/reason")
-                    ),
-                    Some(status) if status != "pending" => println!(
-                        "escalation {id} is {}: the action did not run",
-                        escaped(status)
-                    ),
-                    _ => match wait {
-                        Some(seconds) => println!(
-                            "escalation {id} is still pending: no approver decided within {seconds} s. Once a second approver runs `salve escalation approve {id}`, invoke again"
-                        ),
-                        None => println!(
-                            "escalation pending: {id} — a second approver runs `salve escalation approve {id}`; then invoke again (or use --wait)"
-                        ),
-                    },
-                }
             }
-            Ok(Exit::Refused)
         }
-        _ => {
-            if !args.json {
-                eprintln!(
-                    "denied ({}): {}",
-                    text(&answer, "/denial/code"),
-                    text(&answer, "/reason")
-                );
-            }
-            Ok(Exit::Refused)
-        }
+        _ => Exit::Refused,
     }
 }
 
@@ -654,18 +701,17 @@ async fn send_invoke(
     operation: &Operation,
     follow: bool,
     json: bool,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Answered> {
     if !follow {
         return client.operation(operation).await;
     }
-    let last = client
+    client
         .stream(operation, |event| {
             if !json {
                 print_event(event);
             }
         })
-        .await?;
-    Ok(last.get("result").cloned().unwrap_or(last))
+        .await
 }
 
 /// Asks how the escalation stands every two seconds until it is no longer
@@ -674,15 +720,15 @@ async fn wait_for_decision(
     client: &Client,
     id: &EscalationId,
     patience: Duration,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<EscalationView> {
     let started = Instant::now();
     loop {
-        let escalation = client
-            .operation(&Operation::ShowEscalation {
+        let escalation: EscalationView = client
+            .ask(&Operation::ShowEscalation {
                 escalation: id.clone(),
             })
             .await?;
-        if escalation["status"] != "pending" || started.elapsed() >= patience {
+        if escalation.status != EscalationStatus::Pending || started.elapsed() >= patience {
             return Ok(escalation);
         }
         tokio::time::sleep(Duration::from_secs(2).min(patience.saturating_sub(started.elapsed())))
@@ -692,44 +738,41 @@ async fn wait_for_decision(
 
 /// One line of a followed invocation, as it happens: log messages and
 /// stderr on stderr, stdout on stdout.
-fn print_event(event: &Value) {
-    match event["event"].as_str() {
-        Some("started") => eprintln!(
+fn print_event(event: &StreamEvent) {
+    match event {
+        StreamEvent::Started { invocation } => eprintln!(
             "invocation {} of {} started",
-            text(event, "/invocation/id"),
-            text(event, "/invocation/action")
+            invocation.id,
+            escaped(&invocation.action)
         ),
-        Some("log") => eprintln!("[{}] {}", text(event, "/level"), text(event, "/message")),
-        Some("stdout") => print!("{}", lines(event, "/text")),
-        Some("stderr") => eprint!("{}", lines(event, "/text")),
-        Some("lagged") => eprintln!("{}", text(event, "/message")),
-        _ => {}
+        StreamEvent::Log(entry) => {
+            eprintln!("[{}] {}", escaped(&entry.level), escaped(&entry.message))
+        }
+        StreamEvent::Stdout { text } => print!("{}", escaped_lines(text)),
+        StreamEvent::Stderr { text } => eprint!("{}", escaped_lines(text)),
+        StreamEvent::Lagged { message } => eprintln!("{}", escaped(message)),
     }
-}
-
-/// What an action wrote (at `pointer`), its lines kept, anything else that
-/// could drive the terminal escaped.
-fn lines<'a>(value: &'a Value, pointer: &str) -> Cow<'a, str> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .map_or(Cow::Borrowed(""), escaped_lines)
 }
 
 /// What a finished invocation logged and wrote, as `print_event` shows it live.
-fn print_captured(invocation: &Value) {
-    for entry in invocation["logs"].as_array().into_iter().flatten() {
-        eprintln!("[{}] {}", text(entry, "/level"), text(entry, "/message"));
+fn print_captured(invocation: &Invocation) {
+    for entry in &invocation.logs {
+        eprintln!("[{}] {}", escaped(&entry.level), escaped(&entry.message));
     }
-    print!("{}", lines(invocation, "/stdout"));
-    eprint!("{}", lines(invocation, "/stderr"));
+    print!("{}", escaped_lines(&invocation.stdout));
+    eprint!("{}", escaped_lines(&invocation.stderr));
 }
 
 /// How an invocation stands: its outcome once it has one, else its status.
-fn outcome(record: &Value) -> Cow<'_, str> {
-    match record.pointer("/invocation/outcome/status") {
-        Some(Value::String(outcome)) => escaped(outcome),
-        _ => text(record, "/status"),
+fn outcome(record: &InvocationRecord) -> Cow<'static, str> {
+    match &record.invocation {
+        Some(invocation) => Cow::Borrowed(invocation.outcome.code()),
+        None => Cow::Owned(
+            serde_json::to_value(record.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -747,32 +790,31 @@ pub fn list_invocations(args: &ClientArgs, session: &str) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    print_invocation_rows(&answer, session);
+    print_invocation_rows(&read::<Vec<InvocationRecord>>(&answer)?, session);
     Ok(Exit::Success)
 }
 
-/// One line for each invocation in `records` (a JSON array), or a line
-/// saying `session` had none.
-fn print_invocation_rows(records: &Value, session: &str) {
-    let records = records.as_array().map(Vec::as_slice).unwrap_or_default();
+/// One line for each invocation in `records`, or a line saying `session`
+/// had none.
+fn print_invocation_rows(records: &[InvocationRecord], session: &str) {
     if records.is_empty() {
         println!("no invocations in session {session}");
     }
     for record in records {
         println!(
             "{}  {}  {:<24} {:<10} {:>10}  by {}",
-            text(record, "/id"),
-            when(record, "/started_ms"),
-            text(record, "/action"),
+            record.id,
+            when(record.started_ms),
+            escaped(&record.action),
             outcome(record),
             record
-                .pointer("/invocation/duration_us")
-                .and_then(Value::as_u64)
-                .map_or("—".to_string(), |us| format!(
+                .invocation
+                .as_ref()
+                .map_or("—".to_string(), |i| format!(
                     "{:.1} ms",
-                    us as f64 / 1000.0
+                    i.duration.as_micros() as f64 / 1000.0
                 )),
-            text(record, "/principal"),
+            escaped(&record.principal),
         );
     }
 }
@@ -787,9 +829,10 @@ pub fn activity(args: &ClientArgs, id: &str) -> CliResult {
         print_json(&answer)?;
         return Ok(Exit::Success);
     }
-    print_session(&answer["session"]);
+    let activity: Activity = read(&answer)?;
+    print_session(&activity.session);
     println!();
-    print_invocation_rows(&answer["invocations"], id);
+    print_invocation_rows(&activity.invocations, id);
     Ok(Exit::Success)
 }
 
@@ -803,48 +846,56 @@ pub fn show_invocation(args: &ClientArgs, id: &str) -> CliResult {
         print_json(&record)?;
         return Ok(Exit::Success);
     }
-    print_invocation(&record);
+    print_invocation(&read(&record)?);
     Ok(Exit::Success)
 }
 
-fn print_invocation(record: &Value) {
-    let invocation = &record["invocation"];
+fn print_invocation(record: &InvocationRecord) {
     println!(
         "invocation {}  {}  {}",
-        text(record, "/id"),
-        text(record, "/action"),
+        record.id,
+        escaped(&record.action),
         outcome(record)
     );
     println!(
         "  session     {}   by {}",
-        text(record, "/session"),
-        text(record, "/principal")
+        record.session,
+        escaped(&record.principal)
     );
-    println!("  input       {}", text(record, "/input_digest"));
-    if let Some(approval) = record["approval"].as_str() {
+    println!("  input       {}", escaped(&record.input_digest));
+    if let Some(approval) = &record.approval {
         println!("  approved by escalation {approval}");
     }
-    if let Some(us) = invocation["duration_us"].as_u64() {
-        println!("  duration    {:.1} ms", us as f64 / 1000.0);
+    let invocation = record.invocation.as_ref();
+    if let Some(invocation) = invocation {
+        println!(
+            "  duration    {:.1} ms",
+            invocation.duration.as_micros() as f64 / 1000.0
+        );
     }
-    if let Some(reason) = record["reason"].as_str().or_else(|| {
-        invocation
-            .pointer("/outcome/message")
-            .and_then(Value::as_str)
-    }) {
+    let outcome_message = invocation.and_then(|i| match &i.outcome {
+        salve::Outcome::Failed { message, .. } | salve::Outcome::Stopped { message, .. } => {
+            Some(message.as_str())
+        }
+        salve::Outcome::Succeeded { .. } => None,
+    });
+    if let Some(reason) = record.reason.as_deref().or(outcome_message) {
         println!("  reason      {}", escaped(reason));
     }
-    for call in invocation["denied_calls"].as_array().into_iter().flatten() {
+    let Some(invocation) = invocation else {
+        return;
+    };
+    for call in &invocation.denied_calls {
         println!(
             "  refused     {} {} {}: {}",
-            text(call, "/capability"),
-            text(call, "/function"),
-            text(call, "/target"),
-            text(call, "/reason")
+            call.capability.name(),
+            escaped(&call.function),
+            escaped(&call.target),
+            escaped(&call.reason)
         );
     }
     print_captured(invocation);
-    if let Some(output) = invocation.pointer("/outcome/output") {
+    if let Some(output) = invocation.outcome.output() {
         println!("{}", pretty(output));
     }
 }
@@ -857,15 +908,18 @@ pub fn follow_invocation(args: &ClientArgs, id: &str) -> CliResult {
     let json = args.json;
     let last = block(client.stream(&operation, |event| {
         if json {
-            println!("{event}");
+            println!("{}", serde_json::to_string(event).unwrap_or_default());
         } else {
             print_event(event);
         }
     }))?;
-    let record = last.get("result").cloned().unwrap_or(last);
+    if json {
+        println!("{{\"result\":{}}}", last.compact().exit_with(Exit::Failed)?);
+    }
+    let record: InvocationRecord = read(&last)?;
     let outcome = outcome(&record);
     if !json {
-        eprintln!("{} {outcome}", text(&record, "/action"));
+        eprintln!("{} {outcome}", escaped(&record.action));
     }
     // As `salve invoke` would have exited for it.
     Ok(if outcome == "succeeded" {

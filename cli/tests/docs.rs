@@ -291,8 +291,8 @@ fn statuses(text: &str) -> BTreeSet<(String, u16)> {
     found
 }
 
-/// Every code in `Refusal::code`, in `PolicyRefusal::code`, in the
-/// `WrongRoute` refusals and in `Denial::code` is a row of the errors
+/// Every code in `Refusal::code`, in `PolicyRefusal::code` and in
+/// `Denial::code` is a row of the errors
 /// reference; each code the service answers with next to its HTTP status
 /// has that status in its row.
 #[test]
@@ -339,31 +339,13 @@ fn every_refusal_code_is_in_the_errors_reference() {
     );
     codes.extend(denial_codes);
 
-    // The WrongRoute refusals are made where an operation reaches the wrong
-    // route, each with its code.
-    let mut routes = BTreeSet::new();
-    for (path, text) in sources("runtime/src").into_iter().chain(sources("cli/src")) {
-        for (at, _) in text.match_indices("Refusal::WrongRoute {") {
-            let open = at + "Refusal::WrongRoute ".len();
-            let fields = &text[open..matching_brace(&text, open)];
-            if let Some(code) = fields.split("code:").nth(1) {
-                let code = literals(code).into_iter().next().unwrap_or_default();
-                assert!(
-                    is_code(&code),
-                    "{}: a WrongRoute code `{code}`",
-                    path.display()
-                );
-                routes.insert(code);
-            }
-        }
-    }
+    // An operation sent to the wrong route has a refusal of its own.
     for expected in ["not-streamed", "streamed-only"] {
         assert!(
-            routes.contains(expected),
-            "no WrongRoute refusal with `{expected}` found in the code: {routes:?}"
+            codes.contains(expected),
+            "no refusal with `{expected}` found in Refusal::code: {codes:?}"
         );
     }
-    codes.extend(routes);
 
     // The codes the HTTP layer answers with by itself, and the statuses the
     // service's tests hold every refusal to.
@@ -561,8 +543,8 @@ fn every_route_and_operation_is_in_the_api_reference() {
         "only {routes} routes found in cli/src/serve/api.rs"
     );
 
-    let operations = read("runtime/src/endpoint/operations.rs");
-    let declared = variants(body(&operations, "operations.rs", "", "pub enum Operation"));
+    let operations = read("runtime/src/api/v1/operation.rs");
+    let declared = variants(body(&operations, "operation.rs", "", "pub enum Operation"));
     assert!(declared.len() >= 15, "Operation: {declared:?}");
     for variant in declared {
         let op = format!("`{}`", kebab(&variant));

@@ -11,10 +11,9 @@
 #[path = "support/service.rs"]
 mod support;
 
+use salve::api::v1::{InvokeAnswer, Operation};
 use salve::audit::{AuditConfig, AuditLog, Kind, Record, segment};
-use salve::endpoint::Operation;
 use salve::identity::KeyPair;
-use salve::session::SessionId;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -1067,7 +1066,7 @@ fn the_log_of_a_real_service_exports_as_ocsf_1_1_0_api_activity() {
             },
         },
     );
-    let attended: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+    let attended = answer.result::<salve::session::Session>().id;
     let (status, answer) = service.ask(
         "tom",
         &Operation::ApproveSession {
@@ -1087,7 +1086,7 @@ fn the_log_of_a_real_service_exports_as_ocsf_1_1_0_api_activity() {
     assert_eq!(status, 200, "{answer}");
     // Over TLS, from the network: an invocation, and a consent refused.
     let (_, health) = support::http(&socket, "GET", "/v1/health", b"").unwrap();
-    let pin = health["tls_fingerprint"].as_str().unwrap().to_string();
+    let pin = health.health().tls_fingerprint.unwrap();
     let url = format!("127.0.0.1:{}", service.port);
     let tom = key_file(&service, "tom");
     let out = cli(
@@ -1132,25 +1131,33 @@ fn the_log_of_a_real_service_exports_as_ocsf_1_1_0_api_activity() {
             },
         );
         assert_eq!(status, 200, "{answer}");
-        answer["result"].clone()
+        answer.result::<InvokeAnswer>()
     };
     let invoke = |action: &str, input: Value| invoke_as("tom", action, input);
-    assert_eq!(invoke_as("carol", "echo", json!({}))["decision"], "denied");
+    assert!(matches!(
+        invoke_as("carol", "echo", json!({})),
+        InvokeAnswer::Denied { .. }
+    ));
     let outside = json!({"mode": "read", "path": "/etc/passwd"});
     let operation = service.approve_hostile(&session, &outside);
     let (status, answer) = service.ask("tom", &operation);
     assert_eq!(status, 200, "{answer}");
-    let held = invoke("hostile", json!({"mode": "hostname"}));
-    let escalation = held["escalation"]["id"].as_str().unwrap().parse().unwrap();
+    let InvokeAnswer::Escalated {
+        escalation: held, ..
+    } = invoke("hostile", json!({"mode": "hostname"}))
+    else {
+        panic!("hostname was not held for approval");
+    };
+    let escalation = held.id;
     let deny = Operation::DenyEscalation {
         escalation,
         reason: "not today".into(),
     };
     assert_eq!(service.ask("carol", &deny).0, 200);
-    assert_eq!(
-        invoke("hostile", json!({"mode": "status", "service": "cron"}))["decision"],
-        "escalated"
-    );
+    assert!(matches!(
+        invoke("hostile", json!({"mode": "status", "service": "cron"})),
+        InvokeAnswer::Escalated { .. }
+    ));
     let (status, answer) = service.ask(
         "tom",
         &Operation::CloseSession {

@@ -13,11 +13,17 @@
 #[path = "support/service.rs"]
 mod support;
 
+use salve::api::v1::{
+    Activity, AuditVerification, CatalogEntry, EscalationView, HealthStatus, InvokeAnswer,
+    Operation, Reply, StreamEvent, StreamLine,
+};
 use salve::audit::{Kind, read, verify_dir};
 use salve::clock::{Clock, SystemClock};
-use salve::endpoint::Operation;
+use salve::escalation::EscalationStatus;
 use salve::identity::{KeyPair, Nonce, SignedRequest};
-use salve::session::SessionId;
+use salve::outcome::{InvocationRecord, InvocationStatus};
+use salve::session::{Session, SessionId, SessionState};
+use salve::{Invocation, Outcome, StopReason};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -25,10 +31,24 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{Service, http, post_signed, read_response, stage, stage_with, stage_with_policy};
+use support::{
+    Answer, Service, http, post_signed, read_response, stage, stage_with, stage_with_policy,
+};
 
-fn code(answer: &Value) -> &str {
-    answer["error"]["code"].as_str().unwrap_or("")
+/// An invocation's output, as JSON, if it succeeded.
+fn output(invocation: &Invocation) -> Option<Value> {
+    invocation
+        .outcome
+        .output()
+        .map(|output| serde_json::from_str(output.get()).unwrap())
+}
+
+/// Why the sandbox stopped an invocation, if it did.
+fn stopped(invocation: &Invocation) -> Option<StopReason> {
+    match invocation.outcome {
+        Outcome::Stopped { reason, .. } => Some(reason),
+        _ => None,
+    }
 }
 
 #[test]
@@ -60,7 +80,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     let (status, answer) =
         http(&socket, "POST", "/v1/requests", b"\x00\xffnot json at all").unwrap();
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (400, "malformed-request"),
         "{answer}"
     );
@@ -68,18 +88,18 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
 
     let huge = vec![b'x'; 70_000];
     let (status, answer) = http(&socket, "POST", "/v1/requests", &huge).unwrap();
-    assert_eq!((status, code(&answer)), (413, "body-too-large"), "{answer}");
+    assert_eq!((status, answer.code()), (413, "body-too-large"), "{answer}");
     service.healthy();
 
     // A body that never finishes arriving.
     let mut slow = UnixStream::connect(&socket).unwrap();
     write!(slow, "POST /v1/requests HTTP/1.1\r\nHost: salve\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{{\"payl").unwrap();
     let (status, answer) = read_response(&mut slow).unwrap();
-    assert_eq!((status, code(&answer)), (408, "slow-body"), "{answer}");
+    assert_eq!((status, answer.code()), (408, "slow-body"), "{answer}");
     service.healthy();
 
     let (status, answer) = http(&socket, "GET", "/v1/nowhere", b"").unwrap();
-    assert_eq!((status, code(&answer)), (404, "no-such-route"));
+    assert_eq!((status, answer.code()), (404, "no-such-route"));
 
     // A well-formed request signed by the wrong key.
     let (status, answer) = post_signed(
@@ -89,7 +109,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
         "pc-test",
         &Operation::ListSessions { open_only: false },
     );
-    assert_eq!((status, code(&answer)), (401, "bad-signature"), "{answer}");
+    assert_eq!((status, answer.code()), (401, "bad-signature"), "{answer}");
 
     // A replayed request.
     let signed = SignedRequest::sign(
@@ -108,7 +128,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     );
     let (status, answer) = http(&socket, "POST", "/v1/requests", &bytes).unwrap();
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (401, "replayed-request"),
         "{answer}"
     );
@@ -117,7 +137,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     let session = service.requested();
     let (status, answer) = service.ask("tom", &Operation::ApproveSession { session });
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (403, "separation-of-duties"),
         "{answer}"
     );
@@ -131,7 +151,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
         b"{\"session\": \"nonsense\"}",
     )
     .unwrap();
-    assert_eq!((status, code(&answer)), (400, "malformed-request"));
+    assert_eq!((status, answer.code()), (400, "malformed-request"));
     service.healthy();
 
     // A "principal" of 40 000 characters, with any signature: refused, and
@@ -150,7 +170,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     )
     .unwrap();
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (401, "unknown-principal"),
         "{answer}"
     );
@@ -187,7 +207,7 @@ fn a_flood_of_replays_is_logged_in_bounded_space() {
         "pc-test",
         SystemClock.now_ms(),
         Nonce::random().unwrap(),
-        &Operation::ListCatalog,
+        &Operation::ListCatalog {},
     )
     .unwrap();
     let body = serde_json::to_vec(&signed).unwrap();
@@ -196,7 +216,7 @@ fn a_flood_of_replays_is_logged_in_bounded_space() {
     assert_eq!(status, 200);
     for _ in 0..300 {
         let (status, answer) = http(&socket, "POST", "/v1/requests", &body).unwrap();
-        assert_eq!((status, code(&answer)), (401, "replayed-request"));
+        assert_eq!((status, answer.code()), (401, "replayed-request"));
     }
     service.healthy();
     service.signal(nix::sys::signal::Signal::SIGTERM);
@@ -227,7 +247,7 @@ fn a_flood_of_keyless_local_requests_is_logged_in_bounded_space() {
     for route in ["/v1/consent", "/v1/activity"] {
         for _ in 0..150 {
             let (status, answer) = http(&socket, "POST", route, body).unwrap();
-            assert_eq!((status, code(&answer)), (404, "not-found"), "{route}");
+            assert_eq!((status, answer.code()), (404, "not-found"), "{route}");
         }
     }
     let took = started.elapsed();
@@ -309,7 +329,7 @@ fn connections_that_stall_flood_or_never_read_are_closed_and_counted() {
     let mut over = UnixStream::connect(&socket).unwrap();
     over.set_read_timeout(Some(patience)).unwrap();
     let (status, answer) = read_response(&mut over).unwrap();
-    assert_eq!((status, code(&answer)), (503, "busy"), "{answer}");
+    assert_eq!((status, answer.code()), (503, "busy"), "{answer}");
 
     // The four held connections send nothing: each is closed within the
     // request timeout, which frees their places.
@@ -406,15 +426,13 @@ fn load(service: &Service, session: &SessionId, clients: usize, each: usize) -> 
                             action: "echo".parse().unwrap(),
                             input: json!({"client": n, "i": i}),
                         };
-                        match service.ask("tom", &operation) {
-                            (200, answer) if answer["result"]["decision"] == "ran" => {
-                                assert_eq!(
-                                    answer["result"]["invocation"]["outcome"]["output"],
-                                    json!({"client": n, "i": i})
-                                );
-                                ran.push(answer["result"]["id"].as_str().unwrap().to_string());
+                        let (status, answer) = service.ask("tom", &operation);
+                        match (status, answer.reply()) {
+                            (200, Reply::Result(InvokeAnswer::Ran { id, invocation, .. })) => {
+                                assert_eq!(output(&invocation), Some(json!({"client": n, "i": i})));
+                                ran.push(id.to_string());
                             }
-                            (status, answer) => panic!("unexpected answer {status}: {answer}"),
+                            _ => panic!("unexpected answer {status}: {answer}"),
                         }
                     }
                     ran
@@ -481,30 +499,28 @@ fn a_failing_audit_log_stops_the_service_and_nothing_acknowledged_is_lost() {
                 input: json!({"i": ran.len()}),
             },
         );
-        if status == 200 && answer["result"]["decision"] == "ran" {
-            ran.insert(answer["result"]["id"].as_str().unwrap().to_string());
+        if let (200, Reply::Result(InvokeAnswer::Ran { id, .. })) = (status, answer.reply()) {
+            ran.insert(id.to_string());
             assert!(ran.len() < 200, "the log never stopped");
         } else {
             break (status, answer);
         }
     };
     assert_eq!(refusal.0, 503, "{}", refusal.1);
-    assert_eq!(
-        refusal.1["error"]["code"], "audit-unavailable",
-        "{}",
-        refusal.1
-    );
+    assert_eq!(refusal.1.code(), "audit-unavailable", "{}", refusal.1);
     assert!(!ran.is_empty());
     // Health says why — if asked before the service is gone.
     if let Ok((status, health)) = http(&service.socket(), "GET", "/v1/health", b"") {
         assert_eq!(status, 503, "{health}");
-        assert_eq!(health["status"], "audit-stopped", "{health}");
+        let health = health.health();
+        assert_eq!(health.status, HealthStatus::AuditStopped, "{health:?}");
         assert!(
-            health["audit_stopped"]
-                .as_str()
+            health
+                .audit_stopped
+                .as_deref()
                 .unwrap()
                 .contains("File too large"),
-            "{health}"
+            "{health:?}"
         );
     }
     let mut child = service.child.take().unwrap();
@@ -575,10 +591,12 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
                             input: json!({"client": n, "i": i}),
                         };
                         match service.try_ask("tom", &operation) {
-                            Ok((200, answer)) if answer["result"]["decision"] == "ran" => {
-                                ran.push(answer["result"]["id"].as_str().unwrap().to_string())
-                            }
-                            Ok((status, answer)) => panic!("unexpected answer {status}: {answer}"),
+                            Ok((status, answer)) => match (status, answer.reply()) {
+                                (200, Reply::Result(InvokeAnswer::Ran { id, .. })) => {
+                                    ran.push(id.to_string())
+                                }
+                                _ => panic!("unexpected answer {status}: {answer}"),
+                            },
                             Err(_) => break, // the service is gone
                         }
                     }
@@ -613,7 +631,7 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
         },
     );
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"]["state"], "active");
+    assert_eq!(answer.result::<Session>().state, SessionState::Active);
     let (status, answer) = service.ask(
         "tom",
         &Operation::Invoke {
@@ -622,14 +640,17 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
             input: json!({}),
         },
     );
-    assert_eq!(
-        (status, answer["result"]["decision"].as_str()),
-        (200, Some("ran")),
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        matches!(answer.result(), InvokeAnswer::Ran { .. }),
         "{answer}"
     );
-    let (status, answer) = service.ask("ann", &Operation::VerifyAudit);
+    let (status, answer) = service.ask("ann", &Operation::VerifyAudit {});
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"]["ok"], true, "{answer}");
+    assert!(
+        matches!(answer.result(), AuditVerification::Verified(_)),
+        "{answer}"
+    );
     // Every acknowledged invocation can still be shown, for what the log
     // knows of it where its record had not reached the state store.
     for id in acknowledged
@@ -643,7 +664,11 @@ fn a_service_killed_under_load_restarts_with_state_and_audit_intact() {
             },
         );
         assert_eq!(status, 200, "{id}: {answer}");
-        assert_eq!(answer["result"]["status"], "finished", "{answer}");
+        assert_eq!(
+            answer.result::<InvocationRecord>().status,
+            InvocationStatus::Finished,
+            "{answer}"
+        );
     }
     service.signal(nix::sys::signal::Signal::SIGTERM);
     // Every invocation the log shows starting, it shows ending: those the
@@ -723,9 +748,9 @@ fn people_work_through_the_cli() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let session: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = session["id"].as_str().unwrap().to_string();
-    assert_eq!(session["request"]["endpoint"], "pc-test");
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let id = session.id.to_string();
+    assert_eq!(session.request.endpoint, "pc-test");
 
     // Approving your own session: refused, exit 3, the reason printed.
     let out = cli(&service, &["session", "approve", "--key", &tom, &id]);
@@ -988,14 +1013,16 @@ fn auditors_read_the_log_through_the_service() {
         &["audit", "verify", "--service", "--key-file", &ann, "--json"],
     );
     assert_eq!(out.status.code(), Some(5), "{}", stdout(&out));
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(answer["ok"], false, "{answer}");
-    assert!(answer["line"].as_u64().unwrap() >= 1, "{answer}");
-    assert!(answer["seq"].as_u64().unwrap() >= 1, "{answer}");
-    assert!(
-        answer["file"].as_str().unwrap().ends_with(".jsonl"),
-        "{answer}"
-    );
+    let answer: AuditVerification = serde_json::from_slice(&out.stdout).unwrap();
+    let AuditVerification::Corrupt {
+        file, line, seq, ..
+    } = &answer
+    else {
+        panic!("not a corrupt record: {answer:?}");
+    };
+    assert!(*line >= 1, "{answer:?}");
+    assert!(seq.unwrap() >= 1, "{answer:?}");
+    assert!(file.ends_with(".jsonl"), "{answer:?}");
     for args in [
         &["audit", "export", "--service", "--key-file", &ann][..],
         &["report", "metrics", "--service", "--key-file", &ann][..],
@@ -1015,15 +1042,13 @@ fn auditors_read_the_log_through_the_service() {
 fn over_tls_requests_work_with_the_pinned_certificate_and_consent_is_refused() {
     let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
     let (_, health) = http(&service.socket(), "GET", "/v1/health", b"").unwrap();
-    let pin = health["tls_fingerprint"].as_str().unwrap().to_string();
-    assert!(pin.starts_with("sha256:"), "{health}");
+    let health = health.health();
+    let pin = health.tls_fingerprint.clone().unwrap();
+    assert!(pin.starts_with("sha256:"), "{health:?}");
     // The service's start is logged: at least one durable record.
-    let synced = &health["audit_syncs"];
-    assert!(synced["syncs"].as_u64().unwrap() >= 1, "{health}");
-    assert!(
-        synced["records"].as_u64().unwrap() >= synced["syncs"].as_u64().unwrap(),
-        "{health}"
-    );
+    let synced = &health.audit_syncs;
+    assert!(synced.syncs >= 1, "{health:?}");
+    assert!(synced.records >= synced.syncs, "{health:?}");
     let url = format!("127.0.0.1:{}", service.port);
     let tom = key_file(&service, "tom");
     let session = service.requested();
@@ -1165,17 +1190,28 @@ fn an_invocation_streams_its_output_and_is_followed_and_shown_afterwards() {
     let operation = service.approve_hostile(&session, &json!({"mode": "flood-stdout"}));
     let (status, lines) = service.stream("tom", &operation);
     assert_eq!(status, 200);
-    assert_eq!(lines[0]["event"], "started", "{}", lines[0]);
-    let id = lines[0]["invocation"]["id"].as_str().unwrap().to_string();
-    let printed = lines.iter().filter(|l| l["event"] == "stdout").count();
+    let StreamLine::Event(StreamEvent::Started { invocation }) = lines[0].line::<InvokeAnswer>()
+    else {
+        panic!("not started: {}", lines[0]);
+    };
+    let id = invocation.id.to_string();
+    let stdout_of = |line: &Answer| match line.line::<InvokeAnswer>() {
+        StreamLine::Event(StreamEvent::Stdout { text }) => Some(text),
+        _ => None,
+    };
+    let printed = lines.iter().filter_map(stdout_of).count();
     assert!(printed > 100, "{printed} stdout lines streamed");
     let last = lines.last().unwrap();
-    assert_eq!(last["result"]["decision"], "ran", "{last}");
-    assert_eq!(last["result"]["id"], id.as_str());
-    assert_eq!(
-        last["result"]["invocation"]["outcome"]["reason"],
-        "output-limit-exceeded"
-    );
+    let StreamLine::End(Reply::Result(InvokeAnswer::Ran {
+        id: ran,
+        invocation,
+        ..
+    })) = last.line()
+    else {
+        panic!("not ran: {last}");
+    };
+    assert_eq!(ran.as_str(), id.as_str());
+    assert_eq!(stopped(&invocation), Some(StopReason::OutputLimitExceeded));
 
     // Followed afterwards: the same output replayed, then the record.
     let follow = Operation::FollowInvocation {
@@ -1183,19 +1219,26 @@ fn an_invocation_streams_its_output_and_is_followed_and_shown_afterwards() {
     };
     let (status, replayed) = service.stream("ann", &follow);
     assert_eq!(status, 200);
-    assert_eq!(replayed[0]["event"], "started");
-    let replayed_text: String = replayed
-        .iter()
-        .filter(|l| l["event"] == "stdout")
-        .map(|l| l["text"].as_str().unwrap())
-        .collect();
-    let streamed_text: String = lines
-        .iter()
-        .filter(|l| l["event"] == "stdout")
-        .map(|l| l["text"].as_str().unwrap())
-        .collect();
+    assert!(
+        matches!(
+            replayed[0].line::<InvocationRecord>(),
+            StreamLine::Event(StreamEvent::Started { .. })
+        ),
+        "{}",
+        replayed[0]
+    );
+    let followed_stdout = |line: &Answer| match line.line::<InvocationRecord>() {
+        StreamLine::Event(StreamEvent::Stdout { text }) => Some(text),
+        _ => None,
+    };
+    let replayed_text: String = replayed.iter().filter_map(followed_stdout).collect();
+    let streamed_text: String = lines.iter().filter_map(stdout_of).collect();
     assert_eq!(replayed_text, streamed_text);
-    assert_eq!(replayed.last().unwrap()["result"]["status"], "finished");
+    let last = replayed.last().unwrap();
+    let StreamLine::End(Reply::Result(record)) = last.line::<InvocationRecord>() else {
+        panic!("no record: {last}");
+    };
+    assert_eq!(record.status, InvocationStatus::Finished);
 
     // Shown and listed.
     let (status, shown) = service.ask(
@@ -1205,22 +1248,22 @@ fn an_invocation_streams_its_output_and_is_followed_and_shown_afterwards() {
         },
     );
     assert_eq!(status, 200, "{shown}");
-    assert_eq!(shown["result"]["action"], "hostile@0.1.0");
+    assert_eq!(shown.result::<InvocationRecord>().action, "hostile@0.1.0");
     let (_, listed) = service.ask("tom", &Operation::ListInvocations { session });
-    assert_eq!(listed["result"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.result::<Vec<InvocationRecord>>().len(), 1);
 
     // Only invoke and follow-invocation stream; refusals found first are
     // ordinary error answers.
-    let (status, lines) = service.stream("tom", &Operation::ListCatalog);
-    assert_eq!((status, code(&lines[0])), (400, "not-streamed"));
+    let (status, lines) = service.stream("tom", &Operation::ListCatalog {});
+    assert_eq!((status, lines[0].code()), (400, "not-streamed"));
     let unknown = Operation::FollowInvocation {
         invocation: "i-000000000000000000000000".parse().unwrap(),
     };
     let (status, lines) = service.stream("tom", &unknown);
-    assert_eq!((status, code(&lines[0])), (404, "not-found"));
+    assert_eq!((status, lines[0].code()), (404, "not-found"));
     // Following is streamed only.
     let (status, answer) = service.ask("tom", &unknown);
-    assert_eq!((status, code(&answer)), (400, "streamed-only"), "{answer}");
+    assert_eq!((status, answer.code()), (400, "streamed-only"), "{answer}");
     // Both refusals are logged, with who asked.
     let dir = service.dir.path().join("data/audit");
     let refused: Vec<_> = read::records(&dir)
@@ -1276,13 +1319,13 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     ];
     for (signed, status, expected) in cases {
         let (got, answer) = send(&signed);
-        assert_eq!((got, code(&answer)), (status, expected), "{answer}");
-        assert!(!answer["error"]["message"].as_str().unwrap().is_empty());
+        assert_eq!((got, answer.code()), (status, expected), "{answer}");
+        assert!(!answer.error().message.is_empty());
     }
 
     let unknown: SessionId = "s-000000000000000000000000".parse().unwrap();
     let (status, answer) = service.ask("tom", &Operation::ShowSession { session: unknown });
-    assert_eq!((status, code(&answer)), (404, "not-found"), "{answer}");
+    assert_eq!((status, answer.code()), (404, "not-found"), "{answer}");
 
     // Before approval nothing runs: a denial, answered as a decision.
     let requested = service.requested();
@@ -1295,7 +1338,10 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
         },
     );
     assert_eq!(status, 200);
-    assert_eq!(answer["result"]["denial"]["code"], "session-not-active");
+    let InvokeAnswer::Denied { denial, .. } = answer.result() else {
+        panic!("not denied: {answer}");
+    };
+    assert_eq!(denial.code, "session-not-active");
 
     // An escalation decided once is not decided again.
     let session = service.privileged_session();
@@ -1305,19 +1351,22 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
         input: json!({"mode": "hostname"}),
     };
     let (_, answer) = service.ask("tom", &held);
-    let escalation: salve::session::EscalationId = answer["result"]["escalation"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let InvokeAnswer::Escalated { escalation, .. } = answer.result() else {
+        panic!("not escalated: {answer}");
+    };
+    let escalation = escalation.id;
     let (_, shown) = service.ask(
         "carol",
         &Operation::ShowEscalation {
             escalation: escalation.clone(),
         },
     );
-    assert_eq!(shown["result"]["input"], r#"{"mode":"hostname"}"#);
-    assert_eq!(shown["result"]["status"], "pending");
+    let view: EscalationView = shown.result();
+    assert_eq!(
+        view.escalation.input.as_deref(),
+        Some(r#"{"mode":"hostname"}"#)
+    );
+    assert_eq!(view.status, EscalationStatus::Pending);
     let deny = Operation::DenyEscalation {
         escalation: escalation.clone(),
         reason: "not today".into(),
@@ -1325,20 +1374,20 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     assert_eq!(service.ask("carol", &deny).0, 200);
     let (status, answer) = service.ask("ann", &Operation::ApproveEscalation { escalation });
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (409, "escalation-not-pending"),
         "{answer}"
     );
 
     // The wrong method on a route.
     let (status, answer) = http(&socket, "GET", "/v1/requests", b"").unwrap();
-    assert_eq!((status, code(&answer)), (405, "method-not-allowed"));
+    assert_eq!((status, answer.code()), (405, "method-not-allowed"));
 
     // Consent comes from a person's account: under the default policy
     // (consent-min-uid = 1000) root and system accounts are refused.
     let attended = {
         let (_, answer) = service.ask("tom", &attended_request());
-        let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+        let id = answer.result::<Session>().id;
         assert_eq!(
             service
                 .ask(
@@ -1357,21 +1406,22 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
     if nix::unistd::getuid().as_raw() < 1000 {
         assert_eq!(
-            (status, code(&answer)),
+            (status, answer.code()),
             (403, "consent-not-allowed"),
             "{answer}"
         );
     } else {
         assert_eq!(status, 200, "{answer}");
         assert_eq!(
-            answer["result"]["state"], "approved",
+            answer.result::<Session>().state,
+            SessionState::Approved,
             "a preview changes nothing"
         );
     }
     let body = serde_json::to_vec(&json!({ "session": attended, "preview": "yes" })).unwrap();
     let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (400, "malformed-request"),
         "{answer}"
     );
@@ -1379,7 +1429,7 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
     if nix::unistd::getuid().as_raw() < 1000 {
         assert_eq!(
-            (status, code(&answer)),
+            (status, answer.code()),
             (403, "consent-not-allowed"),
             "{answer}"
         );
@@ -1400,7 +1450,7 @@ fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
     );
     let socket = service.socket();
     let (_, answer) = service.ask("tom", &attended_request());
-    let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+    let id = answer.result::<Session>().id;
     let approve = Operation::ApproveSession {
         session: id.clone(),
     };
@@ -1410,7 +1460,7 @@ fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
     // Before consent, there is nothing of theirs to see: no such session
     // (as for anyone but the user who consented).
     let (status, answer) = http(&socket, "POST", "/v1/activity", &body).unwrap();
-    assert_eq!((status, code(&answer)), (404, "not-found"), "{answer}");
+    assert_eq!((status, answer.code()), (404, "not-found"), "{answer}");
     let (status, answer) = http(&socket, "POST", "/v1/consent", &body).unwrap();
     assert_eq!(status, 200, "{answer}");
     let invoke = Operation::Invoke {
@@ -1424,11 +1474,12 @@ fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
     // After it: the session, and what ran in it, by whom and how it ended.
     let (status, answer) = http(&socket, "POST", "/v1/activity", &body).unwrap();
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"]["session"]["state"], "active");
-    let ran = answer["result"]["invocations"].as_array().unwrap();
+    let activity: Activity = answer.result();
+    assert_eq!(activity.session.state, SessionState::Active);
+    let ran = &activity.invocations;
     assert_eq!(ran.len(), 1, "{answer}");
-    assert_eq!(ran[0]["principal"], "tom");
-    assert!(ran[0]["action"].as_str().unwrap().starts_with("echo@"));
+    assert_eq!(ran[0].principal, "tom");
+    assert!(ran[0].action.starts_with("echo@"));
 
     // The same through the CLI, with no key.
     let out = cli(&service, &["session", "activity", id.as_str()]);
@@ -1443,7 +1494,7 @@ fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
     // A body that names no session.
     let (status, answer) = http(&socket, "POST", "/v1/activity", br#"{"session": 7}"#).unwrap();
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (400, "malformed-request"),
         "{answer}"
     );
@@ -1500,15 +1551,17 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
         let started = std::time::Instant::now();
         while support::http(&service.socket(), "GET", "/v1/health", b"")
             .unwrap()
-            .1["running"]
+            .1
+            .health()
+            .running
             != 1
         {
             assert!(started.elapsed() < Duration::from_secs(20), "it never ran");
             std::thread::sleep(Duration::from_millis(10));
         }
         // While the loop holds the one permit, everything else is "busy" at once.
-        let (status, busy) = service.ask("ann", &Operation::ListEscalations);
-        assert_eq!((status, code(&busy)), (503, "busy"), "{busy}");
+        let (status, busy) = service.ask("ann", &Operation::ListEscalations {});
+        assert_eq!((status, busy.code()), (503, "busy"), "{busy}");
         // A request refused before it is authenticated takes no permit: it
         // gets its own answer (and record), not "busy".
         let forger = KeyPair::generate().unwrap();
@@ -1517,9 +1570,9 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
             &forger,
             "ann",
             "pc-test",
-            &Operation::ListEscalations,
+            &Operation::ListEscalations {},
         );
-        assert_eq!((status, code(&forged)), (401, "bad-signature"), "{forged}");
+        assert_eq!((status, forged.code()), (401, "bad-signature"), "{forged}");
         service.healthy();
         // SIGTERM: after the 1 s grace the loop is cancelled, not left to
         // its 30 s deadline.
@@ -1534,9 +1587,13 @@ fn at_its_limit_the_service_answers_busy_and_sigterm_cancels_what_still_runs() {
         stopping.elapsed()
     );
     if let Ok((200, answer)) = &answered {
+        let InvokeAnswer::Ran { invocation, .. } = answer.result() else {
+            panic!("not ran: {answer}");
+        };
         assert_eq!(
-            answer["result"]["invocation"]["outcome"]["reason"],
-            "cancelled"
+            stopped(&invocation),
+            Some(StopReason::Cancelled),
+            "{answer}"
         );
     }
     // The log has the cancellation, then the stop that says so.
@@ -1584,17 +1641,19 @@ fn every_decision_of_the_policy_core_comes_back_through_the_api() {
             },
         );
         assert_eq!(status, 200, "{answer}");
-        answer["result"].clone()
+        answer
     };
     let denial = |who: &str, session: &SessionId, action: &str| {
-        let result = invoke(who, session, action);
-        assert_eq!(result["decision"], "denied", "{result}");
-        assert!(!result["reason"].as_str().unwrap().is_empty(), "{result}");
-        result["denial"]["code"].as_str().unwrap().to_string()
+        let answer = invoke(who, session, action);
+        let InvokeAnswer::Denied { denial, reason } = answer.result() else {
+            panic!("not denied: {answer}");
+        };
+        assert!(!reason.is_empty(), "{answer}");
+        denial.code
     };
-    let refused = |(status, answer): (u16, Value)| {
-        assert!(!answer["error"]["message"].as_str().unwrap().is_empty());
-        (status, code(&answer).to_string())
+    let refused = |(status, answer): (u16, Answer)| {
+        assert!(!answer.error().message.is_empty());
+        (status, answer.code().to_string())
     };
 
     // Sessions: each request or change refused with its code.
@@ -1653,33 +1712,34 @@ fn every_decision_of_the_policy_core_comes_back_through_the_api() {
         "role-not-permitted",
         "her role covers system-report only"
     );
-    assert_eq!(
-        invoke("alice", &helpdesk, "system-report")["decision"],
-        "ran"
+    let answer = invoke("alice", &helpdesk, "system-report");
+    assert!(
+        matches!(answer.result(), InvokeAnswer::Ran { .. }),
+        "{answer}"
     );
     let planned = service.active("tom", "tom", "maintenance", &["system-report"], &[], false);
-    let result = invoke("tom", &planned, "system-report");
-    assert_eq!(result["denial"]["code"], "policy-rule", "{result}");
+    let answer = invoke("tom", &planned, "system-report");
+    let InvokeAnswer::Denied {
+        denial: refusal,
+        reason,
+    } = answer.result()
+    else {
+        panic!("not denied: {answer}");
+    };
+    assert_eq!(refusal.code, "policy-rule", "{answer}");
     assert!(
-        result["reason"]
-            .as_str()
-            .unwrap()
-            .contains("system reports are taken for incidents only"),
-        "{result}"
+        reason.contains("system reports are taken for incidents only"),
+        "{answer}"
     );
 
     // A revocation takes effect on the running service at once.
-    let (_, catalog) = service.ask("tom", &Operation::ListCatalog);
-    let echo = catalog["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "echo")
-        .unwrap();
-    assert!(echo["capabilities"].is_array(), "{echo}");
+    let (_, catalog) = service.ask("tom", &Operation::ListCatalog {});
+    // A list of entries, each with its capabilities (a list, by its type).
+    let catalog: Vec<CatalogEntry> = catalog.result();
+    let echo = catalog.iter().find(|e| e.id.as_str() == "echo").unwrap();
     let revoked = Command::new(env!("CARGO_BIN_EXE_salve"))
         .args(["catalog", "revoke"])
-        .arg(format!("echo@{}", echo["version"].as_str().unwrap()))
+        .arg(format!("echo@{}", echo.version))
         .args(["--reason", "misbehaves", "--catalog"])
         .arg(service.dir.path().join("data/catalog"))
         .output()
@@ -1740,8 +1800,9 @@ fn with_no_configuration_the_service_starts_and_refuses_everyone() {
         assert!(started.elapsed() < Duration::from_secs(60), "not started");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(health["endpoint"], "pc-new");
-    assert_eq!(health["actions"], 0, "nothing is trusted yet");
+    let health = health.health();
+    assert_eq!(health.endpoint, "pc-new");
+    assert_eq!(health.actions, 0, "nothing is trusted yet");
     // Nobody is in the policy yet.
     let (status, answer) = post_signed(
         &socket,
@@ -1751,7 +1812,7 @@ fn with_no_configuration_the_service_starts_and_refuses_everyone() {
         &Operation::ListSessions { open_only: false },
     );
     assert_eq!(
-        (status, code(&answer)),
+        (status, answer.code()),
         (401, "unknown-principal"),
         "{answer}"
     );
@@ -1829,14 +1890,12 @@ fn the_installed_actions_through_the_cli() {
 
     let out = cli_as(&service, "tom", &["actions", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let actions: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<CatalogEntry> = serde_json::from_slice(&out.stdout).unwrap();
     let hostile = actions
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|a| a["id"] == "hostile")
+        .find(|a| a.id.as_str() == "hostile")
         .expect("hostile listed");
-    let digest = hostile["digest"].as_str().unwrap();
+    let digest = hostile.digest.to_string();
     assert!(
         digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
         "{digest}"
@@ -1874,9 +1933,12 @@ fn escalations_and_invocations_through_the_cli() {
         "carol",
         &["escalation", "show", &escalation, "--json"],
     );
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["input"], r#"{"mode":"hostname"}"#);
-    assert_eq!(shown["status"], "pending");
+    let shown: EscalationView = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown.escalation.input.as_deref(),
+        Some(r#"{"mode":"hostname"}"#)
+    );
+    assert_eq!(shown.status, EscalationStatus::Pending);
     let out = cli_as(&service, "tom", &["escalation", "approve", &escalation]);
     assert_eq!(out.status.code(), Some(3), "nobody approves their own");
     assert!(
@@ -1913,8 +1975,8 @@ fn escalations_and_invocations_through_the_cli() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = cli_as(&service, "carol", &["escalation", "show", &other, "--json"]);
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["status"], "denied", "{shown}");
+    let shown: EscalationView = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown.status, EscalationStatus::Denied, "{shown:?}");
     let out = cli_as(&service, "carol", &["escalation", "show", &other]);
     assert!(
         stdout(&out).contains("by ann: not needed"),
@@ -2018,13 +2080,12 @@ fn escalations_and_invocations_through_the_cli() {
         let shown = format!(r#"{{"mode":"big-output","size":{size}}}"#);
         let started = std::time::Instant::now();
         let pending = loop {
-            let (_, answer) = service.ask("carol", &Operation::ListEscalations);
-            let found = answer["result"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["input"] == shown.as_str())
-                .map(|e| e["id"].as_str().unwrap().to_string());
+            let (_, answer) = service.ask("carol", &Operation::ListEscalations {});
+            let found = answer
+                .result::<Vec<EscalationView>>()
+                .into_iter()
+                .find(|e| e.escalation.input.as_deref() == Some(shown.as_str()))
+                .map(|e| e.escalation.id.to_string());
             if let Some(id) = found {
                 break id;
             }
@@ -2041,8 +2102,8 @@ fn escalations_and_invocations_through_the_cli() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let waited = waiting.wait_with_output().unwrap();
     assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
-    let answer: Value = serde_json::from_slice(&waited.stdout).unwrap();
-    assert_eq!(answer["decision"], "ran", "{answer}");
+    let answer: InvokeAnswer = serde_json::from_slice(&waited.stdout).unwrap();
+    assert!(matches!(answer, InvokeAnswer::Ran { .. }), "{answer:?}");
     let (waiting, pending) = wait_for(11);
     let out = cli_as(
         &service,
@@ -2052,21 +2113,18 @@ fn escalations_and_invocations_through_the_cli() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let waited = waiting.wait_with_output().unwrap();
     assert_eq!(waited.status.code(), Some(3), "{}", stderr(&waited));
-    let answer: Value = serde_json::from_slice(&waited.stdout).unwrap();
-    assert_eq!(answer["decision"], "denied", "{answer}");
-    assert_eq!(answer["denial"]["code"], "escalation-denied", "{answer}");
+    let answer: InvokeAnswer = serde_json::from_slice(&waited.stdout).unwrap();
+    let InvokeAnswer::Denied { denial, .. } = &answer else {
+        panic!("not denied: {answer:?}");
+    };
+    assert_eq!(denial.code, "escalation-denied", "{answer:?}");
 
     // What ran in the session: listed, shown, followed afterwards.
     let out = cli_as(&service, "tom", &["invocation", "list", s, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ran: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ran.len(), 2, "{listed}");
+    let listed: Vec<InvocationRecord> = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ran.len(), 2, "{listed:?}");
     let out = cli_as(&service, "ann", &["invocation", "show", ran[0]]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("hostile"), "{}", stdout(&out));

@@ -32,6 +32,8 @@
 //!   capability model, the [`catalog`]), with no SQLite, Cedar or ed25519.
 
 #[cfg(feature = "endpoint")]
+pub mod api;
+#[cfg(feature = "endpoint")]
 pub mod audit;
 mod bindings;
 pub mod capability;

@@ -1169,18 +1169,14 @@ fn the_catalog_listing_classes_capabilities_as_the_policy_does() {
     let class_of = |f: &Fixture, action: &str, capability: &str| {
         let listing = f.endpoint.catalog_listing();
         let entry = listing
-            .as_array()
-            .unwrap()
+            .into_iter()
+            .find(|e| e.id.as_str() == action)
+            .unwrap();
+        entry
+            .capabilities
             .iter()
-            .find(|e| e["id"] == action)
-            .unwrap()
-            .clone();
-        entry["capabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == capability)
-            .map(|c| c["class"].as_str().unwrap().to_string())
+            .find(|c| c.name.name() == capability)
+            .map(|c| c.class.to_string())
             .unwrap()
     };
     let plain = Fixture::new();

@@ -5,8 +5,8 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
+use salve::api::v1::{Answer, InvokeAnswer, Operation};
 use salve::clock::Clock;
-use salve::endpoint::Operation;
 use salve::identity::{KeyPair, Nonce, SignedRequest};
 use salve::session::SessionState;
 use salve_tests::fixture::{Fixture, request};
@@ -52,9 +52,9 @@ fn a_signed_request_is_carried_out() {
     );
     let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
     assert_eq!(who.principal().as_str(), "alice");
-    let answer = f.endpoint.execute(&who, operation).unwrap();
-    assert_eq!(answer["state"], "requested");
-    assert_eq!(answer["requester"], "alice");
+    let answer = session_of(f.endpoint.execute(&who, operation).unwrap());
+    assert_eq!(answer.state, SessionState::Requested);
+    assert_eq!(answer.requester.as_str(), "alice");
     assert_eq!(sessions(&f), 1);
 }
 
@@ -238,8 +238,7 @@ fn the_whole_lifecycle_through_signed_requests() {
         let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
         f.endpoint.execute(&who, operation)
     };
-    let session = run("alice", request_session()).unwrap();
-    let id: salve::session::SessionId = serde_json::from_value(session["id"].clone()).unwrap();
+    let id = session_of(run("alice", request_session()).unwrap()).id;
     let approved = run(
         "bob",
         Operation::ApproveSession {
@@ -247,7 +246,7 @@ fn the_whole_lifecycle_through_signed_requests() {
         },
     )
     .unwrap();
-    assert_eq!(approved["state"], "active");
+    assert_eq!(session_of(approved).state, SessionState::Active);
     let outcome = run(
         "alice",
         Operation::Invoke {
@@ -257,11 +256,12 @@ fn the_whole_lifecycle_through_signed_requests() {
         },
     )
     .unwrap();
-    assert_eq!(outcome["decision"], "ran");
-    assert_eq!(
-        outcome["invocation"]["outcome"]["output"]["ticket"],
-        "INC0012345"
-    );
+    let Answer::Invoke(InvokeAnswer::Ran { invocation, .. }) = outcome else {
+        panic!("did not run: {outcome:?}");
+    };
+    let output: serde_json::Value =
+        serde_json::from_str(invocation.outcome.output().unwrap().get()).unwrap();
+    assert_eq!(output["ticket"], "INC0012345");
     let closed = run(
         "alice",
         Operation::CloseSession {
@@ -273,7 +273,7 @@ fn the_whole_lifecycle_through_signed_requests() {
         },
     )
     .unwrap();
-    assert_eq!(closed["state"], "closed");
+    assert_eq!(session_of(closed).state, SessionState::Closed);
     // A closed session takes no approval; a self-approval is refused with its
     // code, whatever path it takes.
     let refused = run("bob", Operation::ApproveSession { session: id }).unwrap_err();
@@ -285,7 +285,7 @@ fn the_whole_lifecycle_through_signed_requests() {
         },
     )
     .unwrap();
-    let own: salve::session::SessionId = serde_json::from_value(own["id"].clone()).unwrap();
+    let own = session_of(own).id;
     let refused = run("ann", Operation::ApproveSession { session: own }).unwrap_err();
     assert_eq!(refused.code(), "separation-of-duties");
     let stored = f.endpoint.sessions(&f.who("alice"), false).unwrap();
@@ -379,4 +379,12 @@ fn a_request_signed_for_another_endpoint_is_refused_there() {
         .filter(|r| r.reason_code.as_deref() == Some("wrong-endpoint"))
         .count();
     assert_eq!(refused, 1, "the refusal is logged");
+}
+
+/// The session an answer carries.
+fn session_of(answer: Answer) -> salve::session::Session {
+    match answer {
+        Answer::Session(session) => session,
+        other => panic!("not a session: {other:?}"),
+    }
 }

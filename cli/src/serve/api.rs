@@ -13,13 +13,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use salve::api::v1::{
+    Activity, ActivityRequest, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus,
+    InvokeAnswer, Operation, Reply, StreamEvent, StreamLine,
+};
 use salve::audit::{Kind, Record};
 use salve::endpoint::live::{FeedItem, Watcher};
-use salve::endpoint::{Endpoint, Operation, Refusal, RefusalKind};
+use salve::endpoint::{Endpoint, Refusal, RefusalKind};
 use salve::identity::SignedRequest;
-use salve::session::{ConsentingUser, SessionId};
+use salve::session::ConsentingUser;
 use salve::source::RequestSource;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -61,19 +66,30 @@ pub struct Api {
 
 /// A JSON error answer.
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
-    )
-        .into_response()
+    let body: Reply<()> = Reply::Error(ErrorBody {
+        code: code.to_string(),
+        message: message.into(),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A JSON answer, `{"result": …}`.
+fn result<T: Serialize>(answer: T) -> Response {
+    axum::Json(Reply::Result(answer)).into_response()
 }
 
 fn refusal(refusal: &Refusal) -> Response {
-    error(
-        status_of(refusal.kind()),
-        refusal.code(),
-        refusal.to_string(),
-    )
+    error(status_of(refusal.kind()), refusal.code(), message(refusal))
+}
+
+/// A refusal's sentence; for an operation sent to the wrong route, which
+/// route to send it to (the library knows operations, not routes).
+fn message(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::NotStreamed { .. } => "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests".to_string(),
+        Refusal::StreamedOnly => "follow-invocation streams its answer: send it to /v1/stream".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The HTTP status of each kind of refusal: exhaustive, so that a new kind
@@ -125,23 +141,27 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
     } else {
         StatusCode::OK
     };
-    let answer = axum::Json(json!({
-        "status": if audit_stopped.is_some() { "audit-stopped" } else { "ok" },
-        "audit_stopped": audit_stopped,
-        "endpoint": api.endpoint.id(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "actions": api.endpoint.catalog().entries().count(),
-        "running": api.endpoint.running(),
-        "audit_key": api.endpoint.audit().checkpoint_key().map(|k| k.to_string()),
-        // Group commit at work: records per fdatasync, and what one costs.
-        "audit_syncs": {
-            "syncs": syncs.syncs,
-            "records": syncs.records,
-            "records_per_sync": per_sync(syncs.records as f64),
-            "mean_sync_us": per_sync(syncs.time.as_secs_f64() * 1e6),
+    let answer = axum::Json(Health {
+        status: if audit_stopped.is_some() {
+            HealthStatus::AuditStopped
+        } else {
+            HealthStatus::Ok
         },
-        "tls_fingerprint": api.fingerprint,
-    }));
+        audit_stopped,
+        endpoint: api.endpoint.id().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        actions: api.endpoint.catalog().entries().count(),
+        running: api.endpoint.running(),
+        audit_key: api.endpoint.audit().checkpoint_key().map(|k| k.to_string()),
+        // Group commit at work: records per fdatasync, and what one costs.
+        audit_syncs: AuditSyncs {
+            syncs: syncs.syncs,
+            records: syncs.records,
+            records_per_sync: per_sync(syncs.records as f64),
+            mean_sync_us: per_sync(syncs.time.as_secs_f64() * 1e6),
+        },
+        tls_fingerprint: api.fingerprint.clone(),
+    });
     (status, answer).into_response()
 }
 
@@ -266,7 +286,7 @@ async fn requests(
     })
     .await;
     match answer {
-        Ok(Some(Ok(value))) => axum::Json(json!({ "result": value })).into_response(),
+        Ok(Some(Ok(answer))) => result(answer),
         Ok(Some(Err(refused))) => refusal(&refused),
         Ok(None) => busy(),
         Err(join) => internal(&join),
@@ -327,7 +347,7 @@ async fn stream(
                 });
                 let answer = endpoint
                     .invoke_watched(&who, &session, &action, &input.to_string(), Some(watcher))
-                    .map(|outcome| Endpoint::invoke_answer(&outcome));
+                    .map(|outcome| InvokeAnswer::from(&outcome));
                 let _ = lines.send(answer_line(answer));
             });
         }
@@ -373,17 +393,18 @@ async fn stream(
         })
 }
 
-fn answer_line(answer: Result<Value, Refusal>) -> axum::body::Bytes {
-    let value = match answer {
-        Ok(result) => json!({ "result": result }),
-        Err(refused) => {
-            json!({ "error": { "code": refused.code(), "message": refused.to_string() } })
-        }
+fn answer_line<T: Serialize>(answer: Result<T, Refusal>) -> axum::body::Bytes {
+    let reply = match answer {
+        Ok(answer) => Reply::Result(answer),
+        Err(refused) => Reply::Error(ErrorBody {
+            code: refused.code().to_string(),
+            message: message(&refused),
+        }),
     };
-    line(&value)
+    line(&StreamLine::End(reply))
 }
 
-fn line(value: &Value) -> axum::body::Bytes {
+fn line<T: Serialize>(value: &StreamLine<T>) -> axum::body::Bytes {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     bytes.push(b'\n');
     bytes.into()
@@ -458,21 +479,26 @@ struct Lines {
 impl Watcher for Lines {
     fn item(&self, item: FeedItem<'_>) -> bool {
         let value = match item {
-            FeedItem::Started(record) => json!({ "event": "started", "invocation": record }),
-            FeedItem::Output(event) => serde_json::to_value(event).unwrap_or_default(),
-            FeedItem::Ended(record) if self.answer_on_end => json!({ "result": record }),
+            FeedItem::Started(record) => line::<()>(&StreamLine::Event(StreamEvent::Started {
+                invocation: Box::new(record.clone()),
+            })),
+            FeedItem::Output(event) => line::<()>(&StreamLine::Event(event.clone().into())),
+            FeedItem::Ended(record) if self.answer_on_end => {
+                line(&StreamLine::End(Reply::Result(record)))
+            }
             FeedItem::Ended(_) => return true,
         };
-        let line = line(&value);
-        if self.lines.full(line.len()) {
-            let lagged = json!({ "event": "lagged", "message": format!(
-                "this client fell more than {} MiB behind the action's output: no more of it is sent (`salve invocation show` has it once the action ends)",
-                MAX_QUEUED_BYTES >> 20
-            ) });
-            let _ = self.lines.send(self::line(&lagged));
+        if self.lines.full(value.len()) {
+            let lagged = StreamEvent::Lagged {
+                message: format!(
+                    "this client fell more than {} MiB behind the action's output: no more of it is sent (`salve invocation show` has it once the action ends)",
+                    MAX_QUEUED_BYTES >> 20
+                ),
+            };
+            let _ = self.lines.send(line::<()>(&StreamLine::Event(lagged)));
             return false;
         }
-        self.lines.send(line)
+        self.lines.send(value)
     }
 }
 
@@ -502,13 +528,13 @@ impl hyper::body::Body for LineBody {
 /// The local user and the session a local-only request names
 /// (`{"session": "s-…", …}`, with the rest of the body), or the refusal:
 /// `remote` is the refusal's sentence for a client over the network.
-async fn local_session(
+async fn local_request<T: DeserializeOwned>(
     api: &Api,
     peer: &Peer,
     body: Body,
     remote: &str,
     usage: &str,
-) -> Result<(ConsentingUser, SessionId, Option<Value>), Response> {
+) -> Result<(ConsentingUser, T), Response> {
     let user = match peer {
         Peer::Local(user) => user.clone(),
         Peer::Remote(_) => {
@@ -523,14 +549,9 @@ async fn local_session(
         }
     };
     let bytes = read_body(api, peer, body).await?;
-    let body = serde_json::from_slice::<Value>(&bytes).ok();
-    let session = body
-        .as_ref()
-        .and_then(|v| v.get("session").and_then(Value::as_str))
-        .and_then(|s| s.parse::<SessionId>().ok());
-    match session {
-        Some(session) => Ok((user, session, body)),
-        None => Err(refused(
+    match serde_json::from_slice::<T>(&bytes) {
+        Ok(request) => Ok((user, request)),
+        Err(_) => Err(refused(
             api,
             peer,
             StatusCode::BAD_REQUEST,
@@ -548,7 +569,7 @@ async fn consent(
 ) -> Response {
     const USAGE: &str =
         "send {\"session\": \"s-…\"}, with \"preview\": true to see it without consenting";
-    let (user, session, body) = match local_session(
+    let (user, request) = match local_request::<ConsentRequest>(
         &api,
         &peer,
         body,
@@ -560,20 +581,7 @@ async fn consent(
         Ok(named) => named,
         Err(response) => return response,
     };
-    let preview = match body.as_ref().and_then(|v| v.get("preview")) {
-        None => Some(false),
-        Some(preview) => preview.as_bool(),
-    };
-    let Some(preview) = preview else {
-        return refused(
-            &api,
-            &peer,
-            StatusCode::BAD_REQUEST,
-            "malformed-request",
-            USAGE.to_string(),
-        )
-        .await;
-    };
+    let ConsentRequest { session, preview } = request;
     let Some(permit) = permit(&api) else {
         return busy();
     };
@@ -588,7 +596,7 @@ async fn consent(
     })
     .await;
     match answer {
-        Ok(Ok(session)) => axum::Json(json!({ "result": session })).into_response(),
+        Ok(Ok(session)) => result(session),
         Ok(Err(refused)) => refusal(&refused),
         Err(join) => internal(&join),
     }
@@ -602,7 +610,7 @@ async fn activity(
     axum::Extension(peer): axum::Extension<Peer>,
     body: Body,
 ) -> Response {
-    let (user, session, _) = match local_session(
+    let (user, ActivityRequest { session }) = match local_request(
         &api,
         &peer,
         body,
@@ -624,10 +632,10 @@ async fn activity(
     })
     .await;
     match answer {
-        Ok(Ok((session, invocations))) => axum::Json(json!({
-            "result": { "session": session, "invocations": invocations }
-        }))
-        .into_response(),
+        Ok(Ok((session, invocations))) => result(Activity {
+            session,
+            invocations,
+        }),
         Ok(Err(refused)) => refusal(&refused),
         Err(join) => internal(&join),
     }
@@ -749,11 +757,15 @@ mod tests {
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (
-                Refusal::WrongRoute {
-                    code: "streamed-only",
-                    message: "m",
-                },
+                Refusal::StreamedOnly,
                 "streamed-only",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Refusal::NotStreamed {
+                    operation: "list-catalog",
+                },
+                "not-streamed",
                 StatusCode::BAD_REQUEST,
             ),
         ];
@@ -784,8 +796,11 @@ mod tests {
         while let Ok(line) = body.receiver.try_recv() {
             last = Some(line);
         }
-        let last: Value = serde_json::from_slice(&last.unwrap()).unwrap();
-        assert_eq!(last["event"], "lagged", "{last}");
+        let last = StreamLine::<()>::parse(&last.unwrap()).unwrap();
+        assert!(
+            matches!(last, StreamLine::Event(StreamEvent::Lagged { .. })),
+            "{last:?}"
+        );
     }
 
     #[test]

@@ -4,19 +4,22 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use salve::api::v1::{ErrorBody, Health, HealthStatus, InvokeAnswer, Operation, Reply, StreamLine};
 use salve::clock::{Clock, SystemClock};
-use salve::endpoint::Operation;
 use salve::identity::{KeyPair, Nonce, PrincipalId, SignedRequest};
-use salve::session::{ActionRule, Scope, SessionId, SessionRequest};
+use salve::session::{ActionRule, Scope, Session, SessionId, SessionRequest, SessionState};
 use salve::vetting::{CatalogStore, Role, Signatures, TrustConfig};
 use salve::{Package, Runtime, RuntimeConfig};
 use salve_test_artifacts as artifacts;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const PEOPLE: &[(&str, &str)] = &[
@@ -25,6 +28,108 @@ const PEOPLE: &[(&str, &str)] = &[
     ("carol", "approver"),
     ("alice", "helpdesk"),
 ];
+
+/// An answer of the service, as it came: its body's bytes, read through
+/// the contract's types (`salve::api::v1`). Read from the bytes, never
+/// through a `serde_json::Value`: an invocation's output is raw JSON, which
+/// a `Value` cannot hand on.
+pub struct Answer {
+    body: Vec<u8>,
+    error: OnceLock<Option<ErrorBody>>,
+    json: OnceLock<Value>,
+}
+
+impl Answer {
+    pub fn new(body: Vec<u8>) -> Answer {
+        Answer {
+            body,
+            error: OnceLock::new(),
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The body's bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as a [`Reply`] of `T`; panics (with the body) if it is not
+    /// one.
+    pub fn reply<T: DeserializeOwned>(&self) -> Reply<T> {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not a Reply<{}> ({e}): {self}", std::any::type_name::<T>()))
+    }
+
+    /// The answer's result, as `T`; panics (with the body) if it is not a
+    /// result of `T`.
+    pub fn result<T: DeserializeOwned>(&self) -> T {
+        match self.reply() {
+            Reply::Result(result) => result,
+            Reply::Error(error) => panic!("an error, not a result: {error:?}"),
+        }
+    }
+
+    /// The answer's error; panics (with the body) if it is not one.
+    pub fn error(&self) -> ErrorBody {
+        self.refusal()
+            .cloned()
+            .unwrap_or_else(|| panic!("not an error: {self}"))
+    }
+
+    /// The error's code; "" if the answer is not an error.
+    pub fn code(&self) -> &str {
+        self.refusal().map_or("", |error| error.code.as_str())
+    }
+
+    fn refusal(&self) -> Option<&ErrorBody> {
+        self.error
+            .get_or_init(|| match serde_json::from_slice(&self.body) {
+                Ok(Reply::<IgnoredAny>::Error(error)) => Some(error),
+                _ => None,
+            })
+            .as_ref()
+    }
+
+    /// The body as the health answer (`GET /v1/health`, not in a
+    /// [`Reply`]); panics (with the body) if it is not one.
+    pub fn health(&self) -> Health {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not a health answer ({e}): {self}"))
+    }
+
+    /// The body as one line of a streamed answer whose last line is a
+    /// [`Reply`] of `T`; panics (with the line) if it is not one.
+    pub fn line<T: DeserializeOwned>(&self) -> StreamLine<T> {
+        StreamLine::parse(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not a line of a streamed {} ({e}): {self}",
+                std::any::type_name::<T>()
+            )
+        })
+    }
+
+    /// The body as JSON (`null` if it is not), to print.
+    pub fn raw(&self) -> Value {
+        self.json().clone()
+    }
+
+    fn json(&self) -> &Value {
+        self.json
+            .get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.body))
+    }
+}
+
+impl fmt::Debug for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Answer({self})")
+    }
+}
 
 /// A staged endpoint and its running service.
 pub struct Service {
@@ -197,11 +302,11 @@ impl Service {
     }
 
     /// Signs `operation` as `who` and sends it.
-    pub fn ask(&self, who: &str, operation: &Operation) -> (u16, Value) {
+    pub fn ask(&self, who: &str, operation: &Operation) -> (u16, Answer) {
         self.try_ask(who, operation).unwrap()
     }
 
-    pub fn try_ask(&self, who: &str, operation: &Operation) -> std::io::Result<(u16, Value)> {
+    pub fn try_ask(&self, who: &str, operation: &Operation) -> std::io::Result<(u16, Answer)> {
         let principal: PrincipalId = who.parse().unwrap();
         let signed = SignedRequest::sign(
             &self.keys[who],
@@ -222,8 +327,8 @@ impl Service {
 
     pub fn healthy(&self) {
         let (status, health) = http(&self.socket(), "GET", "/v1/health", b"").unwrap();
-        assert_eq!(status, 200);
-        assert_eq!(health["status"], "ok");
+        assert_eq!(status, 200, "{health}");
+        assert_eq!(health.health().status, HealthStatus::Ok, "{health}");
     }
 
     /// An active session for tom allowing echo and system-report.
@@ -236,7 +341,7 @@ impl Service {
             },
         );
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["result"]["state"], "active");
+        assert_eq!(answer.result::<Session>().state, SessionState::Active);
         id
     }
 
@@ -269,20 +374,19 @@ impl Service {
         };
         let (status, answer) = self.ask("tom", &operation);
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["result"]["decision"], "escalated", "{answer}");
-        let escalation = answer["result"]["escalation"]["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let InvokeAnswer::Escalated { escalation, .. } = answer.result() else {
+            panic!("not escalated: {answer}");
+        };
+        let escalation = escalation.id;
         let (status, answer) = self.ask("carol", &Operation::ApproveEscalation { escalation });
         assert_eq!(status, 200, "{answer}");
         operation
     }
 
     /// Signs `operation` as `who` and sends it to `/v1/stream`: the status
-    /// and every JSON line of the answer.
-    pub fn stream(&self, who: &str, operation: &Operation) -> (u16, Vec<Value>) {
+    /// and every line of the answer (read each with [`Answer::line`], or,
+    /// for a refusal answered whole, [`Answer::code`]).
+    pub fn stream(&self, who: &str, operation: &Operation) -> (u16, Vec<Answer>) {
         let body = signed(&self.keys[who], who, operation);
         let mut stream = UnixStream::connect(self.socket()).unwrap();
         stream
@@ -306,11 +410,10 @@ impl Service {
         } else {
             body.to_vec()
         };
-        let lines = String::from_utf8(body)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
+        let lines = body
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+            .map(|l| Answer::new(l.to_vec()))
             .collect();
         (status, lines)
     }
@@ -324,7 +427,7 @@ impl Service {
         allowed: &[&str],
         prohibited: &[&str],
         privileged: bool,
-    ) -> (u16, Value) {
+    ) -> (u16, Answer) {
         let request = SessionRequest {
             ticket: "INC9".parse().unwrap(),
             problem: "Odd.".into(),
@@ -356,7 +459,7 @@ impl Service {
         let (status, answer) =
             self.request(who, technician, category, allowed, prohibited, privileged);
         assert_eq!(status, 200, "{answer}");
-        let id: SessionId = answer["result"]["id"].as_str().unwrap().parse().unwrap();
+        let id = answer.result::<Session>().id;
         let (status, answer) = self.ask(
             "ann",
             &Operation::ApproveSession {
@@ -392,7 +495,7 @@ impl Service {
         };
         let (status, answer) = self.ask("tom", &Operation::RequestSession { request });
         assert_eq!(status, 200, "{answer}");
-        answer["result"]["id"].as_str().unwrap().parse().unwrap()
+        answer.result::<Session>().id
     }
 }
 
@@ -424,14 +527,14 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 }
 
 /// `operation` signed by `key` as `principal` for `endpoint`, now, and
-/// posted to `/v1/requests` over `socket`: the status and JSON body.
+/// posted to `/v1/requests` over `socket`: the status and the answer.
 pub fn post_signed(
     socket: &Path,
     key: &KeyPair,
     principal: &str,
     endpoint: &str,
     operation: &Operation,
-) -> (u16, Value) {
+) -> (u16, Answer) {
     let signed = SignedRequest::sign(
         key,
         &principal.parse().unwrap(),
@@ -450,8 +553,13 @@ pub fn post_signed(
     .unwrap()
 }
 
-/// One HTTP/1.1 request over the Unix socket; the status and JSON body.
-pub fn http(socket: &Path, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Value)> {
+/// One HTTP/1.1 request over the Unix socket; the status and the answer.
+pub fn http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Answer)> {
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
@@ -463,22 +571,31 @@ pub fn http(socket: &Path, method: &str, path: &str, body: &[u8]) -> std::io::Re
     read_response(&mut stream)
 }
 
-pub fn read_response(stream: &mut impl Read) -> std::io::Result<(u16, Value)> {
+/// Reads a whole HTTP/1.1 response (to the end of the stream): its status
+/// and its body (de-chunked) as an answer.
+pub fn read_response(stream: &mut impl Read) -> std::io::Result<(u16, Answer)> {
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n");
+    let head =
+        String::from_utf8_lossy(&response[..split.unwrap_or(response.len())]).to_ascii_lowercase();
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in {text:?}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    // A chunked body: take the JSON between the chunk sizes.
-    let json = body
-        .find('{')
-        .and_then(|start| body.rfind('}').map(|end| &body[start..=end]))
-        .unwrap_or("null");
-    Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "no status in {:?}",
+                String::from_utf8_lossy(&response)
+            ))
+        })?;
+    let body = split.map_or(&[][..], |split| &response[split + 4..]);
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    Ok((status, Answer::new(body.trim_ascii().to_vec())))
 }
 
 /// A kept-alive HTTP/1.1 connection: over the Unix socket, or any stream

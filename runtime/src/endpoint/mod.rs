@@ -40,7 +40,7 @@ mod sessions;
 pub use authenticate::Authenticated;
 pub use events::refusal_reason;
 use operations::INVOCATION_RETENTION_MS;
-pub use operations::{InvokeOutcome, Operation};
+pub use operations::InvokeOutcome;
 pub use recovery::Recovery;
 pub use refusals::{Refusal, RefusalKind};
 use sessions::load_session;

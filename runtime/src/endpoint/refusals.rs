@@ -48,14 +48,19 @@ pub enum Refusal {
     /// missing, or not a record): nothing is passed on from it.
     #[error("the audit log does not verify: {0}")]
     AuditCorrupt(String),
-    /// The operation is not answered on the route it was sent to.
-    #[error("{message}")]
-    WrongRoute {
-        /// The stable code (`not-streamed`, `streamed-only`).
-        code: &'static str,
-        /// Where to send it instead.
-        message: &'static str,
+    /// An operation answered in one piece was asked for as a stream (only
+    /// `invoke` and `follow-invocation` are streamed).
+    #[error(
+        "only `invoke` and `follow-invocation` are streamed: `{operation}` is answered in one piece"
+    )]
+    NotStreamed {
+        /// The operation's name.
+        operation: &'static str,
     },
+    /// `follow-invocation` was asked for in one piece: it streams its
+    /// answer.
+    #[error("follow-invocation streams its answer: ask for it as a stream")]
+    StreamedOnly,
 }
 
 impl Refusal {
@@ -89,7 +94,8 @@ impl Refusal {
             Refusal::Invoke(_) => "not-runnable",
             Refusal::Store(_) => "state-store",
             Refusal::Audit(_) => "audit-unavailable",
-            Refusal::WrongRoute { code, .. } => code,
+            Refusal::NotStreamed { .. } => "not-streamed",
+            Refusal::StreamedOnly => "streamed-only",
             Refusal::AuditCorrupt(_) => "audit-corrupt",
         }
     }
@@ -164,7 +170,7 @@ impl Refusal {
             },
             Refusal::Store(_) | Refusal::Audit(_) => Unavailable,
             Refusal::AuditCorrupt(_) => Internal,
-            Refusal::WrongRoute { .. } => BadRequest,
+            Refusal::NotStreamed { .. } | Refusal::StreamedOnly => BadRequest,
         }
     }
 }
