@@ -60,6 +60,8 @@ pub mod package;
 #[cfg(feature = "endpoint")]
 pub mod policy;
 #[cfg(feature = "endpoint")]
+pub mod random;
+#[cfg(feature = "endpoint")]
 pub mod replay;
 #[cfg(feature = "endpoint")]
 pub mod session;

@@ -244,6 +244,15 @@ impl Fixture {
         self.endpoint = self.rebuilt().with_revocations(catalog);
     }
 
+    /// The same endpoint after a restart, drawing its ids from `random`.
+    pub fn restart_with_random(&mut self, random: Arc<dyn salve::random::RandomSource>) {
+        assert!(
+            self.endpoint.stop().expect("the endpoint stops"),
+            "stopped with invocations running"
+        );
+        self.endpoint = self.rebuilt().with_random(random);
+    }
+
     /// Every record of the audit log so far, after verifying the whole chain
     /// and its checkpoints against the endpoint's key.
     pub fn audit_records(&self) -> Vec<Record> {

@@ -832,3 +832,79 @@ fn refusals_that_name_nothing_known_or_what_may_not_be_seen_are_logged() {
         |r| r.kind == Kind::RequestRefused && r.escalation.as_deref() == Some(nowhere.as_str())
     ));
 }
+
+/// A random source that has none to give, as a broken `getrandom` would.
+struct NoRandomness;
+
+impl salve::random::RandomSource for NoRandomness {
+    fn fill(&self, _: &mut [u8]) -> Result<(), salve::random::NoRandomness> {
+        Err(salve::random::NoRandomness(
+            "the entropy pool is gone".into(),
+        ))
+    }
+}
+
+/// Without randomness no id can be made: the request fails as the
+/// endpoint's own failure (internal, 500), logged, and never as the
+/// requester's mistake (`invalid-request`).
+#[test]
+fn no_randomness_is_an_internal_failure_that_is_logged() {
+    let mut f = Fixture::new();
+    let session = active(&f, "alice", "alice", &["echo"], false, "bob").id;
+    f.restart_with_random(std::sync::Arc::new(NoRandomness));
+    let refused = f
+        .endpoint
+        .request_session(&f.who("alice"), request("alice", &["echo"], false))
+        .unwrap_err();
+    assert_eq!(refused.code(), "internal", "{refused}");
+    assert_eq!(refused.kind(), salve::endpoint::RefusalKind::Internal);
+    let refused = f
+        .endpoint
+        .invoke(&f.who("alice"), &session, &"echo".parse().unwrap(), "{}")
+        .unwrap_err();
+    assert_eq!(refused.code(), "internal", "{refused}");
+    let records = f.audit_records();
+    let logged = records
+        .iter()
+        .find(|r| r.reason_code.as_deref() == Some("internal"))
+        .expect("the failed request is logged");
+    assert_eq!(logged.ticket.as_deref(), Some("INC0012345"), "{logged:?}");
+}
+
+/// Who may see a session is the policy's to say, like every other "may":
+/// a `forbid` rule on `view-session` hides sessions from a role that
+/// oversees them, while the people in the session and other overseers
+/// still see it.
+#[test]
+fn a_policy_rule_can_hide_sessions_from_a_role() {
+    let f = Fixture::with_rules(
+        r#"
+[rules]
+cedar = '''
+@reason("auditors see only closed sessions")
+forbid (principal in Salve::Role::"auditor", action == Salve::Action::"view-session", resource)
+unless { context.category == "service-request" };
+'''
+"#,
+    );
+    let session = active(&f, "alice", "tom", &["echo"], false, "bob");
+    let refused = f.endpoint.session(&f.who("dave"), &session.id).unwrap_err();
+    assert_eq!(refused.code(), "not-found", "{refused}");
+    assert!(
+        f.endpoint
+            .sessions(&f.who("dave"), false)
+            .unwrap()
+            .is_empty()
+    );
+    for who in ["alice", "tom", "carol"] {
+        assert_eq!(
+            f.endpoint.session(&f.who(who), &session.id).unwrap().id,
+            session.id,
+            "{who}"
+        );
+    }
+    // Someone neither in the session nor overseeing sessions does not see it.
+    let other = active(&f, "ann", "ann", &["echo"], false, "bob");
+    let refused = f.endpoint.session(&f.who("alice"), &other.id).unwrap_err();
+    assert_eq!(refused.code(), "not-found", "{refused}");
+}

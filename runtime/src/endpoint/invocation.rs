@@ -16,7 +16,7 @@ use crate::escalation::Escalation;
 use crate::grant::Grant;
 use crate::manifest::ActionId;
 use crate::outcome::{InvocationRecord, InvocationStatus};
-use crate::session::{EscalationId, InvocationId, Session, SessionId, SessionRefusal, UnixMillis};
+use crate::session::{EscalationId, InvocationId, Session, SessionId, UnixMillis};
 use crate::store::Tx;
 use std::sync::{Arc, PoisonError};
 
@@ -387,7 +387,7 @@ impl Endpoint {
             }
             Decision::Allow { approval: None, .. } if !touch => Ok(Decided::Run {
                 approval: None,
-                invocation: InvocationId::random().map_err(SessionRefusal::Invalid)?,
+                invocation: self.fresh_id(InvocationId::random_from)?,
                 logged: false,
                 session: Box::new(session),
             }),
@@ -402,7 +402,7 @@ impl Endpoint {
                 {
                     Some(pending) => pending,
                     None => {
-                        let id = EscalationId::random().map_err(SessionRefusal::Invalid)?;
+                        let id = self.fresh_id(EscalationId::random_from)?;
                         let escalation =
                             Escalation::raise(id, key, &who.principal, input, &self.policy, now);
                         tx.put_escalation(&escalation)?;
@@ -431,7 +431,7 @@ impl Endpoint {
                     used.consume(now);
                     tx.put_escalation(&used)?;
                 }
-                let invocation = InvocationId::random().map_err(SessionRefusal::Invalid)?;
+                let invocation = self.fresh_id(InvocationId::random_from)?;
                 let started = invocation_facts(&session, who, entry, input, input_digest).started(
                     invocation.as_str(),
                     approval.as_ref().map(EscalationId::as_str),

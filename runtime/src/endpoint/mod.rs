@@ -50,6 +50,7 @@ use crate::catalog::{Catalog, CatalogEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::Runtime;
 use crate::policy::Policy;
+use crate::random::{NoRandomness, RandomSource, SystemRandom};
 use crate::replay::ReplayGuard;
 use crate::session::UnixMillis;
 use crate::store::{StateStore, StoreError};
@@ -67,6 +68,7 @@ pub struct Endpoint {
     replay: ReplayGuard,
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
     revocations: Option<Arc<CatalogStore>>,
     live: live::LiveInvocations,
     recorder: recorder::Recorder,
@@ -109,6 +111,7 @@ impl Endpoint {
             store,
             audit,
             clock: Arc::new(SystemClock),
+            random: Arc::new(SystemRandom),
             revocations: None,
             live: live::LiveInvocations::default(),
             gate: std::sync::RwLock::new(()),
@@ -146,6 +149,25 @@ impl Endpoint {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Endpoint {
         self.clock = clock;
         self
+    }
+
+    /// The same endpoint drawing the ids it hands out from `random`.
+    #[must_use]
+    pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> Endpoint {
+        self.random = random;
+        self
+    }
+
+    /// A fresh id (`make` is e.g. [`SessionId::random_from`]); without
+    /// randomness, an internal failure, reported in the operational log.
+    fn fresh_id<T>(
+        &self,
+        make: fn(&dyn RandomSource) -> Result<T, NoRandomness>,
+    ) -> Result<T, Refusal> {
+        make(self.random.as_ref()).map_err(|error| {
+            tracing::error!(%error, "cannot make an id: no randomness");
+            Refusal::NoRandomness(error)
+        })
     }
 
     /// Requests signed at or before this instant are refused: a previous run

@@ -6,6 +6,7 @@ use crate::engine::InvokeError;
 use crate::escalation::EscalationRefusal;
 use crate::identity::{AuthError, PrincipalId};
 use crate::policy::PolicyRefusal;
+use crate::random::NoRandomness;
 use crate::session::SessionRefusal;
 use crate::store::StoreError;
 
@@ -57,6 +58,9 @@ pub enum Refusal {
         /// The operation's name.
         operation: &'static str,
     },
+    /// No randomness for an id: the endpoint itself failed.
+    #[error("the endpoint cannot answer: {0}")]
+    NoRandomness(#[from] NoRandomness),
     /// `follow-invocation` was asked for in one piece: it streams its
     /// answer.
     #[error("follow-invocation streams its answer: ask for it as a stream")]
@@ -96,6 +100,7 @@ impl Refusal {
             Refusal::Audit(_) => "audit-unavailable",
             Refusal::NotStreamed { .. } => "not-streamed",
             Refusal::StreamedOnly => "streamed-only",
+            Refusal::NoRandomness(_) => "internal",
             Refusal::AuditCorrupt(_) => "audit-corrupt",
         }
     }
@@ -169,7 +174,7 @@ impl Refusal {
                 InvokeError::RuntimeFailed { .. } => Internal,
             },
             Refusal::Store(_) | Refusal::Audit(_) => Unavailable,
-            Refusal::AuditCorrupt(_) => Internal,
+            Refusal::AuditCorrupt(_) | Refusal::NoRandomness(_) => Internal,
             Refusal::NotStreamed { .. } | Refusal::StreamedOnly => BadRequest,
         }
     }

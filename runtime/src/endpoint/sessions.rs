@@ -4,7 +4,7 @@
 use crate::audit::{Kind, Record};
 use crate::identity::PrincipalId;
 use crate::outcome::InvocationRecord;
-use crate::policy::Policy;
+use crate::policy::{Access, Policy};
 use crate::session::{
     ClosedBy, ClosureReport, ConsentingUser, Session, SessionId, SessionRefusal, SessionRequest,
     SessionState, UnixMillis,
@@ -23,8 +23,13 @@ impl Endpoint {
         request: SessionRequest,
     ) -> Result<Session, Refusal> {
         let now = self.now();
-        let id = SessionId::random().map_err(SessionRefusal::Invalid)?;
         let ticket = request.ticket.to_string();
+        let id = match self.fresh_id(SessionId::random_from) {
+            Ok(id) => id,
+            Err(refusal) => {
+                return Err(self.refused_request(who, refusal, |r| r.ticket = Some(ticket)));
+            }
+        };
         let session =
             match Session::request(id, &who.principal, request, &self.id, &self.policy, now) {
                 Ok(session) => session,
@@ -293,38 +298,21 @@ impl Endpoint {
             .collect())
     }
 
+    /// Whether `who` may see `session` (the policy's `view-session`: the
+    /// people in it, and those whose roles oversee sessions).
     pub(super) fn check_may_view(
         &self,
         who: &Authenticated,
         session: &Session,
     ) -> Result<(), Refusal> {
-        let p = &who.principal;
-        if p == &session.requester || p == &session.request.technician {
-            return Ok(());
-        }
-        let overseer = self.policy.principal(p).is_some_and(|principal| {
-            principal.roles.iter().any(|role| {
-                self.policy.roles().get(role).is_some_and(|r| {
-                    r.permissions.iter().any(|perm| {
-                        matches!(
-                            perm,
-                            crate::policy::Permission::ApproveSessions
-                                | crate::policy::Permission::ApproveEscalations
-                                | crate::policy::Permission::ReadAudit
-                                | crate::policy::Permission::Administer
-                        )
-                    })
-                })
-            })
-        });
-        if overseer {
-            Ok(())
-        } else {
-            Err(Refusal::NotFound {
+        // Refused as if it did not exist: who may not see a session may not
+        // learn that it does either.
+        self.policy
+            .authorize(&who.principal, &Access::ViewSession(session.facts()))
+            .map_err(|_| Refusal::NotFound {
                 what: "session",
                 id: session.id.to_string(),
             })
-        }
     }
 
     /// Refreshes `session` to `now` ([`Session::refresh`]), counting as

@@ -111,6 +111,8 @@ pub enum Access<'a> {
         /// Whether privileged actions are asked for.
         privileged: bool,
     },
+    /// See a session (show it, list it, its invocations and escalations).
+    ViewSession(SessionFacts<'a>),
     /// Approve a session.
     ApproveSession(SessionFacts<'a>),
     /// Invoke an action in a session.
@@ -150,6 +152,7 @@ impl Access<'_> {
     fn describe(&self) -> String {
         match self {
             Access::RequestSession { .. } => "request sessions".to_string(),
+            Access::ViewSession(s) => format!("see session {}", s.id),
             Access::ApproveSession(s) => format!("approve session {}", s.id),
             Access::Invoke { action, class, .. } => format!("invoke {action} (a {class} action)"),
             Access::ApproveEscalation { escalation, .. } => {
@@ -527,6 +530,11 @@ fn cedar_request(
                     RestrictedExpression::new_bool(*privileged),
                 ),
             ],
+        ),
+        Access::ViewSession(session) => (
+            "view-session",
+            uid("Session", session.id),
+            session_context(session),
         ),
         Access::ApproveSession(session) => (
             "approve-session",

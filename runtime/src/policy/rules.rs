@@ -49,6 +49,24 @@ when { context.invoker == principal || context.requester == principal || context
     ),
 ];
 
+/// Who may see a session besides those whose roles oversee sessions: the
+/// people in it. Built in, like separation of duties; a file's `forbid`
+/// rules may still hide a session from anyone.
+const VIEW_OWN_SESSION: (&str, &str) = (
+    "view-session:own",
+    r#"permit (principal, action == Salve::Action::"view-session", resource)
+when { context.requester == principal || context.technician == principal };"#,
+);
+
+/// The permissions whose holders oversee sessions, and so may see every
+/// session of the endpoint (approvers, auditors, administrators).
+const OVERSEERS: &[Permission] = &[
+    Permission::ApproveSessions,
+    Permission::ApproveEscalations,
+    Permission::ReadAudit,
+    Permission::Administer,
+];
+
 /// What salve asks Cedar, as a Cedar schema: the rules are validated
 /// against it. Keep it in step with `cedar_request` in `super`.
 const SCHEMA: &str = r#"
@@ -60,6 +78,11 @@ namespace Salve {
   action "request-session" appliesTo {
     principal: Principal, resource: Endpoint,
     context: { endpoint: String, category: String, ticket: String, technician: Principal, privileged: Bool }
+  };
+  action "view-session" appliesTo {
+    principal: Principal, resource: Session,
+    context: { session: String, ticket: String, category: String, endpoint: String,
+               requester: Principal, technician: Principal, privileged: Bool }
   };
   action "approve-session" appliesTo {
     principal: Principal, resource: Session,
@@ -132,6 +155,7 @@ pub(super) fn cedar_action(permission: Permission) -> &'static str {
 /// Every Cedar action the policy decides.
 const CEDAR_ACTIONS: &[&str] = &[
     "request-session",
+    "view-session",
     "invoke",
     "approve-session",
     "approve-escalation",
@@ -323,7 +347,7 @@ impl Rules {
             set.add(policy)
                 .map_err(|e| RulesError::new(format!("rule {id}: {e}")))
         };
-        for (id, text) in SEPARATION_OF_DUTIES {
+        for (id, text) in SEPARATION_OF_DUTIES.iter().chain([&VIEW_OWN_SESSION]) {
             add((*id).to_string(), text)?;
         }
         for (role, (permissions, actions)) in roles {
@@ -335,6 +359,14 @@ impl Rules {
                         &role_rule(role, *permission, actions),
                     )?;
                 }
+            }
+            if permissions.iter().any(|p| OVERSEERS.contains(p)) {
+                add(
+                    format!("role:{role}:view-sessions"),
+                    &format!(
+                        "permit (principal in Salve::Role::\"{role}\", action == Salve::Action::\"view-session\", resource);"
+                    ),
+                )?;
             }
         }
         if let Some(extra) = extra {

@@ -1,258 +1,16 @@
-//! Sessions: a ticket-linked, approved scope in which a technician may invoke
-//! actions on one endpoint, for a limited time.
-//!
-//! ```text
-//! requested ──approve──▶ approved ──consent (attended)──▶ active ──close / idle / expiry──▶ closed
-//!                           └──────────(unattended)──────────┘
-//! ```
-//!
-//! Pure: every transition takes the time and the policy, checks who may make
-//! it, and changes the session or says why not. Storing the result is the
-//! caller's job.
+//! A session and its transitions: request, approval, consent, activity,
+//! closure, idle timeout and expiry. Pure: each transition takes the time and
+//! the policy, checks who may make it, and changes the session or says why
+//! not.
 
+use super::{ConsentingUser, SessionId, SessionRequest, UnixMillis};
 use crate::identity::PrincipalId;
-use crate::manifest::ActionId;
 use crate::policy::{Access, Policy, PolicyRefusal, SessionFacts};
 use crate::text::{check_readable, check_readable_lines};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
-
-/// Milliseconds since the Unix epoch.
-pub type UnixMillis = i64;
 
 const MINUTE_MS: i64 = 60_000;
-
-/// A session's identifier: `s-` and 24 hex characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SessionId(String);
-
-/// An invocation's identifier: `i-` and 24 hex characters. It pairs the
-/// invocation's `started` and `finished` audit records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct InvocationId(String);
-
-/// An escalation's identifier: `e-` and 24 hex characters.
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EscalationId(String);
-
-macro_rules! random_id {
-    ($ty:ident, $prefix:literal, $what:literal) => {
-        impl $ty {
-            /// A fresh random identifier.
-            pub fn random() -> Result<$ty, String> {
-                let mut bytes = [0u8; 12];
-                getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-                Ok($ty(format!("{}{}", $prefix, hex::encode(bytes))))
-            }
-
-            /// The identifier.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(text: &str) -> Result<Self, String> {
-                let valid = text.strip_prefix($prefix).is_some_and(|rest| {
-                    rest.len() == 24
-                        && rest
-                            .chars()
-                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-                });
-                if !valid {
-                    return Err(format!(
-                        concat!(
-                            "`{}` is not ",
-                            $what,
-                            " id: they look like `",
-                            $prefix,
-                            "` and 24 hex characters"
-                        ),
-                        text
-                    ));
-                }
-                Ok($ty(text.to_string()))
-            }
-        }
-
-        impl TryFrom<String> for $ty {
-            type Error = String;
-            fn try_from(text: String) -> Result<Self, String> {
-                text.parse()
-            }
-        }
-
-        impl From<$ty> for String {
-            fn from(id: $ty) -> String {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-random_id!(SessionId, "s-", "a session");
-random_id!(EscalationId, "e-", "an escalation");
-random_id!(InvocationId, "i-", "an invocation");
-
-/// An ITSM ticket reference, e.g. `INC0012345`: 1 to 64 letters, digits and
-/// `._:/-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TicketId(String);
-
-impl TicketId {
-    /// The reference.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for TicketId {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        let valid = !text.is_empty()
-            && text.len() <= 64
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-'));
-        if !valid {
-            return Err(format!(
-                "`{text}` is not a ticket reference: use 1 to 64 letters, digits and `._:/-`, e.g. `INC0012345`"
-            ));
-        }
-        Ok(TicketId(text.to_string()))
-    }
-}
-
-impl TryFrom<String> for TicketId {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
-    }
-}
-
-impl From<TicketId> for String {
-    fn from(id: TicketId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for TicketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An action allowed in a scope: its id and a version range, written
-/// `restart-service` (any version) or `restart-service@^1.2`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ActionRule {
-    /// The action.
-    pub id: ActionId,
-    /// The versions allowed.
-    pub versions: semver::VersionReq,
-}
-
-impl ActionRule {
-    /// Whether `id@version` is allowed by this rule.
-    pub fn allows(&self, id: &ActionId, version: &semver::Version) -> bool {
-        &self.id == id && self.versions.matches(version)
-    }
-}
-
-impl FromStr for ActionRule {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (id, versions) = match text.split_once('@') {
-            Some((id, range)) => (
-                id,
-                range.parse().map_err(|e| {
-                    format!("`{range}` in `{text}` is not a version range ({e}), e.g. `^1.2`")
-                })?,
-            ),
-            None => (text, semver::VersionReq::STAR),
-        };
-        Ok(ActionRule {
-            id: id.parse()?,
-            versions,
-        })
-    }
-}
-
-impl TryFrom<String> for ActionRule {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
-    }
-}
-
-impl From<ActionRule> for String {
-    fn from(rule: ActionRule) -> String {
-        rule.to_string()
-    }
-}
-
-impl fmt::Display for ActionRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.versions == semver::VersionReq::STAR {
-            write!(f, "{}", self.id)
-        } else {
-            write!(f, "{}@{}", self.id, self.versions)
-        }
-    }
-}
-
-/// What may run in a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
-    /// The actions allowed, with version ranges.
-    pub allowed: Vec<ActionRule>,
-    /// Actions never allowed, whatever `allowed` says.
-    #[serde(default)]
-    pub prohibited: BTreeSet<ActionId>,
-    /// Whether privileged actions may be asked for at all (each still needs
-    /// its own approval).
-    #[serde(default)]
-    pub privileged: bool,
-}
-
-/// What a requester asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionRequest {
-    /// The ITSM ticket.
-    pub ticket: TicketId,
-    /// The problem, in the requester's words.
-    pub problem: String,
-    /// The request category; the policy says which justify remote access.
-    pub category: String,
-    /// The endpoint the session is for.
-    pub endpoint: String,
-    /// Who will work in it.
-    pub technician: PrincipalId,
-    /// What may run.
-    pub scope: Scope,
-    /// Whether the end user must consent at the endpoint first.
-    pub attended: bool,
-    /// Minutes without activity after which the session closes by itself.
-    pub idle_minutes: u32,
-    /// Minutes after the request after which the session closes by itself.
-    pub duration_minutes: u32,
-}
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,40 +41,6 @@ impl SessionState {
 impl fmt::Display for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// The end user at the endpoint, as the operating system identifies them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentingUser {
-    /// The numeric user id.
-    pub uid: u32,
-    /// The user name, when the system knows it.
-    pub name: String,
-}
-
-impl ConsentingUser {
-    /// The user at the other end of a local Unix socket, from the kernel's
-    /// peer credentials — never from anything the client says.
-    pub fn from_peer(socket: &impl std::os::fd::AsFd) -> std::io::Result<ConsentingUser> {
-        let credentials =
-            nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerCredentials)
-                .map_err(std::io::Error::from)?;
-        Ok(ConsentingUser::from_uid(credentials.uid()))
-    }
-
-    /// The user this process runs as (for a consent given on the endpoint's own
-    /// terminal).
-    pub fn current_process() -> ConsentingUser {
-        ConsentingUser::from_uid(nix::unistd::getuid().as_raw())
-    }
-
-    fn from_uid(uid: u32) -> ConsentingUser {
-        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .ok()
-            .flatten()
-            .map_or_else(|| format!("uid {uid}"), |user| user.name);
-        ConsentingUser { uid, name }
     }
 }
 
@@ -728,6 +452,8 @@ mod tests {
 
     use super::*;
     use crate::identity::KeyPair;
+    use crate::session::Scope;
+    use std::collections::BTreeSet;
     use std::path::Path;
 
     const NOW: UnixMillis = 5_000_000;

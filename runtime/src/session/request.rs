@@ -1,0 +1,30 @@
+//! What a requester asks for: the ticket, the problem, the technician, the
+//! scope, attended or not, and how long.
+
+use super::{Scope, TicketId};
+use crate::identity::PrincipalId;
+use serde::{Deserialize, Serialize};
+
+/// What a requester asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The ITSM ticket.
+    pub ticket: TicketId,
+    /// The problem, in the requester's words.
+    pub problem: String,
+    /// The request category; the policy says which justify remote access.
+    pub category: String,
+    /// The endpoint the session is for.
+    pub endpoint: String,
+    /// Who will work in it.
+    pub technician: PrincipalId,
+    /// What may run.
+    pub scope: Scope,
+    /// Whether the end user must consent at the endpoint first.
+    pub attended: bool,
+    /// Minutes without activity after which the session closes by itself.
+    pub idle_minutes: u32,
+    /// Minutes after the request after which the session closes by itself.
+    pub duration_minutes: u32,
+}
