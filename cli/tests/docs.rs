@@ -460,25 +460,39 @@ fn every_record_kind_is_in_the_audit_reference() {
 fn every_capability_and_outcome_is_in_the_sandbox_reference() {
     const DOC: &str = "docs/reference/sandbox.md";
     let doc = read(DOC);
+    // Each capability's facts are in the SPEC of the host module that
+    // `Capability::spec` names for it.
     let capability = read("runtime/src/capability.rs");
-    let names = arms(
-        body(
-            &capability,
-            "capability.rs",
-            "impl Capability",
-            "fn name(self)",
-        ),
-        "Capability",
+    let registry = body(
+        &capability,
+        "capability.rs",
+        "impl Capability",
+        "fn spec(self)",
     );
-    let classes = arms(
-        body(
-            &capability,
-            "capability.rs",
-            "impl Capability",
-            "fn class(self)",
-        ),
-        "Capability",
-    );
+    let mut names = BTreeMap::new();
+    let mut classes = BTreeMap::new();
+    for arm in registry.split("Capability::").skip(1) {
+        let variant: String = arm.chars().take_while(|c| c.is_alphanumeric()).collect();
+        let module = arm
+            .split("host::")
+            .nth(1)
+            .and_then(|m| m.split("::SPEC").next())
+            .unwrap_or_else(|| panic!("capability.rs: `{arm}` names no host module's SPEC"));
+        let spec = read(&format!("runtime/src/host/{module}.rs"));
+        let field = |key: &str| {
+            let after = spec
+                .split(key)
+                .nth(1)
+                .unwrap_or_else(|| panic!("host/{module}.rs: its SPEC has no `{key}`"));
+            after
+                .trim_start_matches(['"', ' '])
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-')
+                .collect::<String>()
+        };
+        names.insert(variant.clone(), field("name: \""));
+        classes.insert(variant, field("class: CapabilityClass::"));
+    }
     assert!(
         names.len() >= 8 && classes.len() == names.len(),
         "Capability: {names:?} {classes:?}: has its form changed? update this test"

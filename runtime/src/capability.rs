@@ -13,7 +13,7 @@ mod params;
 mod set;
 
 pub use params::{HostPort, ParamError, PathPrefix, ProgramPath, ServiceName};
-pub use set::{Capabilities, Hosts, NotDeclared, Paths, Programs, Services, Sysinfo};
+pub use set::{Capabilities, Hosts, NotDeclared, Parameters, Paths, Programs, Services, Sysinfo};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -67,49 +67,36 @@ impl Capability {
         Capability::Network,
     ];
 
-    /// The capability's name: its `[capabilities]` key and its WIT interface.
-    pub const fn name(self) -> &'static str {
+    /// Everything the runtime knows about this capability, as the module
+    /// that implements it declares it (`host/<name>.rs`, beside its
+    /// checks). The one table of capabilities to modules.
+    pub fn spec(self) -> &'static CapabilitySpec {
         match self {
-            Capability::Log => "log",
-            Capability::Sysinfo => "sysinfo",
-            Capability::ServiceStatus => "service-status",
-            Capability::ServiceControl => "service-control",
-            Capability::FilesRead => "files-read",
-            Capability::FilesWrite => "files-write",
-            Capability::Programs => "programs",
-            Capability::Network => "network",
+            Capability::Log => &crate::host::log::SPEC,
+            Capability::Sysinfo => &crate::host::sysinfo::SPEC,
+            Capability::ServiceStatus => &crate::host::service_status::SPEC,
+            Capability::ServiceControl => &crate::host::service_control::SPEC,
+            Capability::FilesRead => &crate::host::files_read::SPEC,
+            Capability::FilesWrite => &crate::host::files_write::SPEC,
+            Capability::Programs => &crate::host::programs::SPEC,
+            Capability::Network => &crate::host::network::SPEC,
         }
+    }
+
+    /// The capability's name: its `[capabilities]` key and its WIT interface.
+    pub fn name(self) -> &'static str {
+        self.spec().name
     }
 
     /// The runtime's class for this capability. A policy may class more
     /// capabilities as privileged, never fewer.
-    pub const fn class(self) -> CapabilityClass {
-        match self {
-            Capability::Log
-            | Capability::Sysinfo
-            | Capability::ServiceStatus
-            | Capability::FilesRead => CapabilityClass::Standard,
-            Capability::ServiceControl
-            | Capability::FilesWrite
-            | Capability::Programs
-            | Capability::Network => CapabilityClass::Privileged,
-        }
+    pub fn class(self) -> CapabilityClass {
+        self.spec().class
     }
 
     /// What the capability allows, in a phrase.
-    pub const fn summary(self) -> &'static str {
-        match self {
-            Capability::Log => "write messages to the invocation's log (always granted)",
-            Capability::Sysinfo => {
-                "read hostname, OS, kernel, uptime, load, memory, disks, network interfaces"
-            }
-            Capability::ServiceStatus => "read the state of the named services",
-            Capability::ServiceControl => "start, stop and restart the named services",
-            Capability::FilesRead => "read files and list directories under the named paths",
-            Capability::FilesWrite => "write and delete files under the named paths",
-            Capability::Programs => "run the named programs, with bounded time and output",
-            Capability::Network => "open TCP connections to the named host:port pairs",
-        }
+    pub fn summary(self) -> &'static str {
+        self.spec().summary
     }
 
     /// The capability whose name is `name`.
@@ -129,6 +116,31 @@ impl Capability {
     /// A small bit set index, for sets of capabilities.
     const fn bit(self) -> u16 {
         1 << (self as u16)
+    }
+}
+
+/// One capability as the module that implements it declares it: its name
+/// (the `[capabilities]` key and the WIT interface), the runtime's class for
+/// it, a phrase for people, and how its interface is linked. Its parameters
+/// are a [`Parameters`] type (a field of [`Capabilities`]); its checks are
+/// the host functions beside the declaration.
+pub struct CapabilitySpec {
+    /// The name.
+    pub name: &'static str,
+    /// The runtime's class.
+    pub class: CapabilityClass,
+    /// What it allows, in a phrase.
+    pub summary: &'static str,
+    /// Adds its WIT interface, implemented by the host, to a linker.
+    pub(crate) link: crate::engine::LinkFn,
+}
+
+impl fmt::Debug for CapabilitySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CapabilitySpec")
+            .field("name", &self.name)
+            .field("class", &self.class)
+            .finish_non_exhaustive()
     }
 }
 

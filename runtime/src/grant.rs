@@ -1,11 +1,7 @@
 //! What one invocation may use: the capabilities its action declares,
 //! narrowed to what the caller allows. A grant never exceeds the manifest.
 
-use crate::capability::{
-    Capabilities, Capability, CapabilityNames, Hosts, NotDeclared, ParamError, Paths, Programs,
-    Services, Sysinfo,
-};
-use std::collections::BTreeSet;
+use crate::capability::{Capabilities, Capability, CapabilityNames, NotDeclared, ParamError};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -89,9 +85,7 @@ pub struct GrantSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrantSpecError {
     /// The capability name is unknown.
-    #[error(
-        "`{0}` is not a capability: use one of sysinfo, service-status, service-control, files-read, files-write, programs, network"
-    )]
+    #[error("`{0}` is not a capability: use one of {list}", list = grantable())]
     UnknownCapability(String),
     /// `log` is always granted.
     #[error("`log` is always granted; leave it out")]
@@ -110,6 +104,16 @@ pub enum GrantSpecError {
     /// The grant exceeds the manifest.
     #[error(transparent)]
     NotDeclared(#[from] NotDeclared),
+}
+
+/// The capabilities a grant may name (all but `log`), comma-separated.
+fn grantable() -> String {
+    Capability::ALL
+        .into_iter()
+        .filter(|c| *c != Capability::Log)
+        .map(Capability::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl FromStr for GrantSpec {
@@ -165,7 +169,7 @@ impl GrantSpec {
                     .into());
                 };
                 let one = CapabilityNames::empty().with(spec.capability);
-                requested = merge(requested, declared.only(one));
+                requested = requested.union(declared.only(one));
                 continue;
             };
             if parameters.iter().any(String::is_empty) {
@@ -175,80 +179,16 @@ impl GrantSpec {
                 ));
             }
             let capability = spec.capability;
-            let parse_error = |error| GrantSpecError::Parameter { capability, error };
-            let mut one = Capabilities::default();
-            match capability {
-                Capability::Log => return Err(GrantSpecError::Log),
-                Capability::Sysinfo => {
-                    return Err(GrantSpecError::Shape(
-                        capability,
-                        "sysinfo takes no parameters",
-                    ));
-                }
-                Capability::ServiceStatus | Capability::ServiceControl => {
-                    let services = parse_all(parameters).map_err(parse_error)?;
-                    let services = Some(Services { services });
-                    if capability == Capability::ServiceStatus {
-                        one.service_status = services;
-                    } else {
-                        one.service_control = services;
-                    }
-                }
-                Capability::FilesRead | Capability::FilesWrite => {
-                    let paths = Some(Paths {
-                        paths: parse_all(parameters).map_err(parse_error)?,
-                    });
-                    if capability == Capability::FilesRead {
-                        one.files_read = paths;
-                    } else {
-                        one.files_write = paths;
-                    }
-                }
-                Capability::Programs => {
-                    one.programs = Some(Programs {
-                        programs: parse_all(parameters).map_err(parse_error)?,
-                    });
-                }
-                Capability::Network => {
-                    one.network = Some(Hosts {
-                        hosts: parse_all(parameters).map_err(parse_error)?,
-                    });
-                }
+            if capability == Capability::Log {
+                return Err(GrantSpecError::Log);
             }
-            requested = merge(requested, one);
+            let one = Capabilities::default()
+                .with_parameters(capability, parameters)
+                .map_err(|error| GrantSpecError::Parameter { capability, error })?;
+            requested = requested.union(one);
         }
         Ok(Grant::exactly(declared, requested)?)
     }
-}
-
-fn parse_all<T: FromStr<Err = ParamError> + Ord>(
-    texts: &[String],
-) -> Result<BTreeSet<T>, ParamError> {
-    texts.iter().map(|t| t.parse()).collect()
-}
-
-/// `a` with the capabilities of `b` added (parameters unioned).
-fn merge(mut a: Capabilities, b: Capabilities) -> Capabilities {
-    fn union<T: Ord + Clone>(a: &mut BTreeSet<T>, b: &BTreeSet<T>) {
-        a.extend(b.iter().cloned());
-    }
-    a.sysinfo = a.sysinfo.or(b.sysinfo.map(|_| Sysinfo {}));
-    macro_rules! merge_field {
-        ($field:ident, $list:ident) => {
-            match (&mut a.$field, b.$field) {
-                (Some(x), Some(y)) => union(&mut x.$list, &y.$list),
-                (None, Some(y)) => a.$field = Some(y),
-                _ => {}
-            }
-        };
-    }
-    merge_field!(service_status, services);
-    merge_field!(service_control, services);
-    merge_field!(files_read, paths);
-    merge_field!(files_write, paths);
-    merge_field!(programs, programs);
-    merge_field!(network, hosts);
-    a
 }
 
 #[cfg(test)]

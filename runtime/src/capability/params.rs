@@ -12,6 +12,13 @@ use std::str::FromStr;
 #[error("{0}")]
 pub struct ParamError(String);
 
+impl ParamError {
+    /// A refusal saying `why`.
+    pub(crate) fn new(why: impl Into<String>) -> ParamError {
+        ParamError(why.into())
+    }
+}
+
 /// Unit types a service name may have.
 const UNIT_SUFFIXES: &[&str] = &[
     ".service", ".socket", ".timer", ".target", ".path", ".mount",

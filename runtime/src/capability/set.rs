@@ -1,7 +1,7 @@
 //! A set of capabilities with their parameters: what a manifest declares, what
 //! a scope allows, and what an invocation is granted are all this one type.
 
-use super::params::{HostPort, PathPrefix, ProgramPath, ServiceName};
+use super::params::{HostPort, ParamError, PathPrefix, ProgramPath, ServiceName};
 use super::{Capability, CapabilityNames};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeSet;
@@ -46,7 +46,7 @@ pub struct Capabilities {
 }
 
 /// `sysinfo` takes no parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sysinfo {}
 
@@ -100,6 +100,141 @@ where
     Ok(set)
 }
 
+/// What a capability's parameters are, whatever their kind: how they read
+/// from text (a grant on the command line), how two sets of them meet, and
+/// whether one lies within them. Each parameter type of a capability
+/// implements it; [`Capabilities`] needs nothing else to handle it.
+pub trait Parameters: Clone + Sized {
+    /// The parameters as text; empty for a capability that takes none.
+    fn texts(&self) -> Vec<String>;
+    /// Parameters read from text, as `capability=a,b` names them.
+    fn parse(texts: &[String]) -> Result<Self, ParamError>;
+    /// What both allow; `None` when they do not meet at all.
+    fn meet(&self, other: &Self) -> Option<Self>;
+    /// Both together.
+    #[must_use]
+    fn union(self, other: Self) -> Self;
+    /// Whether the parameter `text` lies within these.
+    fn allows(&self, text: &str) -> bool {
+        self.texts().iter().any(|t| t == text)
+    }
+}
+
+/// A set of parameters of one kind: the shape of every capability with a
+/// list (services, paths, programs, hosts).
+macro_rules! listed {
+    ($ty:ident, $field:ident, $item:ty) => {
+        impl Parameters for $ty {
+            fn texts(&self) -> Vec<String> {
+                self.$field.iter().map(ToString::to_string).collect()
+            }
+
+            fn parse(texts: &[String]) -> Result<Self, ParamError> {
+                let $field = texts
+                    .iter()
+                    .map(|t| t.parse::<$item>())
+                    .collect::<Result<BTreeSet<_>, _>>()?;
+                Ok($ty { $field })
+            }
+
+            fn meet(&self, other: &Self) -> Option<Self> {
+                non_empty_set(&self.$field & &other.$field).map(|$field| $ty { $field })
+            }
+
+            fn union(mut self, other: Self) -> Self {
+                self.$field.extend(other.$field);
+                self
+            }
+        }
+    };
+}
+
+listed!(Services, services, ServiceName);
+listed!(Programs, programs, ProgramPath);
+listed!(Hosts, hosts, HostPort);
+
+impl Parameters for Sysinfo {
+    fn texts(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn parse(_: &[String]) -> Result<Self, ParamError> {
+        Err(ParamError::new("sysinfo takes no parameters"))
+    }
+
+    fn meet(&self, _: &Self) -> Option<Self> {
+        Some(Sysinfo {})
+    }
+
+    fn union(self, _: Self) -> Self {
+        self
+    }
+}
+
+impl Parameters for Paths {
+    fn texts(&self) -> Vec<String> {
+        self.paths.iter().map(ToString::to_string).collect()
+    }
+
+    fn parse(texts: &[String]) -> Result<Self, ParamError> {
+        let paths = texts
+            .iter()
+            .map(|t| t.parse::<PathPrefix>())
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(Paths { paths })
+    }
+
+    /// For nested prefixes, the narrower is kept.
+    fn meet(&self, other: &Self) -> Option<Self> {
+        let mut paths = BTreeSet::new();
+        for x in &self.paths {
+            for y in &other.paths {
+                if x.contains(y) {
+                    paths.insert(y.clone());
+                } else if y.contains(x) {
+                    paths.insert(x.clone());
+                }
+            }
+        }
+        non_empty_set(paths).map(|paths| Paths { paths })
+    }
+
+    fn union(mut self, other: Self) -> Self {
+        self.paths.extend(other.paths);
+        self
+    }
+
+    /// A path lies within a prefix that contains it.
+    fn allows(&self, text: &str) -> bool {
+        text.parse::<PathPrefix>()
+            .is_ok_and(|path| self.paths.iter().any(|prefix| prefix.contains(&path)))
+    }
+}
+
+/// The one list of which field of [`Capabilities`] holds which capability:
+/// `$body` is expanded once for each, with `$cap` the capability and
+/// `$field` its field. (`log` has no field: it is always granted.)
+macro_rules! each_field {
+    ($cap:ident, $field:ident, $body:expr) => {{
+        each_field!(@one Sysinfo, sysinfo, $cap, $field, $body);
+        each_field!(@one ServiceStatus, service_status, $cap, $field, $body);
+        each_field!(@one ServiceControl, service_control, $cap, $field, $body);
+        each_field!(@one FilesRead, files_read, $cap, $field, $body);
+        each_field!(@one FilesWrite, files_write, $cap, $field, $body);
+        each_field!(@one Programs, programs, $cap, $field, $body);
+        each_field!(@one Network, network, $cap, $field, $body);
+    }};
+    (@one $variant:ident, $name:ident, $cap:ident, $field:ident, $body:expr) => {{
+        let $cap = Capability::$variant;
+        macro_rules! $field {
+            ($s:expr) => {
+                $s.$name
+            };
+        }
+        $body;
+    }};
+}
+
 /// A parameter asked for that the manifest does not declare.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} is not declared by the action's manifest")]
@@ -113,39 +248,74 @@ pub struct NotDeclared {
 impl Capabilities {
     /// The capabilities present, plus `log`, which is always granted.
     pub fn names(&self) -> CapabilityNames {
-        let present = [
-            (Capability::Sysinfo, self.sysinfo.is_some()),
-            (Capability::ServiceStatus, self.service_status.is_some()),
-            (Capability::ServiceControl, self.service_control.is_some()),
-            (Capability::FilesRead, self.files_read.is_some()),
-            (Capability::FilesWrite, self.files_write.is_some()),
-            (Capability::Programs, self.programs.is_some()),
-            (Capability::Network, self.network.is_some()),
-        ];
-        present
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(c, _)| c)
-            .chain([Capability::Log])
-            .collect()
+        let mut names = CapabilityNames::empty().with(Capability::Log);
+        each_field!(cap, field, {
+            if field!(self).is_some() {
+                names = names.with(cap);
+            }
+        });
+        names
     }
 
     /// The parameters of `capability`, as text; `None` when it is absent,
     /// empty for a capability without parameters.
     pub fn parameters(&self, capability: Capability) -> Option<Vec<String>> {
-        fn text<T: ToString>(set: &BTreeSet<T>) -> Vec<String> {
-            set.iter().map(T::to_string).collect()
+        if capability == Capability::Log {
+            return Some(Vec::new());
         }
-        match capability {
-            Capability::Log => Some(Vec::new()),
-            Capability::Sysinfo => self.sysinfo.map(|_| Vec::new()),
-            Capability::ServiceStatus => self.service_status.as_ref().map(|s| text(&s.services)),
-            Capability::ServiceControl => self.service_control.as_ref().map(|s| text(&s.services)),
-            Capability::FilesRead => self.files_read.as_ref().map(|p| text(&p.paths)),
-            Capability::FilesWrite => self.files_write.as_ref().map(|p| text(&p.paths)),
-            Capability::Programs => self.programs.as_ref().map(|p| text(&p.programs)),
-            Capability::Network => self.network.as_ref().map(|h| text(&h.hosts)),
-        }
+        let mut texts = None;
+        each_field!(cap, field, {
+            if cap == capability {
+                texts = field!(self).as_ref().map(Parameters::texts);
+            }
+        });
+        texts
+    }
+
+    /// Whether `capability` allows the parameter `text`.
+    fn allows(&self, capability: Capability, text: &str) -> bool {
+        let mut allowed = false;
+        each_field!(cap, field, {
+            if cap == capability {
+                allowed = field!(self).as_ref().is_some_and(|p| p.allows(text));
+            }
+        });
+        allowed
+    }
+
+    /// The capabilities of `self` with `capability` granted with the
+    /// parameters `texts` (added to any it has), or why they do not read.
+    pub fn with_parameters(
+        mut self,
+        capability: Capability,
+        texts: &[String],
+    ) -> Result<Capabilities, ParamError> {
+        let mut result = Err(ParamError::new(format!("{capability} takes no parameters")));
+        each_field!(cap, field, {
+            if cap == capability {
+                result = Parameters::parse(texts).map(|parsed| {
+                    field!(self) = Some(match field!(self).take() {
+                        Some(held) => Parameters::union(held, parsed),
+                        None => parsed,
+                    });
+                });
+            }
+        });
+        result.map(|()| self)
+    }
+
+    /// `self` with everything in `other` added (parameters unioned).
+    #[must_use]
+    pub fn union(mut self, other: Capabilities) -> Capabilities {
+        let mut other = other;
+        each_field!(cap, field, {
+            let _ = cap;
+            field!(self) = match (field!(self).take(), field!(other).take()) {
+                (Some(a), Some(b)) => Some(Parameters::union(a, b)),
+                (a, b) => a.or(b),
+            };
+        });
+        self
     }
 
     /// What both `self` and `other` allow. For path prefixes, the narrower of
@@ -153,23 +323,15 @@ impl Capabilities {
     /// at all is left out.
     #[must_use]
     pub fn intersect(&self, other: &Capabilities) -> Capabilities {
-        Capabilities {
-            sysinfo: self.sysinfo.and(other.sysinfo),
-            service_status: both(&self.service_status, &other.service_status, |a, b| {
-                non_empty_set(&a.services & &b.services).map(|services| Services { services })
-            }),
-            service_control: both(&self.service_control, &other.service_control, |a, b| {
-                non_empty_set(&a.services & &b.services).map(|services| Services { services })
-            }),
-            files_read: both(&self.files_read, &other.files_read, intersect_paths),
-            files_write: both(&self.files_write, &other.files_write, intersect_paths),
-            programs: both(&self.programs, &other.programs, |a, b| {
-                non_empty_set(&a.programs & &b.programs).map(|programs| Programs { programs })
-            }),
-            network: both(&self.network, &other.network, |a, b| {
-                non_empty_set(&a.hosts & &b.hosts).map(|hosts| Hosts { hosts })
-            }),
-        }
+        let mut both = Capabilities::default();
+        each_field!(cap, field, {
+            let _ = cap;
+            field!(both) = match (&field!(self), &field!(other)) {
+                (Some(a), Some(b)) => a.meet(b),
+                _ => None,
+            };
+        });
+        both
     }
 
     /// Checks that everything in `self` lies within `declared`, naming the
@@ -179,25 +341,17 @@ impl Capabilities {
             let Some(asked) = self.parameters(capability) else {
                 continue;
             };
-            let Some(allowed) = declared.parameters(capability) else {
+            if declared.parameters(capability).is_none() {
                 return Err(NotDeclared {
                     capability,
                     what: format!("capability `{capability}`"),
                 });
-            };
-            for parameter in asked {
-                let inside = match capability {
-                    Capability::FilesRead | Capability::FilesWrite => allowed
-                        .iter()
-                        .any(|prefix| is_path_within(&parameter, prefix)),
-                    _ => allowed.contains(&parameter),
-                };
-                if !inside {
-                    return Err(NotDeclared {
-                        capability,
-                        what: format!("`{parameter}` for capability `{capability}`"),
-                    });
-                }
+            }
+            if let Some(parameter) = asked.iter().find(|p| !declared.allows(capability, p)) {
+                return Err(NotDeclared {
+                    capability,
+                    what: format!("`{parameter}` for capability `{capability}`"),
+                });
             }
         }
         Ok(())
@@ -206,61 +360,18 @@ impl Capabilities {
     /// Only the capabilities named in `names`, with their parameters.
     #[must_use]
     pub fn only(&self, names: CapabilityNames) -> Capabilities {
-        let keep = |c: Capability| names.contains(c);
-        Capabilities {
-            sysinfo: self.sysinfo.filter(|_| keep(Capability::Sysinfo)),
-            service_status: self
-                .service_status
-                .clone()
-                .filter(|_| keep(Capability::ServiceStatus)),
-            service_control: self
-                .service_control
-                .clone()
-                .filter(|_| keep(Capability::ServiceControl)),
-            files_read: self
-                .files_read
-                .clone()
-                .filter(|_| keep(Capability::FilesRead)),
-            files_write: self
-                .files_write
-                .clone()
-                .filter(|_| keep(Capability::FilesWrite)),
-            programs: self.programs.clone().filter(|_| keep(Capability::Programs)),
-            network: self.network.clone().filter(|_| keep(Capability::Network)),
-        }
-    }
-}
-
-fn both<T>(a: &Option<T>, b: &Option<T>, meet: impl FnOnce(&T, &T) -> Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => meet(a, b),
-        _ => None,
+        let mut kept = Capabilities::default();
+        each_field!(cap, field, {
+            if names.contains(cap) {
+                field!(kept) = field!(self).clone();
+            }
+        });
+        kept
     }
 }
 
 fn non_empty_set<T>(set: BTreeSet<T>) -> Option<BTreeSet<T>> {
     (!set.is_empty()).then_some(set)
-}
-
-fn intersect_paths(a: &Paths, b: &Paths) -> Option<Paths> {
-    let mut paths = BTreeSet::new();
-    for x in &a.paths {
-        for y in &b.paths {
-            if x.contains(y) {
-                paths.insert(y.clone());
-            } else if y.contains(x) {
-                paths.insert(x.clone());
-            }
-        }
-    }
-    non_empty_set(paths).map(|paths| Paths { paths })
-}
-
-fn is_path_within(path: &str, prefix: &str) -> bool {
-    match (path.parse::<PathPrefix>(), prefix.parse::<PathPrefix>()) {
-        (Ok(path), Ok(prefix)) => prefix.contains(&path),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

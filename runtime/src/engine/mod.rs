@@ -17,6 +17,7 @@ pub use cache::{CacheDirError, CacheSource};
 pub use cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 pub use imports::{BASE_WASI, ForbiddenImport, ImportKind, classify as classify_import};
 pub use sandbox::{EPOCH_TICK, MemoryLimitExceeded, Sandbox};
+pub(crate) use sandbox::{HostData, LinkFn, host as host_of};
 
 use crate::bindings::ActionPre;
 use crate::capability::{Capability, CapabilityNames};

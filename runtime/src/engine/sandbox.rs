@@ -9,7 +9,7 @@
 
 use super::cancel::{CANCEL_CHECK, Cancellation, Cancelled};
 use crate::bindings::salve::action as wit;
-use crate::capability::{Capabilities, Capability, CapabilityNames};
+use crate::capability::{Capabilities, CapabilityNames};
 use crate::grant::Grant;
 use crate::host::HostCtx;
 use crate::host::output::{Output, OutputObserver};
@@ -136,15 +136,20 @@ impl WasiView for StoreState {
 }
 
 /// How the generated bindings reach the host context.
-struct HostData;
+pub(crate) struct HostData;
 
 impl HasData for HostData {
     type Data<'a> = &'a mut HostCtx;
 }
 
-fn host(state: &mut StoreState) -> &mut HostCtx {
+/// The host context of a store: what each capability's interface is linked
+/// to (see [`crate::capability::CapabilitySpec::link`]).
+pub(crate) fn host(state: &mut StoreState) -> &mut HostCtx {
     &mut state.host
 }
+
+/// Adds one capability's interface to a linker.
+pub(crate) type LinkFn = fn(&mut Linker<StoreState>) -> wasmtime::Result<()>;
 
 /// How the WASI io bindings reach the resource table.
 struct IoData;
@@ -195,20 +200,7 @@ pub(crate) fn link(
     // The action world: its shared types, then each granted capability.
     wit::types::add_to_linker::<_, HostData>(linker, host)?;
     for capability in linked.iter() {
-        match capability {
-            Capability::Log => wit::log::add_to_linker::<_, HostData>(linker, host)?,
-            Capability::Sysinfo => wit::sysinfo::add_to_linker::<_, HostData>(linker, host)?,
-            Capability::ServiceStatus => {
-                wit::service_status::add_to_linker::<_, HostData>(linker, host)?;
-            }
-            Capability::ServiceControl => {
-                wit::service_control::add_to_linker::<_, HostData>(linker, host)?;
-            }
-            Capability::FilesRead => wit::files_read::add_to_linker::<_, HostData>(linker, host)?,
-            Capability::FilesWrite => wit::files_write::add_to_linker::<_, HostData>(linker, host)?,
-            Capability::Programs => wit::programs::add_to_linker::<_, HostData>(linker, host)?,
-            Capability::Network => wit::network::add_to_linker::<_, HostData>(linker, host)?,
-        }
+        (capability.spec().link)(linker)?;
     }
     Ok(())
 }
@@ -275,6 +267,7 @@ impl ResourceLimiter for Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capability::Capability;
     use crate::limits::RuntimeLimits;
 
     /// The grant-to-sandbox table: what the manifest declares and the caller

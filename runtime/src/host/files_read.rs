@@ -5,9 +5,21 @@ use super::HostCtx;
 use crate::bindings::salve::action::files_read::{Entry, EntryKind, Host};
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
 use cap_std::fs::OpenOptionsExt as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;
+
+/// What `files-read` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "files-read",
+    class: CapabilityClass::Standard,
+    summary: "read files and list directories under the named paths",
+    link: |linker| {
+        crate::bindings::salve::action::files_read::add_to_linker::<_, HostData>(linker, host_of)
+    },
+};
 
 /// Most bytes one `read` returns, whatever `max-bytes` the guest asks for:
 /// the host allocates the buffer before the guest sees it, so the guest must

@@ -5,8 +5,20 @@ use super::HostCtx;
 use crate::bindings::salve::action::files_write::Host;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
 use cap_std::fs::OpenOptionsExt as _;
 use std::io::Write as _;
+
+/// What `files-write` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "files-write",
+    class: CapabilityClass::Privileged,
+    summary: "write and delete files under the named paths",
+    link: |linker| {
+        crate::bindings::salve::action::files_write::add_to_linker::<_, HostData>(linker, host_of)
+    },
+};
 
 const CAPABILITY: Capability = Capability::FilesWrite;
 

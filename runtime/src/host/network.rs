@@ -6,11 +6,23 @@ use super::HostCtx;
 use crate::bindings::salve::action::network::Host;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::{Capability, HostPort};
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// What `network` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "network",
+    class: CapabilityClass::Privileged,
+    summary: "open TCP connections to the named host:port pairs",
+    link: |linker| {
+        crate::bindings::salve::action::network::add_to_linker::<_, HostData>(linker, host_of)
+    },
+};
 
 /// Most bytes one `exchange` returns, whatever the guest asks for: the host
 /// allocates the buffer, so the guest must not choose its size freely.

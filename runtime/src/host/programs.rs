@@ -7,7 +7,19 @@ use super::process::{self, RunError};
 use crate::bindings::salve::action::programs::{Host, ProgramOutput};
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
 use std::process::Command;
+
+/// What `programs` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "programs",
+    class: CapabilityClass::Privileged,
+    summary: "run the named programs, with bounded time and output",
+    link: |linker| {
+        crate::bindings::salve::action::programs::add_to_linker::<_, HostData>(linker, host_of)
+    },
+};
 
 /// Most bytes kept of each of a program's stdout and stderr; the rest is
 /// discarded and the output marked truncated.

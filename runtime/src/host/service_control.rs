@@ -7,6 +7,20 @@ use super::systemd::ServiceVerb;
 use crate::bindings::salve::action::service_control::Host;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
+
+/// What `service-control` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "service-control",
+    class: CapabilityClass::Privileged,
+    summary: "start, stop and restart the named services",
+    link: |linker| {
+        crate::bindings::salve::action::service_control::add_to_linker::<_, HostData>(
+            linker, host_of,
+        )
+    },
+};
 
 impl HostCtx {
     fn control(&mut self, verb: ServiceVerb, service: &str) -> Result<(), HostError> {

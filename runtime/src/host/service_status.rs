@@ -4,6 +4,20 @@ use super::HostCtx;
 use crate::bindings::salve::action::service_status::{Host, ServiceState};
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::{Capability, ServiceName};
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
+
+/// What `service-status` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "service-status",
+    class: CapabilityClass::Standard,
+    summary: "read the state of the named services",
+    link: |linker| {
+        crate::bindings::salve::action::service_status::add_to_linker::<_, HostData>(
+            linker, host_of,
+        )
+    },
+};
 
 impl HostCtx {
     /// The grant's check for `service-status` and `service-control`: the unit

@@ -15,10 +15,22 @@ use crate::bindings::salve::action::sysinfo::{
     DiskUsage, Host, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
 };
 use crate::bindings::salve::action::types::HostError;
+use crate::capability::{CapabilityClass, CapabilitySpec};
+use crate::engine::{HostData, host_of};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// What `sysinfo` is: its name, class and link. Its checks are below.
+pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
+    name: "sysinfo",
+    class: CapabilityClass::Standard,
+    summary: "read hostname, OS, kernel, uptime, load, memory, disks, network interfaces",
+    link: |linker| {
+        crate::bindings::salve::action::sysinfo::add_to_linker::<_, HostData>(linker, host_of)
+    },
+};
 
 /// How long `disks` waits for the mounts to answer, all together.
 const STATVFS_PATIENCE: Duration = Duration::from_secs(1);
