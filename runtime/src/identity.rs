@@ -86,8 +86,17 @@ impl fmt::Display for PrincipalId {
 pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
-    /// Whether `signature` over `message` was made with this key's private
-    /// half.
+    /// Whether `signature` (64 bytes in base64) over `message` was made with
+    /// this key's private half.
+    pub fn verifies_base64(&self, message: &[u8], signature: &str) -> bool {
+        BASE64
+            .decode(signature)
+            .ok()
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+            .is_some_and(|bytes| self.verifies(message, &Signature::from_bytes(&bytes)))
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
     pub fn verifies(&self, message: &[u8], signature: &Signature) -> bool {
         self.0.verify_strict(message, signature).is_ok()
     }
@@ -207,7 +216,12 @@ impl KeyPair {
         PublicKey(self.signing.verifying_key())
     }
 
-    /// Signs `message`.
+    /// Signs `message`: the signature's 64 bytes in base64.
+    pub fn sign_base64(&self, message: &[u8]) -> String {
+        BASE64.encode(self.sign(message).to_bytes())
+    }
+
+    /// This key's signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
         self.signing.sign(message)
     }

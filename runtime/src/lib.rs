@@ -49,6 +49,8 @@ mod engine;
 #[cfg(feature = "endpoint")]
 pub mod escalation;
 pub mod file_error;
+#[cfg(feature = "endpoint")]
+pub mod fleet;
 pub mod grant;
 pub mod host;
 #[cfg(feature = "endpoint")]

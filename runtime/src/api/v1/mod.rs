@@ -12,6 +12,7 @@
 mod answers;
 mod envelope;
 mod operation;
+mod signed;
 
 pub use answers::{
     Activity, Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, DenialAnswer,
@@ -22,6 +23,7 @@ pub use envelope::{
     StreamEvent, StreamLine,
 };
 pub use operation::Operation;
+pub use signed::{ANSWER_DOMAIN, AnswerError, ReplyPayload, SignedReply};
 
 /// The contract's version, the first segment of every route (`/v1/...`).
 pub const VERSION: &str = "v1";

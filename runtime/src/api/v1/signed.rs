@@ -1,0 +1,187 @@
+//! Answers signed by the endpoint, for transports that do not vouch for it
+//! (the fleet's broker): a client checks the signature against the key the
+//! fleet inventory gives for the endpoint it asked, and that the answer is
+//! to the very request it sent.
+
+use super::envelope::Reply;
+use crate::digest::Sha256Digest;
+use crate::identity::{KeyPair, PublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What an endpoint's answer signature covers, before the payload's bytes.
+pub const ANSWER_DOMAIN: &[u8] = b"salve answer v1\0";
+
+/// An answer as it travels: the payload's bytes and the endpoint's
+/// signature of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedReply {
+    /// The [`ReplyPayload`]'s JSON bytes, in base64.
+    pub payload: String,
+    /// The endpoint's ed25519 signature over [`ANSWER_DOMAIN`] and the
+    /// payload's bytes, in base64.
+    pub signature: String,
+}
+
+/// What a signed answer says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyPayload<T> {
+    /// The endpoint that answers.
+    pub endpoint: String,
+    /// The sha256 of the request it answers, as the bytes were received.
+    pub request: Sha256Digest,
+    /// The answer.
+    pub reply: Reply<T>,
+}
+
+/// Why a signed answer is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// It is not a signed answer.
+    #[error("the answer from `{endpoint}` is malformed: {why}")]
+    Malformed {
+        /// The endpoint asked.
+        endpoint: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The signature is not the endpoint's.
+    #[error(
+        "the answer for `{0}` is not signed by that endpoint's key in the fleet inventory: it was forged or changed on the way"
+    )]
+    BadSignature(String),
+    /// Signed by another endpoint.
+    #[error("asked `{asked}`, but the answer is from `{answered}`")]
+    WrongEndpoint {
+        /// The endpoint asked.
+        asked: String,
+        /// The one that signed.
+        answered: String,
+    },
+    /// An answer to another request (a replayed answer).
+    #[error("the answer from `{0}` is to another request: an old answer replayed")]
+    WrongRequest(String),
+}
+
+impl SignedReply {
+    /// `reply`, signed by `endpoint` with `key`, as the answer to the
+    /// request whose bytes hash to `request`.
+    pub fn sign<T: Serialize>(
+        key: &KeyPair,
+        endpoint: &str,
+        request: Sha256Digest,
+        reply: &Reply<T>,
+    ) -> Result<SignedReply, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Outgoing<'a, T> {
+            endpoint: &'a str,
+            request: Sha256Digest,
+            reply: &'a Reply<T>,
+        }
+        let payload = serde_json::to_vec(&Outgoing {
+            endpoint,
+            request,
+            reply,
+        })?;
+        let mut message = ANSWER_DOMAIN.to_vec();
+        message.extend_from_slice(&payload);
+        Ok(SignedReply {
+            payload: BASE64.encode(&payload),
+            signature: key.sign_base64(&message),
+        })
+    }
+
+    /// The reply, once the signature verifies with `key` (the inventory's
+    /// for `endpoint`) and the payload names `endpoint` and `request`.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        key: &PublicKey,
+        request: Sha256Digest,
+    ) -> Result<Reply<T>, AnswerError> {
+        let malformed = |why: String| AnswerError::Malformed {
+            endpoint: endpoint.to_string(),
+            why,
+        };
+        let payload = BASE64
+            .decode(&self.payload)
+            .map_err(|e| malformed(format!("the payload is not base64: {e}")))?;
+        let mut message = ANSWER_DOMAIN.to_vec();
+        message.extend_from_slice(&payload);
+        if !key.verifies_base64(&message, &self.signature) {
+            return Err(AnswerError::BadSignature(endpoint.to_string()));
+        }
+        let payload: ReplyPayload<T> = serde_json::from_slice(&payload)
+            .map_err(|e| malformed(format!("the signed payload cannot be read: {e}")))?;
+        if payload.endpoint != endpoint {
+            return Err(AnswerError::WrongEndpoint {
+                asked: endpoint.to_string(),
+                answered: payload.endpoint,
+            });
+        }
+        if payload.request != request {
+            return Err(AnswerError::WrongRequest(endpoint.to_string()));
+        }
+        Ok(payload.reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1::ErrorBody;
+
+    fn reply() -> Reply<u32> {
+        Reply::Result(7)
+    }
+
+    #[test]
+    fn a_signed_answer_opens_only_for_its_endpoint_key_and_request() {
+        let key = KeyPair::generate().unwrap();
+        let other = KeyPair::generate().unwrap();
+        let request = Sha256Digest::of(b"request");
+        let signed = SignedReply::sign(&key, "pc-1", request, &reply()).unwrap();
+        assert!(matches!(
+            signed.open::<u32>("pc-1", &key.public(), request),
+            Ok(Reply::Result(7))
+        ));
+        assert_eq!(
+            signed
+                .open::<u32>("pc-1", &other.public(), request)
+                .unwrap_err(),
+            AnswerError::BadSignature("pc-1".into())
+        );
+        assert!(matches!(
+            signed.open::<u32>("pc-2", &key.public(), request),
+            Err(AnswerError::WrongEndpoint { .. })
+        ));
+        assert_eq!(
+            signed
+                .open::<u32>("pc-1", &key.public(), Sha256Digest::of(b"another"))
+                .unwrap_err(),
+            AnswerError::WrongRequest("pc-1".into())
+        );
+        // A changed payload no longer verifies.
+        let mut changed = signed.clone();
+        let forged = SignedReply::sign(
+            &other,
+            "pc-1",
+            request,
+            &Reply::<u32>::Error(ErrorBody {
+                code: "x".into(),
+                message: "y".into(),
+            }),
+        )
+        .unwrap();
+        changed.payload = forged.payload;
+        assert_eq!(
+            changed
+                .open::<u32>("pc-1", &key.public(), request)
+                .unwrap_err(),
+            AnswerError::BadSignature("pc-1".into())
+        );
+    }
+}
