@@ -62,7 +62,7 @@ pub struct InventoryFile {
 pub enum InventoryError {
     /// The file cannot be read or written.
     #[error(transparent)]
-    File(#[from] FileError),
+    File(Box<FileError>),
     /// It is not an inventory.
     #[error("{path}: not a fleet inventory: {why}")]
     Malformed {
@@ -81,8 +81,8 @@ pub enum InventoryError {
     UntrustedSigner {
         /// The file.
         path: String,
-        /// Who signed it.
-        by: PublicKey,
+        /// Who signed it (the key).
+        by: String,
     },
     /// The signature does not verify: the file changed after signing.
     #[error("{0}: the inventory's signature does not verify: it was changed after it was signed")]
@@ -95,6 +95,12 @@ pub enum InventoryError {
         "`{0}` is not in the fleet inventory: its answers cannot be checked (a fleet admin adds it with `salve fleet inventory add`)"
     )]
     UnknownEndpoint(String),
+}
+
+impl From<FileError> for InventoryError {
+    fn from(error: FileError) -> InventoryError {
+        InventoryError::File(Box::new(error))
+    }
 }
 
 /// A verified inventory: endpoint names and their keys.
@@ -129,7 +135,7 @@ impl Inventory {
         if !admins.contains(&signature.by) {
             return Err(InventoryError::UntrustedSigner {
                 path: shown,
-                by: signature.by,
+                by: signature.by.to_string(),
             });
         }
         if !signature
