@@ -114,6 +114,11 @@ pub enum Command {
         operation: String,
     },
 
+    /// The fleet: endpoints reached through a NATS broker (for fleet
+    /// admins).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+
     /// Policy files (for administrators).
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -268,12 +273,106 @@ pub struct ClientArgs {
     /// Your principal id; defaults to the one in the key file.
     #[arg(long, value_name = "ID", global = true)]
     pub principal: Option<String>,
+    /// The endpoint to ask (its name). Over the socket or TLS it defaults to
+    /// the one the service runs; over the fleet it is needed.
+    #[arg(long, value_name = "NAME", env = "SALVE_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Print the service's answer as JSON.
     #[arg(long, global = true)]
     pub json: bool,
     /// The flag that names the key file, for messages.
     #[arg(skip = "--key")]
     pub key_flag: &'static str,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The fleet inventory: the endpoints' names and the keys their answers
+    /// are signed with, signed by a fleet admin. Clients check every answer
+    /// through the broker against it.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Add an endpoint (or change its key). The inventory must be signed
+    /// again afterwards.
+    ///
+    /// The key is the endpoint's: `audit_key` in its `/v1/health`, printed
+    /// by `salve serve` as the key its checkpoints are signed by.
+    Add {
+        /// The inventory file (made if there is none).
+        #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY")]
+        inventory: PathBuf,
+        /// The endpoint's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The endpoint's public key, `ed25519:…`.
+        #[arg(long, value_name = "KEY")]
+        key: String,
+    },
+    /// Remove an endpoint. The inventory must be signed again afterwards.
+    Remove {
+        /// The inventory file.
+        #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY")]
+        inventory: PathBuf,
+        /// The endpoint's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List the endpoints, and who signed the list.
+    List {
+        /// The inventory file.
+        #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY")]
+        inventory: PathBuf,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign the inventory with the fleet admin's key.
+    Sign {
+        /// The inventory file.
+        #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY")]
+        inventory: PathBuf,
+        /// The fleet admin's key file (from `salve keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+}
+
+/// How to reach endpoints through the fleet's NATS broker instead.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Reach the endpoint through the fleet's broker: its NATS URL(s),
+    /// comma-separated (`nats://host:4222`, `tls://host:4222`).
+    #[arg(long, value_name = "URL", env = "SALVE_FLEET", global = true)]
+    pub fleet: Option<String>,
+    /// The broker user you connect as.
+    #[arg(long, value_name = "NAME", env = "SALVE_FLEET_USER", global = true)]
+    pub fleet_user: Option<String>,
+    /// A file holding that user's password (not the password itself: it
+    /// would show in the process list).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SALVE_FLEET_PASSWORD_FILE",
+        global = true
+    )]
+    pub fleet_password_file: Option<PathBuf>,
+    /// The fleet inventory: the endpoints' names and keys, signed by a
+    /// fleet admin (`salve fleet inventory`).
+    #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY", global = true)]
+    pub inventory: Option<PathBuf>,
+    /// The fleet admin's public key (`ed25519:…`) the inventory must be
+    /// signed with.
+    #[arg(long, value_name = "KEY", env = "SALVE_FLEET_ADMIN_KEY", global = true)]
+    pub fleet_admin_key: Option<String>,
+    /// The broker's CA certificate (PEM), for `tls://` URLs.
+    #[arg(long, value_name = "FILE", env = "SALVE_FLEET_CA", global = true)]
+    pub fleet_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -287,9 +386,6 @@ pub struct RequestArgs {
     /// The request category (the policy says which justify remote access).
     #[arg(long, default_value = "incident")]
     pub category: String,
-    /// The endpoint; defaults to the one the service runs.
-    #[arg(long)]
-    pub endpoint: Option<String>,
     /// Who will work in the session; defaults to you.
     #[arg(long)]
     pub technician: Option<String>,
@@ -617,6 +713,8 @@ impl LogArgs {
             pin: self.pin.clone(),
             key: self.key_file.clone(),
             principal: None,
+            endpoint: None,
+            fleet: FleetArgs::default(),
             json: false,
             key_flag: "--key-file",
         }

@@ -26,7 +26,26 @@ pub enum Target {
     Unix(PathBuf),
     /// Its TLS address, and the certificate fingerprint to expect.
     Tls { address: String, pin: Sha256Digest },
+    /// Through the fleet's broker.
+    Fleet(Box<FleetTarget>),
 }
+
+/// An endpoint reached through the fleet's NATS broker: how to connect, and
+/// the inventory its answers are checked against.
+#[derive(Debug, Clone)]
+pub struct FleetTarget {
+    /// The broker's URL(s), comma-separated.
+    pub servers: String,
+    /// The user and password to connect with, if the broker asks.
+    pub login: Option<(String, String)>,
+    /// The broker's CA certificate, for `tls://`.
+    pub ca: Option<PathBuf>,
+    /// The endpoints' keys.
+    pub inventory: salve::fleet::Inventory,
+}
+
+/// How long an endpoint has to answer through the broker.
+const FLEET_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// An error answer from the service.
 #[derive(Debug)]
@@ -75,6 +94,15 @@ impl Client {
             target,
             signer,
             endpoint: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The same client, asking the endpoint named `name` (not asking the
+    /// service which it is).
+    pub fn for_endpoint(self, name: String) -> Client {
+        Client {
+            endpoint: tokio::sync::OnceCell::new_with(Some(name)),
+            ..self
         }
     }
 
@@ -129,6 +157,9 @@ impl Client {
                     .map_err(|e| unreachable(format!("TLS with {address} failed"), e))?;
                 send(stream, request).await
             }
+            Target::Fleet(_) => Err(anyhow!(
+                "this is asked of the service itself (its health, or the end user's routes, which are local only), not carried over the fleet"
+            )),
         }
     }
 
@@ -165,6 +196,9 @@ impl Client {
     /// Signs `operation` with the user's key and sends it.
     pub async fn operation(&self, operation: &Operation) -> anyhow::Result<Answered> {
         let body = self.signed(operation).await?;
+        if let Target::Fleet(fleet) = &self.target {
+            return fleet_request(fleet, self.endpoint().await?, body).await;
+        }
         self.call(Method::POST, "/v1/requests", Some(body)).await
     }
 
@@ -183,6 +217,11 @@ impl Client {
         mut each: impl FnMut(&StreamEvent),
     ) -> anyhow::Result<Answered> {
         let body = self.signed(operation).await?;
+        if matches!(self.target, Target::Fleet(_)) {
+            return Err(anyhow!(
+                "following an invocation's output as it is written is not carried over the fleet yet: invoke without --follow (the output comes with the answer), or reach the endpoint over TLS"
+            ));
+        }
         let response = self.send(Method::POST, "/v1/stream", Some(body)).await?;
         let status = response.status().as_u16();
         if status != 200 {
@@ -252,6 +291,82 @@ impl Client {
                 )
             })),
         }
+    }
+}
+
+/// Connects to the fleet's broker.
+pub async fn fleet_connect(fleet: &FleetTarget) -> anyhow::Result<async_nats::Client> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name("salve-cli")
+        .connection_timeout(std::time::Duration::from_secs(10));
+    if let Some((user, password)) = &fleet.login {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(ca) = &fleet.ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    options.connect(fleet.servers.as_str()).await.map_err(|e| {
+        unreachable(
+            format!("cannot reach the fleet's broker at {}", fleet.servers),
+            e,
+        )
+    })
+}
+
+/// Sends the signed request `body` to `endpoint` through the broker and
+/// checks its answer: signed by that endpoint's key in the inventory, and an
+/// answer to this very request.
+async fn fleet_request(
+    fleet: &FleetTarget,
+    endpoint: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Answered> {
+    let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
+    let key = *fleet.inventory.key_of(endpoint)?;
+    let digest = Sha256Digest::of(&body);
+    let client = fleet_connect(fleet).await?;
+    let subject = salve::fleet::request_subject(&name);
+    let answer = tokio::time::timeout(FLEET_PATIENCE, client.request(subject, body.into())).await;
+    let message = match answer {
+        Err(_) => {
+            return Err(ApiError {
+                status: 504,
+                code: "endpoint-timeout".to_string(),
+                message: format!(
+                    "endpoint `{endpoint}` did not answer within {} s through the fleet's broker",
+                    FLEET_PATIENCE.as_secs()
+                ),
+            }
+            .into());
+        }
+        Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
+            return Err(ApiError {
+                status: 503,
+                code: "endpoint-offline".to_string(),
+                message: format!(
+                    "endpoint `{endpoint}` is not connected to the fleet's broker now: nothing was sent to it"
+                ),
+            }
+            .into());
+        }
+        Ok(Err(error)) => {
+            return Err(unreachable(
+                format!("the request to `{endpoint}` through the broker failed"),
+                error,
+            ));
+        }
+        Ok(Ok(message)) => message,
+    };
+    let signed: salve::api::v1::SignedReply = serde_json::from_slice(&message.payload)
+        .with_context(|| format!("the answer from `{endpoint}` is not a signed answer"))?;
+    match signed.open::<Box<RawValue>>(endpoint, &key, digest)? {
+        (_, Reply::Result(answer)) => Ok(Answered(answer)),
+        (status, Reply::Error(error)) => Err(ApiError {
+            status,
+            code: error.code,
+            message: error.message,
+        }
+        .into()),
     }
 }
 

@@ -7,6 +7,7 @@ mod catalog;
 mod client;
 mod demo;
 mod exit;
+mod fleet;
 mod identity;
 mod output;
 mod people;
@@ -18,7 +19,7 @@ mod serve;
 mod setup;
 
 use args::{
-    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand,
+    ActionCommand, AuditCommand, CatalogCommand, Cli, Command, EscalationCommand, FleetCommand,
     InvocationCommand, PolicyCommand, ReportCommand, SessionCommand, SignRole,
 };
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
@@ -165,6 +166,7 @@ fn main() -> ExitCode {
             Ok(exit::Exit::Success)
         }
         Command::Demo(args) => demo::demo(&args),
+        Command::Fleet(FleetCommand::Inventory(command)) => fleet::inventory(command),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
             key,

@@ -2,9 +2,9 @@
 //! escalations. Every request is signed with the user's key; `--json`
 //! prints the service's answer as it is.
 
-use crate::args::{ClientArgs, CloseArgs, RequestArgs};
+use crate::args::{ClientArgs, CloseArgs, FleetArgs, RequestArgs};
 use crate::client::Answered;
-use crate::client::{Client, Target};
+use crate::client::{Client, FleetTarget, Target};
 use crate::exit::{CliResult, Exit, ExitWith, Failure};
 use crate::identity::key_principal;
 use crate::run::read_input;
@@ -34,6 +34,15 @@ fn usage<T>(result: Result<T, String>) -> Result<T, Failure> {
 
 pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
     let target = match (&args.url, &args.pin) {
+        _ if args.fleet.fleet.is_some() => {
+            if args.url.is_some() || args.pin.is_some() {
+                return Err(anyhow!(
+                    "--fleet reaches the endpoint through the broker; --url and --pin reach it directly: give one or the other"
+                ))
+                .exit_with(Exit::Usage);
+            }
+            Target::Fleet(Box::new(fleet_target(&args.fleet)?))
+        }
         (Some(url), Some(pin)) => {
             let address = usage(tls_address(url))?;
             let pin = usage(
@@ -73,7 +82,61 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
         }
         None => None,
     };
-    Ok(Client::new(target, signer))
+    if let (Target::Fleet(fleet), Some(name)) = (&target, &args.endpoint) {
+        // An endpoint whose answers cannot be checked is not asked.
+        fleet.inventory.key_of(name).exit_with(Exit::Usage)?;
+    }
+    let fleet = matches!(target, Target::Fleet(_));
+    let client = Client::new(target, signer);
+    Ok(match &args.endpoint {
+        Some(name) => client.for_endpoint(name.clone()),
+        None if fleet => {
+            return Err(anyhow!(
+                "--fleet needs --endpoint NAME (or SALVE_ENDPOINT): which endpoint of the fleet to ask"
+            ))
+            .exit_with(Exit::Usage);
+        }
+        None => client,
+    })
+}
+
+/// The broker to connect to and the inventory to check answers against,
+/// from `--fleet` and the options beside it.
+fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
+    let servers = args.fleet.clone().unwrap_or_default();
+    let login = match (&args.fleet_user, &args.fleet_password_file) {
+        (Some(user), Some(file)) => {
+            let password = std::fs::read_to_string(file)
+                .with_context(|| format!("--fleet-password-file {}", file.display()))
+                .exit_with(Exit::Usage)?;
+            Some((
+                user.clone(),
+                password.trim_end_matches(['\n', '\r']).to_string(),
+            ))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(anyhow!(
+                "--fleet-user and --fleet-password-file go together: the broker user and the file holding its password"
+            ))
+            .exit_with(Exit::Usage);
+        }
+    };
+    let (Some(inventory), Some(admin)) = (&args.inventory, &args.fleet_admin_key) else {
+        return Err(anyhow!(
+            "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed"
+        ))
+        .exit_with(Exit::Usage);
+    };
+    let admin: salve::identity::PublicKey =
+        usage(admin.parse().map_err(|e| format!("--fleet-admin-key: {e}")))?;
+    let inventory = salve::fleet::Inventory::load(inventory, &[admin]).exit_with(Exit::Usage)?;
+    Ok(FleetTarget {
+        servers,
+        login,
+        ca: args.fleet_ca.clone(),
+        inventory,
+    })
 }
 
 /// `host:port` from `--url`, which may be written `https://host:port/`.
@@ -286,7 +349,7 @@ pub fn request(args: &RequestArgs) -> CliResult {
         },
     };
     let session = block(async {
-        let endpoint = match &args.endpoint {
+        let endpoint = match &args.client.endpoint {
             Some(endpoint) => endpoint.clone(),
             None => client.health().await?.endpoint,
         };

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use salve::api::v1::{
-    Activity, ActivityRequest, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus,
+    Activity, ActivityRequest, Answer, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus,
     InvokeAnswer, Operation, Reply, StreamEvent, StreamLine,
 };
 use salve::audit::{Kind, Record};
@@ -38,6 +38,8 @@ pub enum Peer {
     Local(ConsentingUser),
     /// A remote client over TLS.
     Remote(std::net::SocketAddr),
+    /// A request carried by the fleet's broker (its URL).
+    Broker(String),
 }
 
 impl Peer {
@@ -47,6 +49,7 @@ impl Peer {
         match self {
             Peer::Local(user) => RequestSource::local(user.uid, user.name.clone()).to_string(),
             Peer::Remote(address) => address.to_string(),
+            Peer::Broker(server) => format!("fleet:{server}"),
         }
     }
 }
@@ -62,6 +65,8 @@ pub struct Api {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub fingerprint: Option<String>,
+    /// The link to the fleet's broker, for an endpoint on a fleet.
+    pub fleet: Option<Arc<super::fleet::FleetLink>>,
 }
 
 /// A JSON error answer.
@@ -161,6 +166,7 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
             mean_sync_us: per_sync(syncs.time.as_secs_f64() * 1e6),
         },
         tls_fingerprint: api.fingerprint.clone(),
+        fleet_connected: api.fleet.as_ref().map(|link| link.connected()),
     });
     (status, answer).into_response()
 }
@@ -176,6 +182,13 @@ async fn refused(
     code: &str,
     message: String,
 ) -> Response {
+    log_refused(api, peer, code, &message).await;
+    error(status, code, message)
+}
+
+/// Logs a request refused before it could be authenticated.
+async fn log_refused(api: &Api, peer: &Peer, code: &str, message: &str) {
+    let message = message.to_string();
     let mut record = Record::event(Kind::RequestRefused);
     record.endpoint = Some(api.endpoint.id().to_string());
     record.decision = Some("refused".to_string());
@@ -189,7 +202,70 @@ async fn refused(
         Err(error) => tracing::error!(%error, code, "cannot log a refused request"),
     }
     tracing::info!(code, ?peer, "request refused: {message}");
-    error(status, code, message)
+}
+
+/// A signed request's bytes, as another transport (the fleet) carries
+/// them, answered as `/v1/requests` answers them: the HTTP status it would
+/// have, and the reply. Refusals are logged as over HTTP.
+pub async fn answer_bytes(api: &Arc<Api>, peer: &Peer, bytes: &[u8]) -> (u16, Reply<Answer>) {
+    let refusal = |status: StatusCode, code: &str, message: String| {
+        (
+            status.as_u16(),
+            Reply::Error(ErrorBody {
+                code: code.to_string(),
+                message,
+            }),
+        )
+    };
+    if bytes.len() > api.max_body_bytes {
+        let message = format!(
+            "the request is larger than this endpoint takes ({} bytes)",
+            api.max_body_bytes
+        );
+        log_refused(api, peer, "body-too-large", &message).await;
+        return refusal(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", message);
+    }
+    let signed: SignedRequest = match serde_json::from_slice(bytes) {
+        Ok(signed) => signed,
+        Err(e) => {
+            let message = format!(
+                "the message is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
+            );
+            log_refused(api, peer, "malformed-request", &message).await;
+            return refusal(StatusCode::BAD_REQUEST, "malformed-request", message);
+        }
+    };
+    let (endpoint, counted) = (api.endpoint.clone(), api.clone());
+    let source = peer.source();
+    let answer = tokio::task::spawn_blocking(move || {
+        let (who, operation) = match endpoint.authenticate_from::<Operation>(&signed, Some(&source))
+        {
+            Ok(opened) => opened,
+            Err(refused) => return Some(Err(refused)),
+        };
+        let _permit = permit(&counted)?;
+        Some(endpoint.execute(&who, operation))
+    })
+    .await;
+    match answer {
+        Ok(Some(Ok(answer))) => (200, Reply::Result(answer)),
+        Ok(Some(Err(refused))) => {
+            refusal(status_of(refused.kind()), refused.code(), message(&refused))
+        }
+        Ok(None) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the endpoint is at its concurrency limit: try again shortly".to_string(),
+        ),
+        Err(join) => {
+            tracing::error!(error = %join, "a request handler failed");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request failed inside the service; it is logged".to_string(),
+            )
+        }
+    }
 }
 
 /// Reads a body of at most `max_body_bytes` within `body_timeout`; a body
@@ -537,7 +613,7 @@ async fn local_request<T: DeserializeOwned>(
 ) -> Result<(ConsentingUser, T), Response> {
     let user = match peer {
         Peer::Local(user) => user.clone(),
-        Peer::Remote(_) => {
+        Peer::Remote(_) | Peer::Broker(_) => {
             return Err(refused(
                 api,
                 peer,

@@ -67,6 +67,24 @@ pub struct Config {
     /// manifest asks.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[fleet]`: the broker this endpoint dials out to, if any.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// `[fleet]`: the NATS broker the endpoint connects out to, and answers
+/// signed requests on (`salve.v1.ep.<endpoint>.req`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FleetConfig {
+    /// The broker's URLs (`nats://host:4222`, `tls://host:4222`): tried in
+    /// turn, and again, for as long as the service runs.
+    pub servers: Vec<String>,
+    /// The broker user this endpoint connects as.
+    pub user: Option<String>,
+    /// The file holding that user's password.
+    pub password_file: Option<PathBuf>,
+    /// The broker's CA certificate (PEM), for `tls://` URLs.
+    pub ca: Option<PathBuf>,
 }
 
 /// `[limits]`: the most any invocation may have. A manifest's own `[limits]`

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 mod connection;
+mod fleet;
 mod tls;
 
 use crate::exit::{CliResult, Exit, ExitWith};
@@ -318,6 +319,10 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         body_timeout: Duration::from_secs(config.request_timeout_seconds),
         fingerprint: fingerprint.clone(),
         busy_refused: AtomicU64::new(0),
+        fleet: config
+            .fleet
+            .as_ref()
+            .map(|_| Arc::new(fleet::FleetLink::default())),
     });
     let router = api::router(api.clone());
     let recovery = {
@@ -382,6 +387,21 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         connection::Connections::new("local socket", config.max_connections, send_timeout);
 
     let mut tasks = tokio::task::JoinSet::new();
+    if let (Some(fleet_config), Some(link)) = (&config.fleet, &api.fleet) {
+        let key = Arc::new(endpoint_key(&config.data_dir.join("endpoint.key"))?);
+        let client = fleet::connect(fleet_config, endpoint.id(), link.clone()).await?;
+        let servers = fleet_config.servers.join(",");
+        println!(
+            "  fleet         {servers} (salve.v1.ep.{}.req)",
+            endpoint.id()
+        );
+        let (api, stop) = (api.clone(), stop.clone());
+        tasks.spawn(async move {
+            if let Err(error) = fleet::answer(api, key, client, servers, stop).await {
+                tracing::error!(error = %format!("{error:#}"), "the fleet's requests are not answered");
+            }
+        });
+    }
     {
         let (router, graceful, builder, connections, mut stop) = (
             router.clone(),

@@ -152,6 +152,31 @@ pub fn stage_with(salve: &Path, extra: &str) -> Service {
 /// A staged endpoint whose policy has these `[settings]` (TOML lines), and
 /// whose `salve.toml` ends with `extra`.
 pub fn stage_with_policy(salve: &Path, extra: &str, settings: &str) -> Service {
+    let keys = PEOPLE
+        .iter()
+        .map(|(id, _)| (id.to_string(), KeyPair::generate().unwrap()))
+        .collect();
+    stage_as(salve, "pc-test", keys, extra, settings)
+}
+
+/// The people of every staged endpoint, each with a new key.
+#[allow(dead_code)]
+pub fn people() -> BTreeMap<String, KeyPair> {
+    PEOPLE
+        .iter()
+        .map(|(id, _)| (id.to_string(), KeyPair::generate().unwrap()))
+        .collect()
+}
+
+/// A staged endpoint named `endpoint`, whose people have these `keys`, its
+/// policy these `[settings]` and its `salve.toml` ending with `extra`.
+pub fn stage_as(
+    salve: &Path,
+    endpoint: &str,
+    keys: BTreeMap<String, KeyPair>,
+    extra: &str,
+    settings: &str,
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let mut policy = format!("schema = 1\n\n[settings]\n{settings}\n");
     policy.push_str(
@@ -180,11 +205,9 @@ unless { context.category == "incident" };
 """
 "#,
     );
-    let mut keys = BTreeMap::new();
     for (id, role) in PEOPLE {
-        let key = KeyPair::generate().unwrap();
+        let key = &keys[*id];
         policy.push_str(&format!("\n[[principals]]\nid = \"{id}\"\nname = \"{id}\"\nroles = [\"{role}\"]\npublic-key = \"{}\"\n", key.public()));
-        keys.insert(id.to_string(), key);
     }
     std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let board = KeyPair::generate().unwrap();
@@ -231,7 +254,7 @@ unless { context.category == "incident" };
         .port();
     std::fs::write(
         dir.path().join("salve.toml"),
-        format!("endpoint = \"pc-test\"\ndata-dir = \"data\"\nsocket = \"data/salve.sock\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
+        format!("endpoint = \"{endpoint}\"\ndata-dir = \"data\"\nsocket = \"data/salve.sock\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
     )
     .unwrap();
     // The policy and trust files sit beside the configuration.

@@ -118,6 +118,9 @@ pub struct Health {
     /// The TLS certificate's SHA-256 fingerprint, when the service listens
     /// on TLS.
     pub tls_fingerprint: Option<String>,
+    /// For an endpoint on a fleet: whether it is connected to the broker now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_connected: Option<bool>,
 }
 
 /// Whether the service is healthy.

@@ -32,6 +32,10 @@ pub struct ReplyPayload<T> {
     pub endpoint: String,
     /// The sha256 of the request it answers, as the bytes were received.
     pub request: Sha256Digest,
+    /// The HTTP status `/v1/requests` answers it with (200, or the
+    /// refusal's status): how a client over any transport tells a refusal's
+    /// kind.
+    pub status: u16,
     /// The answer.
     pub reply: Reply<T>,
 }
@@ -67,23 +71,26 @@ pub enum AnswerError {
 }
 
 impl SignedReply {
-    /// `reply`, signed by `endpoint` with `key`, as the answer to the
-    /// request whose bytes hash to `request`.
+    /// `reply` (with its HTTP `status`), signed by `endpoint` with `key`, as
+    /// the answer to the request whose bytes hash to `request`.
     pub fn sign<T: Serialize>(
         key: &KeyPair,
         endpoint: &str,
         request: Sha256Digest,
+        status: u16,
         reply: &Reply<T>,
     ) -> Result<SignedReply, serde_json::Error> {
         #[derive(Serialize)]
         struct Outgoing<'a, T> {
             endpoint: &'a str,
             request: Sha256Digest,
+            status: u16,
             reply: &'a Reply<T>,
         }
         let payload = serde_json::to_vec(&Outgoing {
             endpoint,
             request,
+            status,
             reply,
         })?;
         let mut message = ANSWER_DOMAIN.to_vec();
@@ -101,7 +108,7 @@ impl SignedReply {
         endpoint: &str,
         key: &PublicKey,
         request: Sha256Digest,
-    ) -> Result<Reply<T>, AnswerError> {
+    ) -> Result<(u16, Reply<T>), AnswerError> {
         let malformed = |why: String| AnswerError::Malformed {
             endpoint: endpoint.to_string(),
             why,
@@ -125,7 +132,7 @@ impl SignedReply {
         if payload.request != request {
             return Err(AnswerError::WrongRequest(endpoint.to_string()));
         }
-        Ok(payload.reply)
+        Ok((payload.status, payload.reply))
     }
 }
 
@@ -143,10 +150,10 @@ mod tests {
         let key = KeyPair::generate().unwrap();
         let other = KeyPair::generate().unwrap();
         let request = Sha256Digest::of(b"request");
-        let signed = SignedReply::sign(&key, "pc-1", request, &reply()).unwrap();
+        let signed = SignedReply::sign(&key, "pc-1", request, 200, &reply()).unwrap();
         assert!(matches!(
             signed.open::<u32>("pc-1", &key.public(), request),
-            Ok(Reply::Result(7))
+            Ok((200, Reply::Result(7)))
         ));
         assert_eq!(
             signed
@@ -170,6 +177,7 @@ mod tests {
             &other,
             "pc-1",
             request,
+            403,
             &Reply::<u32>::Error(ErrorBody {
                 code: "x".into(),
                 message: "y".into(),

@@ -1,0 +1,360 @@
+//! The fleet, against a real nats-server with authentication on: endpoints
+//! dial out and answer there, people reach them by name with the CLI, every
+//! answer is checked against the signed inventory, and what a broker user
+//! may not do, or forges, gets nowhere.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/service.rs"]
+mod support;
+
+#[path = "support/nats.rs"]
+mod nats;
+
+use futures::StreamExt as _;
+use nats::{Nats, User};
+use salve::api::v1::{InvokeAnswer, Reply, SignedReply};
+use salve::digest::Sha256Digest;
+use salve::identity::{KeyPair, PublicKey};
+use salve::session::Session;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::Service;
+
+const SALVE: &str = env!("CARGO_BIN_EXE_salve");
+
+/// What a person needs to reach the fleet: the broker, the people's
+/// login, the inventory and the admin key that signed it.
+struct Fleet {
+    nats: Nats,
+    inventory: PathBuf,
+    admin: KeyPair,
+    password: PathBuf,
+    keys: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new(nats: Nats) -> Fleet {
+        let keys = tempfile::tempdir().unwrap();
+        let password = nats.password_file(&User::people());
+        Fleet {
+            inventory: keys.path().join("inventory.json"),
+            admin: KeyPair::generate().unwrap(),
+            password,
+            nats,
+            keys,
+        }
+    }
+
+    /// `salve` with `args`, as `who` (their key file), through the broker
+    /// to `endpoint`.
+    fn cli(&self, who: &str, key: &KeyPair, endpoint: &str, args: &[&str]) -> Output {
+        let file = self.keys.path().join(format!("{who}.key"));
+        if !file.exists() {
+            key.write(&file, Some(&who.parse().unwrap())).unwrap();
+        }
+        Command::new(SALVE)
+            .args(args)
+            .args(["--key", &file.display().to_string()])
+            .env("SALVE_FLEET", self.nats.url())
+            .env("SALVE_FLEET_USER", "people")
+            .env("SALVE_FLEET_PASSWORD_FILE", &self.password)
+            .env("SALVE_INVENTORY", &self.inventory)
+            .env("SALVE_FLEET_ADMIN_KEY", self.admin.public().to_string())
+            .env("SALVE_ENDPOINT", endpoint)
+            .env("SALVE_SOCKET", "/nonexistent/salve.sock")
+            .env_remove("SALVE_LOG")
+            .output()
+            .unwrap()
+    }
+
+    /// Adds `name` with `key` to the inventory and signs it, with the CLI.
+    fn enlist(&self, name: &str, key: &str) {
+        let inventory = self.inventory.display().to_string();
+        let out = Command::new(SALVE)
+            .args(["fleet", "inventory", "add", "--inventory", &inventory])
+            .args(["--name", name, "--key", key])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let admin = self.keys.path().join("admin.key");
+        if !admin.exists() {
+            self.admin.write(&admin, None).unwrap();
+        }
+        let out = Command::new(SALVE)
+            .args(["fleet", "inventory", "sign", "--inventory", &inventory])
+            .args(["--key", &admin.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An endpoint named `name` on the fleet, with the people's `keys`.
+fn endpoint_on(
+    fleet: &Fleet,
+    name: &str,
+    keys: &std::collections::BTreeMap<String, KeyPair>,
+) -> Service {
+    let user = User::endpoint(name);
+    let password = fleet.nats.password_file(&user);
+    let extra = format!(
+        "\n[fleet]\nservers = [\"{}\"]\nuser = \"{name}\"\npassword-file = \"{}\"\n",
+        fleet.nats.url(),
+        password.display()
+    );
+    let service = support::stage_as(Path::new(SALVE), name, keys.clone(), &extra, "");
+    let started = Instant::now();
+    loop {
+        let (_, answer) = support::http(&service.socket(), "GET", "/v1/health", b"").unwrap();
+        let health = answer.health();
+        if health.fleet_connected == Some(true) {
+            fleet.enlist(name, health.audit_key.as_deref().unwrap());
+            return service;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} did not connect to the broker: {health:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every audit record of `service` so far, as text lines.
+fn audit_lines(service: &Service) -> Vec<String> {
+    let dir = service.dir.path().join("data/audit");
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            lines.extend(
+                std::fs::read_to_string(path)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    lines
+}
+
+#[test]
+fn people_work_on_three_endpoints_through_the_broker() {
+    let names = ["pc-1", "pc-2", "pc-3"];
+    let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
+    users.push(User::people());
+    let fleet = Fleet::new(Nats::start(&users));
+    let people = support::people();
+    let services: Vec<Service> = names
+        .iter()
+        .map(|name| endpoint_on(&fleet, name, &people))
+        .collect();
+    let (tom, ann) = (&people["tom"], &people["ann"]);
+    for (name, service) in names.iter().zip(&services) {
+        // Requested by tom, approved by ann, through the broker.
+        let out = fleet.cli(
+            "tom",
+            tom,
+            name,
+            &[
+                "session",
+                "request",
+                "--ticket",
+                "INC0012345",
+                "--problem",
+                "Printer queue stuck.",
+                "--allow",
+                "echo",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(session.request.endpoint, *name);
+        let id = session.id.to_string();
+        // Separation of duties holds over the fleet as anywhere.
+        let out = fleet.cli("tom", tom, name, &["session", "approve", &id]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("separation"),
+            "{}",
+            text(&out.stderr)
+        );
+        let out = fleet.cli("ann", ann, name, &["session", "approve", &id]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let out = fleet.cli(
+            "tom",
+            tom,
+            name,
+            &[
+                "invoke",
+                &id,
+                "echo",
+                "--input",
+                "{\"ticket\": \"INC0012345\"}",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let answer: InvokeAnswer = serde_json::from_slice(&out.stdout).unwrap();
+        let InvokeAnswer::Ran { invocation, .. } = answer else {
+            panic!("{name}: did not run: {answer:?}");
+        };
+        assert!(invocation.outcome.succeeded(), "{invocation:?}");
+        let out = fleet.cli("tom", tom, name, &["session", "close", &id, "--resolved"]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        // The endpoint's log says the requests came through the broker.
+        let lines = audit_lines(service);
+        assert!(
+            lines.iter().any(
+                |l| l.contains("\"kind\":\"session.requested\"") && l.contains("fleet:nats://")
+            ),
+            "{name}: {lines:#?}"
+        );
+    }
+    // An endpoint the inventory does not list is not asked at all.
+    let out = fleet.cli("tom", tom, "pc-9", &["session", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`pc-9` is not in the fleet inventory"),
+        "{}",
+        text(&out.stderr)
+    );
+    // One the inventory lists that is not connected: offline, at once.
+    fleet.enlist("pc-4", &KeyPair::generate().unwrap().public().to_string());
+    let started = Instant::now();
+    let out = fleet.cli("tom", tom, "pc-4", &["session", "list"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        text(&out.stderr).contains("endpoint-offline"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A raw NATS client, as an attacker with broker credentials would use.
+async fn raw(nats: &Nats, user: &User) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .user_and_password(user.name.clone(), user.password.clone())
+        .connect(nats.url())
+        .await
+        .unwrap()
+}
+
+#[test]
+fn the_broker_carries_but_cannot_forge_or_misdirect() {
+    let mallory = User {
+        name: "mallory".to_string(),
+        password: "mallory-secret".to_string(),
+        // A broker account far too wide: it may take any endpoint's requests.
+        permissions: "{ subscribe: { allow: [\">\"] }, publish: { allow: [\">\"] } }".to_string(),
+    };
+    let users = vec![
+        User::endpoint("pc-1"),
+        User::endpoint("pc-2"),
+        User::people(),
+        User {
+            name: "mallory".to_string(),
+            password: mallory.password.clone(),
+            permissions: mallory.permissions.clone(),
+        },
+    ];
+    let fleet = Fleet::new(Nats::start(&users));
+    let people = support::people();
+    let pc1 = endpoint_on(&fleet, "pc-1", &people);
+    let pc1_key: PublicKey = {
+        let (_, answer) = support::http(&pc1.socket(), "GET", "/v1/health", b"").unwrap();
+        answer.health().audit_key.unwrap().parse().unwrap()
+    };
+    // pc-2 is listed but not running; pc-5 is listed with a key mallory
+    // does not have.
+    fleet.enlist("pc-2", &KeyPair::generate().unwrap().public().to_string());
+    fleet.enlist("pc-5", &KeyPair::generate().unwrap().public().to_string());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // pc-1's credentials cannot take pc-2's requests: the broker refuses
+        // the subscription, so a request to pc-2 finds nobody.
+        let as_pc1 = raw(&fleet.nats, &User::endpoint("pc-1")).await;
+        let _stolen = as_pc1.subscribe("salve.v1.ep.pc-2.req").await.unwrap();
+        as_pc1.flush().await.unwrap();
+        // Mallory answers pc-5's requests with answers of her own key.
+        let as_mallory = raw(&fleet.nats, &mallory).await;
+        let mut taken = as_mallory.subscribe("salve.v1.ep.pc-5.req").await.unwrap();
+        let forger = KeyPair::generate().unwrap();
+        tokio::spawn(async move {
+            while let Some(message) = taken.next().await {
+                let reply: Reply<Vec<u8>> = Reply::Result(Vec::new());
+                let signed = SignedReply::sign(
+                    &forger,
+                    "pc-5",
+                    Sha256Digest::of(&message.payload),
+                    200,
+                    &reply,
+                )
+                .unwrap();
+                if let Some(to) = message.reply {
+                    let _ = as_mallory
+                        .publish(to, serde_json::to_vec(&signed).unwrap().into())
+                        .await;
+                }
+            }
+        });
+        as_pc1.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        // Garbage, an unsigned request and an oversized one sent to pc-1
+        // straight through the broker: each is refused in an answer pc-1
+        // signs, and logged.
+        let people_raw = raw(&fleet.nats, &User::people()).await;
+        for (body, code) in [
+            (b"not json".to_vec(), "malformed-request"),
+            (
+                br#"{"payload": "e30=", "signature": "AAAA"}"#.to_vec(),
+                "malformed-request",
+            ),
+            (vec![b' '; 70_000], "body-too-large"),
+        ] {
+            let message = people_raw
+                .request("salve.v1.ep.pc-1.req", body.clone().into())
+                .await
+                .unwrap();
+            let signed: SignedReply = serde_json::from_slice(&message.payload).unwrap();
+            let (status, reply) = signed
+                .open::<serde_json::Value>("pc-1", &pc1_key, Sha256Digest::of(&body))
+                .unwrap();
+            match reply {
+                Reply::Error(error) => assert_eq!(error.code, code, "{status}"),
+                Reply::Result(value) => panic!("accepted: {value}"),
+            }
+        }
+    });
+    let lines = audit_lines(&pc1);
+    for code in ["malformed-request", "body-too-large"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("request.refused") && l.contains(code)),
+            "{code} not logged: {lines:#?}"
+        );
+    }
+    let tom = &people["tom"];
+    let out = fleet.cli("tom", tom, "pc-2", &["session", "list"]);
+    assert!(
+        text(&out.stderr).contains("endpoint-offline"),
+        "pc-1's credentials took pc-2's requests: {}",
+        text(&out.stderr)
+    );
+    let out = fleet.cli("tom", tom, "pc-5", &["session", "list"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("not signed by that endpoint's key"),
+        "a forged answer was believed: {}",
+        text(&out.stderr)
+    );
+    drop(runtime);
+}

@@ -1,0 +1,140 @@
+//! A real nats-server (the operating system's package) for the fleet's
+//! tests: on a loopback port, in a temporary directory, with JetStream and
+//! with authentication on. Stopped when dropped.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the packaged server is installed.
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// One broker user: a name, a password, and its permissions as the server's
+/// configuration writes them (`{ subscribe: …, publish: … }`).
+pub struct User {
+    pub name: String,
+    pub password: String,
+    pub permissions: String,
+}
+
+impl User {
+    /// An endpoint's user: it may take requests on its own subject only,
+    /// and publish nothing but its answers (to the reply subjects of the
+    /// requests it received).
+    pub fn endpoint(name: &str) -> User {
+        User {
+            name: name.to_string(),
+            password: format!("{name}-secret"),
+            permissions: format!(
+                "{{ subscribe: {{ allow: [\"salve.v1.ep.{name}.>\"] }}, publish: {{ deny: [\">\"] }}, allow_responses: true }}"
+            ),
+        }
+    }
+
+    /// People's user: they may send requests to any endpoint and read the
+    /// answers.
+    pub fn people() -> User {
+        User {
+            name: "people".to_string(),
+            password: "people-secret".to_string(),
+            permissions: "{ publish: { allow: [\"salve.v1.ep.*.req\"] }, subscribe: { allow: [\"_INBOX.>\"] } }"
+                .to_string(),
+        }
+    }
+}
+
+pub struct Nats {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Nats {
+    /// Starts a server that knows `users`.
+    pub fn start(users: &[User]) -> Nats {
+        assert!(
+            std::path::Path::new(NATS_SERVER).exists(),
+            "{NATS_SERVER} is not installed: the fleet's tests run against the real server. Install it with `apt-get install nats-server` (scripts/setup-test-machine does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = format!(
+            "listen: 127.0.0.1:{port}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\" }}\nauthorization {{\n  users = [\n",
+            dir.path().join("jetstream").display()
+        );
+        for user in users {
+            config.push_str(&format!(
+                "    {{ user: \"{}\", password: \"{}\", permissions: {} }}\n",
+                user.name, user.password, user.permissions
+            ));
+        }
+        config.push_str("  ]\n}\n");
+        std::fs::write(dir.path().join("nats.conf"), config).unwrap();
+        let mut nats = Nats {
+            port,
+            dir,
+            child: None,
+        };
+        nats.run();
+        nats
+    }
+
+    /// The configuration file the server runs with.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("nats.conf")
+    }
+
+    /// Starts the server process and waits until it takes connections.
+    pub fn run(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("nats.log")).unwrap();
+        let child = Command::new(NATS_SERVER)
+            .args(["-c", &self.config().display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "nats-server did not listen within 20 s: {}",
+                std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Writes `user`'s password to a file in the server's directory; its
+    /// path.
+    pub fn password_file(&self, user: &User) -> PathBuf {
+        let path = self.dir.path().join(format!("{}.password", user.name));
+        let mut file = std::fs::File::create(&path).unwrap();
+        writeln!(file, "{}", user.password).unwrap();
+        path
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
