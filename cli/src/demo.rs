@@ -440,6 +440,7 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         "separation-of-duties",
         tom.ask::<Session>(&Operation::ApproveSession {
             session: id.clone(),
+            request_digest: session.request.digest(),
         })
         .await,
     );
@@ -448,6 +449,7 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
     let approved: Session = ann
         .ask(&Operation::ApproveSession {
             session: id.clone(),
+            request_digest: session.request.digest(),
         })
         .await?;
     steps.check(
@@ -573,13 +575,19 @@ async fn walk(stage: &Stage, service: &mut std::process::Child) -> anyhow::Resul
         "separation-of-duties",
         tom.ask::<EscalationView>(&Operation::ApproveEscalation {
             escalation: escalation.clone(),
+            action_digest: shown.escalation.key.digest,
+            input_digest: shown.escalation.key.input_digest,
         })
         .await,
     );
 
     println!("\n== 9. carol approves that exact invocation; tom runs it");
     let approved: EscalationView = carol
-        .ask(&Operation::ApproveEscalation { escalation })
+        .ask(&Operation::ApproveEscalation {
+            escalation,
+            action_digest: shown.escalation.key.digest,
+            input_digest: shown.escalation.key.input_digest,
+        })
         .await?;
     steps.check(
         "approve-escalation",

@@ -140,13 +140,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Escalation(EscalationCommand::Approve { id, client }) => {
-            match people::escalation_id(&id) {
-                Ok(escalation) => people::escalation(
-                    &client,
-                    salve::api::v1::Operation::ApproveEscalation { escalation },
-                ),
-                Err(failure) => Err(failure),
-            }
+            people::approve_escalation(&client, &id)
         }
         Command::Escalation(EscalationCommand::Deny { id, reason, client }) => {
             match people::escalation_id(&id) {

@@ -516,13 +516,37 @@ pub fn actions(args: &ClientArgs) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// Approves a session as this command shows it: the session is read first
+/// (over the fleet, from an answer the endpoint signed), and the approval
+/// carries the digest of the request read, so that the endpoint approves
+/// that request or nothing (`approval-mismatch`).
 pub fn approve_session(args: &ClientArgs, id: &str) -> CliResult {
-    simple(
-        args,
-        Operation::ApproveSession {
-            session: session_id(id)?,
-        },
-    )
+    let session = session_id(id)?;
+    let client = client(args, true)?;
+    let shown: Session = block(client.ask(&Operation::ShowSession {
+        session: session.clone(),
+    }))?;
+    let operation = Operation::ApproveSession {
+        session,
+        request_digest: shown.request.digest(),
+    };
+    simple(args, operation)
+}
+
+/// Approves an escalation as this command shows it: the exact component
+/// and input read first, their digests carried by the approval.
+pub fn approve_escalation(args: &ClientArgs, id: &str) -> CliResult {
+    let escalation = escalation_id(id)?;
+    let client = client(args, true)?;
+    let shown: EscalationView = block(client.ask(&Operation::ShowEscalation {
+        escalation: escalation.clone(),
+    }))?;
+    let operation = Operation::ApproveEscalation {
+        escalation,
+        action_digest: shown.escalation.key.digest,
+        input_digest: shown.escalation.key.input_digest,
+    };
+    simple(args, operation)
 }
 
 pub fn show_session(args: &ClientArgs, id: &str) -> CliResult {

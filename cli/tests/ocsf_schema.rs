@@ -1067,19 +1067,9 @@ fn the_log_of_a_real_service_exports_as_ocsf_1_1_0_api_activity() {
         },
     );
     let attended = answer.result::<salve::session::Session>().id;
-    let (status, answer) = service.ask(
-        "tom",
-        &Operation::ApproveSession {
-            session: attended.clone(),
-        },
-    );
+    let (status, answer) = service.ask("tom", &service.approval(&attended));
     assert_ne!(status, 200, "{answer}");
-    let (status, _) = service.ask(
-        "ann",
-        &Operation::ApproveSession {
-            session: attended.clone(),
-        },
-    );
+    let (status, _) = service.ask("ann", &service.approval(&attended));
     assert_eq!(status, 200);
     let body = serde_json::to_vec(&json!({ "session": attended })).unwrap();
     let (status, answer) = support::http(&socket, "POST", "/v1/consent", &body).unwrap();

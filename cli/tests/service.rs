@@ -135,7 +135,7 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
 
     // A self-approval through the API.
     let session = service.requested();
-    let (status, answer) = service.ask("tom", &Operation::ApproveSession { session });
+    let (status, answer) = service.ask("tom", &service.approval(&session));
     assert_eq!(
         (status, answer.code()),
         (403, "separation-of-duties"),
@@ -1372,7 +1372,12 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
         reason: "not today".into(),
     };
     assert_eq!(service.ask("carol", &deny).0, 200);
-    let (status, answer) = service.ask("ann", &Operation::ApproveEscalation { escalation });
+    let approve = Operation::ApproveEscalation {
+        escalation,
+        action_digest: view.escalation.key.digest,
+        input_digest: view.escalation.key.input_digest,
+    };
+    let (status, answer) = service.ask("ann", &approve);
     assert_eq!(
         (status, answer.code()),
         (409, "escalation-not-pending"),
@@ -1388,17 +1393,7 @@ fn every_kind_of_refusal_comes_back_with_its_code() {
     let attended = {
         let (_, answer) = service.ask("tom", &attended_request());
         let id = answer.result::<Session>().id;
-        assert_eq!(
-            service
-                .ask(
-                    "ann",
-                    &Operation::ApproveSession {
-                        session: id.clone()
-                    }
-                )
-                .0,
-            200
-        );
+        assert_eq!(service.ask("ann", &service.approval(&id)).0, 200);
         id
     };
     // What the end user is shown first: refused as consent would be.
@@ -1451,9 +1446,7 @@ fn the_end_user_sees_what_ran_in_a_session_they_consented_to() {
     let socket = service.socket();
     let (_, answer) = service.ask("tom", &attended_request());
     let id = answer.result::<Session>().id;
-    let approve = Operation::ApproveSession {
-        session: id.clone(),
-    };
+    let approve = service.approval(&id);
     assert_eq!(service.ask("ann", &approve).0, 200);
     let body = serde_json::to_vec(&json!({ "session": id })).unwrap();
 
@@ -1672,12 +1665,7 @@ fn every_decision_of_the_policy_core_comes_back_through_the_api() {
     );
     let session = service.session();
     assert_eq!(
-        refused(service.ask(
-            "carol",
-            &Operation::ApproveSession {
-                session: session.clone()
-            }
-        )),
+        refused(service.ask("carol", &service.approval(&session))),
         (409, "session-state".to_string()),
         "approved already"
     );

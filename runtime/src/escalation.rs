@@ -103,6 +103,16 @@ pub enum EscalationRefusal {
     /// The policy says no (role, separation of duties, a rule).
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
+    /// An approval of another action or input than the escalation holds.
+    #[error(
+        "the approval is for another invocation than escalation {id} holds: {what}; show the escalation again and approve what it holds"
+    )]
+    ApprovalMismatch {
+        /// The escalation.
+        id: EscalationId,
+        /// What differs.
+        what: String,
+    },
     /// It is not pending.
     #[error("escalation {id} is not pending: {what}")]
     NotPending {

@@ -238,11 +238,32 @@ fn the_whole_lifecycle_through_signed_requests() {
         let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
         f.endpoint.execute(&who, operation)
     };
-    let id = session_of(run("alice", request_session()).unwrap()).id;
+    let asked = session_of(run("alice", request_session()).unwrap());
+    let id = asked.id.clone();
+    // An approval of another request than the session holds (what a
+    // tampering transport would have shown the approver) is refused, logged.
+    let mut other = asked.request.clone();
+    other.problem = "Something harmless.".to_string();
+    let refused = run(
+        "bob",
+        Operation::ApproveSession {
+            session: id.clone(),
+            request_digest: other.digest(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "approval-mismatch", "{refused}");
+    assert!(
+        f.audit_records()
+            .iter()
+            .any(|r| r.reason_code.as_deref() == Some("approval-mismatch")),
+        "not logged"
+    );
     let approved = run(
         "bob",
         Operation::ApproveSession {
             session: id.clone(),
+            request_digest: asked.request.digest(),
         },
     )
     .unwrap();
@@ -276,7 +297,14 @@ fn the_whole_lifecycle_through_signed_requests() {
     assert_eq!(session_of(closed).state, SessionState::Closed);
     // A closed session takes no approval; a self-approval is refused with its
     // code, whatever path it takes.
-    let refused = run("bob", Operation::ApproveSession { session: id }).unwrap_err();
+    let refused = run(
+        "bob",
+        Operation::ApproveSession {
+            session: id,
+            request_digest: asked.request.digest(),
+        },
+    )
+    .unwrap_err();
     assert_eq!(refused.code(), "session-state");
     let own = run(
         "ann",
@@ -285,8 +313,15 @@ fn the_whole_lifecycle_through_signed_requests() {
         },
     )
     .unwrap();
-    let own = session_of(own).id;
-    let refused = run("ann", Operation::ApproveSession { session: own }).unwrap_err();
+    let own = session_of(own);
+    let refused = run(
+        "ann",
+        Operation::ApproveSession {
+            session: own.id,
+            request_digest: own.request.digest(),
+        },
+    )
+    .unwrap_err();
     assert_eq!(refused.code(), "separation-of-duties");
     let stored = f.endpoint.sessions(&f.who("alice"), false).unwrap();
     assert_eq!(stored[0].state, SessionState::Closed);
@@ -387,4 +422,53 @@ fn session_of(answer: Answer) -> salve::session::Session {
         Answer::Session(session) => session,
         other => panic!("not a session: {other:?}"),
     }
+}
+
+/// An escalation's approval names the component and the input the approver
+/// was shown: another of either is refused, and the escalation stays
+/// pending for the approval of what it holds.
+#[test]
+fn an_escalation_approval_binds_the_component_and_input_shown() {
+    let f = Fixture::new();
+    let session = f
+        .endpoint
+        .request_session(&f.who("alice"), request("tom", &["clear-temp-files"], true))
+        .unwrap();
+    f.endpoint
+        .approve_session(&f.who("bob"), &session.id)
+        .unwrap();
+    let input = serde_json::json!({"older_than_days": 30, "dry_run": true}).to_string();
+    let held = f
+        .endpoint
+        .invoke(
+            &f.who("tom"),
+            &session.id,
+            &"clear-temp-files".parse().unwrap(),
+            &input,
+        )
+        .unwrap();
+    let salve::endpoint::InvokeOutcome::Escalated { escalation, .. } = held else {
+        panic!("not held: {held:?}");
+    };
+    let key = &escalation.key;
+    let approve = |action: salve::Sha256Digest, input: salve::Sha256Digest| {
+        let operation = Operation::ApproveEscalation {
+            escalation: escalation.id.clone(),
+            action_digest: action,
+            input_digest: input,
+        };
+        let signed = sign(&f, &f.keys["carol"], "carol", f.clock.now_ms(), &operation);
+        let (who, operation) = f.endpoint.authenticate::<Operation>(&signed).unwrap();
+        f.endpoint.execute(&who, operation)
+    };
+    let other = salve::Sha256Digest::of(b"{}");
+    for (action, input) in [(other, key.input_digest), (key.digest, other)] {
+        let refused = approve(action, input).unwrap_err();
+        assert_eq!(refused.code(), "approval-mismatch", "{refused}");
+    }
+    let approved = approve(key.digest, key.input_digest).unwrap();
+    let Answer::Escalation(view) = approved else {
+        panic!("{approved:?}");
+    };
+    assert_eq!(view.status, salve::escalation::EscalationStatus::Approved);
 }

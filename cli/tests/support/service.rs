@@ -354,15 +354,26 @@ impl Service {
         assert_eq!(health.health().status, HealthStatus::Ok, "{health}");
     }
 
-    /// An active session for tom allowing echo and system-report.
-    pub fn session(&self) -> SessionId {
-        let id = self.requested();
+    /// `approve-session` of `id` as it stands now: with the digest of its
+    /// request, as read by ann.
+    pub fn approval(&self, id: &SessionId) -> Operation {
         let (status, answer) = self.ask(
             "ann",
-            &Operation::ApproveSession {
+            &Operation::ShowSession {
                 session: id.clone(),
             },
         );
+        assert_eq!(status, 200, "{answer}");
+        Operation::ApproveSession {
+            session: id.clone(),
+            request_digest: answer.result::<Session>().request.digest(),
+        }
+    }
+
+    /// An active session for tom allowing echo and system-report.
+    pub fn session(&self) -> SessionId {
+        let id = self.requested();
+        let (status, answer) = self.ask("ann", &self.approval(&id));
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer.result::<Session>().state, SessionState::Active);
         id
@@ -377,12 +388,7 @@ impl Service {
     /// second approval each time) the hostile guest.
     pub fn privileged_session(&self) -> SessionId {
         let id = self.requested_with(true);
-        let (status, answer) = self.ask(
-            "ann",
-            &Operation::ApproveSession {
-                session: id.clone(),
-            },
-        );
+        let (status, answer) = self.ask("ann", &self.approval(&id));
         assert_eq!(status, 200, "{answer}");
         id
     }
@@ -400,8 +406,12 @@ impl Service {
         let InvokeAnswer::Escalated { escalation, .. } = answer.result() else {
             panic!("not escalated: {answer}");
         };
-        let escalation = escalation.id;
-        let (status, answer) = self.ask("carol", &Operation::ApproveEscalation { escalation });
+        let approve = Operation::ApproveEscalation {
+            escalation: escalation.id,
+            action_digest: escalation.key.digest,
+            input_digest: escalation.key.input_digest,
+        };
+        let (status, answer) = self.ask("carol", &approve);
         assert_eq!(status, 200, "{answer}");
         operation
     }
@@ -483,12 +493,7 @@ impl Service {
             self.request(who, technician, category, allowed, prohibited, privileged);
         assert_eq!(status, 200, "{answer}");
         let id = answer.result::<Session>().id;
-        let (status, answer) = self.ask(
-            "ann",
-            &Operation::ApproveSession {
-                session: id.clone(),
-            },
-        );
+        let (status, answer) = self.ask("ann", &self.approval(&id));
         assert_eq!(status, 200, "{answer}");
         id
     }

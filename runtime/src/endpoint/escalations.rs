@@ -2,6 +2,7 @@
 //! approved or denied by a distinct approver; expiry.
 
 use crate::audit::{Kind, Record};
+use crate::digest::Sha256Digest;
 use crate::escalation::{Escalation, EscalationRefusal};
 use crate::policy::Policy;
 use crate::session::{EscalationId, Session, SessionRefusal, UnixMillis};
@@ -12,6 +13,42 @@ use super::{Authenticated, Endpoint, Refusal, events, load_session};
 
 impl Endpoint {
     /// Approves an escalation.
+    pub fn approve_escalation_as_shown(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+        action: &Sha256Digest,
+        input: &Sha256Digest,
+    ) -> Result<Escalation, Refusal> {
+        self.change_escalation(who, id, |escalation, session, policy, now| {
+            let differs = |what: &str, shown: &Sha256Digest, held: &Sha256Digest| {
+                format!("the {what} shown (sha256 {shown}) is not the one held (sha256 {held})")
+            };
+            if escalation.key.digest != *action {
+                return Err(EscalationRefusal::ApprovalMismatch {
+                    id: escalation.id.clone(),
+                    what: differs("component", action, &escalation.key.digest),
+                });
+            }
+            if escalation.key.input_digest != *input {
+                return Err(EscalationRefusal::ApprovalMismatch {
+                    id: escalation.id.clone(),
+                    what: differs("input", input, &escalation.key.input_digest),
+                });
+            }
+            escalation.approve(&who.principal, session, policy, now)?;
+            Ok(events::escalation_decided(
+                Kind::EscalationApproved,
+                session,
+                escalation,
+                Some(&who.principal),
+                None,
+            ))
+        })
+    }
+
+    /// Approves an escalation (an embedder holding the record it approves;
+    /// over the contract, [`Endpoint::approve_escalation_as_shown`]).
     pub fn approve_escalation(
         &self,
         who: &Authenticated,

@@ -65,9 +65,10 @@ impl Endpoint {
             Operation::RequestSession { request } => {
                 Answer::Session(self.request_session(who, request)?)
             }
-            Operation::ApproveSession { session } => {
-                Answer::Session(self.approve_session(who, &session)?)
-            }
+            Operation::ApproveSession {
+                session,
+                request_digest,
+            } => Answer::Session(self.approve_session_as_shown(who, &session, &request_digest)?),
             Operation::CloseSession { session, report } => {
                 Answer::Session(self.close_session(who, &session, report)?)
             }
@@ -81,8 +82,12 @@ impl Endpoint {
                 &action,
                 &input.to_string(),
             )?)),
-            Operation::ApproveEscalation { escalation } => Answer::Escalation(EscalationView::at(
-                self.approve_escalation(who, &escalation)?,
+            Operation::ApproveEscalation {
+                escalation,
+                action_digest,
+                input_digest,
+            } => Answer::Escalation(EscalationView::at(
+                self.approve_escalation_as_shown(who, &escalation, &action_digest, &input_digest)?,
                 self.now(),
             )),
             Operation::DenyEscalation { escalation, reason } => Answer::Escalation(

@@ -87,6 +87,10 @@ impl Refusal {
             Refusal::Session(SessionRefusal::ConsentNotAllowed { .. }) => "consent-not-allowed",
             Refusal::Session(SessionRefusal::Policy(p)) | Refusal::Policy(p) => p.code(),
             Refusal::Session(SessionRefusal::State { .. }) => "session-state",
+            Refusal::Session(SessionRefusal::ApprovalMismatch { .. })
+            | Refusal::Escalation(EscalationRefusal::ApprovalMismatch { .. }) => {
+                "approval-mismatch"
+            }
             Refusal::Escalation(EscalationRefusal::Policy(p)) => p.code(),
             Refusal::Escalation(_) => "escalation-not-pending",
             Refusal::NotFound { .. } => "not-found",
@@ -159,11 +163,12 @@ impl Refusal {
                 | SessionRefusal::WrongEndpoint { .. }
                 | SessionRefusal::ConsentNotAllowed { .. } => Forbidden,
                 SessionRefusal::Policy(refusal) => policy(refusal),
-                SessionRefusal::State { .. } => Conflict,
+                SessionRefusal::State { .. } | SessionRefusal::ApprovalMismatch { .. } => Conflict,
             },
             Refusal::Escalation(escalation) => match escalation {
                 EscalationRefusal::Policy(refusal) => policy(refusal),
-                EscalationRefusal::NotPending { .. } => Conflict,
+                EscalationRefusal::NotPending { .. }
+                | EscalationRefusal::ApprovalMismatch { .. } => Conflict,
             },
             Refusal::Policy(refusal) => policy(refusal),
             Refusal::NotFound { .. } => NotFound,

@@ -2,6 +2,7 @@
 //! and who may see one.
 
 use crate::audit::{Kind, Record};
+use crate::digest::Sha256Digest;
 use crate::identity::PrincipalId;
 use crate::outcome::InvocationRecord;
 use crate::policy::{Access, Policy};
@@ -57,6 +58,28 @@ impl Endpoint {
     /// Approves a session.
     pub fn approve_session(&self, who: &Authenticated, id: &SessionId) -> Result<Session, Refusal> {
         self.change_session(who, id, |session, policy, now| {
+            session.approve(&who.principal, policy, now)?;
+            Ok(vec![events::session_approved(session, &who.principal)])
+        })
+    }
+
+    /// Approves a session if it holds the request whose digest the approver
+    /// was shown (`shown`); else refuses it (`approval-mismatch`, logged).
+    pub fn approve_session_as_shown(
+        &self,
+        who: &Authenticated,
+        id: &SessionId,
+        shown: &Sha256Digest,
+    ) -> Result<Session, Refusal> {
+        self.change_session(who, id, |session, policy, now| {
+            let held = session.request.digest();
+            if held != *shown {
+                return Err(SessionRefusal::ApprovalMismatch {
+                    id: session.id.clone(),
+                    seen: *shown,
+                    held,
+                });
+            }
             session.approve(&who.principal, policy, now)?;
             Ok(vec![events::session_approved(session, &who.principal)])
         })

@@ -2,6 +2,7 @@
 //! scope, attended or not, and how long.
 
 use super::{Scope, TicketId};
+use crate::digest::Sha256Digest;
 use crate::identity::PrincipalId;
 use serde::{Deserialize, Serialize};
 
@@ -27,4 +28,14 @@ pub struct SessionRequest {
     pub idle_minutes: u32,
     /// Minutes after the request after which the session closes by itself.
     pub duration_minutes: u32,
+}
+
+impl SessionRequest {
+    /// The sha256 of the request as the contract writes it (its JSON, fields
+    /// in order, no spaces): what an approval of the session carries, so
+    /// that it approves exactly what the approver was shown.
+    pub fn digest(&self) -> Sha256Digest {
+        // A request of strings, numbers and lists always serializes.
+        Sha256Digest::of(&serde_json::to_vec(self).unwrap_or_default())
+    }
 }

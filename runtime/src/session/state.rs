@@ -4,6 +4,7 @@
 //! not.
 
 use super::{ConsentingUser, SessionId, SessionRequest, UnixMillis};
+use crate::digest::Sha256Digest;
 use crate::identity::PrincipalId;
 use crate::policy::{Access, Policy, PolicyRefusal, SessionFacts};
 use crate::text::{check_readable, check_readable_lines};
@@ -146,6 +147,19 @@ pub enum SessionRefusal {
         user: ConsentingUser,
         /// The lowest uid that may.
         min_uid: u32,
+    },
+    /// An approval of another request than the session holds: the approver
+    /// was shown something else.
+    #[error(
+        "the approval is for another request than session {id} holds: what the approver was shown (request sha256 {seen}) is not what would be approved (sha256 {held}); show the session again and approve what it holds"
+    )]
+    ApprovalMismatch {
+        /// The session.
+        id: SessionId,
+        /// The digest the approval carries.
+        seen: Sha256Digest,
+        /// The digest of the request the session holds.
+        held: Sha256Digest,
     },
     /// The transition does not apply in this state.
     #[error("session {id} is {state}: {what}")]

@@ -1,5 +1,6 @@
 //! The operations a signed request may ask of an endpoint.
 
+use crate::digest::Sha256Digest;
 use crate::manifest::ActionId;
 use crate::session::{ClosureReport, EscalationId, InvocationId, SessionId, SessionRequest};
 use serde::{Deserialize, Serialize};
@@ -13,10 +14,14 @@ pub enum Operation {
         /// What is asked.
         request: SessionRequest,
     },
-    /// Approve a session.
+    /// Approve a session: the one whose request the approver was shown.
     ApproveSession {
         /// Which.
         session: SessionId,
+        /// The sha256 of the request the approver was shown
+        /// ([`SessionRequest::digest`]): refused (`approval-mismatch`) when
+        /// the session holds another.
+        request_digest: Sha256Digest,
     },
     /// Close a session with its write-up.
     CloseSession {
@@ -35,10 +40,17 @@ pub enum Operation {
         /// The input, a JSON document.
         input: serde_json::Value,
     },
-    /// Approve an escalation.
+    /// Approve an escalation: the invocation the approver was shown.
     ApproveEscalation {
         /// Which.
         escalation: EscalationId,
+        /// The sha256 of the component the approver was shown
+        /// (`key.digest`).
+        action_digest: Sha256Digest,
+        /// The sha256 of the input the approver was shown
+        /// (`key.input_digest`): both are refused (`approval-mismatch`) when
+        /// the escalation holds another.
+        input_digest: Sha256Digest,
     },
     /// Deny an escalation.
     DenyEscalation {
