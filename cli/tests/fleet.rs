@@ -358,3 +358,150 @@ fn the_broker_carries_but_cannot_forge_or_misdirect() {
     );
     drop(runtime);
 }
+
+#[test]
+fn endpoints_come_back_after_the_broker_restarts_mid_burst() {
+    let users = vec![User::endpoint("pc-1"), User::people()];
+    let fleet = Fleet::new(Nats::start(&users));
+    let people = support::people();
+    let pc1 = endpoint_on(&fleet, "pc-1", &people);
+    let (tom, ann) = (people["tom"].clone(), people["ann"].clone());
+    let out = fleet.cli(
+        "tom",
+        &tom,
+        "pc-1",
+        &[
+            "session",
+            "request",
+            "--ticket",
+            "INC7",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let id = session.id.to_string();
+    let out = fleet.cli("ann", &ann, "pc-1", &["session", "approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fleet_connected = |pc1: &Service| {
+        let (_, answer) = support::http(&pc1.socket(), "GET", "/v1/health", b"").unwrap();
+        answer.health().fleet_connected
+    };
+
+    // A burst of invocations through the broker, which is killed in the
+    // middle of it and started again.
+    let fleet = std::sync::Arc::new(fleet);
+    let succeeded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let burst = {
+        let (fleet, tom, id) = (fleet.clone(), tom.clone(), id.clone());
+        let succeeded = succeeded.clone();
+        std::thread::spawn(move || {
+            let mut outcomes = Vec::new();
+            for _ in 0..40 {
+                let out = fleet.cli(
+                    "tom",
+                    &tom,
+                    "pc-1",
+                    &[
+                        "invoke",
+                        &id,
+                        "echo",
+                        "--input",
+                        "{\"ticket\": \"INC7\"}",
+                        "--json",
+                    ],
+                );
+                if out.status.success() {
+                    succeeded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                outcomes.push(out);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            outcomes
+        })
+    };
+    // The broker dies once a few invocations went through it.
+    let started = Instant::now();
+    while succeeded.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing went through"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fleet.nats.kill();
+    // While it is down: the endpoint says so, and works locally.
+    let started = Instant::now();
+    while fleet_connected(&pc1) != Some(false) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key = fleet.keys.path().join("ann.key");
+    let out = Command::new(SALVE)
+        .args(["session", "show", &id, "--key"])
+        .arg(&key)
+        .env("SALVE_SOCKET", pc1.socket())
+        .env_remove("SALVE_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_millis(300));
+    fleet.nats.run();
+    let started = Instant::now();
+    while fleet_connected(&pc1) != Some(true) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "pc-1 did not reconnect within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let outcomes = burst.join().unwrap();
+    let lines = audit_lines(&pc1);
+    let (mut answered, mut failed) = (0, 0);
+    for out in &outcomes {
+        if out.status.success() {
+            // Every invocation a client got an answer to is in the log.
+            let answer: InvokeAnswer = serde_json::from_slice(&out.stdout).unwrap();
+            let InvokeAnswer::Ran { id, .. } = answer else {
+                panic!("not run: {answer:?}");
+            };
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains(id.as_str()) && l.contains("invocation.finished")),
+                "{id} answered but not logged"
+            );
+            answered += 1;
+        } else {
+            // The others failed with a clear error, not a hang (with
+            // --json, the error is JSON on stdout).
+            let error = format!("{}{}", text(&out.stderr), text(&out.stdout));
+            assert!(
+                error.contains("broker") || error.contains("endpoint-offline"),
+                "exit {:?}: {error} {}",
+                out.status.code(),
+                text(&out.stdout)
+            );
+            failed += 1;
+        }
+    }
+    assert!(
+        answered > 0 && failed > 0,
+        "answered {answered}, failed {failed}"
+    );
+    // And through the broker again.
+    let out = fleet.cli(
+        "tom",
+        &tom,
+        "pc-1",
+        &["invoke", &id, "echo", "--input", "{\"ticket\": \"INC7\"}"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -47,7 +47,7 @@ impl User {
 pub struct Nats {
     pub port: u16,
     pub dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: std::sync::Mutex<Option<Child>>,
 }
 
 impl Nats {
@@ -75,10 +75,10 @@ impl Nats {
         }
         config.push_str("  ]\n}\n");
         std::fs::write(dir.path().join("nats.conf"), config).unwrap();
-        let mut nats = Nats {
+        let nats = Nats {
             port,
             dir,
-            child: None,
+            child: std::sync::Mutex::new(None),
         };
         nats.run();
         nats
@@ -90,7 +90,7 @@ impl Nats {
     }
 
     /// Starts the server process and waits until it takes connections.
-    pub fn run(&mut self) {
+    pub fn run(&self) {
         let log = std::fs::File::create(self.dir.path().join("nats.log")).unwrap();
         let child = Command::new(NATS_SERVER)
             .args(["-c", &self.config().display().to_string()])
@@ -98,7 +98,7 @@ impl Nats {
             .stderr(log)
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        *self.child.lock().unwrap() = Some(child);
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
@@ -111,8 +111,8 @@ impl Nats {
     }
 
     /// Kills the server (as a crash would).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub fn kill(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
             let _ = child.kill();
             let _ = child.wait();
         }
