@@ -310,6 +310,23 @@ fn the_broker_carries_but_cannot_forge_or_misdirect() {
         // Garbage, an unsigned request and an oversized one sent to pc-1
         // straight through the broker: each is refused in an answer pc-1
         // signs, and logged.
+        // A request asking pc-1 to answer onto pc-2's request subject gets
+        // no answer there.
+        let watcher = raw(&fleet.nats, &mallory).await;
+        let mut on_pc2 = watcher.subscribe("salve.v1.ep.pc-2.req").await.unwrap();
+        watcher.flush().await.unwrap();
+        let sender = raw(&fleet.nats, &mallory).await;
+        sender
+            .publish_with_reply("salve.v1.ep.pc-1.req", "salve.v1.ep.pc-2.req", "{}".into())
+            .await
+            .unwrap();
+        sender.flush().await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), on_pc2.next())
+                .await
+                .is_err(),
+            "pc-1 answered onto pc-2's request subject"
+        );
         let people_raw = raw(&fleet.nats, &User::people()).await;
         for (body, code) in [
             (b"not json".to_vec(), "malformed-request"),

@@ -123,6 +123,7 @@ pub async fn answer(
     key: Arc<KeyPair>,
     client: async_nats::Client,
     servers: String,
+    max_in_flight: usize,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let name: EndpointName = api
@@ -138,6 +139,11 @@ pub async fn answer(
     tracing::info!(%subject, "answering requests from the fleet's broker");
     let peer = Peer::Broker(servers);
     let mut answering = tokio::task::JoinSet::new();
+    // At most this many requests are read and answered at once; past it,
+    // the next waits (and the broker holds, then drops, what this endpoint
+    // cannot keep up with), so that a flood of messages cannot grow the
+    // service's memory without end.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     loop {
         let message = tokio::select! {
             message = requests.next() => match message {
@@ -147,8 +153,12 @@ pub async fn answer(
             _ = stop.changed() => break,
         };
         while answering.try_join_next().is_some() {}
+        let Ok(slot) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
         let (api, key, client, peer) = (api.clone(), key.clone(), client.clone(), peer.clone());
         answering.spawn(async move {
+            let _slot = slot;
             let Some(reply_to) = message.reply else {
                 tracing::warn!(
                     bytes = message.payload.len(),
@@ -156,6 +166,13 @@ pub async fn answer(
                 );
                 return;
             };
+            // An answer goes back to an inbox, never onto another fleet
+            // subject (an endpoint's requests, say), wherever a sender
+            // asked for it.
+            if reply_to.starts_with("salve.") {
+                tracing::warn!(%reply_to, "a request asking to be answered on a fleet subject: ignored");
+                return;
+            }
             let request = Sha256Digest::of(&message.payload);
             let (status, reply) = api::answer_bytes(&api, &peer, &message.payload).await;
             let signed = match SignedReply::sign(&key, api.endpoint.id(), request, status, &reply) {

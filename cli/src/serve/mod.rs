@@ -391,13 +391,16 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
         let key = Arc::new(endpoint_key(&config.data_dir.join("endpoint.key"))?);
         let client = fleet::connect(fleet_config, endpoint.id(), link.clone()).await?;
         let servers = fleet_config.servers.join(",");
+        let max_in_flight = config.max_connections.max(1);
         println!(
             "  fleet         {servers} (salve.v1.ep.{}.req)",
             endpoint.id()
         );
         let (api, stop) = (api.clone(), stop.clone());
         tasks.spawn(async move {
-            if let Err(error) = fleet::answer(api, key, client, servers, stop).await {
+            if let Err(error) =
+                fleet::answer(api, key, client, servers, max_in_flight, stop).await
+            {
                 tracing::error!(error = %format!("{error:#}"), "the fleet's requests are not answered");
             }
         });
