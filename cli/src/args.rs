@@ -294,6 +294,20 @@ pub enum FleetCommand {
     /// through the broker against it.
     #[command(subcommand)]
     Inventory(InventoryCommand),
+    /// Write the broker's authorization for the fleet: a user for each
+    /// endpoint of the inventory (its own subjects only) and one for people,
+    /// each with a new random password written to DIR/<user>.password
+    /// (mode 0600). Prints the `authorization { … }` block for the
+    /// nats-server configuration.
+    NatsConfig {
+        /// The inventory file.
+        #[arg(long, value_name = "FILE", env = "SALVE_INVENTORY")]
+        inventory: PathBuf,
+        /// Where to write the password files (made if missing; existing
+        /// password files are kept and used).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -300,7 +300,11 @@ pub async fn fleet_connect(fleet: &FleetTarget) -> anyhow::Result<async_nats::Cl
         .name("salve-cli")
         .connection_timeout(std::time::Duration::from_secs(10));
     if let Some((user, password)) = &fleet.login {
-        options = options.user_and_password(user.clone(), password.clone());
+        // Answers come to inboxes of this user's own, which the broker can
+        // let only them read.
+        options = options
+            .user_and_password(user.clone(), password.clone())
+            .custom_inbox_prefix(format!("_INBOX_{user}"));
     }
     if let Some(ca) = &fleet.ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);

@@ -161,6 +161,9 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => demo::demo(&args),
         Command::Fleet(FleetCommand::Inventory(command)) => fleet::inventory(command),
+        Command::Fleet(FleetCommand::NatsConfig { inventory, out }) => {
+            fleet::nats_config(&inventory, &out)
+        }
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
             key,

@@ -241,6 +241,7 @@ fn people_work_on_three_endpoints_through_the_broker() {
 async fn raw(nats: &Nats, user: &User) -> async_nats::Client {
     async_nats::ConnectOptions::new()
         .user_and_password(user.name.clone(), user.password.clone())
+        .custom_inbox_prefix(format!("_INBOX_{}", user.name))
         .connect(nats.url())
         .await
         .unwrap()
@@ -520,5 +521,68 @@ fn endpoints_come_back_after_the_broker_restarts_mid_burst() {
         "pc-1",
         &["invoke", &id, "echo", "--input", "{\"ticket\": \"INC7\"}"],
     );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_broker_configuration_made_from_the_inventory_admits_each_endpoint() {
+    let keys = tempfile::tempdir().unwrap();
+    let inventory = keys.path().join("inventory.json");
+    let passwords = keys.path().join("passwords");
+    // The names are what the configuration needs; the keys come later.
+    let placeholder = KeyPair::generate().unwrap().public().to_string();
+    for name in ["pc-1", "pc-2"] {
+        let out = Command::new(SALVE)
+            .args(["fleet", "inventory", "add", "--inventory"])
+            .arg(&inventory)
+            .args(["--name", name, "--key", &placeholder])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = Command::new(SALVE)
+        .args(["fleet", "nats-config", "--inventory"])
+        .arg(&inventory)
+        .arg("--out")
+        .arg(&passwords)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let block = text(&out.stdout);
+    assert!(block.contains("salve.v1.ep.pc-2.>"), "{block}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(passwords.join("pc-1.password"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "a password file others may read");
+    // A server run with that block admits pc-1 with its password, and
+    // people with theirs.
+    let nats = Nats::start_with(&block);
+    let mut fleet = Fleet::new(nats);
+    std::fs::copy(&inventory, &fleet.inventory).unwrap();
+    fleet.password = passwords.join("people.password");
+    let people = support::people();
+    let extra = format!(
+        "\n[fleet]\nservers = [\"{}\"]\nuser = \"pc-1\"\npassword-file = \"{}\"\n",
+        fleet.nats.url(),
+        passwords.join("pc-1.password").display()
+    );
+    let service = support::stage_as(Path::new(SALVE), "pc-1", people.clone(), &extra, "");
+    let started = Instant::now();
+    let key = loop {
+        let (_, answer) = support::http(&service.socket(), "GET", "/v1/health", b"").unwrap();
+        let health = answer.health();
+        if health.fleet_connected == Some(true) {
+            break health.audit_key.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "pc-1 not admitted: {health:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    fleet.enlist("pc-1", &key);
+    let out = fleet.cli("tom", &people["tom"], "pc-1", &["session", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }

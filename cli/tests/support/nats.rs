@@ -27,7 +27,7 @@ impl User {
             name: name.to_string(),
             password: format!("{name}-secret"),
             permissions: format!(
-                "{{ subscribe: {{ allow: [\"salve.v1.ep.{name}.>\"] }}, publish: {{ deny: [\">\"] }}, allow_responses: true }}"
+                "{{ subscribe: {{ allow: [\"salve.v1.ep.{name}.>\", \"_INBOX_{name}.>\"] }}, publish: {{ deny: [\">\"] }}, allow_responses: true }}"
             ),
         }
     }
@@ -38,7 +38,7 @@ impl User {
         User {
             name: "people".to_string(),
             password: "people-secret".to_string(),
-            permissions: "{ publish: { allow: [\"salve.v1.ep.*.req\"] }, subscribe: { allow: [\"_INBOX.>\"] } }"
+            permissions: "{ publish: { allow: [\"salve.v1.ep.*.req\"] }, subscribe: { allow: [\"_INBOX_people.>\"] } }"
                 .to_string(),
         }
     }
@@ -51,6 +51,30 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// Starts a server whose configuration ends with `authorization` (an
+    /// `authorization { … }` block).
+    #[allow(dead_code)]
+    pub fn start_with(authorization: &str) -> Nats {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "listen: 127.0.0.1:{port}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\" }}\n{authorization}",
+            dir.path().join("jetstream").display()
+        );
+        std::fs::write(dir.path().join("nats.conf"), config).unwrap();
+        let nats = Nats {
+            port,
+            dir,
+            child: std::sync::Mutex::new(None),
+        };
+        nats.run();
+        nats
+    }
+
     /// Starts a server that knows `users`.
     pub fn start(users: &[User]) -> Nats {
         assert!(
