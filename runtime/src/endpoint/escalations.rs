@@ -12,7 +12,9 @@ use std::sync::PoisonError;
 use super::{Authenticated, Endpoint, Refusal, events, load_session};
 
 impl Endpoint {
-    /// Approves an escalation.
+    /// Approves an escalation if it holds the component and input whose
+    /// digests the approver was shown; else refuses it (`approval-mismatch`,
+    /// logged).
     pub fn approve_escalation_as_shown(
         &self,
         who: &Authenticated,
@@ -20,30 +22,22 @@ impl Endpoint {
         action: &Sha256Digest,
         input: &Sha256Digest,
     ) -> Result<Escalation, Refusal> {
-        self.change_escalation(who, id, |escalation, session, policy, now| {
+        self.approve_checked(who, id, |escalation| {
             let differs = |what: &str, shown: &Sha256Digest, held: &Sha256Digest| {
-                format!("the {what} shown (sha256 {shown}) is not the one held (sha256 {held})")
+                EscalationRefusal::ApprovalMismatch {
+                    id: escalation.id.clone(),
+                    what: format!(
+                        "the {what} shown (sha256 {shown}) is not the one held (sha256 {held})"
+                    ),
+                }
             };
             if escalation.key.digest != *action {
-                return Err(EscalationRefusal::ApprovalMismatch {
-                    id: escalation.id.clone(),
-                    what: differs("component", action, &escalation.key.digest),
-                });
+                return Err(differs("component", action, &escalation.key.digest));
             }
             if escalation.key.input_digest != *input {
-                return Err(EscalationRefusal::ApprovalMismatch {
-                    id: escalation.id.clone(),
-                    what: differs("input", input, &escalation.key.input_digest),
-                });
+                return Err(differs("input", input, &escalation.key.input_digest));
             }
-            escalation.approve(&who.principal, session, policy, now)?;
-            Ok(events::escalation_decided(
-                Kind::EscalationApproved,
-                session,
-                escalation,
-                Some(&who.principal),
-                None,
-            ))
+            Ok(())
         })
     }
 
@@ -54,7 +48,18 @@ impl Endpoint {
         who: &Authenticated,
         id: &EscalationId,
     ) -> Result<Escalation, Refusal> {
+        self.approve_checked(who, id, |_| Ok(()))
+    }
+
+    /// Approves an escalation once `check` accepts it as it is stored.
+    fn approve_checked(
+        &self,
+        who: &Authenticated,
+        id: &EscalationId,
+        check: impl FnOnce(&Escalation) -> Result<(), EscalationRefusal>,
+    ) -> Result<Escalation, Refusal> {
         self.change_escalation(who, id, |escalation, session, policy, now| {
+            check(escalation)?;
             escalation.approve(&who.principal, session, policy, now)?;
             Ok(events::escalation_decided(
                 Kind::EscalationApproved,
