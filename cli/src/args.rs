@@ -308,6 +308,38 @@ pub enum FleetCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Create the broker's buckets the endpoints publish to: the approval
+    /// queue (`salve-pending`) and their presence (`salve-presence`). Once,
+    /// as a broker user allowed to create JetStream streams.
+    Setup {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The fleet's approval queue: every endpoint's sessions awaiting
+    /// approval and open escalations, newest first, each checked against
+    /// the inventory. Approve one with `salve session approve` or `salve
+    /// escalation approve` and `--endpoint` its endpoint.
+    Pending {
+        /// Only those with this ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// Only those raised within this long (e.g. `2h`, `30m`).
+        #[arg(long, value_name = "AGE")]
+        newer_than: Option<humantime::Duration>,
+        /// Only those of endpoints whose name starts with this (`pc-0421`,
+        /// `lab-`). The fleet's queue is every endpoint's: `--endpoint` and
+        /// `SALVE_ENDPOINT` do not narrow it.
+        #[arg(long, value_name = "PREFIX")]
+        only: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The fleet's endpoints as they last said they were there: version,
+    /// actions, audit log head, last seen.
+    Endpoints {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,14 +34,21 @@ pub enum Target {
 /// the inventory its answers are checked against.
 #[derive(Debug, Clone)]
 pub struct FleetTarget {
+    /// How to reach the broker.
+    pub broker: Broker,
+    /// The endpoints' keys.
+    pub inventory: salve::fleet::Inventory,
+}
+
+/// How to reach the fleet's broker.
+#[derive(Debug, Clone)]
+pub struct Broker {
     /// The broker's URL(s), comma-separated.
     pub servers: String,
     /// The user and password to connect with, if the broker asks.
     pub login: Option<(String, String)>,
     /// The broker's CA certificate, for `tls://`.
     pub ca: Option<PathBuf>,
-    /// The endpoints' keys.
-    pub inventory: salve::fleet::Inventory,
 }
 
 /// How long an endpoint has to answer through the broker.
@@ -295,7 +302,7 @@ impl Client {
 }
 
 /// Connects to the fleet's broker.
-pub async fn fleet_connect(fleet: &FleetTarget) -> anyhow::Result<async_nats::Client> {
+pub async fn fleet_connect(fleet: &Broker) -> anyhow::Result<async_nats::Client> {
     let mut options = async_nats::ConnectOptions::new()
         .name("salve-cli")
         .connection_timeout(std::time::Duration::from_secs(10));
@@ -328,7 +335,7 @@ async fn fleet_request(
     let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
     let key = *fleet.inventory.key_of(endpoint)?;
     let digest = Sha256Digest::of(&body);
-    let client = fleet_connect(fleet).await?;
+    let client = fleet_connect(&fleet.broker).await?;
     let subject = salve::fleet::request_subject(&name);
     let answer = tokio::time::timeout(FLEET_PATIENCE, client.request(subject, body.into())).await;
     let message = match answer {
@@ -344,11 +351,18 @@ async fn fleet_request(
             .into());
         }
         Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
+            let seen = match crate::fleet::last_seen(&client, &fleet.inventory, endpoint).await {
+                Some(presence) => format!(
+                    " (last seen {}, as it signed it)",
+                    crate::people::when(presence.seen_ms)
+                ),
+                None => " (no presence of it on the fleet)".to_string(),
+            };
             return Err(ApiError {
                 status: 503,
                 code: "endpoint-offline".to_string(),
                 message: format!(
-                    "endpoint `{endpoint}` is not connected to the fleet's broker now: nothing was sent to it"
+                    "endpoint `{endpoint}` is not connected to the fleet's broker now{seen}: nothing was sent to it"
                 ),
             }
             .into());

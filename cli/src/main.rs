@@ -164,6 +164,19 @@ fn main() -> ExitCode {
         Command::Fleet(FleetCommand::NatsConfig { inventory, out }) => {
             fleet::nats_config(&inventory, &out)
         }
+        Command::Fleet(FleetCommand::Setup { client }) => fleet::setup(&client),
+        Command::Fleet(FleetCommand::Pending {
+            ticket,
+            newer_than,
+            only,
+            client,
+        }) => fleet::pending(
+            &client,
+            ticket.as_deref(),
+            newer_than.map(Into::into),
+            only.as_deref(),
+        ),
+        Command::Fleet(FleetCommand::Endpoints { client }) => fleet::endpoints(&client),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
             key,

@@ -4,7 +4,7 @@
 
 use crate::args::{ClientArgs, CloseArgs, FleetArgs, RequestArgs};
 use crate::client::Answered;
-use crate::client::{Client, FleetTarget, Target};
+use crate::client::{Broker, Client, FleetTarget, Target};
 use crate::exit::{CliResult, Exit, ExitWith, Failure};
 use crate::identity::key_principal;
 use crate::run::read_input;
@@ -102,7 +102,22 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
 
 /// The broker to connect to and the inventory to check answers against,
 /// from `--fleet` and the options beside it.
-fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
+pub fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
+    let broker = broker(args)?;
+    let (Some(inventory), Some(admin)) = (&args.inventory, &args.fleet_admin_key) else {
+        return Err(anyhow!(
+            "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed"
+        ))
+        .exit_with(Exit::Usage);
+    };
+    let admin: salve::identity::PublicKey =
+        usage(admin.parse().map_err(|e| format!("--fleet-admin-key: {e}")))?;
+    let inventory = salve::fleet::Inventory::load(inventory, &[admin]).exit_with(Exit::Usage)?;
+    Ok(FleetTarget { broker, inventory })
+}
+
+/// How to reach the broker, from `--fleet` and the login beside it.
+pub fn broker(args: &FleetArgs) -> Result<Broker, Failure> {
     let servers = args.fleet.clone().unwrap_or_default();
     let login = match (&args.fleet_user, &args.fleet_password_file) {
         (Some(user), Some(file)) => {
@@ -122,20 +137,10 @@ fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
             .exit_with(Exit::Usage);
         }
     };
-    let (Some(inventory), Some(admin)) = (&args.inventory, &args.fleet_admin_key) else {
-        return Err(anyhow!(
-            "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed"
-        ))
-        .exit_with(Exit::Usage);
-    };
-    let admin: salve::identity::PublicKey =
-        usage(admin.parse().map_err(|e| format!("--fleet-admin-key: {e}")))?;
-    let inventory = salve::fleet::Inventory::load(inventory, &[admin]).exit_with(Exit::Usage)?;
-    Ok(FleetTarget {
+    Ok(Broker {
         servers,
         login,
         ca: args.fleet_ca.clone(),
-        inventory,
     })
 }
 
@@ -202,7 +207,7 @@ fn text(value: Option<&str>) -> Cow<'_, str> {
 }
 
 /// A time in milliseconds, as UTC to the second.
-fn when(ms: UnixMillis) -> String {
+pub fn when(ms: UnixMillis) -> String {
     match u64::try_from(ms) {
         // Past the year 9999, RFC 3339 has no way to write it (and
         // humantime would panic): not a time the service gives.

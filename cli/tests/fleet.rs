@@ -69,6 +69,21 @@ impl Fleet {
             .unwrap()
     }
 
+    /// The fleet admin creates the buckets, with the CLI.
+    fn setup(&self) {
+        let admin = User::admin();
+        let password = self.nats.password_file(&admin);
+        let out = Command::new(SALVE)
+            .args(["fleet", "setup", "--fleet", &self.nats.url()])
+            .args(["--fleet-user", "admin", "--fleet-password-file"])
+            .arg(&password)
+            .env("SALVE_INVENTORY", &self.inventory)
+            .env("SALVE_FLEET_ADMIN_KEY", self.admin.public().to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
     /// Adds `name` with `key` to the inventory and signs it, with the CLI.
     fn enlist(&self, name: &str, key: &str) {
         let inventory = self.inventory.display().to_string();
@@ -108,7 +123,9 @@ fn endpoint_on(
         fleet.nats.url(),
         password.display()
     );
-    let service = support::stage_as(Path::new(SALVE), name, keys.clone(), &extra, "");
+    // This test's user may consent at the endpoint.
+    let consent = format!("consent-min-uid = {}", nix::unistd::getuid().as_raw());
+    let service = support::stage_as(Path::new(SALVE), name, keys.clone(), &extra, &consent);
     let started = Instant::now();
     loop {
         let (_, answer) = support::http(&service.socket(), "GET", "/v1/health", b"").unwrap();
@@ -148,15 +165,42 @@ fn people_work_on_three_endpoints_through_the_broker() {
     let names = ["pc-1", "pc-2", "pc-3"];
     let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
     users.push(User::people());
+    users.push(User::admin());
     let fleet = Fleet::new(Nats::start(&users));
+    fleet.setup();
     let people = support::people();
     let services: Vec<Service> = names
         .iter()
         .map(|name| endpoint_on(&fleet, name, &people))
         .collect();
-    let (tom, ann) = (&people["tom"], &people["ann"]);
-    for (name, service) in names.iter().zip(&services) {
-        // Requested by tom, approved by ann, through the broker.
+    let (tom, ann, carol) = (&people["tom"], &people["ann"], &people["carol"]);
+    // The fleet's approval queue as ann sees it, with `filter`.
+    let queue = |filter: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["fleet", "pending", "--json"];
+        args.extend(filter);
+        let out = fleet.cli("ann", ann, "pc-1", &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let queued = |id: &str| queue(&[]).iter().any(|row| row["id"] == id);
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{what}: {:#?}",
+                queue(&[])
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    // tom asks each endpoint for an attended session with a privileged
+    // action: the three wait in the fleet's one approval queue, each
+    // checked against the inventory.
+    let mut asked = Vec::new();
+    for name in names {
         let out = fleet.cli(
             "tom",
             tom,
@@ -165,27 +209,96 @@ fn people_work_on_three_endpoints_through_the_broker() {
                 "session",
                 "request",
                 "--ticket",
-                "INC0012345",
+                "INC0099",
                 "--problem",
                 "Printer queue stuck.",
                 "--allow",
                 "echo",
+                "--allow",
+                "hostile",
+                "--privileged",
+                "--attended",
                 "--json",
             ],
         );
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         let session: Session = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(session.request.endpoint, *name);
-        let id = session.id.to_string();
+        assert_eq!(session.request.endpoint, name);
+        asked.push(session.id.to_string());
+    }
+    wait_until("not all three in the queue", &|| {
+        asked.iter().all(|id| queued(id))
+    });
+    let listed = queue(&["--ticket", "INC0099"]);
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    assert!(listed.iter().all(|row| row["kind"] == "session"));
+    assert!(queue(&["--ticket", "INC0100"]).is_empty());
+    let only_pc2 = {
+        let out = fleet.cli("ann", ann, "pc-2", &["fleet", "pending", "--only", "pc-2"]);
+        text(&out.stdout)
+    };
+    assert!(
+        only_pc2.contains(&asked[1]) && !only_pc2.contains(&asked[0]),
+        "{only_pc2}"
+    );
+    // Every endpoint says it is there, as its own key signs it.
+    let out = fleet.cli("ann", ann, "pc-1", &["fleet", "endpoints"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in names {
+        assert!(
+            text(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains("connected")),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+
+    for ((name, service), id) in names.iter().zip(&services).zip(&asked) {
         // Separation of duties holds over the fleet as anywhere.
-        let out = fleet.cli("tom", tom, name, &["session", "approve", &id]);
+        let out = fleet.cli("tom", tom, name, &["session", "approve", id]);
         assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("separation"),
             "{}",
             text(&out.stderr)
         );
-        let out = fleet.cli("ann", ann, name, &["session", "approve", &id]);
+        // Approved from the queue by ann, through the broker.
+        let out = fleet.cli("ann", ann, name, &["session", "approve", id]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        // The end user consents at the endpoint.
+        let body = serde_json::to_vec(&serde_json::json!({ "session": id })).unwrap();
+        let (status, answer) =
+            support::http(&service.socket(), "POST", "/v1/consent", &body).unwrap();
+        assert_eq!(status, 200, "{name}: {answer}");
+        // The privileged action is held for a second approval.
+        let hostile = [
+            "invoke",
+            id.as_str(),
+            "hostile",
+            "--input",
+            "{\"mode\": \"hostname\"}",
+        ];
+        let out = fleet.cli("tom", tom, name, &hostile);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out.stderr));
+    }
+    // Decided sessions leave the queue; the three escalations are in it,
+    // found by their session's ticket.
+    wait_until("sessions still queued, or escalations missing", &|| {
+        let rows = queue(&["--ticket", "INC0099"]);
+        rows.len() == 3 && rows.iter().all(|row| row["kind"] == "escalation")
+    });
+    let escalations = queue(&["--ticket", "INC0099"]);
+    for ((name, service), id) in names.iter().zip(&services).zip(&asked) {
+        let row = escalations
+            .iter()
+            .find(|row| row["endpoint"] == *name)
+            .unwrap();
+        assert_eq!(row["entry"]["input"], "{\"mode\":\"hostname\"}", "{row:#}");
+        let escalation = row["id"].as_str().unwrap();
+        // carol approves it from the queue: the digests she was shown go
+        // with her approval, through the broker.
+        let out = fleet.cli("carol", carol, name, &["escalation", "approve", escalation]);
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         let out = fleet.cli(
             "tom",
@@ -193,10 +306,10 @@ fn people_work_on_three_endpoints_through_the_broker() {
             name,
             &[
                 "invoke",
-                &id,
-                "echo",
+                id,
+                "hostile",
                 "--input",
-                "{\"ticket\": \"INC0012345\"}",
+                "{\"mode\": \"hostname\"}",
                 "--json",
             ],
         );
@@ -206,17 +319,35 @@ fn people_work_on_three_endpoints_through_the_broker() {
             panic!("{name}: did not run: {answer:?}");
         };
         assert!(invocation.outcome.succeeded(), "{invocation:?}");
-        let out = fleet.cli("tom", tom, name, &["session", "close", &id, "--resolved"]);
+        let out = fleet.cli("tom", tom, name, &["session", "close", id, "--resolved"]);
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         // The endpoint's log says the requests came through the broker.
         let lines = audit_lines(service);
+        for kind in [
+            "session.requested",
+            "session.approved",
+            "session.consented",
+            "escalation.approved",
+            "session.closed",
+        ] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains(&format!("\"kind\":\"{kind}\""))),
+                "{name}: no {kind} in {lines:#?}"
+            );
+        }
         assert!(
-            lines.iter().any(
-                |l| l.contains("\"kind\":\"session.requested\"") && l.contains("fleet:nats://")
-            ),
+            lines
+                .iter()
+                .any(|l| l.contains("\"kind\":\"escalation.approved\"")
+                    && l.contains("fleet:nats://")),
             "{name}: {lines:#?}"
         );
     }
+    wait_until("escalations still queued", &|| {
+        queue(&["--ticket", "INC0099"]).is_empty()
+    });
     // An endpoint the inventory does not list is not asked at all.
     let out = fleet.cli("tom", tom, "pc-9", &["session", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -231,10 +362,30 @@ fn people_work_on_three_endpoints_through_the_broker() {
     let out = fleet.cli("tom", tom, "pc-4", &["session", "list"]);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
-        text(&out.stderr).contains("endpoint-offline"),
+        text(&out.stderr).contains("endpoint-offline")
+            && text(&out.stderr).contains("no presence of it"),
         "{}",
         text(&out.stderr)
     );
+    // One that was there and stopped: offline, last seen when it said.
+    let mut services = services;
+    drop(services.pop());
+    let out = fleet.cli("tom", tom, "pc-3", &["session", "list"]);
+    assert!(
+        text(&out.stderr).contains("endpoint-offline")
+            && text(&out.stderr).contains("last seen 20"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fleet.cli("ann", ann, "pc-1", &["fleet", "endpoints", "--json"]);
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |name: &str| {
+        seen.iter()
+            .find(|row| row["endpoint"] == name)
+            .map(|row| row["state"].clone())
+    };
+    assert_eq!(state("pc-1"), Some("connected".into()), "{seen:#?}");
+    assert_eq!(state("pc-4"), Some("never-seen".into()), "{seen:#?}");
 }
 
 /// A raw NATS client, as an attacker with broker credentials would use.
@@ -585,4 +736,128 @@ fn the_broker_configuration_made_from_the_inventory_admits_each_endpoint() {
     fleet.enlist("pc-1", &key);
     let out = fleet.cli("tom", &people["tom"], "pc-1", &["session", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_queue_shows_only_what_endpoints_signed_for_their_own_keys() {
+    let mallory = User {
+        name: "mallory".to_string(),
+        password: "mallory-secret".to_string(),
+        // A broker account far too wide: it may write anything anywhere.
+        permissions: "{ subscribe: { allow: [\">\"] }, publish: { allow: [\">\"] } }".to_string(),
+    };
+    let users = vec![
+        User::endpoint("pc-1"),
+        User::endpoint("pc-2"),
+        User::people(),
+        User::admin(),
+        User {
+            name: "mallory".to_string(),
+            password: mallory.password.clone(),
+            permissions: mallory.permissions.clone(),
+        },
+    ];
+    let fleet = Fleet::new(Nats::start(&users));
+    fleet.setup();
+    let people = support::people();
+    let _pc1 = endpoint_on(&fleet, "pc-1", &people);
+    fleet.enlist("pc-2", &KeyPair::generate().unwrap().public().to_string());
+    let (tom, ann) = (&people["tom"], &people["ann"]);
+    let out = fleet.cli(
+        "tom",
+        tom,
+        "pc-1",
+        &[
+            "session",
+            "request",
+            "--ticket",
+            "INC5",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let real = format!("pc-1.session.{}", session.id);
+    let pending = || {
+        let out = fleet.cli("ann", ann, "pc-1", &["fleet", "pending"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let started = Instant::now();
+    while !pending().0.contains(session.id.as_str()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            pending()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let jetstream = async_nats::jetstream::new(raw(&fleet.nats, &mallory).await);
+        let queue = jetstream.get_key_value("salve-pending").await.unwrap();
+        let presence = jetstream.get_key_value("salve-presence").await.unwrap();
+        // pc-1's real entry, moved to another key of pc-1's; garbage; an
+        // entry signed by a key that is not pc-2's; a presence for pc-2.
+        let bytes = queue.get(&real).await.unwrap().unwrap();
+        queue
+            .put("pc-1.session.s-moved", bytes.clone())
+            .await
+            .unwrap();
+        queue
+            .put("pc-1.escalation.e-garbage", "not json".into())
+            .await
+            .unwrap();
+        let forger = KeyPair::generate().unwrap();
+        let mut forged_session = session.clone();
+        forged_session.request.endpoint = "pc-2".into();
+        let forged = SignedReply::sign(
+            &forger,
+            "pc-2",
+            Sha256Digest::of(b"pc-2.session.s-forged"),
+            200,
+            &Reply::Result(&forged_session),
+        )
+        .unwrap();
+        let forged = serde_json::to_vec(&forged).unwrap();
+        queue
+            .put("pc-2.session.s-forged", forged.into())
+            .await
+            .unwrap();
+        presence.put("pc-2", bytes).await.unwrap();
+        // pc-2's own credentials cannot write pc-1's part of the queue.
+        let as_pc2 = async_nats::jetstream::new(raw(&fleet.nats, &User::endpoint("pc-2")).await);
+        let theirs = as_pc2.get_key_value("salve-pending").await.unwrap();
+        assert!(
+            theirs.put("pc-1.session.s-pc2", "{}".into()).await.is_err(),
+            "pc-2 wrote pc-1's part of the queue"
+        );
+    });
+    let (shown, named) = pending();
+    assert!(shown.contains(session.id.as_str()), "{shown}");
+    for key in ["s-moved", "e-garbage", "s-forged", "s-pc2"] {
+        assert!(!shown.contains(key), "{key} shown: {shown}");
+    }
+    for key in ["s-moved", "e-garbage", "s-forged"] {
+        assert!(
+            named
+                .lines()
+                .any(|l| l.contains("not shown, it does not verify: pc-") && l.contains(key)),
+            "{key} not named: {named}"
+        );
+    }
+    let out = fleet.cli("ann", ann, "pc-1", &["fleet", "endpoints"]);
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("pc-2") && l.contains("never seen")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("pc-2"), "{}", text(&out.stderr));
+    drop(runtime);
 }

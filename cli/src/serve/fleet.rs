@@ -62,6 +62,9 @@ pub async fn connect(
 ) -> anyhow::Result<async_nats::Client> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("salve endpoint {endpoint}"))
+        // Answers to this endpoint (JetStream's acknowledgements) come to
+        // inboxes of its own, which the broker may let only it read.
+        .custom_inbox_prefix(format!("_INBOX_{endpoint}"))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(backoff)

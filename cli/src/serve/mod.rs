@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 mod connection;
 mod fleet;
+mod fleet_buckets;
 mod tls;
 
 use crate::exit::{CliResult, Exit, ExitWith};
@@ -396,6 +397,10 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
             "  fleet         {servers} (salve.v1.ep.{}.req)",
             endpoint.id()
         );
+        {
+            let (api, key, client, stop) = (api.clone(), key.clone(), client.clone(), stop.clone());
+            tasks.spawn(fleet_buckets::publish(api, key, client, stop));
+        }
         let (api, stop) = (api.clone(), stop.clone());
         tasks.spawn(async move {
             if let Err(error) =

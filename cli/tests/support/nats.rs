@@ -19,27 +19,32 @@ pub struct User {
 }
 
 impl User {
-    /// An endpoint's user: it may take requests on its own subject only,
-    /// and publish nothing but its answers (to the reply subjects of the
-    /// requests it received).
+    /// An endpoint's user, with the permissions `salve fleet nats-config`
+    /// gives it: its own subjects, inboxes and keys only.
     pub fn endpoint(name: &str) -> User {
         User {
             name: name.to_string(),
             password: format!("{name}-secret"),
-            permissions: format!(
-                "{{ subscribe: {{ allow: [\"salve.v1.ep.{name}.>\", \"_INBOX_{name}.>\"] }}, publish: {{ deny: [\">\"] }}, allow_responses: true }}"
-            ),
+            permissions: salve::fleet::permissions::endpoint(&name.parse().unwrap()),
         }
     }
 
-    /// People's user: they may send requests to any endpoint and read the
-    /// answers.
+    /// People's user: requests to any endpoint, answers in inboxes of their
+    /// own, the fleet's buckets read.
     pub fn people() -> User {
         User {
             name: "people".to_string(),
             password: "people-secret".to_string(),
-            permissions: "{ publish: { allow: [\"salve.v1.ep.*.req\"] }, subscribe: { allow: [\"_INBOX_people.>\"] } }"
-                .to_string(),
+            permissions: salve::fleet::permissions::people("people"),
+        }
+    }
+
+    /// The fleet admin's user: it may create the fleet's buckets.
+    pub fn admin() -> User {
+        User {
+            name: "admin".to_string(),
+            password: "admin-secret".to_string(),
+            permissions: salve::fleet::permissions::admin("admin"),
         }
     }
 }

@@ -104,6 +104,12 @@ impl AuditLog {
         self.writer.stopped()
     }
 
+    /// The sequence number of the last record appended (0 for an empty
+    /// log): the head an endpoint reports in its presence.
+    pub fn last_seq(&self) -> u64 {
+        self.writer.last_seq()
+    }
+
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -278,6 +278,12 @@ impl Writer {
         self.shared.counters.stats()
     }
 
+    /// The sequence number of the last record sealed (0 for an empty log);
+    /// it may not be durable yet.
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.shared.chain).next_seq.saturating_sub(1)
+    }
+
     /// Why the log stopped, if it has.
     pub fn stopped(&self) -> Option<String> {
         self.shared.failure()

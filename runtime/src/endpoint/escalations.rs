@@ -1,6 +1,7 @@
 //! Escalations: the second approval a privileged invocation waits for,
 //! approved or denied by a distinct approver; expiry.
 
+use crate::api::v1::{EscalationView, QueuedEscalation};
 use crate::audit::{Kind, Record};
 use crate::digest::Sha256Digest;
 use crate::escalation::{Escalation, EscalationRefusal};
@@ -202,6 +203,37 @@ impl Endpoint {
             .filter(|(session, e)| e.is_open(now) && self.check_may_view(who, session).is_ok())
             .map(|(_, e)| e)
             .collect())
+    }
+
+    /// What waits for an approver on this endpoint, for the fleet's approval
+    /// queue: the sessions requested and not yet approved, and the
+    /// escalations open now (each with its session's ticket). Not filtered
+    /// by a caller: the endpoint publishes its own queue to the fleet, whose
+    /// approvers each still need the policy's word to approve.
+    pub fn awaiting_approval(&self) -> Result<(Vec<Session>, Vec<QueuedEscalation>), Refusal> {
+        let now = self.now();
+        let (sessions, escalations) = self.store.read(|tx| {
+            let sessions = tx.sessions(true)?;
+            let mut escalations = Vec::new();
+            for escalation in tx.pending_escalations()? {
+                if !escalation.is_open(now) {
+                    continue;
+                }
+                let Some(session) = tx.session(&escalation.key.session)? else {
+                    continue;
+                };
+                escalations.push(QueuedEscalation {
+                    escalation: EscalationView::at(escalation, now),
+                    ticket: session.request.ticket,
+                });
+            }
+            Ok::<_, Refusal>((sessions, escalations))
+        })?;
+        let sessions = sessions
+            .into_iter()
+            .filter(|s| s.state == crate::session::SessionState::Requested && now < s.expires_ms)
+            .collect();
+        Ok((sessions, escalations))
     }
 
     /// Logs, once each, the escalations that expired: unapproved past their

@@ -212,7 +212,8 @@ impl Endpoint {
         &self.audit
     }
 
-    pub(super) fn now(&self) -> UnixMillis {
+    /// The time by this endpoint's clock.
+    pub fn now(&self) -> UnixMillis {
         self.clock.now_ms()
     }
 

@@ -8,9 +8,11 @@
 //! signed them. A broker, or anyone who can publish on it, can delay or drop
 //! messages, not make an endpoint do anything or a client believe anything.
 //!
-//! [`subjects`] names where each endpoint listens.
+//! [`subjects`] names where each endpoint listens and what it keeps in the
+//! broker's buckets; [`permissions`] what each broker user may touch.
 
 pub mod inventory;
+pub mod permissions;
 pub mod subjects;
 
 pub use inventory::{Inventory, InventoryEntry, InventoryError, InventoryFile};

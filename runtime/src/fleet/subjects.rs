@@ -5,9 +5,11 @@
 //! - `salve.v1.ep.<endpoint>.req`: signed requests, answered by request/reply
 //!   with a [`crate::api::v1::SignedReply`].
 //!
-//! Reserved for what comes next (the central audit, signed distribution, the
-//! fleet's approval queue): `salve.v1.ep.<endpoint>.audit`, the key-value
-//! buckets `salve-pending` and `salve-presence`.
+//! Each endpoint also keeps its own keys in two JetStream key-value buckets:
+//! the approval queue ([`PENDING_BUCKET`], under `<endpoint>.…`) and its
+//! presence ([`PRESENCE_BUCKET`], under `<endpoint>`). Reserved for what
+//! comes next (the central audit, signed distribution):
+//! `salve.v1.ep.<endpoint>.audit`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,6 +54,21 @@ impl fmt::Display for EndpointName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The key-value bucket of the fleet's approval queue: each endpoint's
+/// sessions awaiting approval and open escalations, under
+/// `<endpoint>.session.<id>` and `<endpoint>.escalation.<id>`, each the
+/// answer `show` gives, signed by the endpoint ([`pending_key`]).
+pub const PENDING_BUCKET: &str = "salve-pending";
+
+/// The key-value bucket of the endpoints' presence: under `<endpoint>`,
+/// what it runs and when it was last seen, signed by the endpoint.
+pub const PRESENCE_BUCKET: &str = "salve-presence";
+
+/// The key of a pending item (`kind` is `session` or `escalation`).
+pub fn pending_key(endpoint: &EndpointName, kind: &str, id: &str) -> String {
+    format!("{endpoint}.{kind}.{id}")
 }
 
 /// Where `endpoint` takes signed requests.

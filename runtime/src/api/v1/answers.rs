@@ -8,7 +8,7 @@ use crate::endpoint::InvokeOutcome;
 use crate::escalation::{Escalation, EscalationStatus};
 use crate::manifest::ActionId;
 use crate::outcome::{Invocation, InvocationRecord};
-use crate::session::{EscalationId, InvocationId, Session, UnixMillis};
+use crate::session::{EscalationId, InvocationId, Session, TicketId, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 /// The answer to an operation, as [`crate::endpoint::Endpoint::execute`]
@@ -305,4 +305,32 @@ pub struct Activity {
     pub session: Session,
     /// What ran in it.
     pub invocations: Vec<InvocationRecord>,
+}
+
+/// An open escalation as an endpoint keeps it in the fleet's approval queue
+/// (signed, under `<endpoint>.escalation.<id>`): what `escalation show`
+/// gives, and the ticket of its session (for finding it by ticket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedEscalation {
+    /// The escalation, as `escalation show` gives it.
+    #[serde(flatten)]
+    pub escalation: EscalationView,
+    /// Its session's ticket.
+    pub ticket: TicketId,
+}
+
+/// An endpoint's presence on the fleet, as it publishes it (signed) to the
+/// presence bucket every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The endpoint.
+    pub endpoint: String,
+    /// Its salve version.
+    pub version: String,
+    /// Its installed actions, `id@version`.
+    pub actions: Vec<String>,
+    /// The sequence number of its audit log's last record.
+    pub audit_seq: u64,
+    /// When it published this, by its clock.
+    pub seen_ms: UnixMillis,
 }

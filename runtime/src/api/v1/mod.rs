@@ -16,7 +16,7 @@ mod signed;
 
 pub use answers::{
     Activity, Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, DenialAnswer,
-    EscalationView, InvokeAnswer,
+    EscalationView, InvokeAnswer, Presence, QueuedEscalation,
 };
 pub use envelope::{
     ActivityRequest, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus, Reply,
