@@ -3,6 +3,7 @@
 //! fingerprint. Requests from people are signed with their key.
 
 use anyhow::{Context, anyhow};
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
@@ -224,10 +225,8 @@ impl Client {
         mut each: impl FnMut(&StreamEvent),
     ) -> anyhow::Result<Answered> {
         let body = self.signed(operation).await?;
-        if matches!(self.target, Target::Fleet(_)) {
-            return Err(anyhow!(
-                "following an invocation's output as it is written is not carried over the fleet yet: invoke without --follow (the output comes with the answer), or reach the endpoint over TLS"
-            ));
+        if let Target::Fleet(fleet) = &self.target {
+            return fleet_stream(fleet, self.endpoint().await?, body, each).await;
         }
         let response = self.send(Method::POST, "/v1/stream", Some(body)).await?;
         let status = response.status().as_u16();
@@ -246,23 +245,13 @@ impl Client {
             pending.extend_from_slice(data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                match StreamLine::<Box<RawValue>>::parse(&line)
-                    .context("the service streamed a line outside the contract (salve::api::v1)")?
-                {
-                    StreamLine::Event(event) => each(&event),
-                    StreamLine::End(reply) => last = Some(reply),
+                if let Some(reply) = stream_line(&line, &mut each)? {
+                    last = Some(reply);
                 }
             }
         }
-        match last.ok_or_else(|| anyhow!("the service ended the stream without an answer"))? {
-            Reply::Result(answer) => Ok(Answered(answer)),
-            Reply::Error(error) => Err(ApiError {
-                status,
-                code: error.code,
-                message: error.message,
-            }
-            .into()),
-        }
+        let last = last.ok_or_else(|| anyhow!("the service ended the stream without an answer"))?;
+        ended(status, last)
     }
 
     /// The end user's consent, over the local socket; with `preview`, only
@@ -351,21 +340,7 @@ async fn fleet_request(
             .into());
         }
         Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
-            let seen = match crate::fleet::last_seen(&client, &fleet.inventory, endpoint).await {
-                Some(presence) => format!(
-                    " (last seen {}, as it signed it)",
-                    crate::people::when(presence.seen_ms)
-                ),
-                None => " (no presence of it on the fleet)".to_string(),
-            };
-            return Err(ApiError {
-                status: 503,
-                code: "endpoint-offline".to_string(),
-                message: format!(
-                    "endpoint `{endpoint}` is not connected to the fleet's broker now{seen}: nothing was sent to it"
-                ),
-            }
-            .into());
+            return Err(offline(&client, fleet, endpoint).await);
         }
         Ok(Err(error)) => {
             return Err(unreachable(
@@ -386,6 +361,137 @@ async fn fleet_request(
         }
         .into()),
     }
+}
+
+/// One line of a streamed answer: an event, given to `each`, or the
+/// answer, returned.
+fn stream_line(
+    line: &[u8],
+    each: &mut impl FnMut(&StreamEvent),
+) -> anyhow::Result<Option<Reply<Box<RawValue>>>> {
+    match StreamLine::<Box<RawValue>>::parse(line)
+        .context("the service streamed a line outside the contract (salve::api::v1)")?
+    {
+        StreamLine::Event(event) => {
+            each(&event);
+            Ok(None)
+        }
+        StreamLine::End(reply) => Ok(Some(reply)),
+    }
+}
+
+/// The last line of a stream (answered with `status`) as an answer.
+fn ended(status: u16, last: Reply<Box<RawValue>>) -> anyhow::Result<Answered> {
+    match last {
+        Reply::Result(answer) => Ok(Answered(answer)),
+        Reply::Error(error) => Err(ApiError {
+            status,
+            code: error.code,
+            message: error.message,
+        }
+        .into()),
+    }
+}
+
+/// Sends the signed streaming request `body` to `endpoint` through the
+/// broker and reads its answer frame by frame: each signed by that
+/// endpoint's key in the inventory, for this very request, in order (a
+/// frame lost or moved on the way is an error, never a silent gap).
+async fn fleet_stream(
+    fleet: &FleetTarget,
+    endpoint: &str,
+    body: Vec<u8>,
+    mut each: impl FnMut(&StreamEvent),
+) -> anyhow::Result<Answered> {
+    let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
+    let key = *fleet.inventory.key_of(endpoint)?;
+    let request = Sha256Digest::of(&body);
+    let client = fleet_connect(&fleet.broker).await?;
+    let inbox = client.new_inbox();
+    let mut frames = client.subscribe(inbox.clone()).await.map_err(|e| {
+        unreachable(
+            format!("cannot read answers through {}", fleet.broker.servers),
+            e,
+        )
+    })?;
+    client
+        .publish_with_reply(salve::fleet::stream_subject(&name), inbox, body.into())
+        .await
+        .map_err(|e| {
+            unreachable(
+                format!("the request to `{endpoint}` through the broker failed"),
+                e,
+            )
+        })?;
+    let mut seq = 0;
+    loop {
+        let message = match tokio::time::timeout(FLEET_PATIENCE, frames.next()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                return Err(unreachable(
+                    format!("the broker closed the stream from `{endpoint}`"),
+                    "connection lost",
+                ));
+            }
+            Err(_) => {
+                let message = if seq == 0 {
+                    format!(
+                        "endpoint `{endpoint}` did not answer within {} s through the fleet's broker",
+                        FLEET_PATIENCE.as_secs()
+                    )
+                } else {
+                    format!(
+                        "the stream from `{endpoint}` stopped: nothing came for {} s (the endpoint or the broker went away); the invocation may still run — `salve invocation show` tells once it is back",
+                        FLEET_PATIENCE.as_secs()
+                    )
+                };
+                return Err(ApiError {
+                    status: 504,
+                    code: "endpoint-timeout".to_string(),
+                    message,
+                }
+                .into());
+            }
+        };
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(offline(&client, fleet, endpoint).await);
+        }
+        let signed: salve::api::v1::SignedFrame = serde_json::from_slice(&message.payload)
+            .with_context(|| format!("a frame from `{endpoint}` is not a signed frame"))?;
+        let frame = signed.open(endpoint, &key, request, seq)?;
+        seq += 1;
+        let Some(line) = frame.line else {
+            // The endpoint is still there; the action writes nothing now.
+            continue;
+        };
+        if let Some(last) = stream_line(line.as_bytes(), &mut each)? {
+            return ended(frame.status, last);
+        }
+    }
+}
+
+/// Why `endpoint` did not take a request: it is not connected to the
+/// broker, with when it was last seen there.
+async fn offline(
+    client: &async_nats::Client,
+    fleet: &FleetTarget,
+    endpoint: &str,
+) -> anyhow::Error {
+    let seen = match crate::fleet::last_seen(client, &fleet.inventory, endpoint).await {
+        Some(presence) => format!(
+            " (last seen {}, as it signed it)",
+            crate::people::when(presence.seen_ms)
+        ),
+        None => " (no presence of it on the fleet)".to_string(),
+    };
+    ApiError {
+        status: 503,
+        code: "endpoint-offline".to_string(),
+        message: format!(
+            "endpoint `{endpoint}` is not connected to the fleet's broker now{seen}: nothing was sent to it"
+        ),
+    }
+    .into()
 }
 
 /// An answer as the service sent it: printed as it is for `--json`, read as

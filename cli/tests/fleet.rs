@@ -861,3 +861,121 @@ fn the_queue_shows_only_what_endpoints_signed_for_their_own_keys() {
     assert!(text(&out.stderr).contains("pc-2"), "{}", text(&out.stderr));
     drop(runtime);
 }
+
+#[test]
+fn output_streams_through_the_broker_in_signed_frames() {
+    let users = vec![User::endpoint("pc-1"), User::people()];
+    let fleet = Fleet::new(Nats::start(&users));
+    let people = support::people();
+    let pc1 = endpoint_on(&fleet, "pc-1", &people);
+    let pc1_key: PublicKey = {
+        let (_, answer) = support::http(&pc1.socket(), "GET", "/v1/health", b"").unwrap();
+        answer.health().audit_key.unwrap().parse().unwrap()
+    };
+    fleet.enlist("pc-2", &KeyPair::generate().unwrap().public().to_string());
+    let (tom, ann) = (&people["tom"], &people["ann"]);
+    let out = fleet.cli(
+        "tom",
+        tom,
+        "pc-1",
+        &[
+            "session",
+            "request",
+            "--ticket",
+            "INC8",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "system-report",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let id = session.id.to_string();
+    let out = fleet.cli("ann", ann, "pc-1", &["session", "approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The report's output as it comes, then its end, through the broker.
+    let out = fleet.cli(
+        "tom",
+        tom,
+        "pc-1",
+        &["invoke", &id, "system-report", "--follow"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("hostname"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An invocation that ended, followed: what it wrote, then how it ended.
+    let out = fleet.cli(
+        "tom",
+        tom,
+        "pc-1",
+        &["invoke", &id, "echo", "--input", "{\"n\": 1}", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let InvokeAnswer::Ran { id: ran, .. } = serde_json::from_slice(&out.stdout).unwrap() else {
+        panic!("echo did not run: {}", text(&out.stdout));
+    };
+    let out = fleet.cli("tom", tom, "pc-1", &["invocation", "follow", ran.as_str()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("echo@0.1.0 succeeded"),
+        "{}",
+        text(&out.stderr)
+    );
+    let lines = audit_lines(&pc1);
+    assert!(
+        lines.iter().any(|l| l.contains("invocation.started")
+            && l.contains("system-report")
+            && l.contains("fleet:nats://")),
+        "{lines:#?}"
+    );
+    // Following on an endpoint that is not there: at once, and said so.
+    let started = Instant::now();
+    let out = fleet.cli("tom", tom, "pc-2", &["invoke", &id, "echo", "--follow"]);
+    assert!(
+        text(&out.stderr).contains("endpoint-offline"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Garbage sent for streaming is refused in one frame pc-1 signs, the
+    // first of its stream, and logged.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = raw(&fleet.nats, &User::people()).await;
+        let inbox = client.new_inbox();
+        let mut frames = client.subscribe(inbox.clone()).await.unwrap();
+        let body = b"not json".to_vec();
+        client
+            .publish_with_reply("salve.v1.ep.pc-1.stream", inbox, body.clone().into())
+            .await
+            .unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(10), frames.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let signed: salve::api::v1::SignedFrame = serde_json::from_slice(&message.payload).unwrap();
+        let frame = signed
+            .open("pc-1", &pc1_key, Sha256Digest::of(&body), 0)
+            .unwrap();
+        assert_eq!(frame.status, 400);
+        assert!(
+            frame.line.as_deref().unwrap().contains("malformed-request"),
+            "{frame:?}"
+        );
+        // Nothing follows a refusal.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), frames.next())
+                .await
+                .is_err()
+        );
+    });
+}

@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use salve::api::v1::{
     Activity, ActivityRequest, Answer, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus,
-    InvokeAnswer, Operation, Reply, StreamEvent, StreamLine,
+    Operation, Reply,
 };
 use salve::audit::{Kind, Record};
-use salve::endpoint::live::{FeedItem, Watcher};
 use salve::endpoint::{Endpoint, Refusal, RefusalKind};
 use salve::identity::SignedRequest;
 use salve::session::ConsentingUser;
@@ -26,9 +25,8 @@ use salve::source::RequestSource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Who is at the other end of a connection.
@@ -45,7 +43,7 @@ pub enum Peer {
 impl Peer {
     /// Where a request came from, as audit records say it (`source`):
     /// `ip:port`, or `local:uid=<n>(<name>)`.
-    fn source(&self) -> String {
+    pub fn source(&self) -> String {
         match self {
             Peer::Local(user) => RequestSource::local(user.uid, user.name.clone()).to_string(),
             Peer::Remote(address) => address.to_string(),
@@ -84,12 +82,51 @@ fn result<T: Serialize>(answer: T) -> Response {
 }
 
 fn refusal(refusal: &Refusal) -> Response {
-    error(status_of(refusal.kind()), refusal.code(), message(refusal))
+    error_response(refused_body(refusal))
+}
+
+/// An error as an HTTP answer.
+fn error_response((status, body): (StatusCode, ErrorBody)) -> Response {
+    error(status, &body.code, body.message)
+}
+
+/// A refusal as any transport answers it: its HTTP status and its error.
+pub fn refused_body(refusal: &Refusal) -> (StatusCode, ErrorBody) {
+    (
+        status_of(refusal.kind()),
+        ErrorBody {
+            code: refusal.code().to_string(),
+            message: message(refusal),
+        },
+    )
+}
+
+/// A request handler that failed, as any transport answers it (logged).
+pub fn internal_body(join: &tokio::task::JoinError) -> (StatusCode, ErrorBody) {
+    tracing::error!(error = %join, "a request handler failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorBody {
+            code: "internal".to_string(),
+            message: "the request failed inside the service; it is logged".to_string(),
+        },
+    )
+}
+
+/// The concurrency limit reached, as any transport answers it.
+pub fn busy_body() -> (StatusCode, ErrorBody) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorBody {
+            code: "busy".to_string(),
+            message: "the endpoint is at its concurrency limit: try again shortly".to_string(),
+        },
+    )
 }
 
 /// A refusal's sentence; for an operation sent to the wrong route, which
 /// route to send it to (the library knows operations, not routes).
-fn message(refusal: &Refusal) -> String {
+pub fn message(refusal: &Refusal) -> String {
     match refusal {
         Refusal::NotStreamed { .. } => "only `invoke` and `follow-invocation` are streamed: send other operations to /v1/requests".to_string(),
         Refusal::StreamedOnly => "follow-invocation streams its answer: send it to /v1/stream".to_string(),
@@ -205,35 +242,51 @@ async fn log_refused(api: &Api, peer: &Peer, code: &str, message: &str) {
 }
 
 /// A signed request's bytes, as another transport (the fleet) carries
+/// them: the request, or why it is refused (logged as over HTTP).
+pub async fn signed_from_bytes(
+    api: &Api,
+    peer: &Peer,
+    bytes: &[u8],
+) -> Result<SignedRequest, (StatusCode, ErrorBody)> {
+    let (status, code, message) = if bytes.len() > api.max_body_bytes {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!(
+                "the request is larger than this endpoint takes ({} bytes)",
+                api.max_body_bytes
+            ),
+        )
+    } else {
+        match serde_json::from_slice(bytes) {
+            Ok(signed) => return Ok(signed),
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                format!(
+                    "the message is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
+                ),
+            ),
+        }
+    };
+    log_refused(api, peer, code, &message).await;
+    Err((
+        status,
+        ErrorBody {
+            code: code.to_string(),
+            message,
+        },
+    ))
+}
+
+/// A signed request's bytes, as another transport (the fleet) carries
 /// them, answered as `/v1/requests` answers them: the HTTP status it would
 /// have, and the reply. Refusals are logged as over HTTP.
 pub async fn answer_bytes(api: &Arc<Api>, peer: &Peer, bytes: &[u8]) -> (u16, Reply<Answer>) {
-    let refusal = |status: StatusCode, code: &str, message: String| {
-        (
-            status.as_u16(),
-            Reply::Error(ErrorBody {
-                code: code.to_string(),
-                message,
-            }),
-        )
-    };
-    if bytes.len() > api.max_body_bytes {
-        let message = format!(
-            "the request is larger than this endpoint takes ({} bytes)",
-            api.max_body_bytes
-        );
-        log_refused(api, peer, "body-too-large", &message).await;
-        return refusal(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", message);
-    }
-    let signed: SignedRequest = match serde_json::from_slice(bytes) {
+    let refused = |(status, body): (StatusCode, ErrorBody)| (status.as_u16(), Reply::Error(body));
+    let signed = match signed_from_bytes(api, peer, bytes).await {
         Ok(signed) => signed,
-        Err(e) => {
-            let message = format!(
-                "the message is not a signed request ({e}): send {{\"payload\": …, \"signature\": …}} as `salve sign` makes it"
-            );
-            log_refused(api, peer, "malformed-request", &message).await;
-            return refusal(StatusCode::BAD_REQUEST, "malformed-request", message);
-        }
+        Err(error) => return refused(error),
     };
     let (endpoint, counted) = (api.endpoint.clone(), api.clone());
     let source = peer.source();
@@ -249,22 +302,9 @@ pub async fn answer_bytes(api: &Arc<Api>, peer: &Peer, bytes: &[u8]) -> (u16, Re
     .await;
     match answer {
         Ok(Some(Ok(answer))) => (200, Reply::Result(answer)),
-        Ok(Some(Err(refused))) => {
-            refusal(status_of(refused.kind()), refused.code(), message(&refused))
-        }
-        Ok(None) => refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the endpoint is at its concurrency limit: try again shortly".to_string(),
-        ),
-        Err(join) => {
-            tracing::error!(error = %join, "a request handler failed");
-            refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the request failed inside the service; it is logged".to_string(),
-            )
-        }
+        Ok(Some(Err(refusal))) => refused(refused_body(&refusal)),
+        Ok(None) => refused(busy_body()),
+        Err(join) => refused(internal_body(&join)),
     }
 }
 
@@ -299,11 +339,7 @@ async fn read_body(api: &Api, peer: &Peer, body: Body) -> Result<axum::body::Byt
 }
 
 fn busy() -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        "the endpoint is at its concurrency limit: try again shortly",
-    )
+    error_response(busy_body())
 }
 
 /// Reads a signed request's body. No concurrency permit is held meanwhile,
@@ -330,7 +366,7 @@ async fn signed_request(api: &Api, peer: &Peer, body: Body) -> Result<SignedRequ
 
 /// A concurrency permit for an authenticated request, or `None` at the
 /// limit (counted, to be logged: see [`Api::busy_refused`]).
-fn permit(api: &Api) -> Option<OwnedSemaphorePermit> {
+pub fn permit(api: &Api) -> Option<OwnedSemaphorePermit> {
     let permit = api.limit.clone().try_acquire_owned().ok();
     if permit.is_none() {
         api.busy_refused.fetch_add(1, Ordering::AcqRel);
@@ -370,20 +406,12 @@ async fn requests(
 }
 
 fn internal(join: &tokio::task::JoinError) -> Response {
-    tracing::error!(error = %join, "a request handler failed");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "the request failed inside the service; it is logged",
-    )
+    error_response(internal_body(join))
 }
 
 /// `POST /v1/stream`: `invoke` or `follow-invocation`, answered in JSON
-/// lines — `{"event": "started", …}`, then the action's output as it writes
-/// it (`{"event": "log" | "stdout" | "stderr", …}`), then one last line that
-/// is the answer `/v1/requests` would give, `{"result": …}` or
-/// `{"error": …}`. A refusal found before anything runs (a bad signature,
-/// an unknown invocation) is an ordinary error answer.
+/// lines ([`super::streaming`]). A refusal found before anything runs (a
+/// bad signature, an unknown invocation) is an ordinary error answer.
 async fn stream(
     State(api): State<Arc<Api>>,
     axum::Extension(peer): axum::Extension<Peer>,
@@ -393,211 +421,18 @@ async fn stream(
         Ok(request) => request,
         Err(response) => return response,
     };
-    let endpoint = api.endpoint.clone();
-    let source = peer.source();
-    let opened = tokio::task::spawn_blocking(move || {
-        endpoint.authenticate_from::<Operation>(&signed, Some(&source))
-    })
-    .await;
-    let (who, operation) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(refused)) => return refusal(&refused),
-        Err(join) => return internal(&join),
-    };
-    let Some(permit) = permit(&api) else {
-        return busy();
-    };
-    let (lines, body) = line_channel();
-    let endpoint = api.endpoint.clone();
-    match operation {
-        Operation::Invoke {
-            session,
-            action,
-            input,
-        } => {
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                let watcher = Arc::new(Lines {
-                    lines: lines.clone(),
-                    answer_on_end: false,
-                });
-                let answer = endpoint
-                    .invoke_watched(&who, &session, &action, &input.to_string(), Some(watcher))
-                    .map(|outcome| InvokeAnswer::from(&outcome));
-                let _ = lines.send(answer_line(answer));
-            });
-        }
-        Operation::FollowInvocation { invocation } => {
-            drop(permit);
-            // What the invocation wrote so far is sent at once, before the
-            // client can read any of it: that backlog is not lag.
-            lines.hold_backlog();
-            let backlog = lines.clone();
-            let watcher = Arc::new(Lines {
-                lines,
-                answer_on_end: true,
-            });
-            let followed =
-                tokio::task::spawn_blocking(move || endpoint.follow(&who, &invocation, watcher))
-                    .await;
-            backlog.backlog_sent();
-            match followed {
-                Ok(Ok(())) => {}
-                Ok(Err(refused)) => return refusal(&refused),
-                Err(join) => return internal(&join),
-            }
-        }
-        other => {
-            drop(permit);
-            let refused =
-                tokio::task::spawn_blocking(move || endpoint.not_streamed(&who, &other)).await;
-            return match refused {
-                Ok(refused) => refusal(&refused),
-                Err(join) => internal(&join),
-            };
-        }
-    }
-    Response::builder()
-        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Body::new(body))
-        .unwrap_or_else(|_| {
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the stream could not be started",
-            )
-        })
-}
-
-fn answer_line<T: Serialize>(answer: Result<T, Refusal>) -> axum::body::Bytes {
-    let reply = match answer {
-        Ok(answer) => Reply::Result(answer),
-        Err(refused) => Reply::Error(ErrorBody {
-            code: refused.code().to_string(),
-            message: message(&refused),
-        }),
-    };
-    line(&StreamLine::End(reply))
-}
-
-fn line<T: Serialize>(value: &StreamLine<T>) -> axum::body::Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes.into()
-}
-
-/// Most bytes of lines waiting for one streaming client to read them: a
-/// follower that reads slower than the action writes is cut off (`lagged`)
-/// rather than held in memory without end.
-const MAX_QUEUED_BYTES: usize = 8 << 20;
-
-/// Where lines for a streaming client are sent, counting the bytes not yet
-/// taken by its response body.
-#[derive(Clone)]
-struct LineSender {
-    lines: UnboundedSender<axum::body::Bytes>,
-    queued: Arc<AtomicUsize>,
-    /// How many bytes may wait: [`MAX_QUEUED_BYTES`], plus a backlog sent
-    /// before the client could read anything (unbounded while it is sent).
-    limit: Arc<AtomicUsize>,
-}
-
-impl LineSender {
-    /// Sends `bytes`; false when the client has gone.
-    fn send(&self, bytes: axum::body::Bytes) -> bool {
-        self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
-        self.lines.send(bytes).is_ok()
-    }
-
-    /// Whether `len` more bytes would go past the limit.
-    fn full(&self, len: usize) -> bool {
-        self.queued.load(Ordering::Acquire) + len > self.limit.load(Ordering::Acquire)
-    }
-
-    /// A backlog is about to be sent: it does not count as lag.
-    fn hold_backlog(&self) {
-        self.limit.store(usize::MAX, Ordering::Release);
-    }
-
-    /// The backlog is sent: from now on, the client may fall
-    /// [`MAX_QUEUED_BYTES`] behind what it has not read of it.
-    fn backlog_sent(&self) {
-        let queued = self.queued.load(Ordering::Acquire);
-        self.limit
-            .store(queued.saturating_add(MAX_QUEUED_BYTES), Ordering::Release);
-    }
-}
-
-/// A channel of lines for one streaming client, and the response body that
-/// sends them.
-fn line_channel() -> (LineSender, LineBody) {
-    let (lines, receiver) = unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    (
-        LineSender {
-            lines,
-            queued: queued.clone(),
-            limit: Arc::new(AtomicUsize::new(MAX_QUEUED_BYTES)),
-        },
-        LineBody { receiver, queued },
-    )
-}
-
-/// A follower that turns each item into a JSON line for the client; it
-/// stops following when the client has gone, or has fallen more than
-/// [`MAX_QUEUED_BYTES`] behind (its last line then says `lagged`).
-struct Lines {
-    lines: LineSender,
-    /// For `follow-invocation`: the invocation as it ended is the answer.
-    answer_on_end: bool,
-}
-
-impl Watcher for Lines {
-    fn item(&self, item: FeedItem<'_>) -> bool {
-        let value = match item {
-            FeedItem::Started(record) => line::<()>(&StreamLine::Event(StreamEvent::Started {
-                invocation: Box::new(record.clone()),
-            })),
-            FeedItem::Output(event) => line::<()>(&StreamLine::Event(event.clone().into())),
-            FeedItem::Ended(record) if self.answer_on_end => {
-                line(&StreamLine::End(Reply::Result(record)))
-            }
-            FeedItem::Ended(_) => return true,
-        };
-        if self.lines.full(value.len()) {
-            let lagged = StreamEvent::Lagged {
-                message: format!(
-                    "this client fell more than {} MiB behind the action's output: no more of it is sent (`salve invocation show` has it once the action ends)",
-                    MAX_QUEUED_BYTES >> 20
-                ),
-            };
-            let _ = self.lines.send(line::<()>(&StreamLine::Event(lagged)));
-            return false;
-        }
-        self.lines.send(value)
-    }
-}
-
-/// A response body of the lines sent to it, ending when every sender has
-/// gone.
-struct LineBody {
-    receiver: UnboundedReceiver<axum::body::Bytes>,
-    queued: Arc<AtomicUsize>,
-}
-
-impl hyper::body::Body for LineBody {
-    type Data = axum::body::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let polled = self.receiver.poll_recv(cx);
-        if let std::task::Poll::Ready(Some(bytes)) = &polled {
-            self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
-        }
-        polled.map(|line| line.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    match super::streaming::open(&api, &peer, signed).await {
+        Ok(lines) => Response::builder()
+            .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::new(lines))
+            .unwrap_or_else(|_| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the stream could not be started",
+                )
+            }),
+        Err(refused) => error_response(refused),
     }
 }
 
@@ -721,7 +556,6 @@ async fn activity(
 mod tests {
     use super::*;
     use salve::InvokeError;
-    use salve::host::output::OutputEvent;
     use salve::identity::{AuthError, PrincipalId};
     use salve::policy::PolicyRefusal;
     use salve::session::SessionRefusal;
@@ -849,72 +683,5 @@ mod tests {
             assert_eq!(refusal.code(), code, "{refusal}");
             assert_eq!(status_of(refusal.kind()), status, "{code}");
         }
-    }
-
-    #[test]
-    fn a_follower_that_does_not_read_is_cut_off_with_lagged() {
-        let (lines, mut body) = line_channel();
-        let follower = Lines {
-            lines,
-            answer_on_end: false,
-        };
-        let chunk = OutputEvent::Stdout {
-            text: "x".repeat(64 << 10),
-        };
-        // Nobody reads: after 8 MiB, the follower stops.
-        let mut sent = 0;
-        while follower.item(FeedItem::Output(&chunk)) {
-            sent += 1;
-            assert!(sent < 1000, "never cut off");
-        }
-        assert!(sent >= 100, "cut off early: {sent}");
-        let mut last = None;
-        while let Ok(line) = body.receiver.try_recv() {
-            last = Some(line);
-        }
-        let last = StreamLine::<()>::parse(&last.unwrap()).unwrap();
-        assert!(
-            matches!(last, StreamLine::Event(StreamEvent::Lagged { .. })),
-            "{last:?}"
-        );
-    }
-
-    #[test]
-    fn a_backlog_sent_before_the_client_reads_is_not_lag() {
-        let (lines, _body) = line_channel();
-        lines.hold_backlog();
-        let follower = Lines {
-            lines: lines.clone(),
-            answer_on_end: true,
-        };
-        let chunk = OutputEvent::Stdout {
-            text: "x".repeat(1 << 20),
-        };
-        for _ in 0..20 {
-            assert!(
-                follower.item(FeedItem::Output(&chunk)),
-                "cut off in the backlog"
-            );
-        }
-        lines.backlog_sent();
-        // Then 8 MiB more may wait, not one byte beyond.
-        let mut sent = 0;
-        while follower.item(FeedItem::Output(&chunk)) {
-            sent += 1;
-        }
-        assert_eq!(sent, 7);
-    }
-
-    #[test]
-    fn what_the_body_takes_no_longer_counts() {
-        let (lines, body) = line_channel();
-        assert!(lines.send(axum::body::Bytes::from(vec![b'x'; MAX_QUEUED_BYTES])));
-        assert!(lines.full(1));
-        let mut body = std::pin::pin!(body);
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let polled = hyper::body::Body::poll_frame(body.as_mut(), &mut cx);
-        assert!(matches!(polled, std::task::Poll::Ready(Some(Ok(_)))));
-        assert!(!lines.full(1));
     }
 }

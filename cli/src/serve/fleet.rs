@@ -1,8 +1,11 @@
 //! The endpoint on the fleet: it dials out to the NATS broker and answers
 //! the same signed requests there as on its socket
 //! (`salve.v1.ep.<endpoint>.req`, request/reply), each answer signed with the
-//! endpoint's key and bound to the request it answers. The broker carries;
-//! the endpoint decides, as over any other transport.
+//! endpoint's key and bound to the request it answers; `invoke` and
+//! `follow-invocation` sent to `salve.v1.ep.<endpoint>.stream` are answered
+//! as `/v1/stream` answers them, line by line, each line a numbered signed
+//! frame. The broker carries; the endpoint decides, as over any other
+//! transport.
 //!
 //! The connection is kept for as long as the service runs: it is retried
 //! with jittered backoff, forever, and an outage of the broker stops
@@ -14,9 +17,9 @@ use super::api::{self, Api, Peer};
 use super::config::FleetConfig;
 use anyhow::Context;
 use futures::StreamExt;
-use salve::api::v1::SignedReply;
+use salve::api::v1::{FramePayload, Reply, SignedFrame, SignedReply, StreamLine};
 use salve::digest::Sha256Digest;
-use salve::fleet::{EndpointName, request_subject};
+use salve::fleet::{EndpointName, request_subject, stream_subject};
 use salve::identity::KeyPair;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,12 +137,19 @@ pub async fn answer(
         .id()
         .parse()
         .map_err(|e: String| anyhow::anyhow!("this endpoint cannot be on the fleet: {e}"))?;
-    let subject = request_subject(&name);
-    let mut requests = client
-        .subscribe(subject.clone())
-        .await
-        .with_context(|| format!("cannot take requests on {subject}"))?;
-    tracing::info!(%subject, "answering requests from the fleet's broker");
+    let mut subscriptions = Vec::new();
+    for (subject, streamed) in [
+        (request_subject(&name), false),
+        (stream_subject(&name), true),
+    ] {
+        let subscriber = client
+            .subscribe(subject.clone())
+            .await
+            .with_context(|| format!("cannot take requests on {subject}"))?;
+        tracing::info!(%subject, "answering requests from the fleet's broker");
+        subscriptions.push(subscriber.map(move |message| (streamed, message)));
+    }
+    let mut requests = futures::stream::select_all(subscriptions);
     let peer = Peer::Broker(servers);
     let mut answering = tokio::task::JoinSet::new();
     // At most this many requests are read and answered at once; past it,
@@ -148,7 +158,7 @@ pub async fn answer(
     // service's memory without end.
     let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     loop {
-        let message = tokio::select! {
+        let (streamed, message) = tokio::select! {
             message = requests.next() => match message {
                 Some(message) => message,
                 None => break,
@@ -176,6 +186,18 @@ pub async fn answer(
                 tracing::warn!(%reply_to, "a request asking to be answered on a fleet subject: ignored");
                 return;
             }
+            if streamed {
+                let frames = Frames {
+                    key,
+                    endpoint: api.endpoint.id().to_string(),
+                    request: Sha256Digest::of(&message.payload),
+                    seq: 0,
+                    client,
+                    reply_to,
+                };
+                stream_answer(&api, &peer, &message.payload, frames).await;
+                return;
+            }
             let request = Sha256Digest::of(&message.payload);
             let (status, reply) = api::answer_bytes(&api, &peer, &message.payload).await;
             let signed = match SignedReply::sign(&key, api.endpoint.id(), request, status, &reply) {
@@ -197,11 +219,94 @@ pub async fn answer(
             }
         });
     }
-    let _ = requests.unsubscribe().await;
+    drop(requests);
     // Requests already taken are answered before the service stops.
     while answering.join_next().await.is_some() {}
     let _ = client.flush().await;
     Ok(())
+}
+
+/// How long a streamed answer may be silent (the action writes nothing)
+/// before the endpoint sends a frame that only says it is still there: a
+/// client tells an action that runs quietly from an endpoint or a broker
+/// that went away.
+const STILL_THERE_EVERY: Duration = Duration::from_secs(5);
+
+/// The frames of one streamed answer, numbered from 0, each signed by the
+/// endpoint and bound to the request.
+struct Frames {
+    key: Arc<KeyPair>,
+    endpoint: String,
+    request: Sha256Digest,
+    seq: u64,
+    client: async_nats::Client,
+    reply_to: async_nats::Subject,
+}
+
+impl Frames {
+    /// Sends the next frame: `line` (none: still there). False when it
+    /// cannot be sent: nothing more is.
+    async fn send(&mut self, status: u16, line: Option<&[u8]>) -> bool {
+        let frame = FramePayload {
+            endpoint: self.endpoint.clone(),
+            request: self.request,
+            seq: self.seq,
+            status,
+            line: line.map(|l| String::from_utf8_lossy(l).trim_end().to_string()),
+        };
+        let bytes = match SignedFrame::sign(&self.key, &frame).and_then(|f| serde_json::to_vec(&f))
+        {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "cannot sign a stream frame");
+                return false;
+            }
+        };
+        self.seq += 1;
+        match self
+            .client
+            .publish(self.reply_to.clone(), bytes.into())
+            .await
+        {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "a stream frame could not be sent to the broker");
+                false
+            }
+        }
+    }
+}
+
+/// Answers a streamed request: every line `/v1/stream` would send, as a
+/// frame, and a frame that says it is still there after each
+/// [`STILL_THERE_EVERY`] of silence. The invocation runs to its end
+/// whether or not the frames reach anyone (its record is in the log).
+async fn stream_answer(api: &Arc<Api>, peer: &Peer, payload: &[u8], mut frames: Frames) {
+    let opened = match api::signed_from_bytes(api, peer, payload).await {
+        Ok(signed) => super::streaming::open(api, peer, signed).await,
+        Err(refused) => Err(refused),
+    };
+    let mut lines = match opened {
+        Ok(lines) => lines,
+        Err((status, body)) => {
+            let line = super::streaming::line::<()>(&StreamLine::End(Reply::Error(body)));
+            frames.send(status.as_u16(), Some(&line)).await;
+            return;
+        }
+    };
+    let mut reaching = true;
+    loop {
+        match tokio::time::timeout(STILL_THERE_EVERY, lines.next_line()).await {
+            Ok(Some(line)) => {
+                if reaching {
+                    reaching = frames.send(200, Some(&line)).await;
+                }
+            }
+            Ok(None) => break,
+            Err(_) if reaching => reaching = frames.send(200, None).await,
+            Err(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 mod fleet;
 mod fleet_buckets;
+mod streaming;
 mod tls;
 
 use crate::exit::{CliResult, Exit, ExitWith};

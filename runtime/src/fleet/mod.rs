@@ -16,4 +16,4 @@ pub mod permissions;
 pub mod subjects;
 
 pub use inventory::{Inventory, InventoryEntry, InventoryError, InventoryFile};
-pub use subjects::{EndpointName, request_subject};
+pub use subjects::{EndpointName, request_subject, stream_subject};

@@ -47,16 +47,22 @@ pub fn endpoint(name: &EndpointName) -> String {
         format!("$JS.API.STREAM.INFO.KV_{PRESENCE_BUCKET}"),
     ];
     format!(
-        "{{ subscribe: {{ allow: {} }}, publish: {{ allow: {} }}, allow_responses: true }}",
+        "{{ subscribe: {{ allow: {} }}, publish: {{ allow: {} }}, allow_responses: {ENDPOINT_RESPONSES} }}",
         list(&subscribe),
         list(&publish)
     )
 }
 
+/// How an endpoint may answer a request it received: a streamed answer is
+/// many messages to the one reply subject (`max: -1`, no count), for as long
+/// as an invocation may be followed (an hour), where nats-server's default
+/// (`allow_responses: true`) lets one message through within two minutes.
+const ENDPOINT_RESPONSES: &str = "{ max: -1, expires: \"1h\" }";
+
 /// The user people's CLI (and the console) connect as, `user`: requests to
 /// any endpoint, answers in inboxes of its own, the buckets read.
 pub fn people(user: &str) -> String {
-    let mut publish = vec![format!("{PREFIX}.*.req")];
+    let mut publish = vec![format!("{PREFIX}.*.req"), format!("{PREFIX}.*.stream")];
     publish.extend(bucket_reads(PENDING_BUCKET));
     publish.extend(bucket_reads(PRESENCE_BUCKET));
     format!(

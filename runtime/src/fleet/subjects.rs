@@ -3,7 +3,10 @@
 //! give each endpoint's credentials its own subjects only:
 //!
 //! - `salve.v1.ep.<endpoint>.req`: signed requests, answered by request/reply
-//!   with a [`crate::api::v1::SignedReply`].
+//!   with a [`crate::api::v1::SignedReply`];
+//! - `salve.v1.ep.<endpoint>.stream`: signed `invoke` and
+//!   `follow-invocation` requests whose answer is streamed to the reply
+//!   subject in numbered frames, each a [`crate::api::v1::SignedFrame`].
 //!
 //! Each endpoint also keeps its own keys in two JetStream key-value buckets:
 //! the approval queue ([`PENDING_BUCKET`], under `<endpoint>.…`) and its
@@ -76,6 +79,13 @@ pub fn request_subject(endpoint: &EndpointName) -> String {
     format!("{PREFIX}.{endpoint}.req")
 }
 
+/// Where `endpoint` takes signed requests whose answer is streamed
+/// (`invoke`, `follow-invocation`): it answers to the request's reply
+/// subject in numbered, signed frames ([`crate::api::v1::SignedFrame`]).
+pub fn stream_subject(endpoint: &EndpointName) -> String {
+    format!("{PREFIX}.{endpoint}.stream")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +97,6 @@ mod tests {
         }
         let name: EndpointName = "pc-0421_b".parse().unwrap();
         assert_eq!(request_subject(&name), "salve.v1.ep.pc-0421_b.req");
+        assert_eq!(stream_subject(&name), "salve.v1.ep.pc-0421_b.stream");
     }
 }

@@ -23,7 +23,9 @@ pub use envelope::{
     StreamEvent, StreamLine,
 };
 pub use operation::Operation;
-pub use signed::{ANSWER_DOMAIN, AnswerError, ReplyPayload, SignedReply};
+pub use signed::{
+    ANSWER_DOMAIN, AnswerError, FRAME_DOMAIN, FramePayload, ReplyPayload, SignedFrame, SignedReply,
+};
 
 /// The contract's version, the first segment of every route (`/v1/...`).
 pub const VERSION: &str = "v1";
