@@ -340,6 +340,30 @@ pub enum FleetCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Run many endpoints in this one process, for measuring the broker and
+    /// the fleet's scale (the fleet benchmark runs it): each with its own
+    /// key, audit log, policy and state under `<data-dir>/simulated/`,
+    /// sharing the engine and the installed actions of the configuration,
+    /// connected through its `[fleet]` section as `salve serve` connects.
+    ///
+    /// Says `loaded`, `connected N` and, after an outage, `reconnected N`
+    /// on stdout; runs until SIGTERM or Ctrl-C.
+    Simulate {
+        /// The service's configuration file (its `[fleet]` section is
+        /// required).
+        #[arg(long, value_name = "FILE", env = "SALVE_CONFIG")]
+        config: Option<PathBuf>,
+        /// How many endpoints.
+        #[arg(long, value_name = "N")]
+        endpoints: usize,
+        /// Their names' first part: `sim-` names them `sim-00000`, ….
+        #[arg(long, default_value = "sim-")]
+        prefix: String,
+        /// Where to write their names and public keys (JSON), for the
+        /// inventory.
+        #[arg(long, value_name = "FILE")]
+        keys_out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

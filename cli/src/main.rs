@@ -177,6 +177,12 @@ fn main() -> ExitCode {
             only.as_deref(),
         ),
         Command::Fleet(FleetCommand::Endpoints { client }) => fleet::endpoints(&client),
+        Command::Fleet(FleetCommand::Simulate {
+            config,
+            endpoints,
+            prefix,
+            keys_out,
+        }) => serve::simulate(config.as_deref(), endpoints, &prefix, &keys_out),
         Command::Keygen { out, principal } => identity::keygen(&out, principal.as_deref()),
         Command::Sign {
             key,

@@ -979,3 +979,97 @@ fn output_streams_through_the_broker_in_signed_frames() {
         );
     });
 }
+
+#[test]
+fn many_endpoints_simulated_in_one_process_answer_through_the_broker() {
+    let sim = User {
+        name: "sim".to_string(),
+        password: "sim-secret".to_string(),
+        // One broker user for all the simulated endpoints, which may do
+        // anything (not what is tested here).
+        permissions: "{ publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] }, allow_responses: { max: -1, expires: \"1h\" } }".to_string(),
+    };
+    let users = vec![
+        User {
+            name: sim.name.clone(),
+            password: sim.password.clone(),
+            permissions: sim.permissions.clone(),
+        },
+        User::people(),
+    ];
+    let fleet = Fleet::new(Nats::start(&users));
+    let people = support::people();
+    let extra = format!(
+        "\n[fleet]\nservers = [\"{}\"]\nuser = \"sim\"\npassword-file = \"{}\"\n",
+        fleet.nats.url(),
+        fleet.nats.password_file(&sim).display()
+    );
+    let template = support::stage_as(Path::new(SALVE), "pc-template", people.clone(), &extra, "");
+    let keys_out = template.dir.path().join("keys.json");
+    let mut child = Command::new(SALVE)
+        .args(["fleet", "simulate", "--endpoints", "3", "--prefix", "lab-"])
+        .arg("--config")
+        .arg(template.dir.path().join("salve.toml"))
+        .arg("--keys-out")
+        .arg(&keys_out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "loaded");
+    assert_eq!(lines.next().unwrap().unwrap(), "connected 3");
+    let keys: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(&keys_out).unwrap()).unwrap();
+    assert_eq!(
+        keys.keys().collect::<Vec<_>>(),
+        ["lab-00000", "lab-00001", "lab-00002"]
+    );
+    for (name, key) in &keys {
+        fleet.enlist(name, key);
+    }
+    // Each is an endpoint of its own: its own sessions, its own log.
+    let out = fleet.cli(
+        "tom",
+        &people["tom"],
+        "lab-00002",
+        &[
+            "session",
+            "request",
+            "--ticket",
+            "INC3",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let out = fleet.cli("tom", &people["tom"], "lab-00001", &["session", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(session.id.as_str()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = template.dir.path().join("data/simulated/lab-00002/audit");
+    let out = Command::new(SALVE)
+        .args(["audit", "verify", "--log"])
+        .arg(&log)
+        .args(["--key", &keys["lab-00002"]])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records: String = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(
+        records.contains("session.requested") && records.contains(session.id.as_str()),
+        "{records}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 mod fleet;
 mod fleet_buckets;
+mod simulate;
 mod streaming;
 mod tls;
 
@@ -31,6 +32,7 @@ use salve::session::ConsentingUser;
 use salve::store::StateStore;
 use salve::vetting::{CatalogStore, TrustConfig};
 use salve::{Runtime, RuntimeConfig};
+pub use simulate::simulate;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -65,57 +67,31 @@ const EMPTY_POLICY: &str = "schema = 1\n[categories]\n[roles]\n";
 /// The trust of an endpoint that has none yet: no keys, so no package loads.
 const EMPTY_TRUST: &str = "schema = 1\n";
 
-fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
-    let data = &config.data_dir;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+/// Makes `dir` if it is not there, private to the service's user (0700).
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
         format!(
             "cannot make the data directory {} private (mode 0700): it must belong to the user the service runs as",
-            data.display()
+            dir.display()
         )
-    })?;
-    let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
-    let mut audit = AuditConfig::new(data.join("audit"));
-    if audit.dir.exists()
-        && let Some(signer) = salve::audit::last_signer(&audit.dir, audit.checkpoint_every)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot read the audit log in {}: {e}", audit.dir.display())
-            })?
-        && signer != key.public()
-    {
-        anyhow::bail!(
-            "the audit log in {} is signed by {signer}, not by this endpoint's key {} ({}): the endpoint key was replaced, and every checkpoint signed from now on would make the log fail verification. Put the endpoint's key back, or move the log aside (keep it for auditors: it verifies with `--key {signer}`) so that a new one is started",
-            audit.dir.display(),
-            key.public(),
-            data.join("endpoint.key").display()
-        );
-    }
-    audit.checkpoint_key = Some(key.clone());
-    // The copy is written by a thread of its own, which can only warn: a
-    // destination that cannot be written at all is said now.
-    let copy = config.checkpoint_copy();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&copy)
-        .with_context(|| {
-            format!(
-                "cannot write the checkpoint copy {} (checkpoint-copy): under the shipped unit, a path outside the data directory must be added to ReadWritePaths=",
-                copy.display()
-            )
-        })?;
-    audit.checkpoint_copy = Some(copy);
-    let audit = Arc::new(AuditLog::open(audit)?);
-    let policy = if config.policy_is_default() && !config.policy.exists() {
-        tracing::warn!(
-            path = %config.policy.display(),
-            "no policy file: nobody may do anything until one is written there (an example is dist/policy.toml)"
-        );
-        Policy::parse(EMPTY_POLICY, &config.policy)?
-    } else {
-        Policy::read(&config.policy)?
-    };
+    })
+}
+
+/// What endpoints built from one configuration share: the engine, the
+/// actions loaded into it, and the installed packages (for revocations).
+struct Shared {
+    runtime: Runtime,
+    catalog: Catalog,
+    store: Arc<CatalogStore>,
+}
+
+/// The engine and the installed actions of the configuration's data
+/// directory, loaded.
+fn shared(config: &Config) -> anyhow::Result<Shared> {
+    let data = &config.data_dir;
+    private_dir(data)?;
     let trust = if config.trust_is_default() && !config.trust.exists() {
         tracing::warn!(
             path = %config.trust.display(),
@@ -146,17 +122,88 @@ fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
         }
     }
     let catalog = Catalog::load(&runtime, packages)?;
-    let state = StateStore::open(&data.join("state.db"))?;
-    let endpoint = Endpoint::new(
-        config.endpoint(),
+    Ok(Shared {
         runtime,
         catalog,
+        store,
+    })
+}
+
+/// The endpoint `name` on `shared`, with its own key, audit log, policy
+/// and state in `data` (the audit log's checkpoints also copied to `copy`,
+/// if given).
+fn open_endpoint(
+    config: &Config,
+    shared: &Shared,
+    name: String,
+    data: &Path,
+    copy: Option<std::path::PathBuf>,
+) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
+    private_dir(data)?;
+    let key = Arc::new(endpoint_key(&data.join("endpoint.key"))?);
+    let mut audit = AuditConfig::new(data.join("audit"));
+    if audit.dir.exists()
+        && let Some(signer) = salve::audit::last_signer(&audit.dir, audit.checkpoint_every)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read the audit log in {}: {e}", audit.dir.display())
+            })?
+        && signer != key.public()
+    {
+        anyhow::bail!(
+            "the audit log in {} is signed by {signer}, not by this endpoint's key {} ({}): the endpoint key was replaced, and every checkpoint signed from now on would make the log fail verification. Put the endpoint's key back, or move the log aside (keep it for auditors: it verifies with `--key {signer}`) so that a new one is started",
+            audit.dir.display(),
+            key.public(),
+            data.join("endpoint.key").display()
+        );
+    }
+    audit.checkpoint_key = Some(key.clone());
+    if let Some(copy) = copy {
+        // The copy is written by a thread of its own, which can only warn:
+        // a destination that cannot be written at all is said now.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&copy)
+            .with_context(|| {
+                format!(
+                    "cannot write the checkpoint copy {} (checkpoint-copy): under the shipped unit, a path outside the data directory must be added to ReadWritePaths=",
+                    copy.display()
+                )
+            })?;
+        audit.checkpoint_copy = Some(copy);
+    }
+    let audit = Arc::new(AuditLog::open(audit)?);
+    let policy = if config.policy_is_default() && !config.policy.exists() {
+        tracing::warn!(
+            path = %config.policy.display(),
+            "no policy file: nobody may do anything until one is written there (an example is dist/policy.toml)"
+        );
+        Policy::parse(EMPTY_POLICY, &config.policy)?
+    } else {
+        Policy::read(&config.policy)?
+    };
+    let state = StateStore::open(&data.join("state.db"))?;
+    let endpoint = Endpoint::new(
+        name,
+        shared.runtime.clone(),
+        shared.catalog.clone(),
         policy,
         state,
         audit.clone(),
     )
-    .with_revocations(store);
+    .with_revocations(shared.store.clone());
     Ok((endpoint, audit))
+}
+
+fn build(config: &Config) -> anyhow::Result<(Endpoint, Arc<AuditLog>)> {
+    let shared = shared(config)?;
+    open_endpoint(
+        config,
+        &shared,
+        config.endpoint(),
+        &config.data_dir,
+        Some(config.checkpoint_copy()),
+    )
 }
 
 pub fn serve(config_path: Option<&Path>) -> CliResult {

@@ -21,6 +21,7 @@ pub struct User {
 impl User {
     /// An endpoint's user, with the permissions `salve fleet nats-config`
     /// gives it: its own subjects, inboxes and keys only.
+    #[allow(dead_code)]
     pub fn endpoint(name: &str) -> User {
         User {
             name: name.to_string(),
