@@ -746,6 +746,11 @@ pub struct LogArgs {
     /// Your key file (with --service).
     #[arg(long = "key-file", value_name = "FILE", env = "SALVE_KEY")]
     pub key_file: Option<PathBuf>,
+    /// The endpoint to ask through the fleet (with --service and --fleet).
+    #[arg(long, value_name = "NAME", env = "SALVE_ENDPOINT")]
+    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// How often the endpoint checkpoints, for reading its log's files.
@@ -783,8 +788,8 @@ impl LogArgs {
             pin: self.pin.clone(),
             key: self.key_file.clone(),
             principal: None,
-            endpoint: None,
-            fleet: FleetArgs::default(),
+            endpoint: self.endpoint.clone(),
+            fleet: self.fleet.clone(),
             json: false,
             key_flag: "--key-file",
         }

@@ -2,6 +2,7 @@
 //! Unix socket, or over TLS to a certificate pinned by its SHA-256
 //! fingerprint. Requests from people are signed with their key.
 
+use crate::parts::Assembly;
 use anyhow::{Context, anyhow};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
@@ -326,9 +327,11 @@ async fn fleet_request(
     let digest = Sha256Digest::of(&body);
     let client = fleet_connect(&fleet.broker).await?;
     let subject = salve::fleet::request_subject(&name);
-    let answer = tokio::time::timeout(FLEET_PATIENCE, client.request(subject, body.into())).await;
-    let message = match answer {
-        Err(_) => {
+    let mut inbox = ask_through(&client, fleet, subject, body).await?;
+    let payload = match next_whole(&mut inbox, &mut Assembly::default()).await? {
+        Next::Whole(payload) => payload,
+        Next::NoResponders => return Err(offline(&client, fleet, endpoint).await),
+        Next::Silent => {
             return Err(ApiError {
                 status: 504,
                 code: "endpoint-timeout".to_string(),
@@ -339,18 +342,8 @@ async fn fleet_request(
             }
             .into());
         }
-        Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
-            return Err(offline(&client, fleet, endpoint).await);
-        }
-        Ok(Err(error)) => {
-            return Err(unreachable(
-                format!("the request to `{endpoint}` through the broker failed"),
-                error,
-            ));
-        }
-        Ok(Ok(message)) => message,
     };
-    let signed: salve::api::v1::SignedReply = serde_json::from_slice(&message.payload)
+    let signed: salve::api::v1::SignedReply = serde_json::from_slice(&payload)
         .with_context(|| format!("the answer from `{endpoint}` is not a signed answer"))?;
     match signed.open::<Box<RawValue>>(endpoint, &key, digest)? {
         (_, Reply::Result(answer)) => Ok(Answered(answer)),
@@ -407,33 +400,15 @@ async fn fleet_stream(
     let key = *fleet.inventory.key_of(endpoint)?;
     let request = Sha256Digest::of(&body);
     let client = fleet_connect(&fleet.broker).await?;
-    let inbox = client.new_inbox();
-    let mut frames = client.subscribe(inbox.clone()).await.map_err(|e| {
-        unreachable(
-            format!("cannot read answers through {}", fleet.broker.servers),
-            e,
-        )
-    })?;
-    client
-        .publish_with_reply(salve::fleet::stream_subject(&name), inbox, body.into())
-        .await
-        .map_err(|e| {
-            unreachable(
-                format!("the request to `{endpoint}` through the broker failed"),
-                e,
-            )
-        })?;
+    let subject = salve::fleet::stream_subject(&name);
+    let mut inbox = ask_through(&client, fleet, subject, body).await?;
+    let mut assembly = Assembly::default();
     let mut seq = 0;
     loop {
-        let message = match tokio::time::timeout(FLEET_PATIENCE, frames.next()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                return Err(unreachable(
-                    format!("the broker closed the stream from `{endpoint}`"),
-                    "connection lost",
-                ));
-            }
-            Err(_) => {
+        let payload = match next_whole(&mut inbox, &mut assembly).await? {
+            Next::Whole(payload) => payload,
+            Next::NoResponders => return Err(offline(&client, fleet, endpoint).await),
+            Next::Silent => {
                 let message = if seq == 0 {
                     format!(
                         "endpoint `{endpoint}` did not answer within {} s through the fleet's broker",
@@ -453,10 +428,7 @@ async fn fleet_stream(
                 .into());
             }
         };
-        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            return Err(offline(&client, fleet, endpoint).await);
-        }
-        let signed: salve::api::v1::SignedFrame = serde_json::from_slice(&message.payload)
+        let signed: salve::api::v1::SignedFrame = serde_json::from_slice(&payload)
             .with_context(|| format!("a frame from `{endpoint}` is not a signed frame"))?;
         let frame = signed.open(endpoint, &key, request, seq)?;
         seq += 1;
@@ -466,6 +438,67 @@ async fn fleet_stream(
         };
         if let Some(last) = stream_line(line.as_bytes(), &mut each)? {
             return ended(frame.status, last);
+        }
+    }
+}
+
+/// Sends `body` on `subject` with an inbox of its own to answer to; the
+/// inbox.
+async fn ask_through(
+    client: &async_nats::Client,
+    fleet: &FleetTarget,
+    subject: String,
+    body: Vec<u8>,
+) -> anyhow::Result<async_nats::Subscriber> {
+    let inbox = client.new_inbox();
+    let subscriber = client.subscribe(inbox.clone()).await.map_err(|e| {
+        unreachable(
+            format!("cannot read answers through {}", fleet.broker.servers),
+            e,
+        )
+    })?;
+    client
+        .publish_with_reply(subject.clone(), inbox, body.into())
+        .await
+        .map_err(|e| unreachable(format!("cannot send to {subject} through the broker"), e))?;
+    Ok(subscriber)
+}
+
+/// What came to an inbox.
+enum Next {
+    /// A message, put together from its parts if it came in parts.
+    Whole(Vec<u8>),
+    /// The broker says nobody takes requests on the subject.
+    NoResponders,
+    /// Nothing for [`FLEET_PATIENCE`].
+    Silent,
+}
+
+/// The next whole message in `inbox`, each of its parts within
+/// [`FLEET_PATIENCE`].
+async fn next_whole(
+    inbox: &mut async_nats::Subscriber,
+    assembly: &mut Assembly,
+) -> anyhow::Result<Next> {
+    loop {
+        let message = match tokio::time::timeout(FLEET_PATIENCE, inbox.next()).await {
+            Err(_) => return Ok(Next::Silent),
+            Ok(None) => {
+                return Err(unreachable(
+                    "the connection to the fleet's broker closed".to_string(),
+                    "connection lost",
+                ));
+            }
+            Ok(Some(message)) => message,
+        };
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Ok(Next::NoResponders);
+        }
+        if let Some(whole) = assembly
+            .take(crate::parts::header(&message), &message.payload)
+            .context("an answer through the broker came in parts that do not fit")?
+        {
+            return Ok(Next::Whole(whole));
         }
     }
 }

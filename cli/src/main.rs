@@ -10,6 +10,7 @@ mod exit;
 mod fleet;
 mod identity;
 mod output;
+mod parts;
 mod people;
 mod pin;
 mod policy;

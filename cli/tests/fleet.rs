@@ -1073,3 +1073,79 @@ fn many_endpoints_simulated_in_one_process_answer_through_the_broker() {
         "{records}"
     );
 }
+
+#[test]
+fn answers_larger_than_the_broker_carries_come_in_parts() {
+    // A broker that carries 8 KiB a message: an audit export, or a streamed
+    // answer, is larger than that.
+    let users = vec![User::endpoint("pc-1"), User::people()];
+    let fleet = Fleet::new(Nats::start_carrying(&users, "8KB"));
+    let people = support::people();
+    let pc1 = endpoint_on(&fleet, "pc-1", &people);
+    let (tom, ann) = (&people["tom"], &people["ann"]);
+    let out = fleet.cli(
+        "tom",
+        tom,
+        "pc-1",
+        &[
+            "session",
+            "request",
+            "--ticket",
+            "INC9",
+            "--problem",
+            "Slow.",
+            "--allow",
+            "echo",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let session: Session = serde_json::from_slice(&out.stdout).unwrap();
+    let id = session.id.to_string();
+    let out = fleet.cli("ann", ann, "pc-1", &["session", "approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Quotes double in each JSON string they are written in: the streamed
+    // answer's last frame is several times the request.
+    let quotes = "\"".repeat(1500);
+    let input = serde_json::json!({ "q": quotes }).to_string();
+    for _ in 0..5 {
+        let out = fleet.cli(
+            "tom",
+            tom,
+            "pc-1",
+            &[
+                "invoke", &id, "echo", "--input", &input, "--follow", "--json",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(&"\\\"".repeat(1500)),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    // The whole log through the broker, page by page, each page in parts.
+    let file = fleet.keys.path().join("ann.key");
+    let out = Command::new(SALVE)
+        .args(["audit", "export", "--service", "--key-file"])
+        .arg(&file)
+        .env("SALVE_FLEET", fleet.nats.url())
+        .env("SALVE_FLEET_USER", "people")
+        .env("SALVE_FLEET_PASSWORD_FILE", &fleet.password)
+        .env("SALVE_INVENTORY", &fleet.inventory)
+        .env("SALVE_FLEET_ADMIN_KEY", fleet.admin.public().to_string())
+        .env("SALVE_ENDPOINT", "pc-1")
+        .env("SALVE_SOCKET", "/nonexistent/salve.sock")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = text(&out.stdout);
+    let on_disk = audit_lines(&pc1);
+    assert!(exported.len() > 8 * 1024, "{} bytes", exported.len());
+    assert!(
+        exported.lines().count() >= on_disk.len() - 1,
+        "{} exported, {} on disk",
+        exported.lines().count(),
+        on_disk.len()
+    );
+}

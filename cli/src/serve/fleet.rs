@@ -214,7 +214,7 @@ pub async fn answer(
                     return;
                 }
             };
-            if let Err(error) = client.publish(reply_to, bytes.into()).await {
+            if let Err(error) = crate::parts::publish(&client, reply_to, bytes).await {
                 tracing::warn!(%error, "an answer could not be sent to the broker");
             }
         });
@@ -263,11 +263,7 @@ impl Frames {
             }
         };
         self.seq += 1;
-        match self
-            .client
-            .publish(self.reply_to.clone(), bytes.into())
-            .await
-        {
+        match crate::parts::publish(&self.client, self.reply_to.clone(), bytes).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(%error, "a stream frame could not be sent to the broker");

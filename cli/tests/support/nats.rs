@@ -83,6 +83,12 @@ impl Nats {
 
     /// Starts a server that knows `users`.
     pub fn start(users: &[User]) -> Nats {
+        Nats::start_carrying(users, "1MB")
+    }
+
+    /// Starts a server that knows `users` and carries messages of at most
+    /// `max_payload` (`8KB`, `1MB`).
+    pub fn start_carrying(users: &[User], max_payload: &str) -> Nats {
         assert!(
             std::path::Path::new(NATS_SERVER).exists(),
             "{NATS_SERVER} is not installed: the fleet's tests run against the real server. Install it with `apt-get install nats-server` (scripts/setup-test-machine does)"
@@ -94,7 +100,7 @@ impl Nats {
             .unwrap()
             .port();
         let mut config = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\" }}\nauthorization {{\n  users = [\n",
+            "listen: 127.0.0.1:{port}\nmax_payload: {max_payload}\njetstream {{ store_dir: \"{}\" }}\nauthorization {{\n  users = [\n",
             dir.path().join("jetstream").display()
         );
         for user in users {
