@@ -91,6 +91,14 @@ fn hostile_clients_get_json_errors_and_the_service_keeps_serving() {
     assert_eq!((status, answer.code()), (413, "body-too-large"), "{answer}");
     service.healthy();
 
+    // A body announced far larger than the limit, that never arrives:
+    // refused as too large at once, not as slow once the wait is over.
+    let mut liar = UnixStream::connect(&socket).unwrap();
+    write!(liar, "POST /v1/requests HTTP/1.1\r\nHost: salve\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n{{\"payl").unwrap();
+    let (status, answer) = read_response(&mut liar).unwrap();
+    assert_eq!((status, answer.code()), (413, "body-too-large"), "{answer}");
+    service.healthy();
+
     // A body that never finishes arriving.
     let mut slow = UnixStream::connect(&socket).unwrap();
     write!(slow, "POST /v1/requests HTTP/1.1\r\nHost: salve\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{{\"payl").unwrap();

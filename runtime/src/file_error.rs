@@ -5,6 +5,27 @@
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
+/// The largest file read as a manifest, a policy, a trust file or a fleet
+/// inventory: 8 MiB, hundreds of times what the largest of them needs (a
+/// policy with ten thousand principals is about 1.5 MiB).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// At most this many characters of the offending line are quoted, around
+/// the problem; and at most [`MAX_MESSAGE_CHARS`] of the message.
+const QUOTED_CHARS: usize = 160;
+
+/// At most this many characters of a parser's message are kept (it may
+/// quote the offending value whole).
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `text`, cut to `max` characters with `…` where it was cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 /// A file that cannot be used, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rendered}")]
@@ -26,7 +47,7 @@ impl FileError {
         span: Option<std::ops::Range<usize>>,
         message: &str,
     ) -> Self {
-        let message = message.trim_end().to_string();
+        let message = clip(message.trim_end(), MAX_MESSAGE_CHARS);
         let Some(span) = span else {
             return FileError {
                 file: file.to_path_buf(),
@@ -40,14 +61,29 @@ impl FileError {
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line_number = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
-        let line = &text[line_start..line_end];
         let end = floor_char_boundary(text, span.end.clamp(start, line_end));
-        let width = text[start..end].chars().count().max(1);
+        // The line as quoted: at most QUOTED_CHARS characters, from up to
+        // half of them before the problem.
+        let skipped = (column - 1).saturating_sub(QUOTED_CHARS / 2);
+        let shown_from = text[line_start..start]
+            .char_indices()
+            .nth(skipped)
+            .map_or(start, |(i, _)| line_start + i);
+        let rest = &text[shown_from..line_end];
+        let shown = clip(rest, QUOTED_CHARS);
+        let (lead, pad) = if skipped > 0 {
+            ("…", " ".repeat(column - skipped))
+        } else {
+            ("", " ".repeat(column - 1))
+        };
+        let width = text[start..end].chars().count().clamp(
+            1,
+            QUOTED_CHARS - (column - 1 - skipped).min(QUOTED_CHARS - 1),
+        );
         let gutter = " ".repeat(line_number.to_string().len());
         let rendered = format!(
-            "{file}:{line_number}:{column}: {message}\n{gutter} |\n{line_number} | {line}\n{gutter} | {pad}{carets}",
+            "{file}:{line_number}:{column}: {message}\n{gutter} |\n{line_number} | {lead}{shown}\n{gutter} | {pad}{carets}",
             file = file.display(),
-            pad = " ".repeat(column - 1),
             carets = "^".repeat(width),
         );
         FileError {
@@ -75,10 +111,29 @@ impl FileError {
         })
     }
 
-    /// Reads `path` as text.
+    /// Reads `path` as text, if it is at most [`MAX_FILE_BYTES`].
     pub fn read(path: &Path) -> Result<String, FileError> {
-        std::fs::read_to_string(path)
-            .map_err(|error| FileError::at(path, "", None, &format!("cannot be read: {error}")))
+        use std::io::Read as _;
+        let cannot = |error: std::io::Error| {
+            FileError::at(path, "", None, &format!("cannot be read: {error}"))
+        };
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(FileError::at(
+                path,
+                "",
+                None,
+                &format!(
+                    "is larger than {} MiB, more than any file of this kind needs: refused",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(text)
     }
 }
 
@@ -108,4 +163,58 @@ fn with_hint(message: &str, reference: &str) -> String {
         return format!("{message}: a limit must be a positive number");
     }
     message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_line_is_quoted_around_the_problem_only() {
+        let line = format!("name = \"{}\" oops", "x".repeat(10 << 20));
+        let at = line.find("oops").unwrap();
+        let error = FileError::at(
+            Path::new("action.toml"),
+            &line,
+            Some(at..at + 4),
+            &format!("expected newline, found `{}`", "y".repeat(1 << 20)),
+        );
+        let shown = error.to_string();
+        assert!(shown.len() < 2_000, "{} bytes", shown.len());
+        assert!(shown.contains("oops"), "{shown}");
+        assert!(shown.contains("…"), "{shown}");
+        assert_eq!(error.position, Some((1, line[..at].chars().count() + 1)));
+        // The caret stands under the problem.
+        let lines: Vec<&str> = shown.lines().collect();
+        let quoted = lines[2].split_once(" | ").unwrap().1;
+        let carets = lines[3].split_once(" | ").unwrap().1;
+        let col = carets.find('^').unwrap();
+        assert_eq!(
+            &quoted[quoted.char_indices().nth(col).unwrap().0..][..4],
+            "oops",
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_short_line_is_quoted_whole_with_the_caret_under_the_problem() {
+        let text = "id = \"x\"\nversion = 1.0\n";
+        let at = text.find("1.0").unwrap();
+        let shown = FileError::at(Path::new("a.toml"), text, Some(at..at + 3), "bad").to_string();
+        assert_eq!(
+            shown,
+            "a.toml:2:11: bad\n  |\n2 | version = 1.0\n  |           ^^^"
+        );
+    }
+
+    #[test]
+    fn a_file_past_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, vec![b'#'; (MAX_FILE_BYTES + 1) as usize]).unwrap();
+        let error = FileError::read(&path).unwrap_err().to_string();
+        assert!(error.contains("larger than 8 MiB"), "{error}");
+        std::fs::write(&path, "schema = 1\n").unwrap();
+        assert_eq!(FileError::read(&path).unwrap(), "schema = 1\n");
+    }
 }

@@ -221,10 +221,7 @@ impl StateStore {
             .map_err(|e| e.to_string())?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
-        let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
-        migrations
-            .to_latest(&mut conn)
-            .map_err(|e| format!("cannot bring the schema up to date: {e}"))?;
+        migrate(&mut conn, MIGRATIONS)?;
         Ok(StateStore {
             conn: Mutex::new(conn),
             side: None,
@@ -754,6 +751,31 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
     })
 }
 
+/// Brings `conn`'s schema up to date with `migrations`, one opener at a
+/// time: two processes opening a new database at once would otherwise both
+/// read version 0 and both create its tables (the second failing with
+/// "table already exists"). The lock is an advisory `flock` on the database
+/// file itself, which SQLite's own (`fcntl`) locks do not see; a database
+/// in memory has no other opener.
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), String> {
+    let file = conn
+        .path()
+        .filter(|path| !path.is_empty())
+        .map(std::fs::File::open)
+        .transpose()
+        .map_err(|e| format!("cannot open the database to lock it: {e}"))?;
+    let _lock = match file {
+        Some(file) => Some(
+            nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, e)| format!("cannot lock the database to update its schema: {e}"))?,
+        ),
+        None => None,
+    };
+    Migrations::new(migrations.iter().map(|sql| M::up(sql)).collect())
+        .to_latest(conn)
+        .map_err(|e| format!("cannot bring the schema up to date: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     //! The schema's history: a database left by any earlier version is
@@ -835,6 +857,38 @@ mod tests {
                 .pragma_query_value(None, "user_version", |row| row.get(0))
                 .unwrap();
             assert_eq!(version_now, MIGRATIONS.len() as i64);
+        }
+    }
+
+    /// Openers of a new database at the same moment, as two `salve catalog
+    /// install` runs into a catalog not made yet: each opens it.
+    #[test]
+    fn a_new_database_opened_by_many_at_once_opens_for_each() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..8)
+                    .map(|i| {
+                        let (dir, barrier) = (dir.path(), &barrier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            if i % 2 == 0 {
+                                StateStore::open(&dir.join("state.db"))
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            } else {
+                                crate::vetting::CatalogStore::open(&dir.join("catalog"))
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            }
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    opener.join().unwrap().unwrap();
+                }
+            });
         }
     }
 

@@ -253,6 +253,41 @@ fn an_untouched_log_verifies_across_segments_and_checkpoints() {
     assert_eq!(alone.checkpoint_key, Some(sample.key.public()));
 }
 
+#[test]
+fn a_special_file_named_like_a_segment_is_refused_not_read() {
+    let sample = copy_of(pristine());
+    let last = segment::list(&sample.log_dir)
+        .unwrap()
+        .last()
+        .unwrap()
+        .first_seq;
+    let fifo = sample.log_dir.join(segment::name(last + 1000));
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Each reader, in a thread: a hang fails the test instead of blocking it.
+    let (done, finished) = std::sync::mpsc::channel();
+    let dir = sample.log_dir.clone();
+    let key = sample.key.clone();
+    std::thread::spawn(move || {
+        let verified = verify_dir(&dir, None, None)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let opened = AuditLog::open(config(&dir, &key, &dir.join("../copy.jsonl")))
+            .map(|log| log.close())
+            .map_err(|e| e.to_string());
+        let _ = done.send((verified, opened));
+    });
+    let (verified, opened) = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a FIFO named like a segment made the log's readers hang");
+    for result in [verified, opened] {
+        let error = result.unwrap_err();
+        assert!(
+            error.contains("not a regular file") && error.contains("FIFO"),
+            "{error}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -1321,6 +1356,26 @@ fn a_crash_right_after_a_rotation_is_repaired_on_reopen() {
         "{error}"
     );
     assert!(dir.path().join(segment::name(7)).exists());
+
+    // Nor one whose first segment, with records, was removed: refused,
+    // nothing appended after the gap.
+    let sample = copy_of(pristine());
+    let segments = segment::list(&sample.log_dir).unwrap();
+    assert_eq!(segments[0].first_seq, 1);
+    std::fs::remove_file(&segments[0].path).unwrap();
+    let before = snapshot(&sample.log_dir);
+    let error = AuditLog::open(config(
+        &sample.log_dir,
+        &sample.key,
+        &sample.checkpoint_copy,
+    ))
+    .err()
+    .unwrap();
+    assert!(
+        error.to_string().contains("no segment starts at record 1"),
+        "{error}"
+    );
+    assert_eq!(before, snapshot(&sample.log_dir), "the log was changed");
 }
 
 /// A rotation that fails after a sync stops the log, but the records that

@@ -311,6 +311,23 @@ pub async fn answer_bytes(api: &Arc<Api>, peer: &Peer, bytes: &[u8]) -> (u16, Re
 /// Reads a body of at most `max_body_bytes` within `body_timeout`; a body
 /// refused is logged.
 async fn read_body(api: &Api, peer: &Peer, body: Body) -> Result<axum::body::Bytes, Response> {
+    // A body announced larger than the limit (its Content-Length) is
+    // refused at once, not waited for.
+    let announced = hyper::body::Body::size_hint(&body).lower();
+    if announced > api.max_body_bytes as u64 {
+        let message = format!(
+            "the request body is announced as {announced} bytes, larger than {} bytes",
+            api.max_body_bytes
+        );
+        return Err(refused(
+            api,
+            peer,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            message,
+        )
+        .await);
+    }
     let (status, code, message) = match tokio::time::timeout(
         api.body_timeout,
         axum::body::to_bytes(body, api.max_body_bytes),

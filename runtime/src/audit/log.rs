@@ -321,6 +321,17 @@ fn recover(dir: &Path) -> Result<Tail, String> {
         Some((index, seq, hash, _)) => (index + 1, seq, hash),
         None => (0, 0, GENESIS),
     };
+    // Records, but not from record 1: the log's beginning is missing, which
+    // no crash does, and appending would make a log that fails verification.
+    if chain_end.is_some()
+        && let Some(first) = segments.first().filter(|s| s.first_seq != 1)
+    {
+        return Err(format!(
+            "{} holds records from record {} on, but no segment starts at record 1: the log's first segments are missing — restore them, or move the directory away to start a new log",
+            dir.display(),
+            first.first_seq
+        ));
+    }
     let expected = last_seq + 1;
     // Of the segments without records, one named for the next record is
     // where appending goes on; the others were created by a rotation that

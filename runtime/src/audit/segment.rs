@@ -22,7 +22,10 @@ pub fn name(first_seq: u64) -> String {
     format!("{PREFIX}{first_seq:020}{SUFFIX}")
 }
 
-/// The segments in `dir`, in order. Other files are ignored.
+/// The segments in `dir`, in order. Other files are ignored; a file named
+/// like a segment that is not a regular file (a FIFO, a device, a symbolic
+/// link, a directory) is an error naming it: reading it could block
+/// forever or read what is not the log.
 pub fn list(dir: &Path) -> std::io::Result<Vec<Segment>> {
     let mut segments = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -36,6 +39,17 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Segment>> {
         else {
             continue;
         };
+        let kind = entry.file_type()?;
+        if !kind.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is named like an audit segment but is not a regular file (a {}): refused — move it out of the log's directory",
+                    entry.path().display(),
+                    kind_of(&kind)
+                ),
+            ));
+        }
         segments.push(Segment {
             path: entry.path(),
             first_seq,
@@ -43,6 +57,24 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Segment>> {
     }
     segments.sort_by_key(|s| s.first_seq);
     Ok(segments)
+}
+
+/// What kind of file `kind` is, in words.
+fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_dir() {
+        "directory"
+    } else if kind.is_symlink() {
+        "symbolic link"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
 }
 
 /// How a segment file ends.

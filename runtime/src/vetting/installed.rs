@@ -20,7 +20,6 @@ use crate::capability::{Capability, CapabilityClass};
 use crate::engine::{LoadError, Runtime};
 use crate::package::{MANIFEST_FILE, Package, PackageError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,9 +303,7 @@ impl CatalogStore {
             .map_err(|e| store_error(e.to_string()))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| store_error(e.to_string()))?;
-        Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
-            .to_latest(&mut conn)
-            .map_err(|e| store_error(format!("cannot bring the schema up to date: {e}")))?;
+        crate::store::migrate(&mut conn, MIGRATIONS).map_err(store_error)?;
         Ok(CatalogStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),

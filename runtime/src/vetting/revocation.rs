@@ -143,6 +143,16 @@ impl RevocationList {
                 self.signer, self.key
             )
         })?;
+        if principal != &self.signer {
+            // As for package signatures: the name the list gives its signer
+            // is not covered by the signature, so it must be the one the
+            // trust file gives the key.
+            return Err(format!(
+                "the revocation list names `{}` as its signer, but its key {} is `{principal}`'s in the trust file: refused",
+                crate::text::escaped(self.signer.as_str()),
+                self.key
+            ));
+        }
         let payload = BASE64
             .decode(&self.payload)
             .map_err(|_| "the revocation list's payload is not base64".to_string())?;
@@ -189,6 +199,39 @@ mod tests {
                 .parse::<Revoked>()
                 .unwrap_err()
                 .contains("is not a version")
+        );
+    }
+
+    #[test]
+    fn a_list_whose_signer_is_not_its_keys_principal_is_refused() {
+        let board = KeyPair::generate().unwrap();
+        let trust = TrustConfig::parse(
+            &format!(
+                "schema = 1\n[[vetting-keys]]\nprincipal = \"board\"\nkey = \"{}\"\n",
+                board.public()
+            ),
+            std::path::Path::new("trust.toml"),
+        )
+        .unwrap();
+        let list = RevocationList::sign(
+            &board,
+            "board".parse().unwrap(),
+            "2026-12-07T00:00:00Z".into(),
+            vec![Revocation {
+                target: "restart-service@1.2.0".parse().unwrap(),
+                reason: "broken".into(),
+            }],
+        )
+        .unwrap();
+        let (signer, revocations) = list.open(&trust).unwrap();
+        assert_eq!(signer.as_str(), "board");
+        assert_eq!(revocations.len(), 1);
+        let mut renamed = list.clone();
+        renamed.signer = "security-team".parse().unwrap();
+        let refused = renamed.open(&trust).unwrap_err();
+        assert!(
+            refused.contains("`security-team`") && refused.contains("`board`"),
+            "{refused}"
         );
     }
 }
