@@ -74,7 +74,7 @@ fn public_key_in(path: &Path) -> anyhow::Result<PublicKey> {
         #[serde(rename = "public-key")]
         public_key: String,
     }
-    let text = std::fs::read_to_string(path)
+    let text = salve::file_error::read_text(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     let text = text.trim();
     let key = match toml::from_str::<WithPublicKey>(text) {

@@ -262,7 +262,7 @@ pub fn sign_revocations(
 }
 
 pub fn import_revocations(file: &Path, args: &CatalogArgs) -> CliResult {
-    let text = std::fs::read_to_string(file)
+    let text = salve::file_error::read_text(file)
         .with_context(|| format!("cannot read {}", file.display()))
         .exit_with(Exit::Usage)?;
     let list: RevocationList = serde_json::from_str(&text)

@@ -76,8 +76,8 @@ pub fn sign(
 
 /// The principal recorded in a key file.
 pub fn key_principal(path: &Path) -> anyhow::Result<PrincipalId> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = salve::file_error::read_text(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let value: toml::Table = text
         .parse()
         .with_context(|| format!("{} is not a key file", path.display()))?;

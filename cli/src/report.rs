@@ -100,8 +100,15 @@ pub fn render_session(report: &SessionReport) -> String {
             _ => String::new(),
         };
         line(format!(
-            "  {}  {:<28} {:<9} {ran}",
-            i.time, i.action, i.decision
+            "  {}  {:<28} {:<9} {ran}{}",
+            i.time,
+            i.action,
+            i.decision,
+            if i.covered {
+                ""
+            } else {
+                "  [no signed checkpoint yet]"
+            }
         ));
         line(format!(
             "      by {}, input sha256 {}",
@@ -190,6 +197,16 @@ pub fn render_session(report: &SessionReport) -> String {
     }
     for flag in &report.flags {
         line(format!("! {flag}"));
+    }
+    if report.uncovered > 0 {
+        line(format!(
+            "! {} of its records come after the log's last signed checkpoint ({}): only the hash chain vouches for them (marked above) until the endpoint signs the next one",
+            report.uncovered,
+            match report.last_checkpoint {
+                0 => "the log holds none".to_string(),
+                seq => format!("record {seq}"),
+            }
+        ));
     }
     // Whatever else a record holds is shown, not obeyed, by the terminal.
     salve::text::escaped_lines(&out).into_owned()

@@ -111,30 +111,48 @@ impl FileError {
         })
     }
 
-    /// Reads `path` as text, if it is at most [`MAX_FILE_BYTES`].
+    /// Reads `path` as text, if it is a regular file of at most
+    /// [`MAX_FILE_BYTES`].
     pub fn read(path: &Path) -> Result<String, FileError> {
-        use std::io::Read as _;
-        let cannot = |error: std::io::Error| {
-            FileError::at(path, "", None, &format!("cannot be read: {error}"))
-        };
-        let file = std::fs::File::open(path).map_err(cannot)?;
-        let mut text = String::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(cannot)?;
-        if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(FileError::at(
-                path,
-                "",
-                None,
-                &format!(
-                    "is larger than {} MiB, more than any file of this kind needs: refused",
-                    MAX_FILE_BYTES >> 20
-                ),
-            ));
-        }
-        Ok(text)
+        read_text(path)
+            .map_err(|error| FileError::at(path, "", None, &format!("cannot be read: {error}")))
     }
+}
+
+/// Reads `path` as UTF-8 text, refusing what is not a regular file (a FIFO
+/// or a device would block or never end) and what is larger than
+/// [`MAX_FILE_BYTES`]. Every configuration, key, signature, checkpoint and
+/// revocation file salve reads goes through here.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+fn too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!(
+            "it is larger than {} MiB, more than any file of this kind needs",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
@@ -216,5 +234,24 @@ mod tests {
         assert!(error.contains("larger than 8 MiB"), "{error}");
         std::fs::write(&path, "schema = 1\n").unwrap();
         assert_eq!(FileError::read(&path).unwrap(), "schema = 1\n");
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_or_is_too_large_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("policy.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Opening a FIFO for reading would block until a writer came.
+        let error = read_text(&fifo).unwrap_err();
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+
+        let big = dir.path().join("trust.toml");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let error = FileError::read(&big).unwrap_err().to_string();
+        assert!(error.contains("larger than 8 MiB"), "{error}");
+
+        std::fs::write(&big, "id = 1\n").unwrap();
+        assert_eq!(read_text(&big).unwrap(), "id = 1\n");
     }
 }

@@ -273,7 +273,7 @@ impl KeyPair {
         if !metadata.is_file() {
             return Err(invalid("it is not a file".to_string()));
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = crate::file_error::read_text(path).map_err(io)?;
         let file: KeyFile = toml::from_str(&text).map_err(|e| invalid(e.message().to_string()))?;
         let seed: [u8; 32] = file
             .private_key

@@ -1921,3 +1921,98 @@ fn a_failed_fsync_stops_the_log_and_acknowledges_nothing() {
         .collect();
     assert_eq!(on_disk[..5], acknowledged[..]);
 }
+
+/// A log an endpoint wrote and stopped cleanly: started, three records of
+/// session `s-0`, stopped, and the final checkpoint signed by `key`.
+fn cleanly_stopped_log(key: &Arc<KeyPair>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("audit");
+    let mut config = AuditConfig::new(&log_dir);
+    config.checkpoint_key = Some(key.clone());
+    let log = AuditLog::open(config).unwrap();
+    log.append(Record::event(Kind::ServiceStarted)).unwrap();
+    for n in 0..3 {
+        log.append(event(n)).unwrap();
+    }
+    log.append(Record::event(Kind::ServiceStopped)).unwrap();
+    log.close();
+    (dir, log_dir)
+}
+
+/// Appends `records` to the log in `dir` as something other than the
+/// endpoint can: opened without the endpoint's key, chained, unsigned.
+fn append_without_the_key(dir: &Path, records: Vec<Record>) {
+    let log = AuditLog::open(AuditConfig::new(dir)).unwrap();
+    for record in records {
+        log.append(record).unwrap();
+    }
+    log.close();
+}
+
+#[test]
+fn records_appended_after_a_clean_stop_are_refused_by_verify_open_and_named_in_reports() {
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (_dir, log_dir) = cleanly_stopped_log(&key);
+    let stopped = verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+    assert_eq!(stopped.unvouched, 0, "the stop's checkpoint covers it all");
+
+    // A forged invocation in session s-0, after the stop, with no start.
+    let mut forged = event(1);
+    forged.session = Some("s-0".to_string());
+    forged.reason = Some("forged".to_string());
+    append_without_the_key(&log_dir, vec![forged]);
+
+    let error = verify_dir(&log_dir, Some(&key.public()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("of kind `invocation.started` after the service stopped (record 6)")
+            && error.contains("appended by something else"),
+        "{error}"
+    );
+    // The endpoint refuses to open it: its next checkpoint would vouch for
+    // the forged record.
+    let before = snapshot(&log_dir);
+    let mut config = AuditConfig::new(&log_dir);
+    config.checkpoint_key = Some(key.clone());
+    let error = AuditLog::open(config).err().unwrap().to_string();
+    assert!(
+        error.contains(
+            "record 8 (`invocation.started`) follows the service's clean stop (record 6)"
+        ),
+        "{error}"
+    );
+    assert_eq!(snapshot(&log_dir), before, "the log is left as evidence");
+
+    // The report of the session marks what no checkpoint covers.
+    let records: Vec<Record> = read::records(&log_dir).map(|r| r.unwrap()).collect();
+    let report = session_report(records, "s-0").unwrap();
+    let last = report.invocations.last().unwrap();
+    assert_eq!(last.reason.as_deref(), Some("forged"));
+    assert!(!last.covered);
+    assert!(report.invocations[0].covered);
+    assert_eq!((report.uncovered, report.last_checkpoint), (1, 7));
+}
+
+#[test]
+fn a_settled_invocation_after_a_stop_needs_the_start_that_settles_it() {
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (_dir, log_dir) = cleanly_stopped_log(&key);
+    // What a start writes before it logs itself: an invocation the last
+    // run left running, settled as interrupted. The endpoint opens such a
+    // log (a start that crashed there), but verify says the start is
+    // missing until one is logged.
+    let mut config = AuditConfig::new(&log_dir);
+    config.checkpoint_key = Some(key.clone());
+    let log = AuditLog::open(config.clone()).unwrap();
+    log.append(Record::event(Kind::InvocationFinished)).unwrap();
+    drop(log);
+    let log = AuditLog::open(config).unwrap();
+    let error = verify_dir(&log_dir, Some(&key.public()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("with no start after them"), "{error}");
+    log.append(Record::event(Kind::ServiceStarted)).unwrap();
+    log.close();
+    verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+}

@@ -171,7 +171,7 @@ impl Config {
     pub fn read(path: Option<&Path>) -> anyhow::Result<Config> {
         let (text, base) = match path {
             Some(path) => (
-                std::fs::read_to_string(path)
+                salve::file_error::read_text(path)
                     .with_context(|| format!("cannot read the configuration {}", path.display()))?,
                 path.parent().map(Path::to_path_buf).unwrap_or_default(),
             ),

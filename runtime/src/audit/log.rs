@@ -48,6 +48,10 @@ impl AuditLog {
         };
         std::fs::create_dir_all(&config.dir).map_err(|e| open_error(e.to_string()))?;
         let tail = recover(&config.dir).map_err(open_error)?;
+        if !tail.checkpointed {
+            refuse_tail_after_stop(&config.dir, tail.last_seq, config.checkpoint_every)
+                .map_err(open_error)?;
+        }
         let file = OpenOptions::new()
             .append(true)
             .open(&tail.path)
@@ -381,6 +385,45 @@ fn recover(dir: &Path) -> Result<Tail, String> {
         checkpointed: chain_end.is_none_or(|(.., kind)| kind == Kind::Checkpoint),
         repairs,
     })
+}
+
+/// Refuses a log whose records after its last checkpoint follow a clean
+/// stop (the `service.stopped` record that checkpoint vouches for) and
+/// could not have been written by the endpoint: between a stop and the next
+/// start it writes only the invocations a start settles, and the log's own
+/// records. Opening the log would sign a checkpoint over them — vouching
+/// for records something else appended. Only the last `2 × checkpoint_every`
+/// records are read: an endpoint never leaves more after a checkpoint (a
+/// longer run is for `verify` to report).
+fn refuse_tail_after_stop(dir: &Path, last_seq: u64, checkpoint_every: u64) -> Result<(), String> {
+    let from = last_seq.saturating_sub(checkpoint_every.saturating_mul(2).saturating_add(2));
+    let mut previous = None;
+    // The stop the last checkpoint vouches for, and what came after it.
+    let mut stop: Option<(u64, Vec<(u64, Kind)>)> = None;
+    for record in super::read::records_after(dir, from) {
+        let record = record.map_err(|e| e.to_string())?;
+        match (record.kind, &mut stop) {
+            (Kind::Checkpoint, _) => {
+                stop =
+                    (previous == Some(Kind::ServiceStopped)).then(|| (record.seq - 1, Vec::new()))
+            }
+            (kind, Some((_, after))) => after.push((record.seq, kind)),
+            _ => {}
+        }
+        previous = Some(record.kind);
+    }
+    let Some((stop, after)) = stop else {
+        return Ok(());
+    };
+    match after
+        .iter()
+        .find(|(_, kind)| !matches!(kind, Kind::InvocationFinished | Kind::Recovered))
+    {
+        Some((seq, kind)) => Err(format!(
+            "record {seq} (`{kind}`) follows the service's clean stop (record {stop}) and its final checkpoint, where the endpoint writes nothing of the kind: it was appended by something else, and opening the log would sign over it — keep the log as evidence (`salve audit verify` names the records) and move it away to start a new one"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The sequence number and hash of a log's last record, which must verify.

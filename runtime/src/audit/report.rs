@@ -28,6 +28,10 @@ pub struct InvocationLine {
     pub escalation: Option<String>,
     /// Why it was denied, or how it failed.
     pub reason: Option<String>,
+    /// Whether a signed checkpoint covers its records: false for those
+    /// after the log's last checkpoint, vouched for by the chain alone
+    /// until the endpoint signs the next one.
+    pub covered: bool,
 }
 
 /// What became of an escalation.
@@ -106,6 +110,13 @@ pub struct SessionReport {
     /// What a reviewer should look at: a closure without a summary, an open
     /// session, an unrecorded resolution.
     pub flags: Vec<String>,
+    /// How many of the session's records come after the log's last signed
+    /// checkpoint: vouched for by the hash chain alone until the endpoint
+    /// signs the next one (a running endpoint does within its checkpoint
+    /// interval; a log without a checkpoint key never does).
+    pub uncovered: u64,
+    /// The log's last checkpoint record (0 when it holds none).
+    pub last_checkpoint: u64,
 }
 
 fn label(record: &Record) -> String {
@@ -151,15 +162,36 @@ pub fn session_report(
         refusals: Vec::new(),
         closed: None,
         flags: Vec::new(),
+        uncovered: 0,
+        last_checkpoint: 0,
     };
     let mut seen = false;
     // Started invocations by id, to find their line when they finish.
     let mut started: BTreeMap<String, usize> = BTreeMap::new();
+    // The last checkpoint's record, and the session's records after it
+    // (with the invocation line each touched): no signature covers those.
+    let mut last_checkpoint = 0;
+    let mut after_checkpoint: Vec<(u64, Option<usize>)> = Vec::new();
     for record in records {
+        if record.kind == Kind::Checkpoint {
+            last_checkpoint = record.seq;
+            after_checkpoint.clear();
+        }
         if record.session.as_deref() != Some(session) {
             continue;
         }
         seen = true;
+        let line = record
+            .invocation
+            .as_ref()
+            .and_then(|id| started.get(id).copied())
+            .or(match record.kind {
+                Kind::InvocationDenied | Kind::InvocationEscalated | Kind::InvocationStarted => {
+                    Some(report.invocations.len())
+                }
+                _ => None,
+            });
+        after_checkpoint.push((record.seq, line));
         let time = record.time.clone();
         let principal = record.principal.clone().unwrap_or_default();
         match record.kind {
@@ -211,6 +243,7 @@ pub fn session_report(
                     duration_us: None,
                     escalation: record.escalation.clone(),
                     reason: record.reason.clone(),
+                    covered: true,
                 });
             }
             Kind::InvocationFinished => {
@@ -287,6 +320,13 @@ pub fn session_report(
     if !seen {
         return None;
     }
+    for (_, line) in &after_checkpoint {
+        if let Some(line) = line.and_then(|i| report.invocations.get_mut(i)) {
+            line.covered = false;
+        }
+    }
+    report.uncovered = after_checkpoint.len() as u64;
+    report.last_checkpoint = last_checkpoint;
     match &report.closed {
         None => report.flags.push("the session is not closed".to_string()),
         Some(closed) => {

@@ -184,7 +184,7 @@ impl Signatures {
     /// entry otherwise).
     pub fn read(dir: &Path) -> Result<Signatures, SignatureError> {
         let path = dir.join(SIGNATURE_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::file_error::read_text(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Signatures::default());
