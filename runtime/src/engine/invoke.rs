@@ -53,6 +53,9 @@ pub(super) fn run(
             reason: format!("{e:#}"),
         })?;
 
+    // The epoch advances while this is held: from before the store sets
+    // the deadline until the store is gone.
+    let ticking = runtime.inner.ticker.hold();
     let started = Instant::now();
     let (mut store, output) = sandbox.store(
         engine,
@@ -68,6 +71,7 @@ pub(super) fn run(
     let duration = started.elapsed();
     let denied_calls = store.data_mut().host.take_denied();
     drop(store);
+    drop(ticking);
 
     // The returned output — or error — counts against the same budget as
     // stdout, stderr and log messages.

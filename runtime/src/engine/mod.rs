@@ -12,6 +12,7 @@ mod cancel;
 mod imports;
 mod invoke;
 mod sandbox;
+mod ticker;
 
 pub use cache::{CacheDirError, CacheSource};
 pub use cancel::{CANCEL_CHECK, Cancellation, Cancelled};
@@ -33,9 +34,9 @@ use cache::ComponentCache;
 use sandbox::StoreState;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use ticker::Ticker;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -196,7 +197,7 @@ struct RuntimeInner {
     services: Arc<ServiceManager>,
     cache: ComponentCache,
     running: AtomicUsize,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 impl Runtime {
@@ -220,7 +221,7 @@ impl Runtime {
                 services,
                 cache,
                 running: AtomicUsize::new(0),
-                _ticker: ticker,
+                ticker,
             }),
         })
     }
@@ -515,40 +516,4 @@ fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         }
     }
     Engine::new(&wasm).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
-struct Ticker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    /// Starts the ticker thread. Without it no deadline could fire, so a
-    /// failure to start it fails the runtime.
-    fn start(engine: Engine) -> std::io::Result<Ticker> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("salve-epoch".to_string())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(Ticker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
