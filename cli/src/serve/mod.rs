@@ -47,9 +47,6 @@ const REVOCATION_POLL: Duration = Duration::from_secs(1);
 /// How long a stopping service waits for cancelled invocations to end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
-/// How often the service looks whether its audit log has stopped.
-const AUDIT_WATCH: Duration = Duration::from_secs(1);
-
 /// The endpoint's own key (it signs the audit log's checkpoints), made on
 /// first start.
 fn endpoint_key(path: &Path) -> anyhow::Result<KeyPair> {
@@ -594,12 +591,29 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     {
         // A package revoked while an invocation of it runs (`salve catalog
         // revoke`, from another process) stops that invocation too.
+        // It looks only while something runs: idle, it sleeps until an
+        // invocation starts.
         let (endpoint, mut stop) = (endpoint.clone(), stop.clone());
+        let started = Arc::new(tokio::sync::Notify::new());
+        endpoint.on_invocation_start(Box::new({
+            let started = Arc::clone(&started);
+            move || started.notify_one()
+        }));
         tasks.spawn(async move {
             loop {
+                if endpoint.running() == 0 {
+                    // A start since the check left its permit: not missed.
+                    tokio::select! {
+                        _ = started.notified() => {}
+                        _ = stop.changed() => break,
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(REVOCATION_POLL) => {}
                     _ = stop.changed() => break,
+                }
+                if endpoint.running() == 0 {
+                    continue;
                 }
                 let endpoint = endpoint.clone();
                 if let Ok(cancelled) =
@@ -618,12 +632,19 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     // manager restarts it — reopening the log repairs a torn tail, and a
     // disk that still fails stops it again.
     let audit_stopped = {
-        let audit = audit.clone();
+        // The log says when it stops: no timer polls it.
+        let (told, mut stopped) = watch::channel(None::<String>);
+        audit.on_stop(Box::new(move |reason| {
+            let _ = told.send(Some(reason.to_string()));
+        }));
         async move {
             loop {
-                tokio::time::sleep(AUDIT_WATCH).await;
-                if let Some(reason) = audit.stopped() {
+                if let Some(reason) = stopped.borrow_and_update().clone() {
                     return reason;
+                }
+                if stopped.changed().await.is_err() {
+                    // The log is gone, and with it anyone to tell.
+                    std::future::pending::<()>().await;
                 }
             }
         }

@@ -177,6 +177,30 @@ pub fn stage_as(
     extra: &str,
     settings: &str,
 ) -> Service {
+    stage_packages(
+        salve,
+        endpoint,
+        keys,
+        extra,
+        settings,
+        &[
+            artifacts::ECHO,
+            artifacts::SYSTEM_REPORT,
+            artifacts::HOSTILE,
+        ],
+    )
+}
+
+/// A staged endpoint as [`stage_as`] makes it, with `packages` (built
+/// package directories) vetted and installed.
+pub fn stage_packages(
+    salve: &Path,
+    endpoint: &str,
+    keys: BTreeMap<String, KeyPair>,
+    extra: &str,
+    settings: &str,
+    packages: &[&str],
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let mut policy = format!("schema = 1\n\n[settings]\n{settings}\n");
     policy.push_str(
@@ -222,15 +246,11 @@ unless { context.category == "incident" };
     let trust = TrustConfig::read(&dir.path().join("trust.toml")).unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let store = CatalogStore::open(&dir.path().join("data/catalog")).unwrap();
-    for source in [
-        artifacts::ECHO,
-        artifacts::SYSTEM_REPORT,
-        artifacts::HOSTILE,
-    ] {
+    for source in packages {
         let copy = dir
             .path()
             .join("packages")
-            .join(Path::new(source).file_name().unwrap());
+            .join(Path::new(*source).file_name().unwrap());
         std::fs::create_dir_all(&copy).unwrap();
         for entry in std::fs::read_dir(source).unwrap() {
             let entry = entry.unwrap();

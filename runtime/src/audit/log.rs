@@ -108,6 +108,14 @@ impl AuditLog {
         self.writer.stopped()
     }
 
+    /// Has `listener` told, once, why the log stopped: when it does, or at
+    /// once if it has. It runs on the thread whose write failed and must
+    /// only pass the news on (send it on a channel, say) — a service learns
+    /// of a stopped log without polling for it.
+    pub fn on_stop(&self, listener: Box<dyn Fn(&str) + Send + Sync>) {
+        self.writer.on_stop(listener);
+    }
+
     /// The sequence number of the last record appended (0 for an empty
     /// log): the head an endpoint reports in its presence.
     pub fn last_seq(&self) -> u64 {

@@ -34,7 +34,6 @@ use crate::digest::Sha256Digest;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -78,10 +77,6 @@ impl SyncCounters {
     }
 }
 
-/// How often the checkpoint thread of an idle log looks for a tail that
-/// will need its timed checkpoint.
-const IDLE_POLL: Duration = Duration::from_secs(1);
-
 /// Longest a leader waits for the appenders it expects (see
 /// [`Gathering`]).
 const MAX_GATHER: Duration = Duration::from_micros(500);
@@ -118,6 +113,11 @@ struct Chain {
     closed: bool,
     /// A gathering leader waits for this many jobs (0: none waits).
     awaited: usize,
+    /// The checkpoint thread waits for a record to be appended (nothing is
+    /// pending): the next append wakes it.
+    checkpointer_idle: bool,
+    /// The checkpoint thread is to end.
+    checkpointer_stop: bool,
 }
 
 /// The files, touched only by the leader.
@@ -143,11 +143,17 @@ struct Gathering {
 /// Why the log stopped, if it has.
 type Failed = Mutex<Option<String>>;
 
+/// Told why the log stopped, once it has.
+pub type StopListener = Box<dyn Fn(&str) + Send + Sync>;
+
 struct Shared {
     config: AuditConfig,
     chain: Mutex<Chain>,
     /// Signalled when a gathering leader has what it waits for.
     gathered: Condvar,
+    /// Wakes the checkpoint thread: a record appended to a checkpointed
+    /// log, or the writer stopping.
+    checkpointer: Condvar,
     io: Mutex<Io>,
     /// Every batch up to this one is durable.
     synced: AtomicU64,
@@ -160,6 +166,8 @@ struct Shared {
     /// another through a mutex.
     ended: AtomicU32,
     failed: Failed,
+    /// Told once, with the reason, when the log stops.
+    on_stop: Mutex<Vec<StopListener>>,
     /// One append at a time, each with its own sync, without group commit.
     serial: Mutex<()>,
     copy: Option<CheckpointCopy>,
@@ -169,8 +177,6 @@ struct Shared {
 /// The running writer.
 pub struct Writer {
     shared: Arc<Shared>,
-    /// Dropped to stop the checkpoint thread.
-    stop: Mutex<Option<Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -207,9 +213,12 @@ pub fn start(config: AuditConfig, start: Start) -> std::io::Result<Writer> {
             new_log: start.next_seq == 1,
             closed: false,
             awaited: 0,
+            checkpointer_idle: false,
+            checkpointer_stop: false,
         }),
         config,
         gathered: Condvar::new(),
+        checkpointer: Condvar::new(),
         io: Mutex::new(Io {
             file: start.file,
             size: start.size,
@@ -219,6 +228,7 @@ pub fn start(config: AuditConfig, start: Start) -> std::io::Result<Writer> {
         leading: AtomicBool::new(false),
         ended: AtomicU32::new(0),
         failed: Mutex::new(None),
+        on_stop: Mutex::new(Vec::new()),
         serial: Mutex::new(()),
         copy,
         counters: SyncCounters::default(),
@@ -231,16 +241,14 @@ pub fn start(config: AuditConfig, start: Start) -> std::io::Result<Writer> {
         let batch = lock(&shared.chain).batch;
         let _ = shared.wait_durable(batch);
     }
-    let (stop, stopped) = mpsc::channel::<()>();
     let thread = {
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("salve-audit-checkpoint".to_string())
-            .spawn(move || shared.checkpoint_on_time(&stopped))?
+            .spawn(move || shared.checkpoint_on_time())?
     };
     Ok(Writer {
         shared,
-        stop: Mutex::new(Some(stop)),
         thread: Mutex::new(Some(thread)),
     })
 }
@@ -263,6 +271,11 @@ impl Writer {
                 return Err(AuditError::Stopped(reason));
             }
             let appended = shared.seal(&mut chain, records)?;
+            if chain.checkpointer_idle {
+                // A checkpoint is pending now: the thread keeps its time.
+                chain.checkpointer_idle = false;
+                shared.checkpointer.notify_one();
+            }
             chain.jobs += 1;
             if chain.awaited > 0 && chain.jobs >= chain.awaited {
                 shared.gathered.notify_one();
@@ -289,6 +302,17 @@ impl Writer {
         self.shared.failure()
     }
 
+    /// Has `listener` told why the log stopped, once it does (at once if it
+    /// has already). It is called on the thread whose write or sync failed:
+    /// it must only pass the news on.
+    pub fn on_stop(&self, listener: StopListener) {
+        let mut listeners = lock(&self.shared.on_stop);
+        match self.shared.failure() {
+            Some(reason) => listener(&reason),
+            None => listeners.push(listener),
+        }
+    }
+
     /// Refuses later appends, makes everything appended so far durable with
     /// a final checkpoint, and stops the checkpoint thread. Then waits, at
     /// most `patience`, until every checkpoint is in the copy kept
@@ -310,11 +334,25 @@ impl Writer {
             }
         };
         let _ = shared.wait_durable(last);
-        drop(lock(&self.stop).take());
+        self.stop_checkpointer();
+        shared.copy.as_ref().is_none_or(|copy| copy.flush(patience))
+    }
+}
+
+impl Writer {
+    /// Ends the checkpoint thread and waits for it.
+    fn stop_checkpointer(&self) {
+        lock(&self.shared.chain).checkpointer_stop = true;
+        self.shared.checkpointer.notify_all();
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
-        shared.copy.as_ref().is_none_or(|copy| copy.flush(patience))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop_checkpointer();
     }
 }
 
@@ -325,7 +363,17 @@ impl Shared {
 
     fn fail(&self, reason: &str) {
         tracing::error!(%reason, "audit log stopped");
-        lock(&self.failed).get_or_insert_with(|| reason.to_string());
+        let first = {
+            let mut failed = lock(&self.failed);
+            let first = failed.is_none();
+            failed.get_or_insert_with(|| reason.to_string());
+            first
+        };
+        if first {
+            for listener in lock(&self.on_stop).iter() {
+                listener(reason);
+            }
+        }
     }
 
     /// Whether a checkpoint falls due with time: records were appended
@@ -581,41 +629,51 @@ impl Shared {
     }
 
     /// The checkpoint thread: an idle tail is checkpointed within
-    /// `checkpoint_interval` of the last checkpoint. Ends when `stop` is
-    /// dropped.
-    fn checkpoint_on_time(&self, stop: &Receiver<()>) {
+    /// `checkpoint_interval` of the last checkpoint. With nothing to sign it
+    /// sleeps until a record is appended (no timer wakes it). Ends when the
+    /// writer stops it.
+    fn checkpoint_on_time(&self) {
+        let mut chain = lock(&self.chain);
         loop {
-            let wait = {
-                let chain = lock(&self.chain);
-                if self.checkpoint_pending(&chain) {
-                    self.config
-                        .checkpoint_interval
-                        .saturating_sub(chain.last_checkpoint.elapsed())
-                        .min(IDLE_POLL)
-                } else {
-                    IDLE_POLL
-                }
-            };
-            if stop.recv_timeout(wait) != Err(mpsc::RecvTimeoutError::Timeout) {
+            if chain.checkpointer_stop {
                 return;
             }
-            let batch = {
-                let mut chain = lock(&self.chain);
-                if !self.checkpoint_due(&chain) {
-                    None
-                } else if self.seal_checkpoint(&mut chain) {
-                    Some(chain.batch)
-                } else {
-                    // Due, and cannot be sealed: without it the tail would
-                    // go unsigned for good, so the log stops rather than
-                    // try again and again.
-                    self.fail("cannot seal a checkpoint");
-                    None
-                }
+            if chain.closed || !self.checkpoint_pending(&chain) {
+                // Nothing to sign until a record comes: sleep until then.
+                chain.checkpointer_idle = true;
+                chain = self
+                    .checkpointer
+                    .wait(chain)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let left = self
+                .config
+                .checkpoint_interval
+                .saturating_sub(chain.last_checkpoint.elapsed());
+            if !left.is_zero() {
+                chain = self
+                    .checkpointer
+                    .wait_timeout(chain, left)
+                    .map_or_else(|e| e.into_inner().0, |(chain, _)| chain);
+                continue;
+            }
+            let batch = if !self.checkpoint_due(&chain) {
+                None
+            } else if self.seal_checkpoint(&mut chain) {
+                Some(chain.batch)
+            } else {
+                // Due, and cannot be sealed: without it the tail would
+                // go unsigned for good, so the log stops rather than
+                // try again and again.
+                self.fail("cannot seal a checkpoint");
+                None
             };
+            drop(chain);
             if let Some(batch) = batch {
                 let _ = self.wait_durable(batch);
             }
+            chain = lock(&self.chain);
         }
     }
 }

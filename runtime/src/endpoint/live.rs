@@ -114,6 +114,8 @@ impl OutputObserver for Feed {
 pub struct LiveInvocations {
     running: Mutex<HashMap<InvocationId, Arc<Feed>>>,
     last_ended: Mutex<HashMap<SessionId, UnixMillis>>,
+    /// Told each time an invocation starts.
+    on_start: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl LiveInvocations {
@@ -130,7 +132,24 @@ impl LiveInvocations {
             feed.follow(watcher);
         }
         self.lock().insert(id, Arc::clone(&feed));
+        for listener in self
+            .on_start
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            listener();
+        }
         feed
+    }
+
+    /// Has `listener` called each time an invocation starts (after it is
+    /// counted as running).
+    pub fn on_start(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.on_start
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(listener);
     }
 
     /// Ends an invocation: its followers are told, and it is no longer

@@ -244,4 +244,12 @@ impl Endpoint {
     pub fn running(&self) -> usize {
         self.live.count()
     }
+
+    /// Has `listener` called each time an invocation starts, once it counts
+    /// in [`Endpoint::running`]: what watches running invocations (for
+    /// revocations, say) can sleep while none runs. It runs on the
+    /// invoking thread and must only pass the news on.
+    pub fn on_invocation_start(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.live.on_start(listener);
+    }
 }
