@@ -125,7 +125,14 @@ impl FileError {
 /// revocation file salve reads goes through here.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
-    let metadata = std::fs::metadata(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Opened without blocking (a FIFO would wait for a writer), then asked
+    // what it is: the file checked is the file read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -136,9 +143,7 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
         return Err(too_large());
     }
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large());
     }

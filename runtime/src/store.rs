@@ -754,17 +754,26 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
 /// Brings `conn`'s schema up to date with `migrations`, one opener at a
 /// time: two processes opening a new database at once would otherwise both
 /// read version 0 and both create its tables (the second failing with
-/// "table already exists"). The lock is an advisory `flock` on the database
-/// file itself, which SQLite's own (`fcntl`) locks do not see; a database
-/// in memory has no other opener.
+/// "table already exists"). The lock is an advisory `flock` on a file of
+/// its own beside the database (`<database>.lock`), never on the database:
+/// closing a second descriptor of the database would drop the `fcntl`
+/// locks SQLite holds on it for this process's connections. A database in
+/// memory has no other opener.
 pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), String> {
-    let file = conn
-        .path()
-        .filter(|path| !path.is_empty())
-        .map(std::fs::File::open)
-        .transpose()
-        .map_err(|e| format!("cannot open the database to lock it: {e}"))?;
-    let _lock = match file {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let lock_file = match conn.path().filter(|path| !path.is_empty()) {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(format!("{path}.lock"))
+                .map_err(|e| format!("cannot open {path}.lock to update the schema: {e}"))?,
+        ),
+        None => None,
+    };
+    let _lock = match lock_file {
         Some(file) => Some(
             nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
                 .map_err(|(_, e)| format!("cannot lock the database to update its schema: {e}"))?,

@@ -398,8 +398,9 @@ fn recover(dir: &Path) -> Result<Tail, String> {
 /// Refuses a log whose records after its last checkpoint follow a clean
 /// stop (the `service.stopped` record that checkpoint vouches for) and
 /// could not have been written by the endpoint: between a stop and the next
-/// start it writes only the invocations a start settles, and the log's own
-/// records. Opening the log would sign a checkpoint over them — vouching
+/// start it writes only the log's own records and how invocations end (one
+/// stuck in a host call past the stop's grace period, or one the next start
+/// settles: `invocation.finished`, `host-call.denied`). Opening the log would sign a checkpoint over them — vouching
 /// for records something else appended. Only the last `2 × checkpoint_every`
 /// records are read: an endpoint never leaves more after a checkpoint (a
 /// longer run is for `verify` to report).
@@ -423,10 +424,12 @@ fn refuse_tail_after_stop(dir: &Path, last_seq: u64, checkpoint_every: u64) -> R
     let Some((stop, after)) = stop else {
         return Ok(());
     };
-    match after
-        .iter()
-        .find(|(_, kind)| !matches!(kind, Kind::InvocationFinished | Kind::Recovered))
-    {
+    match after.iter().find(|(_, kind)| {
+        !matches!(
+            kind,
+            Kind::InvocationFinished | Kind::HostCallDenied | Kind::Recovered
+        )
+    }) {
         Some((seq, kind)) => Err(format!(
             "record {seq} (`{kind}`) follows the service's clean stop (record {stop}) and its final checkpoint, where the endpoint writes nothing of the kind: it was appended by something else, and opening the log would sign over it — keep the log as evidence (`salve audit verify` names the records) and move it away to start a new one"
         )),

@@ -182,14 +182,9 @@ struct Chain<'k> {
     /// Whether the segment being read is the last.
     in_last_segment: bool,
     /// Between a `service.stopped` record and the next `service.started`:
-    /// the stop's record, and the first `invocation.finished` since (the
-    /// only record the endpoint may write there besides the log's own: an
-    /// invocation settled by the next start, before it logs that start).
-    stopped: Option<(u64, Option<Place>)>,
+    /// the stop's record.
+    stopped: Option<u64>,
 }
-
-/// Where a record lies: its file, its line, its sequence number.
-type Place = (Rc<Path>, u64, u64);
 
 /// Verifies the log in `dir` (its segments in order), written with the
 /// default checkpoint interval ([`DEFAULT_CHECKPOINT_EVERY`] records). Every
@@ -315,18 +310,6 @@ fn verify(
     }
     // The records after the last checkpoint: no signature vouches for them.
     chain.unvouched.check(&[])?;
-    if let Some((stop, Some((file, line, first)))) = &chain.stopped {
-        return Err(Corruption {
-            file: file.to_path_buf(),
-            line: *line,
-            seq: Some(*first),
-            reason: format!(
-                "records {first} to {} follow the service's stop (record {stop}) with no start after them: the endpoint writes only while it runs, so they were appended by something else (unless a start crashed before it logged `service.started`: the next start logs it)",
-                chain.expected_seq - 1
-            ),
-        }
-        .into());
-    }
     let last_seq = chain.expected_seq - 1;
     if key.is_some() && chain.checkpoints == 0 && last_seq > 0 {
         return Err(VerifyError::Unsigned {
@@ -558,8 +541,7 @@ fn verify_line(
             .into());
         }
     }
-    check_lifecycle(file, number, record.seq, record.kind, chain)
-        .map_err(|reason| corrupt(seq, reason))?;
+    check_lifecycle(record.seq, record.kind, chain).map_err(|reason| corrupt(seq, reason))?;
     let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
     if record.kind == Kind::Checkpoint || watching {
         // Rare: read the record whole (which checks it is JSON).
@@ -606,22 +588,19 @@ fn verify_line(
 
 /// Checks that a record of `kind` may come where it does in the service's
 /// runs: between a stop and the next start the endpoint writes only the
-/// log's own records and the invocations the next start settles.
-fn check_lifecycle(
-    file: &Rc<Path>,
-    line: u64,
-    seq: u64,
-    kind: Kind,
-    chain: &mut Chain<'_>,
-) -> Result<(), String> {
-    match (kind, &mut chain.stopped) {
-        (Kind::ServiceStopped, _) => chain.stopped = Some((seq, None)),
+/// log's own records and what invocations still running at the stop (stuck
+/// in a host call past the grace period) or settled by the next start
+/// write as they end: `invocation.finished` and `host-call.denied`.
+fn check_lifecycle(seq: u64, kind: Kind, chain: &mut Chain<'_>) -> Result<(), String> {
+    match (kind, chain.stopped) {
+        (Kind::ServiceStopped, _) => chain.stopped = Some(seq),
         (Kind::ServiceStarted, _) => chain.stopped = None,
-        (_, None) | (Kind::Checkpoint | Kind::Recovered, _) => {}
-        (Kind::InvocationFinished, Some((_, first))) => {
-            first.get_or_insert_with(|| (file.clone(), line, seq));
-        }
-        (kind, Some((stop, _))) => {
+        (_, None)
+        | (
+            Kind::Checkpoint | Kind::Recovered | Kind::InvocationFinished | Kind::HostCallDenied,
+            _,
+        ) => {}
+        (kind, Some(stop)) => {
             return Err(format!(
                 "a record of kind `{kind}` after the service stopped (record {stop}) and before it started again: the endpoint writes none there, so it was appended by something else"
             ));
