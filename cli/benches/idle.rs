@@ -23,6 +23,9 @@
 #[path = "../tests/support/service.rs"]
 mod support;
 
+#[path = "common/proc.rs"]
+mod proc;
+
 use salve::api::v1::Operation;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -60,19 +63,6 @@ fn threads(pid: u32) -> Threads {
     threads
 }
 
-/// User and system CPU time of process `pid`, from `/proc/<pid>/stat`.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    let after = &stat[stat.rfind(')').expect("stat line") + 2..];
-    let fields: Vec<&str> = after.split(' ').collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .expect("sysconf")
-        .expect("CLK_TCK") as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
-}
-
 /// A `… kB` field of `/proc/<pid>/status`, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -105,7 +95,7 @@ impl Cost {
 /// Measures process `pid` over `window`, calling `during` every second.
 fn measure(pid: u32, window: Duration, mut during: impl FnMut()) -> Cost {
     let before = threads(pid);
-    let cpu_before = cpu_time(pid);
+    let cpu_before = proc::cpu_time(&pid.to_string());
     let started = Instant::now();
     let mut next = started;
     while started.elapsed() < window {
@@ -115,7 +105,7 @@ fn measure(pid: u32, window: Duration, mut during: impl FnMut()) -> Cost {
     }
     let after = threads(pid);
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_time(pid) - cpu_before;
+    let cpu = proc::cpu_time(&pid.to_string()) - cpu_before;
     let mut wakeups = BTreeMap::new();
     for (tid, (name, switches)) in &after {
         let from = before.get(tid).map_or(0, |(_, s)| *s);

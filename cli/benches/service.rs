@@ -27,6 +27,9 @@ mod support;
 #[path = "../src/pin.rs"]
 mod pin;
 
+#[path = "common/proc.rs"]
+mod proc;
+
 use salve::api::v1::{InvokeAnswer, Operation, Reply};
 use salve::{Grant, Package, Runtime, RuntimeConfig};
 use serde_json::json;
@@ -226,23 +229,6 @@ impl Load {
     }
 }
 
-/// The CPU time (user and system, every thread) process `pid` has used,
-/// from `/proc/<pid>/stat` (in clock ticks: precise to 10 ms, enough over
-/// a run of seconds).
-fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    // The fields after the command name, which is in parentheses and may
-    // hold spaces: utime and stime are the 14th and 15th of the line.
-    let after = &stat[stat.rfind(')').expect("stat line") + 2..];
-    let fields: Vec<&str> = after.split(' ').collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .expect("sysconf")
-        .expect("CLK_TCK") as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
-}
-
 /// Requests each client signs before a run with `presigned`: at 1 000/s
 /// per client (32 000/s in all), more than a run can use.
 const PRESIGNED_PER_SECOND: usize = 1_000;
@@ -314,7 +300,7 @@ fn clients<S: std::io::Read + std::io::Write>(
         // Counted from when every client is connected and ready: the CPU
         // time of the run itself (presigning included neither side).
         ready.wait();
-        cpu = Some((cpu_time(service_pid), cpu_time("self")));
+        cpu = Some((proc::cpu_time(service_pid), proc::cpu_time("self")));
         handles
             .into_iter()
             .map(|h| h.join().expect("client"))
@@ -322,8 +308,8 @@ fn clients<S: std::io::Read + std::io::Write>(
     });
     let (service_before, clients_before) = cpu.expect("counted");
     Load {
-        service_cpu: cpu_time(service_pid).saturating_sub(service_before),
-        clients_cpu: cpu_time("self").saturating_sub(clients_before),
+        service_cpu: proc::cpu_time(service_pid).saturating_sub(service_before),
+        clients_cpu: proc::cpu_time("self").saturating_sub(clients_before),
         ok: results.iter().map(|r| r.ok).sum(),
         busy: results.iter().map(|r| r.busy).sum(),
         latencies: results.into_iter().flat_map(|r| r.latencies).collect(),

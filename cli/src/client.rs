@@ -373,7 +373,8 @@ fn stream_line(
     }
 }
 
-/// The last line of a stream (answered with `status`) as an answer.
+/// A reply (answered with `status`: a whole answer, or the last line of a
+/// stream) as an answer: its `result`, or its `error` as an [`ApiError`].
 fn ended(status: u16, last: Reply<Box<RawValue>>) -> anyhow::Result<Answered> {
     match last {
         Reply::Result(answer) => Ok(Answered(answer)),
@@ -565,15 +566,7 @@ fn answer(status: u16, body: &[u8]) -> anyhow::Result<Answered> {
             "the service answered {status} with something outside the contract (salve::api::v1)"
         )
     })?;
-    match reply {
-        Reply::Result(answer) => Ok(Answered(answer)),
-        Reply::Error(error) => Err(ApiError {
-            status,
-            code: error.code,
-            message: error.message,
-        }
-        .into()),
-    }
+    ended(status, reply)
 }
 
 /// Sends `request` on a new connection, which lives on (driven in the
