@@ -69,6 +69,28 @@ pub enum Command {
         config: Option<PathBuf>,
     },
 
+    /// Serve the console: approvers work in a browser, with their key kept
+    /// in it.
+    ///
+    /// The console relays requests a person's browser signed to the
+    /// endpoints it is given, and their signed answers back; it holds no
+    /// key of anyone's. A page asks for the person's key file (from `salve
+    /// keygen`) once and keeps the key in the browser, unextractable; the
+    /// approval pages check the endpoint's signature on what they show,
+    /// against the fleet inventory and the fleet-admin key the person gives,
+    /// and sign the digests of what was shown.
+    ///
+    /// Every endpoint it relays to is in the inventory: through the fleet's
+    /// broker (--fleet), or directly (--direct NAME=unix:PATH or
+    /// NAME=tls:HOST:PORT@sha256:FINGERPRINT). Nothing else is relayed to.
+    ///
+    /// Example:
+    ///   salve console --inventory fleet.json --fleet-admin-key ed25519:… \
+    ///       --direct pc-0421=unix:/run/salve/salve.sock
+    /// then open http://127.0.0.1:8480/ in a browser.
+    #[command(verbatim_doc_comment)]
+    Console(ConsoleArgs),
+
     /// Build the shipped actions and walk through running them (the
     /// quickstart).
     Demo(DemoArgs),
@@ -443,6 +465,27 @@ pub struct FleetArgs {
     /// The broker's CA certificate (PEM), for `tls://` URLs.
     #[arg(long, value_name = "FILE", env = "SALVE_FLEET_CA", global = true)]
     pub fleet_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Where the console listens (loopback only: the console has no TLS
+    /// yet, so that what it shows does not cross a network in the clear).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "SALVE_CONSOLE_LISTEN",
+        default_value = "127.0.0.1:8480"
+    )]
+    pub listen: String,
+    /// An endpoint reached directly: NAME=unix:PATH (its local socket) or
+    /// NAME=tls:HOST:PORT@sha256:FINGERPRINT (its TLS address and the
+    /// certificate fingerprint `salve serve` prints). NAME must be in the
+    /// inventory. May be given many times.
+    #[arg(long = "direct", value_name = "NAME=ADDRESS")]
+    pub direct: Vec<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Args)]

@@ -217,6 +217,26 @@ impl Client {
         self.operation(operation).await?.read()
     }
 
+    /// Sends a request signed by someone else (the console relays what a
+    /// person's browser signed), unchanged, and gives back the endpoint's
+    /// signed answer unopened: the bytes of a
+    /// [`salve::api::v1::SignedReply`], for the signer to check. Over the
+    /// socket or TLS it goes to `/v1/signed-requests`; an answer that is not
+    /// signed (a body the service refused before reading it) comes back as
+    /// it is, for the signer to refuse to trust.
+    pub async fn relay_signed(&self, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+        if let Target::Fleet(fleet) = &self.target {
+            let answer = fleet_signed_answer(fleet, self.endpoint().await?, body).await?;
+            return Ok((200, answer));
+        }
+        let response = self
+            .send(Method::POST, "/v1/signed-requests", Some(body))
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, bytes.to_vec()))
+    }
+
     /// Signs a streaming `operation` (`invoke` or `follow-invocation`) and
     /// sends it to `/v1/stream`: `each` is given every event as it arrives;
     /// the answer, the last line, is returned.
@@ -315,6 +335,33 @@ pub async fn fleet_connect(fleet: &Broker) -> anyhow::Result<async_nats::Client>
 }
 
 /// Sends the signed request `body` to `endpoint` through the broker and
+/// gives back its answer's bytes as they came (a signed answer, not yet
+/// checked).
+async fn fleet_signed_answer(
+    fleet: &FleetTarget,
+    endpoint: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
+    let client = fleet_connect(&fleet.broker).await?;
+    let subject = salve::fleet::request_subject(&name);
+    let mut inbox = ask_through(&client, fleet, subject, body).await?;
+    match next_whole(&mut inbox, &mut Assembly::default()).await? {
+        Next::Whole(payload) => Ok(payload),
+        Next::NoResponders => Err(offline(&client, fleet, endpoint).await),
+        Next::Silent => Err(ApiError {
+            status: 504,
+            code: "endpoint-timeout".to_string(),
+            message: format!(
+                "endpoint `{endpoint}` did not answer within {} s through the fleet's broker",
+                FLEET_PATIENCE.as_secs()
+            ),
+        }
+        .into()),
+    }
+}
+
+/// Sends the signed request `body` to `endpoint` through the broker and
 /// checks its answer: signed by that endpoint's key in the inventory, and an
 /// answer to this very request.
 async fn fleet_request(
@@ -322,27 +369,9 @@ async fn fleet_request(
     endpoint: &str,
     body: Vec<u8>,
 ) -> anyhow::Result<Answered> {
-    let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
     let key = *fleet.inventory.key_of(endpoint)?;
     let digest = Sha256Digest::of(&body);
-    let client = fleet_connect(&fleet.broker).await?;
-    let subject = salve::fleet::request_subject(&name);
-    let mut inbox = ask_through(&client, fleet, subject, body).await?;
-    let payload = match next_whole(&mut inbox, &mut Assembly::default()).await? {
-        Next::Whole(payload) => payload,
-        Next::NoResponders => return Err(offline(&client, fleet, endpoint).await),
-        Next::Silent => {
-            return Err(ApiError {
-                status: 504,
-                code: "endpoint-timeout".to_string(),
-                message: format!(
-                    "endpoint `{endpoint}` did not answer within {} s through the fleet's broker",
-                    FLEET_PATIENCE.as_secs()
-                ),
-            }
-            .into());
-        }
-    };
+    let payload = fleet_signed_answer(fleet, endpoint, body).await?;
     let signed: salve::api::v1::SignedReply = serde_json::from_slice(&payload)
         .with_context(|| format!("the answer from `{endpoint}` is not a signed answer"))?;
     match signed.open::<Box<RawValue>>(endpoint, &key, digest)? {

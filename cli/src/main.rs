@@ -5,6 +5,7 @@ mod args;
 mod audit;
 mod catalog;
 mod client;
+mod console;
 mod demo;
 mod exit;
 mod fleet;
@@ -31,12 +32,12 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let json = wants_json(&matches);
-    if !matches!(cli.command, Command::Serve { .. }) {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Console(_)) {
         output::end_quietly_when_stdout_closes();
     }
     // The service says what it does (`info`); the commands people run speak
     // up only when something is wrong. SALVE_LOG overrides either.
-    let default_filter = if matches!(cli.command, Command::Serve { .. }) {
+    let default_filter = if matches!(cli.command, Command::Serve { .. } | Command::Console(_)) {
         "info"
     } else {
         "warn"
@@ -97,6 +98,7 @@ fn main() -> ExitCode {
         }) => catalog::sign_revocations(&key, principal.as_deref(), &targets, &reason),
         Command::Run(args) => run::run(&args),
         Command::Serve { config } => serve::serve(config.as_deref()),
+        Command::Console(args) => console::run(&args),
         Command::Actions { client } => people::actions(&client),
         Command::Session(SessionCommand::Request(args)) => people::request(&args),
         Command::Session(SessionCommand::Approve { id, client }) => {

@@ -104,16 +104,23 @@ pub fn client(args: &ClientArgs, needs_key: bool) -> Result<Client, Failure> {
 /// from `--fleet` and the options beside it.
 pub fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
     let broker = broker(args)?;
+    let inventory = inventory(
+        args,
+        "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed",
+    )?;
+    Ok(FleetTarget { broker, inventory })
+}
+
+/// The fleet inventory `--inventory` names, checked against
+/// `--fleet-admin-key`; `missing` says why both are needed when one is not
+/// given.
+pub fn inventory(args: &FleetArgs, missing: &str) -> Result<salve::fleet::Inventory, Failure> {
     let (Some(inventory), Some(admin)) = (&args.inventory, &args.fleet_admin_key) else {
-        return Err(anyhow!(
-            "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed"
-        ))
-        .exit_with(Exit::Usage);
+        return Err(anyhow!("{missing}")).exit_with(Exit::Usage);
     };
     let admin: salve::identity::PublicKey =
         usage(admin.parse().map_err(|e| format!("--fleet-admin-key: {e}")))?;
-    let inventory = salve::fleet::Inventory::load(inventory, &[admin]).exit_with(Exit::Usage)?;
-    Ok(FleetTarget { broker, inventory })
+    salve::fleet::Inventory::load(inventory, &[admin]).exit_with(Exit::Usage)
 }
 
 /// How to reach the broker, from `--fleet` and the login beside it.

@@ -13,13 +13,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use salve::Sha256Digest;
 use salve::api::v1::{
     Activity, ActivityRequest, Answer, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus,
-    Operation, Reply,
+    Operation, Reply, SignedReply,
 };
 use salve::audit::{Kind, Record};
 use salve::endpoint::{Endpoint, Refusal, RefusalKind};
-use salve::identity::SignedRequest;
+use salve::identity::{KeyPair, SignedRequest};
 use salve::session::ConsentingUser;
 use salve::source::RequestSource;
 use serde::Serialize;
@@ -65,6 +66,9 @@ pub struct Api {
     pub fingerprint: Option<String>,
     /// The link to the fleet's broker, for an endpoint on a fleet.
     pub fleet: Option<Arc<super::fleet::FleetLink>>,
+    /// The endpoint's key, which signs answers on `/v1/signed-requests`
+    /// and over the fleet.
+    pub key: Arc<KeyPair>,
 }
 
 /// A JSON error answer.
@@ -152,6 +156,7 @@ pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/requests", post(requests))
+        .route("/v1/signed-requests", post(signed_requests))
         .route("/v1/stream", post(stream))
         .route("/v1/consent", post(consent))
         .route("/v1/activity", post(activity))
@@ -419,6 +424,41 @@ async fn requests(
         Ok(Some(Err(refused))) => refusal(&refused),
         Ok(None) => busy(),
         Err(join) => internal(&join),
+    }
+}
+
+/// `POST /v1/signed-requests`: a signed request as on `/v1/requests`,
+/// answered with the endpoint's signature over the answer, bound to the
+/// request's bytes ([`SignedReply`]): for a client that reaches the endpoint
+/// through a relay it does not trust (the console), as the fleet's answers
+/// are. The HTTP status is the answer's, which the signed payload repeats.
+async fn signed_requests(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    let bytes = match read_body(&api, &peer, body).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let request = Sha256Digest::of(&bytes);
+    let (status, reply) = answer_bytes(&api, &peer, &bytes).await;
+    match SignedReply::sign(&api.key, api.endpoint.id(), request, status, &reply) {
+        Ok(signed) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            axum::Json(signed),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot sign an answer");
+            error_response((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorBody {
+                    code: "internal".to_string(),
+                    message: "the answer could not be signed; it is logged".to_string(),
+                },
+            ))
+        }
     }
 }
 

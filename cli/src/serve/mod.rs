@@ -358,8 +358,10 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     let fingerprint = tls
         .as_ref()
         .map(|(_, identity)| format!("sha256:{}", identity.fingerprint));
+    let key = Arc::new(endpoint_key(&config.data_dir.join("endpoint.key"))?);
     let api = Arc::new(Api {
         endpoint: endpoint.clone(),
+        key: key.clone(),
         limit: Arc::new(Semaphore::new(config.max_concurrent_requests)),
         max_body_bytes: config.max_body_bytes,
         body_timeout: Duration::from_secs(config.request_timeout_seconds),
@@ -434,7 +436,6 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
 
     let mut tasks = tokio::task::JoinSet::new();
     if let (Some(fleet_config), Some(link)) = (&config.fleet, &api.fleet) {
-        let key = Arc::new(endpoint_key(&config.data_dir.join("endpoint.key"))?);
         let client = fleet::connect(fleet_config, endpoint.id(), link.clone()).await?;
         let servers = fleet_config.servers.join(",");
         let max_in_flight = config.max_connections.max(1);

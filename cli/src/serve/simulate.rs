@@ -99,6 +99,7 @@ pub fn simulate(
             links.push(link.clone());
             let api = Arc::new(Api {
                 endpoint: endpoint.clone(),
+                key: key.clone(),
                 limit: Arc::new(Semaphore::new(config.max_concurrent_requests)),
                 max_body_bytes: config.max_body_bytes,
                 body_timeout: Duration::from_secs(config.request_timeout_seconds),

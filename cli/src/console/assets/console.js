@@ -1,0 +1,461 @@
+// The salve console's script: the person's key, kept in this browser and
+// never readable by a page; requests signed here in the format the CLI
+// signs (salve::identity::SignedRequest); answers checked here against the
+// fleet inventory the fleet admin signed (salve::api::v1::SignedReply).
+// The console server relays; it is trusted with nothing.
+"use strict";
+
+const REQUEST_DOMAIN = "salve request v1\0";
+const ANSWER_DOMAIN = "salve answer v1\0";
+const INVENTORY_DOMAIN = "salve inventory v1\0";
+const KEY_PREFIX = "ed25519:";
+// A PKCS#8 wrapping of a 32-byte Ed25519 seed (RFC 8410): this prefix, then the seed.
+const PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
+const utf8 = new TextEncoder();
+
+function fromBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function toBase64(bytes) {
+  let binary = "";
+  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function randomHex(n) {
+  return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Text as it is safe to show: control and bidirectional characters written
+// as \u{…}, as the CLI shows them (salve::text::escaped).
+function escaped(text, keepLines) {
+  return String(text).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) =>
+    keepLines && (c === "\n" || c === "\t") ? c : "\\u{" + c.codePointAt(0).toString(16) + "}");
+}
+
+// ---- The key, in IndexedDB -------------------------------------------------
+
+function database() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("salve-console", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("identity");
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+async function stored(mode, action) {
+  const db = await database();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction("identity", mode);
+    const request = action(tx.objectStore("identity"));
+    tx.oncomplete = () => resolve(request.result);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+const loadIdentity = () => stored("readonly", (s) => s.get("me"));
+const saveIdentity = (identity) => stored("readwrite", (s) => s.put(identity, "me"));
+const forgetIdentity = () => stored("readwrite", (s) => s.delete("me"));
+
+// Reads a key file as `salve keygen` writes it (TOML: principal,
+// private_key, public_key) and keeps the private key as an unextractable
+// WebCrypto key.
+async function importKeyFile(text, adminKey) {
+  const value = (name) => {
+    const line = text.split(/\r?\n/).find((l) => new RegExp("^\\s*" + name + "\\s*=").test(l));
+    const match = line && line.match(/=\s*"([^"]*)"/);
+    return match ? match[1] : null;
+  };
+  const principal = value("principal");
+  const privateKey = value("private-key");
+  const publicKey = value("public-key");
+  if (!privateKey || !privateKey.startsWith(KEY_PREFIX)) {
+    throw new Error("this is not a salve key file: it has no private-key = \"ed25519:…\" line");
+  }
+  if (!principal) {
+    throw new Error("the key file names no principal: make one with salve keygen --principal YOUR-ID");
+  }
+  let seed;
+  try { seed = fromBase64(privateKey.slice(KEY_PREFIX.length)); } catch (e) { seed = null; }
+  if (!seed || seed.length !== 32) throw new Error("the private key is not 32 bytes of base64");
+  if (!adminKey.startsWith(KEY_PREFIX) || fromBase64(adminKey.slice(KEY_PREFIX.length)).length !== 32) {
+    throw new Error("the fleet admin's key must be ed25519: and 32 bytes of base64");
+  }
+  const signingKey = await crypto.subtle.importKey("pkcs8", concat(new Uint8Array(PKCS8_PREFIX), seed),
+    { name: "Ed25519" }, false, ["sign"]);
+  seed.fill(0);
+  await saveIdentity({ principal, publicKey, adminKey, signingKey });
+  return principal;
+}
+
+// ---- Signing and checking --------------------------------------------------
+
+async function verifies(keyText, message, signatureBase64) {
+  if (!keyText || !keyText.startsWith(KEY_PREFIX)) return false;
+  try {
+    const key = await crypto.subtle.importKey("raw", fromBase64(keyText.slice(KEY_PREFIX.length)),
+      { name: "Ed25519" }, false, ["verify"]);
+    return await crypto.subtle.verify({ name: "Ed25519" }, key, fromBase64(signatureBase64), message);
+  } catch (e) {
+    return false;
+  }
+}
+
+// The endpoints' keys, from the inventory the console serves, once the
+// fleet admin's signature on it verifies with the key the person gave.
+let inventoryKeys = null;
+async function endpointKeys(identity) {
+  if (inventoryKeys) return inventoryKeys;
+  const response = await fetch("/api/inventory");
+  const file = await response.json();
+  if (!file.signature || file.signature.by !== identity.adminKey) {
+    throw new Error("the console's inventory is not signed by the fleet admin key you gave: nothing it relays can be checked");
+  }
+  const entries = file.endpoints.map((e) => ({ name: e.name, key: e.key }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const message = concat(utf8.encode(INVENTORY_DOMAIN), utf8.encode(JSON.stringify(entries)));
+  if (!(await verifies(file.signature.by, message, file.signature.value))) {
+    throw new Error("the console's inventory does not verify with the fleet admin key you gave: it was changed");
+  }
+  inventoryKeys = new Map(entries.map((e) => [e.name, e.key]));
+  return inventoryKeys;
+}
+
+// `operation`, signed for `endpoint` as the CLI signs it: the request's
+// JSON text.
+async function signed(identity, endpoint, operation) {
+  const payload = utf8.encode(JSON.stringify({
+    principal: identity.principal,
+    endpoint,
+    timestamp_ms: Date.now(),
+    nonce: randomHex(16),
+    operation,
+  }));
+  const signature = await crypto.subtle.sign({ name: "Ed25519" }, identity.signingKey,
+    concat(utf8.encode(REQUEST_DOMAIN), payload));
+  return JSON.stringify({ payload: toBase64(payload), signature: toBase64(signature) });
+}
+
+class Refused extends Error {
+  constructor(code, message, checked) {
+    super(message);
+    this.code = code;
+    this.checked = checked;
+  }
+}
+
+// Signs `operation`, has the console relay it to `endpoint`, and checks
+// the answer: signed by the endpoint's key in the inventory, for this
+// very request. Gives the result, or throws Refused (checked: whether the
+// endpoint itself said so).
+async function ask(identity, endpoint, operation) {
+  const keys = await endpointKeys(identity);
+  const body = await signed(identity, endpoint, operation);
+  const requestDigest = await sha256Hex(utf8.encode(body));
+  const response = await fetch("/api/relay/" + encodeURIComponent(endpoint), {
+    method: "POST", headers: { "Content-Type": "application/json" }, body,
+  });
+  let answer;
+  try { answer = await response.json(); } catch (e) {
+    throw new Refused("bad-answer", "the console's answer is not JSON (HTTP " + response.status + ")", false);
+  }
+  if (!answer.payload || !answer.signature) {
+    const error = answer.error || {};
+    throw new Refused(error.code || "unsigned-answer",
+      (error.message || "an answer without the endpoint's signature") + " (said by the console, not signed by the endpoint)", false);
+  }
+  const payloadBytes = fromBase64(answer.payload);
+  if (!(await verifies(keys.get(endpoint), concat(utf8.encode(ANSWER_DOMAIN), payloadBytes), answer.signature))) {
+    throw new Refused("bad-answer", "the answer is not signed by " + endpoint + "'s key in the inventory: it was forged or changed on the way", false);
+  }
+  const payload = JSON.parse(new TextDecoder().decode(payloadBytes));
+  if (payload.endpoint !== endpoint || payload.request !== requestDigest) {
+    throw new Refused("bad-answer", "the signed answer is for another endpoint or another request: an old answer replayed", false);
+  }
+  if (payload.reply.error) {
+    throw new Refused(payload.reply.error.code, payload.reply.error.message, true);
+  }
+  return payload.reply.result;
+}
+
+// ---- Pages -----------------------------------------------------------------
+
+function say(element, text, kind) {
+  if (!element) return;
+  element.textContent = text;
+  element.dataset.kind = kind || "";
+}
+
+function refusalText(error) {
+  if (error instanceof Refused) {
+    return escaped(error.message) + " (" + error.code + (error.checked ? ", signed by the endpoint" : "") + ")";
+  }
+  return escaped(error.message || String(error));
+}
+
+function set(field, text) {
+  const element = document.querySelector('[data-field="' + field + '"]');
+  if (element) element.textContent = text;
+  return element;
+}
+
+const when = (ms) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+
+async function keyPage(identity) {
+  const form = document.getElementById("key-form");
+  const status = document.getElementById("key-status");
+  const upload = document.getElementById("key-upload");
+  upload.addEventListener("change", async () => {
+    const file = upload.files[0];
+    if (file) document.getElementById("key-file").value = await file.text();
+  });
+  if (identity) {
+    say(status, "This browser holds the key of " + identity.principal + ", and checks answers with the fleet admin key " + identity.adminKey + ".");
+    document.getElementById("admin-key").value = identity.adminKey;
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = document.getElementById("key-file").value;
+    const admin = document.getElementById("admin-key").value.trim();
+    try {
+      const principal = await importKeyFile(text, admin);
+      document.getElementById("key-file").value = "";
+      upload.value = "";
+      say(status, "Your key is kept in this browser: you act as " + principal + ".", "ok");
+      showWho(await loadIdentity());
+    } catch (error) {
+      say(status, "The key was not kept: " + refusalText(error), "error");
+    }
+  });
+  document.getElementById("key-forget").addEventListener("click", async () => {
+    await forgetIdentity();
+    say(status, "The key is gone from this browser.", "ok");
+    showWho(null);
+  });
+}
+
+async function approvalsPage(identity) {
+  const status = document.getElementById("queue-status");
+  for (const section of document.querySelectorAll("section[data-endpoint]")) {
+    const endpoint = section.dataset.endpoint;
+    const place = section.querySelector(".queue");
+    try {
+      await endpointKeys(identity);
+      const body = JSON.stringify({
+        sessions: JSON.parse(await signed(identity, endpoint, { op: "list-sessions", open_only: true })),
+        escalations: JSON.parse(await signed(identity, endpoint, { op: "list-escalations" })),
+      });
+      const response = await fetch("/fragments/queue/" + encodeURIComponent(endpoint), {
+        method: "POST", headers: { "Content-Type": "application/json" }, body,
+      });
+      const answer = await response.json();
+      if (answer.html !== undefined) {
+        // Rendered by the console with every value escaped.
+        place.innerHTML = answer.html;
+      } else {
+        place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
+        place.dataset.kind = "error";
+      }
+    } catch (error) {
+      place.textContent = refusalText(error);
+      place.dataset.kind = "error";
+    }
+  }
+  say(status, "As of " + when(Date.now()) + ". Open one to see exactly what you would approve.");
+}
+
+// The JSON text serde writes for the session request (fields in order, no
+// spaces), whose sha256 an approval carries.
+const requestDigest = (request) => sha256Hex(utf8.encode(JSON.stringify(request)));
+
+async function sessionPage(identity) {
+  const detail = document.getElementById("detail");
+  const { endpoint, session } = detail.dataset;
+  const verified = document.getElementById("verified");
+  const result = document.getElementById("result");
+  let shown;
+  try {
+    shown = await ask(identity, endpoint, { op: "show-session", session });
+  } catch (error) {
+    say(verified, "Not shown: " + refusalText(error), "error");
+    return;
+  }
+  const request = shown.request;
+  const digest = await requestDigest(request);
+  set("id", shown.id);
+  set("endpoint", request.endpoint);
+  set("ticket", escaped(request.ticket));
+  set("category", escaped(request.category));
+  set("problem", escaped(request.problem));
+  set("requester", shown.requester);
+  set("technician", request.technician);
+  set("scope", request.scope.allowed.map((r) => r.id + " " + r.versions).join(", ")
+    + (request.scope.privileged ? "; privileged actions may be asked for, each with its own approval" : "; no privileged action")
+    + (request.scope.prohibited.length ? "; never: " + request.scope.prohibited.join(", ") : ""));
+  set("attended", request.attended ? "yes: the end user consents at the endpoint first" : "no");
+  set("limits", "after " + request.idle_minutes + " min idle, or " + request.duration_minutes + " min after the request");
+  set("state", shown.state);
+  set("request-digest", digest);
+  say(verified, "Signed by " + endpoint + " with its key in the inventory your fleet admin signed; this is what you approve.", "ok");
+  const approve = document.getElementById("approve");
+  approve.disabled = shown.state !== "requested";
+  approve.addEventListener("click", async () => {
+    approve.disabled = true;
+    try {
+      const answer = await ask(identity, endpoint, { op: "approve-session", session, request_digest: digest });
+      set("state", answer.state);
+      say(result, "Approved by " + identity.principal + ": the session is " + answer.state + ".", "ok");
+    } catch (error) {
+      say(result, "Not approved: " + refusalText(error), "error");
+    }
+  });
+}
+
+function prettyInput(input) {
+  if (input === null || input === undefined) return "(not kept: the escalation predates inputs being stored)";
+  try { return escaped(JSON.stringify(JSON.parse(input), null, 2), true); } catch (e) { return escaped(input); }
+}
+
+async function escalationPage(identity) {
+  const detail = document.getElementById("detail");
+  const { endpoint, escalation } = detail.dataset;
+  const verified = document.getElementById("verified");
+  const result = document.getElementById("result");
+  let shown;
+  try {
+    shown = await ask(identity, endpoint, { op: "show-escalation", escalation });
+  } catch (error) {
+    say(verified, "Not shown: " + refusalText(error), "error");
+    return;
+  }
+  const key = shown.key;
+  // The input shown is the input approved: its sha256 must be the one the
+  // escalation holds.
+  const inputDigest = shown.input === null ? null : await sha256Hex(utf8.encode(shown.input));
+  set("id", shown.id);
+  set("action", key.action + " " + key.version);
+  set("digest", key.digest);
+  set("input", prettyInput(shown.input));
+  set("input-digest", key.input_digest + (inputDigest === key.input_digest ? " (matches the input shown)" : " (DOES NOT match the input shown)"));
+  set("invoker", shown.invoker);
+  set("session", key.session);
+  set("raised", when(shown.raised_ms));
+  set("expires", when(shown.expires_ms));
+  set("status", shown.status);
+  try {
+    const catalog = await ask(identity, endpoint, { op: "list-catalog" });
+    const entry = catalog.find((e) => e.id === key.action && e.digest === key.digest);
+    const place = set("capabilities", "");
+    if (!entry) {
+      place.textContent = "This component is no longer installed on the endpoint.";
+    } else {
+      const list = document.createElement("ul");
+      for (const c of entry.capabilities) {
+        const item = document.createElement("li");
+        item.textContent = c.name + " (" + c.class + ")" + (c.parameters.length ? ": " + c.parameters.map((p) => escaped(p)).join(", ") : "");
+        list.appendChild(item);
+      }
+      place.appendChild(list);
+    }
+  } catch (error) {
+    set("capabilities", "Not shown: " + refusalText(error));
+  }
+  try {
+    const earlier = await ask(identity, endpoint, { op: "list-invocations", session: key.session });
+    set("earlier", earlier.length ? earlier.map((i) => i.action + " " + i.version + ": " + (i.outcome ? i.outcome.status : "running")).join("; ") : "nothing yet");
+  } catch (error) {
+    set("earlier", "Not shown: " + refusalText(error));
+  }
+  if (inputDigest !== key.input_digest) {
+    say(verified, "The input shown does not hash to the digest the escalation holds: do not approve.", "error");
+    return;
+  }
+  say(verified, "Signed by " + endpoint + " with its key in the inventory your fleet admin signed; approving approves this component and this input only.", "ok");
+  const approve = document.getElementById("approve");
+  const deny = document.getElementById("deny");
+  approve.disabled = deny.disabled = shown.status !== "pending";
+  approve.addEventListener("click", async () => {
+    approve.disabled = deny.disabled = true;
+    try {
+      const answer = await ask(identity, endpoint, { op: "approve-escalation", escalation, action_digest: key.digest, input_digest: inputDigest });
+      set("status", answer.status);
+      say(result, "Approved by " + identity.principal + ": the technician may now run it once.", "ok");
+    } catch (error) {
+      say(result, "Not approved: " + refusalText(error), "error");
+    }
+  });
+  deny.addEventListener("click", async () => {
+    const reason = document.getElementById("deny-reason").value.trim();
+    if (!reason) {
+      say(result, "Say why you deny it: the technician and the audit log are told.", "error");
+      document.getElementById("deny-reason").focus();
+      return;
+    }
+    approve.disabled = deny.disabled = true;
+    try {
+      const answer = await ask(identity, endpoint, { op: "deny-escalation", escalation, reason });
+      set("status", answer.status);
+      say(result, "Denied by " + identity.principal + ".", "ok");
+    } catch (error) {
+      say(result, "Not denied: " + refusalText(error), "error");
+    }
+  });
+}
+
+function showWho(identity) {
+  const who = document.getElementById("who");
+  if (!who) return;
+  who.textContent = identity ? "Signed in this browser as " + identity.principal : "No key loaded";
+}
+
+async function start() {
+  let identity = null;
+  try { identity = await loadIdentity(); } catch (e) { identity = null; }
+  showWho(identity);
+  const page = document.body.dataset.page;
+  if (page === "key") return keyPage(identity);
+  if (!identity && page !== "missing") {
+    const main = document.getElementById("main");
+    const note = document.createElement("p");
+    note.className = "error";
+    note.setAttribute("role", "alert");
+    note.append("Load your key first: every request here is signed with it, in this browser. ");
+    const link = document.createElement("a");
+    link.href = "/key";
+    link.textContent = "Load your key";
+    note.append(link);
+    main.prepend(note);
+    return;
+  }
+  if (page === "approvals") return approvalsPage(identity);
+  if (page === "session") return sessionPage(identity);
+  if (page === "escalation") return escalationPage(identity);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  start().catch((error) => {
+    const main = document.getElementById("main");
+    const note = document.createElement("p");
+    note.className = "error";
+    note.textContent = "The page failed: " + refusalText(error);
+    main.prepend(note);
+  });
+});

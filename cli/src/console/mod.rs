@@ -1,0 +1,304 @@
+//! `salve console`: the pages approvers work in, in a browser. The console
+//! relays what a person's browser signed to the endpoints it knows, and
+//! their signed answers back. It holds no key of anyone's and decides
+//! nothing: a compromised console can show wrong things, but an approval
+//! page checks the endpoint's signature on what it shows and signs the
+//! digests of exactly that.
+
+mod error;
+mod pages;
+mod relay;
+
+use crate::args::ConsoleArgs;
+use crate::exit::{CliResult, Exit, ExitWith};
+use anyhow::{Context, anyhow};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use error::ConsoleError;
+use maud::Markup;
+use relay::Relay;
+use salve::api::v1::EscalationView;
+use salve::clock::{Clock, SystemClock};
+use salve::identity::SignedRequest;
+use salve::session::Session;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The most a page may send in one request: a signed request is small (an
+/// operation and its signature), an invocation's input at most what an
+/// endpoint takes by default.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every page may load: its own script and style, nothing inline,
+/// nothing from elsewhere, and no page may frame it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+const SCRIPT: &str = include_str!("assets/console.js");
+const STYLE: &str = include_str!("assets/console.css");
+
+/// Runs the console until Ctrl-C or SIGTERM.
+pub fn run(args: &ConsoleArgs) -> CliResult {
+    let relay = relay_from(args)?;
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| anyhow!("--listen {}: {e} (give HOST:PORT)", args.listen))
+        .exit_with(Exit::Usage)?;
+    if !listen.ip().is_loopback() {
+        return Err(anyhow!(
+            "--listen {listen}: the console listens on loopback only (127.0.0.1 or ::1) until it has TLS; reach it from elsewhere through a TLS-terminating proxy or an SSH tunnel"
+        ))
+        .exit_with(Exit::Usage);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("salve-console")
+        .build()
+        .context("cannot start the async runtime")
+        .exit_with(Exit::Failed)?;
+    runtime
+        .block_on(serve(listen, Arc::new(relay)))
+        .exit_with(Exit::Failed)?;
+    Ok(Exit::Success)
+}
+
+/// The endpoints the console relays to, from its arguments.
+fn relay_from(args: &ConsoleArgs) -> Result<Relay, crate::exit::Failure> {
+    let inventory = crate::people::inventory(
+        &args.fleet,
+        "the console needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): it relays only to the endpoints of a signed inventory, and the pages check answers against it",
+    )?;
+    let inventory_file = args
+        .fleet
+        .inventory
+        .as_deref()
+        .map(salve::file_error::read_text)
+        .transpose()
+        .context("cannot read the inventory again for the pages")
+        .exit_with(Exit::Usage)?
+        .unwrap_or_default();
+    let direct = args
+        .direct
+        .iter()
+        .map(|text| relay::parse_direct(text))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow!(e))
+        .exit_with(Exit::Usage)?;
+    let fleet = match &args.fleet.fleet {
+        Some(_) => Some(crate::people::fleet_target(&args.fleet)?),
+        None => None,
+    };
+    Relay::new(inventory, inventory_file, direct, fleet)
+        .map_err(|e| anyhow!(e))
+        .exit_with(Exit::Usage)
+}
+
+async fn serve(listen: std::net::SocketAddr, relay: Arc<Relay>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    println!("salve console on http://{address}/");
+    for name in relay.names() {
+        println!("  relays to     {name}");
+    }
+    tracing::info!(%address, "console listening");
+    axum::serve(listener, router(relay))
+        .with_graceful_shutdown(stopped())
+        .await
+        .context("the console stopped")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stopped() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot catch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("console stopping");
+}
+
+/// The console's routes.
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/approvals") }))
+        .route("/approvals", get(approvals))
+        .route("/approvals/session/{endpoint}/{id}", get(session_page))
+        .route(
+            "/approvals/escalation/{endpoint}/{id}",
+            get(escalation_page),
+        )
+        .route("/key", get(|| async { html(pages::key_page()) }))
+        .route(
+            "/assets/console.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/assets/console.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route("/api/inventory", get(inventory))
+        .route("/api/relay/{endpoint}", post(relay_route))
+        .route("/fragments/queue/{endpoint}", post(queue_fragment))
+        .fallback(|| async { (StatusCode::NOT_FOUND, html(pages::missing_page())) })
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(relay)
+}
+
+/// The headers every answer carries: what the page may load, no framing,
+/// no sniffing, no referrer, nothing cached (the pages show signed answers
+/// of a moment).
+async fn secure_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn html(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn approvals(State(relay): State<Arc<Relay>>) -> Response {
+    html(pages::approvals_page(relay.names()))
+}
+
+async fn session_page(
+    State(relay): State<Arc<Relay>>,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Response {
+    if !relay.knows(&endpoint) {
+        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
+    }
+    html(pages::session_page(&endpoint, &id))
+}
+
+async fn escalation_page(
+    State(relay): State<Arc<Relay>>,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Response {
+    if !relay.knows(&endpoint) {
+        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
+    }
+    html(pages::escalation_page(&endpoint, &id))
+}
+
+/// `GET /api/inventory`: the fleet inventory as the console read it, for
+/// pages to check against the fleet-admin key the person gave them.
+async fn inventory(State(relay): State<Arc<Relay>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        relay.inventory_file().to_string(),
+    )
+        .into_response()
+}
+
+/// A body of at most [`MAX_BODY_BYTES`].
+async fn body_bytes(body: Body) -> Result<Vec<u8>, ConsoleError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map(|bytes| bytes.to_vec())
+        .map_err(|_| ConsoleError::too_large(MAX_BODY_BYTES))
+}
+
+/// `POST /api/relay/{endpoint}`: a request the page signed, relayed
+/// unchanged; the endpoint's signed answer, unchanged, with its status.
+async fn relay_route(
+    State(relay): State<Arc<Relay>>,
+    Path(endpoint): Path<String>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    if !relay.knows(&endpoint) {
+        return Err(ConsoleError::unknown_endpoint(&endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    // Only a signed request is carried: anything else is refused here, not
+    // sent on.
+    serde_json::from_slice::<SignedRequest>(&bytes)
+        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let (status, answer) = relay.relay(&endpoint, bytes).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+/// The two signed requests behind one endpoint's part of the queue.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueRequests {
+    /// `list-sessions`, signed.
+    sessions: SignedRequest,
+    /// `list-escalations`, signed.
+    escalations: SignedRequest,
+}
+
+/// A part of a page the console rendered, every value escaped.
+#[derive(serde::Serialize)]
+struct Fragment {
+    html: String,
+}
+
+/// `POST /fragments/queue/{endpoint}`: one endpoint's part of the approval
+/// queue, rendered from its signed answers to the two requests the page
+/// signed (`{"html": …}`).
+async fn queue_fragment(
+    State(relay): State<Arc<Relay>>,
+    Path(endpoint): Path<String>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    if !relay.knows(&endpoint) {
+        return Err(ConsoleError::unknown_endpoint(&endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    let requests: QueueRequests = serde_json::from_slice(&bytes).map_err(|e| {
+        ConsoleError::bad_request(format!("not the queue's two signed requests: {e}"))
+    })?;
+    let encode = |request: &SignedRequest| {
+        serde_json::to_vec(request).map_err(|e| ConsoleError::bad_request(e.to_string()))
+    };
+    let (sessions, escalations) = (encode(&requests.sessions)?, encode(&requests.escalations)?);
+    let (sessions, escalations) = tokio::join!(
+        relay.ask::<Vec<Session>>(&endpoint, sessions),
+        relay.ask::<Vec<EscalationView>>(&endpoint, escalations),
+    );
+    let markup = match (sessions?, escalations?) {
+        (Ok(sessions), Ok(escalations)) => {
+            pages::queue(&endpoint, &sessions, &escalations, SystemClock.now_ms())
+        }
+        (Err((_, error)), _) | (_, Err((_, error))) => pages::refused(&error.code, &error.message),
+    };
+    Ok(axum::Json(Fragment {
+        html: markup.into_string(),
+    })
+    .into_response())
+}

@@ -1,0 +1,305 @@
+//! The console's pages, rendered on the server with maud (every value
+//! escaped unless marked otherwise, templates checked when the program is
+//! built, nothing to ship beside the binary). A page holds the places its
+//! script fills from the answers it signs for and checks; the queue's rows
+//! are rendered here from answers the console checked.
+
+use maud::{DOCTYPE, Markup, html};
+use salve::api::v1::EscalationView;
+use salve::session::{Session, SessionState};
+
+/// Which page is shown, for the navigation and the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Approvals,
+    Key,
+    Session,
+    Escalation,
+    Missing,
+}
+
+impl Page {
+    fn name(self) -> &'static str {
+        match self {
+            Page::Approvals => "approvals",
+            Page::Key => "key",
+            Page::Session => "session",
+            Page::Escalation => "escalation",
+            Page::Missing => "missing",
+        }
+    }
+}
+
+/// Every page's frame: the header, the navigation, the place for the
+/// person's identity, and the script.
+fn layout(page: Page, title: &str, body: Markup) -> Markup {
+    let current = |p: Page| (p == page).then_some("page");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — salve console" }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
+            }
+            body data-page=(page.name()) {
+                a.skip href="#main" { "Skip to the content" }
+                header {
+                    a.brand href="/approvals" { "salve" }
+                    nav aria-label="Main" {
+                        a href="/approvals" aria-current=[current(Page::Approvals)] { "Approvals" }
+                        a href="/key" aria-current=[current(Page::Key)] { "Your key" }
+                    }
+                    p #who role="status" { "No key loaded" }
+                }
+                main #main tabindex="-1" { (body) }
+            }
+        }
+    }
+}
+
+/// The page where a person loads their key.
+pub fn key_page() -> Markup {
+    layout(
+        Page::Key,
+        "Your key",
+        html! {
+            h1 { "Your key" }
+            p {
+                "Every request you make here is signed in this browser with your own key, "
+                "from the file " code { "salve keygen" } " wrote. The key is kept in this browser "
+                "only, where no page can read it back, and the console never sees it."
+            }
+            form #key-form {
+                label for="key-file" { "Your key file" }
+                input #key-upload type="file" aria-describedby="key-file-help";
+                p #key-file-help .help {
+                    "Choose the file, or paste what it holds below (the lines "
+                    code { "principal" } ", " code { "private-key" } " and " code { "public-key" } ")."
+                }
+                textarea #key-file name="key-file" rows="5" spellcheck="false" autocomplete="off" {}
+                label for="admin-key" { "The fleet admin's public key" }
+                input #admin-key name="admin-key" type="text" spellcheck="false" autocomplete="off"
+                    placeholder="ed25519:…" aria-describedby="admin-key-help";
+                p #admin-key-help .help {
+                    "The pages check every endpoint's answer against the fleet inventory this key signed: "
+                    "ask your fleet admin for it, and do not take it from this console."
+                }
+                button #key-save type="submit" { "Keep this key in this browser" }
+            }
+            p #key-status role="status" {}
+            button #key-forget type="button" .secondary { "Forget the key" }
+        },
+    )
+}
+
+/// The approval queue: one section per endpoint, filled by the script.
+pub fn approvals_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
+    layout(
+        Page::Approvals,
+        "Approvals",
+        html! {
+            h1 { "Waiting for approval" }
+            p #queue-status role="status" {}
+            @for endpoint in endpoints {
+                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
+                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
+                    div .queue aria-live="polite" { p .muted { "Asking…" } }
+                }
+            }
+        },
+    )
+}
+
+/// One entry of a detail list, filled by the script (`data-field`).
+fn field(name: &str, label: &str) -> Markup {
+    html! {
+        dt { (label) }
+        dd data-field=(name) {}
+    }
+}
+
+/// A session request, shown from the endpoint's signed answer, with its
+/// approval.
+pub fn session_page(endpoint: &str, session: &str) -> Markup {
+    layout(
+        Page::Session,
+        "Session request",
+        html! {
+            h1 { "Session request" }
+            article #detail data-endpoint=(endpoint) data-session=(session) {
+                p #verified .verified role="status" { "Checking the endpoint's answer…" }
+                dl {
+                    (field("id", "Session"))
+                    (field("endpoint", "Endpoint"))
+                    (field("ticket", "Ticket"))
+                    (field("category", "Category"))
+                    (field("problem", "Problem"))
+                    (field("requester", "Requested by"))
+                    (field("technician", "Technician"))
+                    (field("scope", "May run"))
+                    (field("attended", "Attended"))
+                    (field("limits", "Closes by itself"))
+                    (field("state", "State"))
+                    (field("request-digest", "Request sha256"))
+                }
+                div .actions {
+                    button #approve type="button" disabled { "Approve this session" }
+                }
+                p #result role="status" {}
+            }
+        },
+    )
+}
+
+/// An escalation, shown from the endpoint's signed answers (the
+/// escalation, the action's capabilities, the session's earlier
+/// invocations), with its approval and denial.
+pub fn escalation_page(endpoint: &str, escalation: &str) -> Markup {
+    layout(
+        Page::Escalation,
+        "Escalation",
+        html! {
+            h1 { "Privileged invocation" }
+            article #detail data-endpoint=(endpoint) data-escalation=(escalation) {
+                p #verified .verified role="status" { "Checking the endpoint's answer…" }
+                dl {
+                    (field("id", "Escalation"))
+                    (field("action", "Action"))
+                    (field("digest", "Component sha256"))
+                    (field("capabilities", "What it may touch"))
+                    (field("input", "Exact input"))
+                    (field("input-digest", "Input sha256"))
+                    (field("invoker", "Raised by"))
+                    (field("session", "In session"))
+                    (field("raised", "Raised"))
+                    (field("expires", "Approvable until"))
+                    (field("status", "Status"))
+                    (field("earlier", "Earlier in the session"))
+                }
+                div .actions {
+                    button #approve type="button" disabled { "Approve exactly this" }
+                    label for="deny-reason" { "Reason to deny" }
+                    input #deny-reason type="text" autocomplete="off";
+                    button #deny type="button" .secondary disabled { "Deny" }
+                }
+                p #result role="status" {}
+            }
+        },
+    )
+}
+
+/// A page the console does not have.
+pub fn missing_page() -> Markup {
+    layout(
+        Page::Missing,
+        "Not found",
+        html! {
+            h1 { "No such page" }
+            p { a href="/approvals" { "The approval queue" } }
+        },
+    )
+}
+
+/// How long ago, or how long from now, `at_ms` is, in words.
+fn relative(at_ms: i64, now_ms: i64) -> String {
+    let seconds = (at_ms - now_ms) / 1000;
+    let (amount, future) = (seconds.unsigned_abs(), seconds > 0);
+    let text = match amount {
+        0..60 => format!("{amount} s"),
+        60..3600 => format!("{} min", amount / 60),
+        3600..172_800 => format!("{} h {} min", amount / 3600, amount % 3600 / 60),
+        _ => format!("{} days", amount / 86_400),
+    };
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// One endpoint's part of the queue: its sessions waiting for approval or
+/// for the end user's consent, and its pending escalations.
+pub fn queue(
+    endpoint: &str,
+    sessions: &[Session],
+    escalations: &[EscalationView],
+    now_ms: i64,
+) -> Markup {
+    let waiting: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.state == SessionState::Requested || awaits_consent(s))
+        .collect();
+    let pending: Vec<&EscalationView> = escalations
+        .iter()
+        .filter(|e| e.status == salve::escalation::EscalationStatus::Pending)
+        .collect();
+    html! {
+        @if waiting.is_empty() && pending.is_empty() {
+            p .muted { "Nothing waits here." }
+        }
+        @if !waiting.is_empty() {
+            table {
+                caption { "Session requests" }
+                thead { tr {
+                    th scope="col" { "Ticket" } th scope="col" { "Requested by" }
+                    th scope="col" { "Technician" } th scope="col" { "Asked" }
+                    th scope="col" { "Time left" } th scope="col" { "Waits for" }
+                } }
+                tbody {
+                    @for session in waiting {
+                        tr {
+                            td { a href={"/approvals/session/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td { (session.requester) }
+                            td { (session.request.technician) }
+                            td { (relative(session.requested_ms, now_ms)) }
+                            td { (relative(session.expires_ms, now_ms)) }
+                            td {
+                                @if awaits_consent(session) { "the end user's consent, at the endpoint" }
+                                @else { "an approver" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !pending.is_empty() {
+            table {
+                caption { "Privileged invocations" }
+                thead { tr {
+                    th scope="col" { "Action" } th scope="col" { "Raised by" }
+                    th scope="col" { "Session" } th scope="col" { "Raised" }
+                    th scope="col" { "Time left" }
+                } }
+                tbody {
+                    @for view in pending {
+                        @let escalation = &view.escalation;
+                        tr {
+                            td { a href={"/approvals/escalation/" (endpoint) "/" (escalation.id)} {
+                                (escalation.key.action) " " (escalation.key.version)
+                            } }
+                            td { (escalation.invoker) }
+                            td { (escalation.key.session) }
+                            td { (relative(escalation.raised_ms, now_ms)) }
+                            td { (relative(escalation.expires_ms, now_ms)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An approved attended session the end user has not consented to yet.
+fn awaits_consent(session: &Session) -> bool {
+    session.state == SessionState::Approved && session.request.attended && session.consent.is_none()
+}
+
+/// A refusal shown in place of an endpoint's part of the queue.
+pub fn refused(code: &str, message: &str) -> Markup {
+    html! {
+        p .error { (message) " (" code { (code) } ")" }
+    }
+}

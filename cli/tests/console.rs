@@ -1,0 +1,510 @@
+//! The console in a real browser: Debian's chromium driven through
+//! chromium-driver (WebDriver), against a real `salve console` relaying to
+//! a real `salve serve`. People load their key files into the page, see the
+//! queue, and approve sessions and escalations signed in the page; the
+//! endpoint's refusals show with its reason; HTML in what people and
+//! actions write stays text.
+//!
+//! Screenshots of each view are written to `$SALVE_CONSOLE_SCREENSHOTS`
+//! when it is set (`docs/images/console` refreshes the README's), else
+//! beside the test's files.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/service.rs"]
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use salve::api::v1::{InvokeAnswer, Operation};
+use salve::escalation::EscalationStatus;
+use salve::fleet::InventoryFile;
+use salve::identity::KeyPair;
+use salve::session::{ActionRule, Scope, Session, SessionRequest, SessionState};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::Service;
+
+const SALVE: &str = env!("CARGO_BIN_EXE_salve");
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The console, the browser and the endpoint behind them.
+struct Console {
+    service: Service,
+    files: tempfile::TempDir,
+    admin: KeyPair,
+    port: u16,
+    _console: Running,
+    _driver: Running,
+    driver_port: u16,
+    shots: PathBuf,
+}
+
+impl Console {
+    /// A staged endpoint, a signed inventory naming it, people's key files,
+    /// `salve console` relaying to the endpoint's socket, and chromium-driver.
+    fn start() -> Console {
+        let service = support::stage(Path::new(SALVE));
+        let files = tempfile::tempdir().unwrap();
+        let endpoint_key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
+        let admin = KeyPair::generate().unwrap();
+        let mut inventory = InventoryFile::default();
+        inventory.add("pc-test", endpoint_key.public()).unwrap();
+        inventory.sign(&admin);
+        inventory
+            .write(&files.path().join("inventory.json"))
+            .unwrap();
+        for (who, key) in &service.keys {
+            key.write(
+                &files.path().join(format!("{who}.key")),
+                Some(&who.parse().unwrap()),
+            )
+            .unwrap();
+        }
+        let port = free_port();
+        let console = Command::new(SALVE)
+            .args(["console", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--inventory")
+            .arg(files.path().join("inventory.json"))
+            .args(["--fleet-admin-key", &admin.public().to_string()])
+            .arg("--direct")
+            .arg(format!("pc-test=unix:{}", service.socket().display()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let console = Running(console);
+        wait_for_port(port, "salve console");
+        let driver_port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver) must be installed: scripts/setup-test-machine installs it");
+        let driver = Running(driver);
+        wait_for_port(driver_port, "chromedriver");
+        let shots = std::env::var_os("SALVE_CONSOLE_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| files.path().join("screenshots"));
+        std::fs::create_dir_all(&shots).unwrap();
+        Console {
+            service,
+            files,
+            admin,
+            port,
+            _console: console,
+            _driver: driver,
+            driver_port,
+            shots,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A new headless browser, with a profile of its own (one person), at
+    /// `width` pixels.
+    async fn browser(&self, width: u32) -> Client {
+        let profile = tempfile::tempdir_in(self.files.path()).unwrap().keep();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_string(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    format!("--window-size={width},1000"),
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        // The WebDriver client's TLS, which it needs not: chromedriver is
+        // plain HTTP on loopback (ring, as everywhere else in salve).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
+            .await
+            .unwrap()
+    }
+
+    /// Loads `who`'s key file into the page, as a person pastes it.
+    async fn load_key(&self, browser: &Client, who: &str) {
+        browser.goto(&self.url("/key")).await.unwrap();
+        let text = std::fs::read_to_string(self.files.path().join(format!("{who}.key"))).unwrap();
+        let field = browser.find(Locator::Css("#key-file")).await.unwrap();
+        field.send_keys(&text).await.unwrap();
+        browser
+            .find(Locator::Css("#admin-key"))
+            .await
+            .unwrap()
+            .send_keys(&self.admin.public().to_string())
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("#key-save"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let said = text_when(browser, "#key-status", |t| !t.is_empty()).await;
+        assert!(
+            said.contains(&format!("you act as {who}")),
+            "the key was not kept: {said}"
+        );
+    }
+
+    async fn screenshot(&self, browser: &Client, name: &str) {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// The text of `css` once `ready` holds for it (within 20 s).
+async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            let text = element.text().await.unwrap_or_default();
+            if ready(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("`{css}` never became ready; it says: {text}");
+            }
+        } else if Instant::now() > deadline {
+            panic!("`{css}` never appeared");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the page holds in `data-field="name"`.
+async fn field(browser: &Client, name: &str) -> String {
+    text_when(browser, &format!("[data-field=\"{name}\"]"), |_| true).await
+}
+
+/// Whether a script planted in text ran (it would set `window.pwned`).
+async fn script_ran(browser: &Client) -> bool {
+    browser
+        .execute("return window.pwned === true;", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap()
+}
+
+/// A session tom asks for with HTML in its problem statement.
+fn request_with_markup(service: &Service, privileged: bool) -> Session {
+    let mut allowed: Vec<ActionRule> = vec!["echo".parse().unwrap()];
+    if privileged {
+        allowed.push("hostile".parse().unwrap());
+    }
+    let request = SessionRequest {
+        ticket: "INC-4711".parse().unwrap(),
+        problem: "Printer <b>offline</b><img src=x onerror=\"window.pwned=true\"><script>window.pwned=true</script>".into(),
+        category: "incident".into(),
+        endpoint: "pc-test".into(),
+        technician: "tom".parse().unwrap(),
+        scope: Scope {
+            allowed,
+            prohibited: Default::default(),
+            privileged,
+        },
+        attended: false,
+        idle_minutes: 60,
+        duration_minutes: 240,
+    };
+    let (status, answer) = service.ask("tom", &Operation::RequestSession { request });
+    assert_eq!(status, 200, "{answer}");
+    answer.result()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
+    let console = Console::start();
+    let session = request_with_markup(&console.service, true);
+
+    // Without a key, the page says how to load one.
+    let ann = console.browser(1280).await;
+    ann.goto(&console.url("/approvals")).await.unwrap();
+    let said = text_when(&ann, "[role=alert]", |t| !t.is_empty()).await;
+    assert!(said.contains("Load your key first"), "{said}");
+    console.screenshot(&ann, "no-key").await;
+
+    // Tom's own key: he may not approve his own request, and the page says
+    // the endpoint's reason.
+    let tom = console.browser(1280).await;
+    console.load_key(&tom, "tom").await;
+    tom.goto(&console.url(&format!("/approvals/session/pc-test/{}", session.id)))
+        .await
+        .unwrap();
+    text_when(&tom, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    tom.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refused = text_when(&tom, "#result", |t| !t.is_empty()).await;
+    assert!(refused.starts_with("Not approved:"), "{refused}");
+    assert!(refused.contains("signed by the endpoint"), "{refused}");
+    console.screenshot(&tom, "self-approval-refused").await;
+    tom.close().await.unwrap();
+
+    // Ann loads her key, sees the request in the queue, opens it.
+    console.load_key(&ann, "ann").await;
+    console.screenshot(&ann, "key").await;
+    ann.goto(&console.url("/approvals")).await.unwrap();
+    let row = text_when(&ann, "section[data-endpoint=pc-test] .queue", |t| {
+        t.contains("INC-4711")
+    })
+    .await;
+    assert!(row.contains("tom"), "{row}");
+    console.screenshot(&ann, "queue").await;
+    ann.find(Locator::LinkText("INC-4711"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verified = text_when(&ann, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    assert!(verified.contains("inventory"), "{verified}");
+    // The problem statement is shown as the text it is.
+    let problem = field(&ann, "problem").await;
+    assert!(
+        problem.contains("<script>window.pwned=true</script>"),
+        "{problem}"
+    );
+    assert!(
+        !script_ran(&ann).await,
+        "a script in a problem statement ran"
+    );
+    assert_eq!(
+        field(&ann, "request-digest").await,
+        session.request.digest().to_string()
+    );
+    console.screenshot(&ann, "session").await;
+    ann.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let approved = text_when(&ann, "#result", |t| !t.is_empty()).await;
+    assert!(approved.starts_with("Approved by ann"), "{approved}");
+    let (_, answer) = console.service.ask(
+        "ann",
+        &Operation::ShowSession {
+            session: session.id.clone(),
+        },
+    );
+    assert_eq!(answer.result::<Session>().state, SessionState::Active);
+    ann.close().await.unwrap();
+
+    // Tom's privileged invocation waits for a second approval; its input
+    // carries markup and a right-to-left override.
+    let input = serde_json::json!({
+        "mode": "read",
+        "path": "/tmp/<img src=x onerror=\"window.pwned=true\">\u{202e}gnp.exe",
+    });
+    let invoke = Operation::Invoke {
+        session: session.id.clone(),
+        action: "hostile".parse().unwrap(),
+        input: input.clone(),
+    };
+    let (status, answer) = console.service.ask("tom", &invoke);
+    assert_eq!(status, 200, "{answer}");
+    let InvokeAnswer::Escalated { escalation, .. } = answer.result() else {
+        panic!("not escalated: {answer}");
+    };
+
+    // Carol sees it at phone width, with its exact input escaped.
+    let carol = console.browser(400).await;
+    console.load_key(&carol, "carol").await;
+    carol.goto(&console.url("/approvals")).await.unwrap();
+    text_when(&carol, "section[data-endpoint=pc-test] .queue", |t| {
+        t.contains("hostile")
+    })
+    .await;
+    console.screenshot(&carol, "queue-phone").await;
+    carol
+        .goto(&console.url(&format!("/approvals/escalation/pc-test/{}", escalation.id)))
+        .await
+        .unwrap();
+    text_when(&carol, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    let shown = field(&carol, "input").await;
+    assert!(shown.contains("\\u{202e}gnp.exe"), "{shown}");
+    assert!(shown.contains("<img src=x"), "{shown}");
+    assert!(!script_ran(&carol).await, "a script in an input ran");
+    let digest = field(&carol, "input-digest").await;
+    assert!(
+        digest.starts_with(&escalation.key.input_digest.to_string())
+            && digest.ends_with("(matches the input shown)"),
+        "{digest}"
+    );
+    let capabilities = text_when(&carol, "[data-field=capabilities]", |t| !t.is_empty()).await;
+    assert!(capabilities.contains("(privileged)"), "{capabilities}");
+    console.screenshot(&carol, "escalation-phone").await;
+    carol
+        .find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let approved = text_when(&carol, "#result", |t| !t.is_empty()).await;
+    assert!(approved.starts_with("Approved by carol"), "{approved}");
+    carol.close().await.unwrap();
+
+    // The approval is for exactly that invocation: it now runs.
+    let (status, answer) = console.service.ask(
+        "tom",
+        &Operation::ShowEscalation {
+            escalation: escalation.id.clone(),
+        },
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer.result::<salve::api::v1::EscalationView>().status,
+        EscalationStatus::Approved
+    );
+    let (status, answer) = console.service.ask("tom", &invoke);
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        matches!(answer.result(), InvokeAnswer::Ran { .. }),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_relays_only_signed_requests_to_its_endpoints() {
+    let console = Console::start();
+    let request = |method: &str, path: &str, body: &str| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", console.port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let post = |path: &str, body: &str| request("POST", path, body);
+    // Not an open proxy: an endpoint outside its configuration is refused.
+    let answer = post("/api/relay/pc-other", "{}");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("\"unknown-endpoint\""), "{answer}");
+    // Only signed requests are carried.
+    let answer = post("/api/relay/pc-test", "{\"op\":\"list-catalog\"}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("not a signed request"), "{answer}");
+    // A body over the limit.
+    let answer = post("/api/relay/pc-test", &"x".repeat(1024 * 1024 + 1));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A signed request is carried unchanged, and the endpoint's signed
+    // answer comes back.
+    let body = support::signed(
+        &console.service.keys["ann"],
+        "ann",
+        &Operation::ListCatalog {},
+    );
+    let answer = post("/api/relay/pc-test", std::str::from_utf8(&body).unwrap());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"signature\""), "{answer}");
+    // Every page forbids inline script and framing.
+    let answer = request("GET", "/key", "");
+    assert!(
+        answer
+            .to_lowercase()
+            .contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{answer}"
+    );
+    assert!(answer.contains("frame-ancestors 'none'"), "{answer}");
+}
+
+#[test]
+fn the_console_refuses_a_relay_target_outside_its_inventory() {
+    let files = tempfile::tempdir().unwrap();
+    let admin = KeyPair::generate().unwrap();
+    let mut inventory = InventoryFile::default();
+    inventory
+        .add("pc-test", KeyPair::generate().unwrap().public())
+        .unwrap();
+    inventory.sign(&admin);
+    inventory
+        .write(&files.path().join("inventory.json"))
+        .unwrap();
+    let out = Command::new(SALVE)
+        .args(["console", "--inventory"])
+        .arg(files.path().join("inventory.json"))
+        .args(["--fleet-admin-key", &admin.public().to_string()])
+        .args(["--direct", "pc-9=unix:/nowhere.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("`pc-9` is not in the fleet inventory"),
+        "{said}"
+    );
+    // An inventory signed by someone else is refused at start.
+    let out = Command::new(SALVE)
+        .args(["console", "--inventory"])
+        .arg(files.path().join("inventory.json"))
+        .args([
+            "--fleet-admin-key",
+            &KeyPair::generate().unwrap().public().to_string(),
+        ])
+        .args(["--direct", "pc-test=unix:/nowhere.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Not on a network address without TLS.
+    let out = Command::new(SALVE)
+        .args(["console", "--listen", "0.0.0.0:8480", "--inventory"])
+        .arg(files.path().join("inventory.json"))
+        .args(["--fleet-admin-key", &admin.public().to_string()])
+        .args(["--direct", "pc-test=unix:/nowhere.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("loopback only"), "{said}");
+}
