@@ -281,7 +281,10 @@ async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
         .unwrap();
     let refused = text_when(&tom, "#result", |t| !t.is_empty()).await;
     assert!(refused.starts_with("Not approved:"), "{refused}");
-    assert!(refused.contains("signed by the endpoint"), "{refused}");
+    assert!(
+        refused.contains("(separation-of-duties, signed by the endpoint)"),
+        "{refused}"
+    );
     console.screenshot(&tom, "self-approval-refused").await;
     tom.close().await.unwrap();
 

@@ -307,7 +307,7 @@ async function sessionPage(identity) {
   set("problem", escaped(request.problem));
   set("requester", shown.requester);
   set("technician", request.technician);
-  set("scope", request.scope.allowed.map((r) => r.id + " " + r.versions).join(", ")
+  set("scope", request.scope.allowed.map((rule) => escaped(rule)).join(", ")
     + (request.scope.privileged ? "; privileged actions may be asked for, each with its own approval" : "; no privileged action")
     + (request.scope.prohibited.length ? "; never: " + request.scope.prohibited.join(", ") : ""));
   set("attended", request.attended ? "yes: the end user consents at the endpoint first" : "no");
