@@ -511,3 +511,253 @@ fn the_console_refuses_a_relay_target_outside_its_inventory() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("loopback only"), "{said}");
 }
+
+/// What the compromised console in front of the real one does to the
+/// answers it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tamper {
+    /// Changes the signed payload of every relayed answer.
+    Alter,
+    /// Passes answers on, keeping the last one.
+    Record,
+    /// Answers every relayed request with the answer it kept.
+    Replay,
+    /// Changes the signed request of an approval on its way to the endpoint.
+    AlterApproval,
+}
+
+/// A console that lies: an HTTP proxy in front of the real console that
+/// tampers with what it relays as `mode` says. Gives its port.
+fn compromised(console_port: u16, mode: std::sync::Arc<std::sync::Mutex<Tamper>>) -> u16 {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let (mode, kept) = (mode.clone(), kept.clone());
+            std::thread::spawn(move || {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                // One request: its head, then its body by Content-Length.
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    let Ok(n) = client.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                while raw.len() < head_end + length {
+                    let n = client.read(&mut buf).unwrap();
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                let mut body = raw[head_end..head_end + length].to_vec();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let relayed = path.starts_with("/api/relay/");
+                let mode = *mode.lock().unwrap();
+                if relayed && mode == Tamper::AlterApproval {
+                    let mut request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let payload = b64.decode(request["payload"].as_str().unwrap()).unwrap();
+                    let text = String::from_utf8(payload).unwrap();
+                    if text.contains("approve-escalation") {
+                        // The input digest of another input.
+                        let altered = {
+                            let at = text.find("\"input_digest\":\"").unwrap() + 16;
+                            let mut t = text.clone();
+                            let first = &text[at..at + 1];
+                            t.replace_range(at..at + 1, if first == "a" { "b" } else { "a" });
+                            t
+                        };
+                        request["payload"] = b64.encode(altered).into();
+                        body = serde_json::to_vec(&request).unwrap();
+                    }
+                }
+                let head = head
+                    .lines()
+                    .filter(|l| {
+                        let l = l.to_ascii_lowercase();
+                        !l.starts_with("connection:")
+                            && !l.starts_with("content-length:")
+                            && !l.is_empty()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\r\n");
+                let mut upstream =
+                    std::net::TcpStream::connect(("127.0.0.1", console_port)).unwrap();
+                write!(
+                    upstream,
+                    "{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .unwrap();
+                upstream.write_all(&body).unwrap();
+                let mut response = Vec::new();
+                upstream.read_to_end(&mut response).unwrap();
+                let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let (head, mut answer) = (
+                    String::from_utf8_lossy(&response[..at]).into_owned(),
+                    response[at..].to_vec(),
+                );
+                if relayed {
+                    match mode {
+                        Tamper::Alter => {
+                            let mut signed: serde_json::Value =
+                                serde_json::from_slice(&answer).unwrap();
+                            let payload = b64.decode(signed["payload"].as_str().unwrap()).unwrap();
+                            let text = String::from_utf8(payload).unwrap().replace("read", "list");
+                            signed["payload"] = b64.encode(text).into();
+                            answer = serde_json::to_vec(&signed).unwrap();
+                        }
+                        Tamper::Record => *kept.lock().unwrap() = answer.clone(),
+                        Tamper::Replay => answer = kept.lock().unwrap().clone(),
+                        Tamper::AlterApproval => {}
+                    }
+                }
+                let head = head
+                    .lines()
+                    .filter(|l| {
+                        let l = l.to_ascii_lowercase();
+                        !l.starts_with("connection:")
+                            && !l.starts_with("content-length:")
+                            && !l.starts_with("transfer-encoding:")
+                            && !l.is_empty()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\r\n");
+                let _ = write!(
+                    client,
+                    "{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    answer.len()
+                );
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
+    let console = Console::start();
+    let session = console.service.privileged_session();
+    let input = serde_json::json!({ "mode": "read", "path": "/etc/hostname" });
+    let (status, answer) = console.service.ask(
+        "tom",
+        &Operation::Invoke {
+            session,
+            action: "hostile".parse().unwrap(),
+            input,
+        },
+    );
+    assert_eq!(status, 200, "{answer}");
+    let InvokeAnswer::Escalated { escalation, .. } = answer.result() else {
+        panic!("not escalated: {answer}");
+    };
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Tamper::Alter));
+    let port = compromised(console.port, mode.clone());
+    let page = format!(
+        "http://127.0.0.1:{port}/approvals/escalation/pc-test/{}",
+        escalation.id
+    );
+    let carol = console.browser(1280).await;
+    // Another port is another origin, with its own storage: the key is
+    // loaded through the lying console.
+    carol
+        .goto(&format!("http://127.0.0.1:{port}/key"))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(console.files.path().join("carol.key")).unwrap();
+    carol
+        .find(Locator::Css("#key-file"))
+        .await
+        .unwrap()
+        .send_keys(&text)
+        .await
+        .unwrap();
+    carol
+        .find(Locator::Css("#admin-key"))
+        .await
+        .unwrap()
+        .send_keys(&console.admin.public().to_string())
+        .await
+        .unwrap();
+    carol
+        .find(Locator::Css("#key-save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(&carol, "#key-status", |t| t.contains("you act as carol")).await;
+
+    // An answer changed on the way: the page shows nothing to approve.
+    carol.goto(&page).await.unwrap();
+    let said = text_when(&carol, "#verified", |t| t.starts_with("Not shown")).await;
+    assert!(
+        said.contains("not signed by pc-test's key in the inventory"),
+        "{said}"
+    );
+    assert!(
+        carol
+            .find(Locator::Css("#approve"))
+            .await
+            .unwrap()
+            .attr("disabled")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    console.screenshot(&carol, "tampered-answer").await;
+
+    // An old answer replayed for a new request: refused the same way.
+    *mode.lock().unwrap() = Tamper::Record;
+    carol.goto(&page).await.unwrap();
+    text_when(&carol, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    *mode.lock().unwrap() = Tamper::Replay;
+    carol.refresh().await.unwrap();
+    let said = text_when(&carol, "#verified", |t| t.starts_with("Not shown")).await;
+    assert!(said.contains("an old answer replayed"), "{said}");
+
+    // An approval changed on its way to the endpoint: its signature fails
+    // there, and nothing is approved; the endpoint's refusal is of a request
+    // the page did not send, so the page does not take it as its answer.
+    *mode.lock().unwrap() = Tamper::AlterApproval;
+    carol.goto(&page).await.unwrap();
+    text_when(&carol, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    carol
+        .find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&carol, "#result", |t| !t.is_empty()).await;
+    assert!(said.starts_with("Not approved:"), "{said}");
+    assert!(said.contains("another request"), "{said}");
+    carol.close().await.unwrap();
+    let (_, answer) = console.service.ask(
+        "carol",
+        &Operation::ShowEscalation {
+            escalation: escalation.id.clone(),
+        },
+    );
+    assert_eq!(
+        answer.result::<salve::api::v1::EscalationView>().status,
+        EscalationStatus::Pending
+    );
+}

@@ -296,6 +296,7 @@ async function sessionPage(identity) {
     shown = await ask(identity, endpoint, { op: "show-session", session });
   } catch (error) {
     say(verified, "Not shown: " + refusalText(error), "error");
+    hideDetail(detail);
     return;
   }
   const request = shown.request;
@@ -329,6 +330,11 @@ async function sessionPage(identity) {
   });
 }
 
+// Nothing to read or act on when the answer did not check out.
+function hideDetail(detail) {
+  for (const part of detail.querySelectorAll("dl, .actions")) part.hidden = true;
+}
+
 function prettyInput(input) {
   if (input === null || input === undefined) return "(not kept: the escalation predates inputs being stored)";
   try { return escaped(JSON.stringify(JSON.parse(input), null, 2), true); } catch (e) { return escaped(input); }
@@ -344,6 +350,7 @@ async function escalationPage(identity) {
     shown = await ask(identity, endpoint, { op: "show-escalation", escalation });
   } catch (error) {
     say(verified, "Not shown: " + refusalText(error), "error");
+    hideDetail(detail);
     return;
   }
   const key = shown.key;
@@ -386,6 +393,7 @@ async function escalationPage(identity) {
   }
   if (inputDigest !== key.input_digest) {
     say(verified, "The input shown does not hash to the digest the escalation holds: do not approve.", "error");
+    detail.querySelector(".actions").hidden = true;
     return;
   }
   say(verified, "Signed by " + endpoint + " with its key in the inventory your fleet admin signed; approving approves this component and this input only.", "ok");
