@@ -761,3 +761,137 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
         EscalationStatus::Pending
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_requests_invokes_and_closes_in_the_browser() {
+    let console = Console::start();
+    let tom = console.browser(1280).await;
+    console.load_key(&tom, "tom").await;
+
+    // The request form: the scope chosen from the endpoint's signed catalog.
+    tom.goto(&console.url("/sessions/new")).await.unwrap();
+    let scope = text_when(&tom, "#scope", |t| t.contains("echo")).await;
+    assert!(scope.contains("hostile 0.1.0 (privileged)"), "{scope}");
+    for (field, text) in [
+        ("#ticket", "INC-5150"),
+        ("#problem", "The printer queue is stuck."),
+    ] {
+        tom.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    tom.find(Locator::Css("#attended"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tom.find(Locator::Css("input[name=action][value=echo]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    console.screenshot(&tom, "request").await;
+    tom.find(Locator::Css("#request"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&tom, "#result", |t| !t.is_empty()).await;
+    assert!(said.starts_with("Requested: session s-"), "{said}");
+    let id: salve::session::SessionId = said
+        .trim_start_matches("Requested: session ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Ann approves it (on the command line's path); tom sees it in his list.
+    let (status, answer) = console.service.ask("ann", &console.service.approval(&id));
+    assert_eq!(status, 200, "{answer}");
+    tom.goto(&console.url("/sessions")).await.unwrap();
+    let list = text_when(&tom, "section[data-endpoint=pc-test] .queue", |t| {
+        t.contains("INC-5150")
+    })
+    .await;
+    assert!(list.contains("active"), "{list}");
+    console.screenshot(&tom, "sessions").await;
+    tom.find(Locator::LinkText("INC-5150"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(&tom, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    assert_eq!(field(&tom, "state").await, "active");
+
+    // Input that is not JSON is refused in the page: nothing is signed.
+    let input = tom.find(Locator::Css("#input")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("{not json").await.unwrap();
+    text_when(&tom, "#invoke", |_| true).await;
+    tom.find(Locator::Css("#invoke:not([disabled])"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&tom, "#invoke-result", |t| !t.is_empty()).await;
+    assert!(said.starts_with("The input is not JSON"), "{said}");
+
+    // Echo runs; its output (markup included) is shown as text.
+    input.clear().await.unwrap();
+    input
+        .send_keys(r#"{"note": "<img src=x onerror=\"window.pwned=true\">"}"#)
+        .await
+        .unwrap();
+    tom.find(Locator::Css("#invoke"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&tom, "#invoke-result", |t| t.starts_with("It ran")).await;
+    assert!(said.contains("invocation i-"), "{said}");
+    let output = field(&tom, "run-output").await;
+    assert!(output.contains("<img src=x onerror="), "{output}");
+    assert!(
+        !script_ran(&tom).await,
+        "a script in an action's output ran"
+    );
+    assert!(field(&tom, "run-outcome").await.starts_with("succeeded"));
+    let ran = text_when(&tom, "#invocations", |t| t.contains("echo@")).await;
+    assert!(ran.contains("echo@0.1.0 by tom: finished"), "{ran}");
+    console.screenshot(&tom, "workspace").await;
+
+    // Closed with the write-up.
+    tom.find(Locator::Css("#summary"))
+        .await
+        .unwrap()
+        .send_keys("Cleared the queue.")
+        .await
+        .unwrap();
+    tom.find(Locator::Css("#close"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&tom, "#close-result", |t| !t.is_empty()).await;
+    assert!(said.starts_with("Closed"), "{said}");
+    let (_, answer) = console
+        .service
+        .ask("tom", &Operation::ShowSession { session: id });
+    let session: Session = answer.result();
+    assert_eq!(session.state, SessionState::Closed);
+    assert_eq!(
+        session.closure.unwrap().report.summary.as_deref(),
+        Some("Cleared the queue.")
+    );
+}

@@ -144,6 +144,9 @@ pub fn router(relay: Arc<Relay>) -> Router {
             "/approvals/escalation/{endpoint}/{id}",
             get(escalation_page),
         )
+        .route("/sessions", get(sessions_page))
+        .route("/sessions/new", get(new_session_page))
+        .route("/sessions/{endpoint}/{id}", get(workspace_page))
         .route("/key", get(|| async { html(pages::key_page()) }))
         .route(
             "/assets/console.js",
@@ -156,6 +159,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/api/inventory", get(inventory))
         .route("/api/relay/{endpoint}", post(relay_route))
         .route("/fragments/queue/{endpoint}", post(queue_fragment))
+        .route("/fragments/sessions/{endpoint}", post(sessions_fragment))
         .fallback(|| async { (StatusCode::NOT_FOUND, html(pages::missing_page())) })
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(relay)
@@ -212,6 +216,24 @@ async fn escalation_page(
         return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
     }
     html(pages::escalation_page(&endpoint, &id))
+}
+
+async fn sessions_page(State(relay): State<Arc<Relay>>) -> Response {
+    html(pages::sessions_page(relay.names()))
+}
+
+async fn new_session_page(State(relay): State<Arc<Relay>>) -> Response {
+    html(pages::new_session_page(relay.names()))
+}
+
+async fn workspace_page(
+    State(relay): State<Arc<Relay>>,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Response {
+    if !relay.knows(&endpoint) {
+        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
+    }
+    html(pages::workspace_page(&endpoint, &id))
 }
 
 /// `GET /api/inventory`: the fleet inventory as the console read it, for
@@ -296,6 +318,30 @@ async fn queue_fragment(
             pages::queue(&endpoint, &sessions, &escalations, SystemClock.now_ms())
         }
         (Err((_, error)), _) | (_, Err((_, error))) => pages::refused(&error.code, &error.message),
+    };
+    Ok(axum::Json(Fragment {
+        html: markup.into_string(),
+    })
+    .into_response())
+}
+
+/// `POST /fragments/sessions/{endpoint}`: the sessions the person may see
+/// on one endpoint, rendered from its signed answer to the `list-sessions`
+/// the page signed (`{"html": …}`).
+async fn sessions_fragment(
+    State(relay): State<Arc<Relay>>,
+    Path(endpoint): Path<String>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    if !relay.knows(&endpoint) {
+        return Err(ConsoleError::unknown_endpoint(&endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    serde_json::from_slice::<SignedRequest>(&bytes)
+        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let markup = match relay.ask::<Vec<Session>>(&endpoint, bytes).await? {
+        Ok(sessions) => pages::sessions(&endpoint, &sessions, SystemClock.now_ms()),
+        Err((_, error)) => pages::refused(&error.code, &error.message),
     };
     Ok(axum::Json(Fragment {
         html: markup.into_string(),

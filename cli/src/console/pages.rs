@@ -12,6 +12,9 @@ use salve::session::{Session, SessionState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Approvals,
+    Sessions,
+    NewSession,
+    Workspace,
     Key,
     Session,
     Escalation,
@@ -22,6 +25,9 @@ impl Page {
     fn name(self) -> &'static str {
         match self {
             Page::Approvals => "approvals",
+            Page::Sessions => "sessions",
+            Page::NewSession => "new-session",
+            Page::Workspace => "workspace",
             Page::Key => "key",
             Page::Session => "session",
             Page::Escalation => "escalation",
@@ -50,6 +56,7 @@ fn layout(page: Page, title: &str, body: Markup) -> Markup {
                     a.brand href="/approvals" { "salve" }
                     nav aria-label="Main" {
                         a href="/approvals" aria-current=[current(Page::Approvals)] { "Approvals" }
+                        a href="/sessions" aria-current=[current(Page::Sessions)] { "Sessions" }
                         a href="/key" aria-current=[current(Page::Key)] { "Your key" }
                     }
                     p #who role="status" { "No key loaded" }
@@ -107,6 +114,128 @@ pub fn approvals_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
                 section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
                     h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
                     div .queue aria-live="polite" { p .muted { "Asking…" } }
+                }
+            }
+        },
+    )
+}
+
+/// The sessions the person may see, one section per endpoint, filled by
+/// the script.
+pub fn sessions_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
+    layout(
+        Page::Sessions,
+        "Sessions",
+        html! {
+            h1 { "Sessions" }
+            p { a href="/sessions/new" { "Request a session" } }
+            p #queue-status role="status" {}
+            @for endpoint in endpoints {
+                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
+                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
+                    div .queue aria-live="polite" { p .muted { "Asking…" } }
+                }
+            }
+        },
+    )
+}
+
+/// The form to request a session: the endpoint, the ticket, the problem,
+/// the category, the technician and the scope (chosen by the script from
+/// the endpoint's signed catalog).
+pub fn new_session_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
+    layout(
+        Page::NewSession,
+        "Request a session",
+        html! {
+            h1 { "Request a session" }
+            form #request-form {
+                label for="endpoint" { "Endpoint" }
+                select #endpoint name="endpoint" {
+                    @for endpoint in endpoints { option value=(endpoint) { (endpoint) } }
+                }
+                label for="ticket" { "Ticket" }
+                input #ticket name="ticket" type="text" required autocomplete="off";
+                label for="problem" { "Problem" }
+                textarea #problem name="problem" rows="3" required {}
+                label for="category" { "Category" }
+                input #category name="category" type="text" value="incident" required aria-describedby="category-help";
+                p #category-help .help { "One of the categories the endpoint's policy says justify remote access." }
+                label for="technician" { "Technician" }
+                input #technician name="technician" type="text" required autocomplete="off" aria-describedby="technician-help";
+                p #technician-help .help { "Who will work in the session (you, by default)." }
+                fieldset #scope {
+                    legend { "What may run" }
+                    p .muted { "Asking the endpoint for its actions…" }
+                }
+                label .inline { input #privileged type="checkbox"; " Privileged actions may be asked for (each still needs its own approval)" }
+                label .inline { input #attended type="checkbox" checked; " Attended: the end user consents at the endpoint first" }
+                label for="idle" { "Closes after this many idle minutes" }
+                input #idle name="idle" type="number" min="1" value="30" required;
+                label for="duration" { "Closes after this many minutes in all" }
+                input #duration name="duration" type="number" min="1" value="240" required;
+                button #request type="submit" { "Request the session" }
+            }
+            p #result role="status" {}
+        },
+    )
+}
+
+/// A technician's workspace for one session: the session, the invoke form,
+/// what ran, and the closure — all filled and signed by the script.
+pub fn workspace_page(endpoint: &str, session: &str) -> Markup {
+    layout(
+        Page::Workspace,
+        "Session",
+        html! {
+            h1 { "Session" }
+            article #detail data-endpoint=(endpoint) data-session=(session) {
+                p #verified .verified role="status" { "Checking the endpoint's answer…" }
+                dl {
+                    (field("id", "Session"))
+                    (field("ticket", "Ticket"))
+                    (field("problem", "Problem"))
+                    (field("technician", "Technician"))
+                    (field("state", "State"))
+                    (field("approved", "Approved by"))
+                    (field("expires", "Closes by itself at the latest"))
+                }
+                section aria-labelledby="invoke-title" {
+                    h2 #invoke-title { "Invoke an action" }
+                    form #invoke-form .actions-form {
+                        label for="action" { "Action" }
+                        select #action name="action" {}
+                        label for="input" { "Input (JSON)" }
+                        textarea #input name="input" rows="4" spellcheck="false" { "{}" }
+                        button #invoke type="submit" disabled { "Run it" }
+                    }
+                    p #invoke-result role="status" {}
+                    div #run hidden {
+                        h3 { "What it did" }
+                        dl {
+                            (field("run-outcome", "Outcome"))
+                            (field("run-output", "Output"))
+                            (field("run-logs", "Log"))
+                            (field("run-stdout", "Standard output"))
+                            (field("run-denied", "Calls refused"))
+                        }
+                    }
+                }
+                section aria-labelledby="ran-title" {
+                    h2 #ran-title { "What ran in this session" }
+                    ol #invocations {}
+                }
+                section aria-labelledby="close-title" {
+                    h2 #close-title { "Close the session" }
+                    form #close-form {
+                        label .inline { input #resolved type="checkbox" checked; " The problem is resolved" }
+                        label for="summary" { "What was done" }
+                        textarea #summary name="summary" rows="3" {}
+                        label for="follow-up" { "What remains to be done" }
+                        textarea #follow-up name="follow-up" rows="2" {}
+                        button #close type="submit" .secondary disabled { "Close the session" }
+                    }
+                    p #close-result role="status" {}
                 }
             }
         },
@@ -295,6 +424,40 @@ pub fn queue(
 /// An approved attended session the end user has not consented to yet.
 fn awaits_consent(session: &Session) -> bool {
     session.state == SessionState::Approved && session.request.attended && session.consent.is_none()
+}
+
+/// One endpoint's sessions, newest first, each a link to its workspace.
+pub fn sessions(endpoint: &str, sessions: &[Session], now_ms: i64) -> Markup {
+    let mut sessions: Vec<&Session> = sessions.iter().collect();
+    sessions.sort_by(|a, b| b.requested_ms.cmp(&a.requested_ms));
+    html! {
+        @if sessions.is_empty() {
+            p .muted { "No session you may see." }
+        } @else {
+            table {
+                caption { "Sessions" }
+                thead { tr {
+                    th scope="col" { "Ticket" } th scope="col" { "State" }
+                    th scope="col" { "Technician" } th scope="col" { "Requested" }
+                    th scope="col" { "Closes" }
+                } }
+                tbody {
+                    @for session in sessions {
+                        tr {
+                            td { a href={"/sessions/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td { (session.state.name()) }
+                            td { (session.request.technician) }
+                            td { (relative(session.requested_ms, now_ms)) }
+                            td {
+                                @if session.state == SessionState::Closed { "closed" }
+                                @else { (relative(session.expires_ms, now_ms)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A refusal shown in place of an endpoint's part of the queue.

@@ -252,19 +252,17 @@ async function keyPage(identity) {
   });
 }
 
-async function approvalsPage(identity) {
+// Fills each endpoint's section from a fragment the console renders from
+// the endpoint's signed answers to what `body` signs for it.
+async function fillSections(identity, fragment, body) {
   const status = document.getElementById("queue-status");
   for (const section of document.querySelectorAll("section[data-endpoint]")) {
     const endpoint = section.dataset.endpoint;
     const place = section.querySelector(".queue");
     try {
       await endpointKeys(identity);
-      const body = JSON.stringify({
-        sessions: JSON.parse(await signed(identity, endpoint, { op: "list-sessions", open_only: true })),
-        escalations: JSON.parse(await signed(identity, endpoint, { op: "list-escalations" })),
-      });
-      const response = await fetch("/fragments/queue/" + encodeURIComponent(endpoint), {
-        method: "POST", headers: { "Content-Type": "application/json" }, body,
+      const response = await fetch("/fragments/" + fragment + "/" + encodeURIComponent(endpoint), {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: await body(endpoint),
       });
       const answer = await response.json();
       if (answer.html !== undefined) {
@@ -279,7 +277,208 @@ async function approvalsPage(identity) {
       place.dataset.kind = "error";
     }
   }
-  say(status, "As of " + when(Date.now()) + ". Open one to see exactly what you would approve.");
+  say(status, "As of " + when(Date.now()) + ".");
+}
+
+const approvalsPage = (identity) => fillSections(identity, "queue", async (endpoint) => JSON.stringify({
+  sessions: JSON.parse(await signed(identity, endpoint, { op: "list-sessions", open_only: true })),
+  escalations: JSON.parse(await signed(identity, endpoint, { op: "list-escalations" })),
+}));
+
+const sessionsPage = (identity) => fillSections(identity, "sessions",
+  (endpoint) => signed(identity, endpoint, { op: "list-sessions", open_only: false }));
+
+// Whether an installed action declares any capability the endpoint classes
+// as privileged.
+const privileged = (entry) => entry.capabilities.some((c) => c.class === "privileged");
+
+async function newSessionPage(identity) {
+  const form = document.getElementById("request-form");
+  const select = document.getElementById("endpoint");
+  const scope = document.getElementById("scope");
+  const result = document.getElementById("result");
+  document.getElementById("technician").value = identity.principal;
+  const showCatalog = async () => {
+    const legend = scope.querySelector("legend");
+    scope.replaceChildren(legend);
+    try {
+      const catalog = await ask(identity, select.value, { op: "list-catalog" });
+      for (const entry of catalog) {
+        const label = document.createElement("label");
+        label.className = "inline";
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.name = "action";
+        box.value = entry.id;
+        label.append(box, " " + entry.id + " " + entry.version + (privileged(entry) ? " (privileged)" : "") + ": " + escaped(entry.description));
+        scope.appendChild(label);
+      }
+      if (!catalog.length) scope.append("This endpoint has no action installed.");
+    } catch (error) {
+      const note = document.createElement("p");
+      note.dataset.kind = "error";
+      note.textContent = "The actions cannot be shown: " + refusalText(error);
+      scope.appendChild(note);
+    }
+  };
+  select.addEventListener("change", showCatalog);
+  await showCatalog();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const allowed = Array.from(scope.querySelectorAll("input[name=action]:checked"), (b) => b.value);
+    if (!allowed.length) {
+      say(result, "Choose at least one action the session may run.", "error");
+      return;
+    }
+    const endpoint = select.value;
+    const request = {
+      ticket: document.getElementById("ticket").value.trim(),
+      problem: document.getElementById("problem").value.trim(),
+      category: document.getElementById("category").value.trim(),
+      endpoint,
+      technician: document.getElementById("technician").value.trim(),
+      scope: { allowed, prohibited: [], privileged: document.getElementById("privileged").checked },
+      attended: document.getElementById("attended").checked,
+      idle_minutes: Number(document.getElementById("idle").value),
+      duration_minutes: Number(document.getElementById("duration").value),
+    };
+    try {
+      const session = await ask(identity, endpoint, { op: "request-session", request });
+      result.replaceChildren("Requested: session " + session.id + " waits for an approver. ");
+      const link = document.createElement("a");
+      link.href = "/sessions/" + encodeURIComponent(endpoint) + "/" + encodeURIComponent(session.id);
+      link.textContent = "Open it";
+      result.append(link);
+      result.dataset.kind = "ok";
+    } catch (error) {
+      say(result, "Not requested: " + refusalText(error), "error");
+    }
+  });
+}
+
+function outcomeText(outcome) {
+  if (outcome.status === "succeeded") return "succeeded";
+  if (outcome.status === "failed") return "failed: " + escaped(outcome.message) + " (" + escaped(outcome.code) + ")";
+  return "stopped by the sandbox: " + escaped(outcome.message) + " (" + outcome.reason + ")";
+}
+
+function showRun(invocation) {
+  document.getElementById("run").hidden = false;
+  set("run-outcome", outcomeText(invocation.outcome) + ", in " + (invocation.duration_us / 1000).toFixed(1) + " ms");
+  set("run-output", invocation.outcome.status === "succeeded"
+    ? escaped(JSON.stringify(invocation.outcome.output, null, 2), true) : "—");
+  set("run-logs", invocation.logs.length
+    ? invocation.logs.map((l) => "+" + l.at_ms + " ms " + l.level + ": " + escaped(l.message)).join("\n") : "—");
+  set("run-stdout", invocation.stdout ? escaped(invocation.stdout, true) : "—");
+  set("run-denied", invocation.denied_calls.length
+    ? invocation.denied_calls.map((d) => d.capability + "." + d.function + " " + escaped(d.target) + ": " + escaped(d.reason)).join("\n") : "none");
+}
+
+async function workspacePage(identity) {
+  const detail = document.getElementById("detail");
+  const { endpoint, session } = detail.dataset;
+  const verified = document.getElementById("verified");
+  const show = async () => {
+    const shown = await ask(identity, endpoint, { op: "show-session", session });
+    set("id", shown.id);
+    set("ticket", escaped(shown.request.ticket));
+    set("problem", escaped(shown.request.problem));
+    set("technician", shown.request.technician);
+    set("state", shown.state + (shown.state === "approved" && shown.request.attended ? ": waits for the end user's consent at the endpoint" : ""));
+    set("approved", shown.approved ? shown.approved[0] + ", " + when(shown.approved[1]) : "not yet");
+    set("expires", when(shown.expires_ms));
+    return shown;
+  };
+  const listInvocations = async () => {
+    const list = document.getElementById("invocations");
+    const records = await ask(identity, endpoint, { op: "list-invocations", session });
+    list.replaceChildren();
+    for (const record of records) {
+      const item = document.createElement("li");
+      item.textContent = when(record.started_ms) + " " + record.action + " by " + record.principal + ": " + record.status
+        + (record.invocation ? ", " + outcomeText(record.invocation.outcome) : "");
+      list.appendChild(item);
+    }
+    if (!records.length) list.append("Nothing yet.");
+  };
+  let shown;
+  try {
+    shown = await show();
+  } catch (error) {
+    say(verified, "Not shown: " + refusalText(error), "error");
+    hideDetail(detail);
+    return;
+  }
+  say(verified, "Signed by " + endpoint + " with its key in the inventory your fleet admin signed.", "ok");
+  await listInvocations().catch((error) => say(document.getElementById("invocations"), refusalText(error), "error"));
+  const action = document.getElementById("action");
+  try {
+    const catalog = await ask(identity, endpoint, { op: "list-catalog" });
+    const allowed = new Set(shown.request.scope.allowed.map((rule) => String(rule).split("@")[0]));
+    for (const entry of catalog.filter((e) => allowed.has(e.id))) {
+      const option = document.createElement("option");
+      option.value = entry.id;
+      option.textContent = entry.id + " " + entry.version + (privileged(entry) ? " (privileged: needs a second approval)" : "");
+      action.appendChild(option);
+    }
+  } catch (error) {
+    say(document.getElementById("invoke-result"), "The actions cannot be shown: " + refusalText(error), "error");
+  }
+  const open = shown.state !== "closed";
+  document.getElementById("invoke").disabled = !open || !action.options.length;
+  document.getElementById("close").disabled = !open;
+  document.getElementById("invoke-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = document.getElementById("invoke-result");
+    let input;
+    try {
+      input = JSON.parse(document.getElementById("input").value);
+    } catch (error) {
+      say(result, "The input is not JSON: " + error.message + ". Nothing was signed or sent.", "error");
+      return;
+    }
+    const button = document.getElementById("invoke");
+    button.disabled = true;
+    say(result, "Running " + action.value + "…");
+    try {
+      const answer = await ask(identity, endpoint, { op: "invoke", session, action: action.value, input });
+      if (answer.decision === "ran") {
+        say(result, "It ran: invocation " + answer.id + ".", "ok");
+        showRun(answer.invocation);
+      } else if (answer.decision === "escalated") {
+        result.replaceChildren("It is privileged: it waits for a second approver (escalation " + answer.escalation.id + "). Send them ");
+        const link = document.createElement("a");
+        link.href = "/approvals/escalation/" + encodeURIComponent(endpoint) + "/" + encodeURIComponent(answer.escalation.id);
+        link.textContent = "its approval page";
+        result.append(link, ", then run it again with the same input.");
+        result.dataset.kind = "";
+      } else {
+        say(result, "Denied: " + escaped(answer.denial.message) + " (" + answer.denial.code + ")", "error");
+      }
+      await listInvocations();
+    } catch (error) {
+      say(result, "Not run: " + refusalText(error), "error");
+    }
+    button.disabled = false;
+  });
+  document.getElementById("close-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = document.getElementById("close-result");
+    const report = {
+      resolved: document.getElementById("resolved").checked,
+      summary: document.getElementById("summary").value.trim() || null,
+      follow_up: document.getElementById("follow-up").value.trim() || null,
+    };
+    try {
+      const closed = await ask(identity, endpoint, { op: "close-session", session, report });
+      set("state", closed.state);
+      say(result, "Closed, with your write-up in the audit log.", "ok");
+      document.getElementById("close").disabled = true;
+      document.getElementById("invoke").disabled = true;
+    } catch (error) {
+      say(result, "Not closed: " + refusalText(error), "error");
+    }
+  });
 }
 
 // The JSON text serde writes for the session request (fields in order, no
@@ -387,7 +586,7 @@ async function escalationPage(identity) {
   }
   try {
     const earlier = await ask(identity, endpoint, { op: "list-invocations", session: key.session });
-    set("earlier", earlier.length ? earlier.map((i) => i.action + " " + i.version + ": " + (i.outcome ? i.outcome.status : "running")).join("; ") : "nothing yet");
+    set("earlier", earlier.length ? earlier.map((i) => i.action + " by " + i.principal + ": " + i.status).join("; ") : "nothing yet");
   } catch (error) {
     set("earlier", "Not shown: " + refusalText(error));
   }
@@ -454,6 +653,9 @@ async function start() {
     return;
   }
   if (page === "approvals") return approvalsPage(identity);
+  if (page === "sessions") return sessionsPage(identity);
+  if (page === "new-session") return newSessionPage(identity);
+  if (page === "workspace") return workspacePage(identity);
   if (page === "session") return sessionPage(identity);
   if (page === "escalation") return escalationPage(identity);
 }
