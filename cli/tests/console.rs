@@ -6,8 +6,9 @@
 //! actions write stays text.
 //!
 //! Screenshots of each view are written to `$SALVE_CONSOLE_SCREENSHOTS`
-//! when it is set (`docs/images/console` refreshes the README's), else
-//! beside the test's files.
+//! when it is set, else beside the test's files. The README's are refreshed
+//! from the repository's root with
+//! `SALVE_CONSOLE_SCREENSHOTS=$PWD/docs/images/console cargo test --release -p salve-cli --test console`.
 
 #![allow(clippy::unwrap_used)]
 

@@ -429,7 +429,7 @@ fn awaits_consent(session: &Session) -> bool {
 /// One endpoint's sessions, newest first, each a link to its workspace.
 pub fn sessions(endpoint: &str, sessions: &[Session], now_ms: i64) -> Markup {
     let mut sessions: Vec<&Session> = sessions.iter().collect();
-    sessions.sort_by(|a, b| b.requested_ms.cmp(&a.requested_ms));
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.requested_ms));
     html! {
         @if sessions.is_empty() {
             p .muted { "No session you may see." }
