@@ -237,6 +237,63 @@ impl Client {
         Ok((status, bytes.to_vec()))
     }
 
+    /// Sends a streaming request signed by someone else (`invoke`,
+    /// `follow-invocation`), unchanged, and gives each frame of the
+    /// endpoint's signed answer to `frames` as it comes, unopened (a
+    /// [`salve::api::v1::SignedFrame`]'s bytes), until the last one. Over
+    /// the socket or TLS it goes to `/v1/signed-stream`; an endpoint that
+    /// refuses the body before reading it is an error.
+    pub async fn relay_stream(
+        &self,
+        body: Vec<u8>,
+        frames: &tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        if let Target::Fleet(fleet) = &self.target {
+            return fleet_relay_stream(fleet, self.endpoint().await?, body, frames).await;
+        }
+        let response = self
+            .send(Method::POST, "/v1/signed-stream", Some(body))
+            .await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.into_body().collect().await?.to_bytes();
+            answer(status, &body)?;
+            return Err(anyhow!(
+                "the endpoint answered HTTP {status} without a stream"
+            ));
+        }
+        let mut body = response.into_body();
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let frame = match tokio::time::timeout(FLEET_PATIENCE, body.frame()).await {
+                Err(_) => {
+                    return Err(ApiError {
+                        status: 504,
+                        code: "endpoint-timeout".to_string(),
+                        message: format!(
+                            "the stream stopped: nothing came for {} s; the invocation may still run",
+                            FLEET_PATIENCE.as_secs()
+                        ),
+                    }
+                    .into());
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(frame)) => frame.context("the service cut the stream off")?,
+            };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = pending.drain(..=end).collect();
+                line.pop();
+                if frames.send(line).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     /// Signs a streaming `operation` (`invoke` or `follow-invocation`) and
     /// sends it to `/v1/stream`: `each` is given every event as it arrives;
     /// the answer, the last line, is returned.
@@ -413,6 +470,66 @@ fn ended(status: u16, last: Reply<Box<RawValue>>) -> anyhow::Result<Answered> {
             message: error.message,
         }
         .into()),
+    }
+}
+
+/// Sends the signed streaming request `body` to `endpoint` through the
+/// broker and gives each frame of its answer to `frames`, unopened, until
+/// the one that carries the answer.
+async fn fleet_relay_stream(
+    fleet: &FleetTarget,
+    endpoint: &str,
+    body: Vec<u8>,
+    frames: &tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
+    let client = fleet_connect(&fleet.broker).await?;
+    let subject = salve::fleet::stream_subject(&name);
+    let mut inbox = ask_through(&client, fleet, subject, body).await?;
+    let mut assembly = Assembly::default();
+    loop {
+        let payload = match next_whole(&mut inbox, &mut assembly).await? {
+            Next::Whole(payload) => payload,
+            Next::NoResponders => return Err(offline(&client, fleet, endpoint).await),
+            Next::Silent => {
+                return Err(ApiError {
+                    status: 504,
+                    code: "endpoint-timeout".to_string(),
+                    message: format!(
+                        "the stream from `{endpoint}` stopped: nothing came for {} s through the fleet's broker",
+                        FLEET_PATIENCE.as_secs()
+                    ),
+                }
+                .into());
+            }
+        };
+        let last = carries_the_answer(&payload);
+        if frames.send(payload).is_err() || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether a signed frame's bytes carry the stream's last line, the answer
+/// (read, not checked: the one it is relayed to checks it). A frame that
+/// cannot be read ends the stream too.
+fn carries_the_answer(frame: &[u8]) -> bool {
+    use base64::Engine as _;
+    let Ok(signed) = serde_json::from_slice::<salve::api::v1::SignedFrame>(frame) else {
+        return true;
+    };
+    let Ok(payload) = base64::engine::general_purpose::STANDARD.decode(&signed.payload) else {
+        return true;
+    };
+    let Ok(frame) = serde_json::from_slice::<salve::api::v1::FramePayload>(&payload) else {
+        return true;
+    };
+    match frame.line {
+        None => false,
+        Some(line) => !matches!(
+            StreamLine::<serde::de::IgnoredAny>::parse(line.as_bytes()),
+            Ok(StreamLine::Event(_))
+        ),
     }
 }
 

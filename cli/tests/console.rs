@@ -860,6 +860,9 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
         .unwrap();
     let said = text_when(&tom, "#invoke-result", |t| t.starts_with("It ran")).await;
     assert!(said.contains("invocation i-"), "{said}");
+    // Followed as it ran, in frames the page checked.
+    let live = text_when(&tom, "#live", |t| !t.is_empty()).await;
+    assert!(live.starts_with("started: invocation i-"), "{live}");
     let output = field(&tom, "run-output").await;
     assert!(output.contains("<img src=x onerror="), "{output}");
     assert!(

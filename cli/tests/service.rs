@@ -2178,3 +2178,83 @@ fn help_teaches_and_completions_are_generated() {
         );
     }
 }
+
+#[test]
+fn answers_on_the_signed_routes_are_signed_by_the_endpoint_and_bound_to_the_request() {
+    use salve::api::v1::{FramePayload, InvokeAnswer, SignedFrame, SignedReply};
+    use salve::digest::Sha256Digest;
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let key = KeyPair::read(&service.dir.path().join("data/endpoint.key"))
+        .unwrap()
+        .public();
+    let session = service.session();
+
+    // A whole answer: the endpoint's signature over it, for this request.
+    let body = support::signed(&service.keys["tom"], "tom", &Operation::ListCatalog {});
+    let (status, answer) =
+        support::http(&service.socket(), "POST", "/v1/signed-requests", &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let signed: SignedReply = serde_json::from_slice(answer.body()).unwrap();
+    let (status, reply) = signed
+        .open::<Vec<salve::api::v1::CatalogEntry>>("pc-test", &key, Sha256Digest::of(&body))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(matches!(reply, Reply::Result(entries) if !entries.is_empty()));
+    // Not for another request, nor by another key.
+    assert!(
+        signed
+            .open::<Value>("pc-test", &key, Sha256Digest::of(b"another"))
+            .is_err()
+    );
+    assert!(
+        signed
+            .open::<Value>(
+                "pc-test",
+                &KeyPair::generate().unwrap().public(),
+                Sha256Digest::of(&body)
+            )
+            .is_err()
+    );
+    // A refusal is signed too, with its status.
+    let (status, answer) =
+        support::http(&service.socket(), "POST", "/v1/signed-requests", b"{}").unwrap();
+    assert_eq!(status, 400, "{answer}");
+    let signed: SignedReply = serde_json::from_slice(answer.body()).unwrap();
+    let (status, reply) = signed
+        .open::<Value>("pc-test", &key, Sha256Digest::of(b"{}"))
+        .unwrap();
+    assert_eq!(status, 400);
+    assert!(matches!(reply, Reply::Error(_)));
+
+    // A streamed answer: numbered frames, each signed, the last the answer.
+    let operation = Operation::Invoke {
+        session,
+        action: "echo".parse().unwrap(),
+        input: json!({"hello": "frames"}),
+    };
+    let body = support::signed(&service.keys["tom"], "tom", &operation);
+    let (status, answer) =
+        support::http(&service.socket(), "POST", "/v1/signed-stream", &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let frames: Vec<FramePayload> = answer
+        .body()
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(seq, line)| {
+            let frame: SignedFrame = serde_json::from_slice(line).unwrap();
+            frame
+                .open("pc-test", &key, Sha256Digest::of(&body), seq as u64)
+                .unwrap()
+        })
+        .collect();
+    assert!(frames.len() >= 2, "{frames:?}");
+    let first = frames[0].line.as_deref().unwrap();
+    assert!(first.contains("\"event\":\"started\""), "{first}");
+    let last = frames.last().unwrap().line.as_deref().unwrap();
+    let reply: Reply<InvokeAnswer> = serde_json::from_str(last).unwrap();
+    assert!(
+        matches!(reply, Reply::Result(InvokeAnswer::Ran { .. })),
+        "{last}"
+    );
+}

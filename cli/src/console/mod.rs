@@ -158,6 +158,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
         )
         .route("/api/inventory", get(inventory))
         .route("/api/relay/{endpoint}", post(relay_route))
+        .route("/api/stream/{endpoint}", post(stream_route))
         .route("/fragments/queue/{endpoint}", post(queue_fragment))
         .route("/fragments/sessions/{endpoint}", post(sessions_fragment))
         .fallback(|| async { (StatusCode::NOT_FOUND, html(pages::missing_page())) })
@@ -272,6 +273,37 @@ async fn relay_route(
     let (status, answer) = relay.relay(&endpoint, bytes).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     Ok((status, [(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+/// `POST /api/stream/{endpoint}`: a streaming request the page signed
+/// (`invoke`, `follow-invocation`), relayed unchanged; the endpoint's signed
+/// frames, one a line, as they come.
+async fn stream_route(
+    State(relay): State<Arc<Relay>>,
+    Path(endpoint): Path<String>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    if !relay.knows(&endpoint) {
+        return Err(ConsoleError::unknown_endpoint(&endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    serde_json::from_slice::<SignedRequest>(&bytes)
+        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let (sink, mut frames) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move { relay.relay_stream(&endpoint, bytes, sink).await });
+    let lines = futures::stream::poll_fn(move |cx| {
+        frames.poll_recv(cx).map(|frame| {
+            frame.map(|mut line| {
+                line.push(b'\n');
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(line))
+            })
+        })
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response())
 }
 
 /// The two signed requests behind one endpoint's part of the queue.

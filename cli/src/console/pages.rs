@@ -210,6 +210,7 @@ pub fn workspace_page(endpoint: &str, session: &str) -> Markup {
                         button #invoke type="submit" disabled { "Run it" }
                     }
                     p #invoke-result role="status" {}
+                    pre #live .live hidden aria-live="polite" aria-label="Output as it comes" {}
                     div #run hidden {
                         h3 { "What it did" }
                         dl {

@@ -140,6 +140,25 @@ impl Relay {
         }
     }
 
+    /// Relays the signed streaming request `body` to `endpoint`: each frame
+    /// of the endpoint's signed answer is given to `frames` as it comes,
+    /// unchanged; a relay that fails gives one last line, the console's
+    /// error (`{"error": …}`, not signed: the page tells it apart).
+    pub async fn relay_stream(
+        &self,
+        endpoint: &str,
+        body: Vec<u8>,
+        frames: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let Some(client) = self.endpoints.get(endpoint) else {
+            let _ = frames.send(error_line(ConsoleError::unknown_endpoint(endpoint)));
+            return;
+        };
+        if let Err(error) = client.relay_stream(body, &frames).await {
+            let _ = frames.send(error_line(relay_failure(endpoint, error)));
+        }
+    }
+
     /// Relays `body` and opens the answer as `T`, checked as a page checks
     /// it (signed by the inventory's key for `endpoint`, for this very
     /// request): for the parts of pages the console renders. What it
@@ -164,6 +183,15 @@ impl Relay {
             Err(error) => Err(ConsoleError::bad_answer(&error)),
         }
     }
+}
+
+/// The console's error as the last line of a relayed stream.
+fn error_line(error: ConsoleError) -> Vec<u8> {
+    let reply: Reply<()> = Reply::Error(salve::api::v1::ErrorBody {
+        code: error.code,
+        message: error.message,
+    });
+    serde_json::to_vec(&reply).unwrap_or_default()
 }
 
 /// A relay that failed, as the page is told: the endpoint's own refusal

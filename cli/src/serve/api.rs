@@ -158,6 +158,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/requests", post(requests))
         .route("/v1/signed-requests", post(signed_requests))
         .route("/v1/stream", post(stream))
+        .route("/v1/signed-stream", post(signed_stream))
         .route("/v1/consent", post(consent))
         .route("/v1/activity", post(activity))
         .fallback(|| async {
@@ -491,6 +492,42 @@ async fn stream(
             }),
         Err(refused) => error_response(refused),
     }
+}
+
+/// `POST /v1/signed-stream`: `invoke` or `follow-invocation` as on
+/// `/v1/stream`, each line as a frame signed by the endpoint and bound to
+/// the request (one [`salve::api::v1::SignedFrame`] a line, numbered from
+/// 0, with a frame that only says it is still there after 5 s of silence),
+/// as through the fleet: for a client behind a relay it does not trust. A
+/// refusal before anything runs is a signed frame too; the HTTP status is
+/// 200 once the body was read.
+async fn signed_stream(
+    State(api): State<Arc<Api>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    body: Body,
+) -> Response {
+    let bytes = match read_body(&api, &peer, body).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let (sink, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let signed = super::signed_stream::Frames::new(
+        api.key.clone(),
+        api.endpoint.id(),
+        Sha256Digest::of(&bytes),
+        super::signed_stream::FrameSink::Body(sink),
+    );
+    tokio::spawn(async move { super::signed_stream::answer(&api, &peer, &bytes, signed).await });
+    let body = futures::stream::poll_fn(move |cx| {
+        frames
+            .poll_recv(cx)
+            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// The local user and the session a local-only request names

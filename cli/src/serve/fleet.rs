@@ -15,9 +15,10 @@
 
 use super::api::{self, Api, Peer};
 use super::config::FleetConfig;
+use super::signed_stream::{self, FrameSink, Frames};
 use anyhow::Context;
 use futures::StreamExt;
-use salve::api::v1::{FramePayload, Reply, SignedFrame, SignedReply, StreamLine};
+use salve::api::v1::SignedReply;
 use salve::digest::Sha256Digest;
 use salve::fleet::{EndpointName, request_subject, stream_subject};
 use salve::identity::KeyPair;
@@ -187,15 +188,13 @@ pub async fn answer(
                 return;
             }
             if streamed {
-                let frames = Frames {
+                let frames = Frames::new(
                     key,
-                    endpoint: api.endpoint.id().to_string(),
-                    request: Sha256Digest::of(&message.payload),
-                    seq: 0,
-                    client,
-                    reply_to,
-                };
-                stream_answer(&api, &peer, &message.payload, frames).await;
+                    api.endpoint.id(),
+                    Sha256Digest::of(&message.payload),
+                    FrameSink::Broker { client, reply_to },
+                );
+                signed_stream::answer(&api, &peer, &message.payload, frames).await;
                 return;
             }
             let request = Sha256Digest::of(&message.payload);
@@ -224,85 +223,6 @@ pub async fn answer(
     while answering.join_next().await.is_some() {}
     let _ = client.flush().await;
     Ok(())
-}
-
-/// How long a streamed answer may be silent (the action writes nothing)
-/// before the endpoint sends a frame that only says it is still there: a
-/// client tells an action that runs quietly from an endpoint or a broker
-/// that went away.
-const STILL_THERE_EVERY: Duration = Duration::from_secs(5);
-
-/// The frames of one streamed answer, numbered from 0, each signed by the
-/// endpoint and bound to the request.
-struct Frames {
-    key: Arc<KeyPair>,
-    endpoint: String,
-    request: Sha256Digest,
-    seq: u64,
-    client: async_nats::Client,
-    reply_to: async_nats::Subject,
-}
-
-impl Frames {
-    /// Sends the next frame: `line` (none: still there). False when it
-    /// cannot be sent: nothing more is.
-    async fn send(&mut self, status: u16, line: Option<&[u8]>) -> bool {
-        let frame = FramePayload {
-            endpoint: self.endpoint.clone(),
-            request: self.request,
-            seq: self.seq,
-            status,
-            line: line.map(|l| String::from_utf8_lossy(l).trim_end().to_string()),
-        };
-        let bytes = match SignedFrame::sign(&self.key, &frame).and_then(|f| serde_json::to_vec(&f))
-        {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                tracing::error!(%error, "cannot sign a stream frame");
-                return false;
-            }
-        };
-        self.seq += 1;
-        match crate::parts::publish(&self.client, self.reply_to.clone(), bytes).await {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::warn!(%error, "a stream frame could not be sent to the broker");
-                false
-            }
-        }
-    }
-}
-
-/// Answers a streamed request: every line `/v1/stream` would send, as a
-/// frame, and a frame that says it is still there after each
-/// [`STILL_THERE_EVERY`] of silence. The invocation runs to its end
-/// whether or not the frames reach anyone (its record is in the log).
-async fn stream_answer(api: &Arc<Api>, peer: &Peer, payload: &[u8], mut frames: Frames) {
-    let opened = match api::signed_from_bytes(api, peer, payload).await {
-        Ok(signed) => super::streaming::open(api, peer, signed).await,
-        Err(refused) => Err(refused),
-    };
-    let mut lines = match opened {
-        Ok(lines) => lines,
-        Err((status, body)) => {
-            let line = super::streaming::line::<()>(&StreamLine::End(Reply::Error(body)));
-            frames.send(status.as_u16(), Some(&line)).await;
-            return;
-        }
-    };
-    let mut reaching = true;
-    loop {
-        match tokio::time::timeout(STILL_THERE_EVERY, lines.next_line()).await {
-            Ok(Some(line)) => {
-                if reaching {
-                    reaching = frames.send(200, Some(&line)).await;
-                }
-            }
-            Ok(None) => break,
-            Err(_) if reaching => reaching = frames.send(200, None).await,
-            Err(_) => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 mod fleet;
 mod fleet_buckets;
+mod signed_stream;
 mod simulate;
 mod streaming;
 mod tls;

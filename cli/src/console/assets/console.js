@@ -8,6 +8,7 @@
 const REQUEST_DOMAIN = "salve request v1\0";
 const ANSWER_DOMAIN = "salve answer v1\0";
 const INVENTORY_DOMAIN = "salve inventory v1\0";
+const FRAME_DOMAIN = "salve stream frame v1\0";
 const KEY_PREFIX = "ed25519:";
 // A PKCS#8 wrapping of a 32-byte Ed25519 seed (RFC 8410): this prefix, then the seed.
 const PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
@@ -194,6 +195,67 @@ async function ask(identity, endpoint, operation) {
     throw new Refused(payload.reply.error.code, payload.reply.error.message, true);
   }
   return payload.reply.result;
+}
+
+// Signs a streaming `operation` (invoke, follow-invocation), has the
+// console relay it to `endpoint`, and reads the answer as it comes: each
+// frame signed by the endpoint's key in the inventory, for this very
+// request, numbered in order (a frame lost, repeated or moved is refused).
+// `onEvent` gets each event (started, log, stdout, stderr, lagged); the
+// answer is returned, or thrown as Refused.
+async function streamed(identity, endpoint, operation, onEvent) {
+  const keys = await endpointKeys(identity);
+  const body = await signed(identity, endpoint, operation);
+  const requestDigest = await sha256Hex(utf8.encode(body));
+  const response = await fetch("/api/stream/" + encodeURIComponent(endpoint), {
+    method: "POST", headers: { "Content-Type": "application/json" }, body,
+  });
+  if (!response.body || response.status !== 200) {
+    let error = {};
+    try { error = (await response.json()).error || {}; } catch (e) { error = {}; }
+    throw new Refused(error.code || "bad-answer", (error.message || "no stream (HTTP " + response.status + ")") + " (said by the console, not signed by the endpoint)", false);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  let seq = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    pending += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = pending.indexOf("\n")) >= 0) {
+      const text = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      if (!text) continue;
+      const frame = JSON.parse(text);
+      if (!frame.payload || !frame.signature) {
+        const error = frame.error || {};
+        throw new Refused(error.code || "unsigned-answer", (error.message || "a line without the endpoint's signature") + " (said by the console, not signed by the endpoint)", false);
+      }
+      const payloadBytes = fromBase64(frame.payload);
+      if (!(await verifies(keys.get(endpoint), concat(utf8.encode(FRAME_DOMAIN), payloadBytes), frame.signature))) {
+        throw new Refused("bad-answer", "a frame is not signed by " + endpoint + "'s key in the inventory: it was forged or changed on the way", false);
+      }
+      const payload = JSON.parse(new TextDecoder().decode(payloadBytes));
+      if (payload.endpoint !== endpoint || payload.request !== requestDigest) {
+        throw new Refused("bad-answer", "a frame is for another endpoint or another request: replayed", false);
+      }
+      if (payload.seq !== seq) {
+        throw new Refused("bad-answer", "frame " + seq + " was due and frame " + payload.seq + " came: frames were lost or moved on the way", false);
+      }
+      seq += 1;
+      if (payload.line === null) continue;
+      const line = JSON.parse(payload.line);
+      if (line.event) {
+        onEvent(line);
+        continue;
+      }
+      if (line.error) throw new Refused(line.error.code, line.error.message, true);
+      return line.result;
+    }
+  }
+  throw new Refused("bad-answer", "the stream ended without the endpoint's answer", false);
 }
 
 // ---- Pages -----------------------------------------------------------------
@@ -440,8 +502,17 @@ async function workspacePage(identity) {
     const button = document.getElementById("invoke");
     button.disabled = true;
     say(result, "Running " + action.value + "…");
+    const live = document.getElementById("live");
+    live.textContent = "";
+    live.hidden = false;
+    const write = (text) => { live.textContent += text + "\n"; };
     try {
-      const answer = await ask(identity, endpoint, { op: "invoke", session, action: action.value, input });
+      const answer = await streamed(identity, endpoint, { op: "invoke", session, action: action.value, input }, (event) => {
+        if (event.event === "started") write("started: invocation " + event.invocation.id);
+        else if (event.event === "log") write("+" + event.at_ms + " ms " + event.level + ": " + escaped(event.message));
+        else if (event.event === "stdout" || event.event === "stderr") write(escaped(event.text, true));
+        else if (event.event === "lagged") write("(the page fell behind the output: " + escaped(event.message || "the rest is in the invocation") + ")");
+      });
       if (answer.decision === "ran") {
         say(result, "It ran: invocation " + answer.id + ".", "ok");
         showRun(answer.invocation);
