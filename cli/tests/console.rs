@@ -889,13 +889,59 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
         .unwrap();
     let said = text_when(&tom, "#close-result", |t| !t.is_empty()).await;
     assert!(said.starts_with("Closed"), "{said}");
-    let (_, answer) = console
-        .service
-        .ask("tom", &Operation::ShowSession { session: id });
+    let (_, answer) = console.service.ask(
+        "tom",
+        &Operation::ShowSession {
+            session: id.clone(),
+        },
+    );
     let session: Session = answer.result();
     assert_eq!(session.state, SessionState::Closed);
     assert_eq!(
         session.closure.unwrap().report.summary.as_deref(),
         Some("Cleared the queue.")
     );
+    tom.close().await.unwrap();
+
+    // The auditor's view (ann may read the audit log): the log as the
+    // endpoint verified it, the figures as charts, the session's report.
+    let ann = console.browser(1280).await;
+    console.load_key(&ann, "ann").await;
+    ann.goto(&console.url("/audit")).await.unwrap();
+    let verified = text_when(
+        &ann,
+        "section[data-endpoint=pc-test] [data-field=verified]",
+        |t| !t.starts_with("Asking"),
+    )
+    .await;
+    assert!(
+        verified.starts_with("verified by the endpoint: "),
+        "{verified}"
+    );
+    let figures = text_when(&ann, "section[data-endpoint=pc-test] .queue", |t| {
+        t.contains("Workflow figures")
+    })
+    .await;
+    assert!(figures.contains("everyone"), "{figures}");
+    let chart = ann
+        .find(Locator::Css("figure.chart svg[role=img]"))
+        .await
+        .unwrap()
+        .attr("aria-label")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        chart.starts_with("Mean time to resolution: tom: "),
+        "{chart}"
+    );
+    console.screenshot(&ann, "audit").await;
+    ann.goto(&console.url(&format!("/audit/session/pc-test/{id}")))
+        .await
+        .unwrap();
+    let report = text_when(&ann, "#detail .queue", |t| t.contains("What ran")).await;
+    assert!(report.contains("INC-5150"), "{report}");
+    assert!(report.contains("Cleared the queue."), "{report}");
+    assert!(report.contains("echo@0.1.0"), "{report}");
+    console.screenshot(&ann, "report").await;
 }

@@ -5,8 +5,10 @@
 //! page checks the endpoint's signature on what it shows and signs the
 //! digests of exactly that.
 
+mod charts;
 mod error;
 mod pages;
+mod records;
 mod relay;
 
 use crate::args::ConsoleArgs;
@@ -147,6 +149,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/sessions", get(sessions_page))
         .route("/sessions/new", get(new_session_page))
         .route("/sessions/{endpoint}/{id}", get(workspace_page))
+        .route("/audit", get(audit_page))
+        .route("/audit/session/{endpoint}/{id}", get(report_page))
         .route("/key", get(|| async { html(pages::key_page()) }))
         .route(
             "/assets/console.js",
@@ -161,6 +165,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/api/stream/{endpoint}", post(stream_route))
         .route("/fragments/queue/{endpoint}", post(queue_fragment))
         .route("/fragments/sessions/{endpoint}", post(sessions_fragment))
+        .route("/fragments/metrics/{endpoint}", post(metrics_fragment))
+        .route("/fragments/report/{endpoint}/{id}", post(report_fragment))
         .fallback(|| async { (StatusCode::NOT_FOUND, html(pages::missing_page())) })
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(relay)
@@ -235,6 +241,20 @@ async fn workspace_page(
         return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
     }
     html(pages::workspace_page(&endpoint, &id))
+}
+
+async fn audit_page(State(relay): State<Arc<Relay>>) -> Response {
+    html(pages::audit_page(relay.names()))
+}
+
+async fn report_page(
+    State(relay): State<Arc<Relay>>,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Response {
+    if !relay.knows(&endpoint) {
+        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
+    }
+    html(pages::report_page(&endpoint, &id))
 }
 
 /// `GET /api/inventory`: the fleet inventory as the console read it, for
@@ -351,10 +371,7 @@ async fn queue_fragment(
         }
         (Err((_, error)), _) | (_, Err((_, error))) => pages::refused(&error.code, &error.message),
     };
-    Ok(axum::Json(Fragment {
-        html: markup.into_string(),
-    })
-    .into_response())
+    Ok(fragment(markup))
 }
 
 /// `POST /fragments/sessions/{endpoint}`: the sessions the person may see
@@ -375,8 +392,74 @@ async fn sessions_fragment(
         Ok(sessions) => pages::sessions(&endpoint, &sessions, SystemClock.now_ms()),
         Err((_, error)) => pages::refused(&error.code, &error.message),
     };
-    Ok(axum::Json(Fragment {
+    Ok(fragment(markup))
+}
+
+/// The signed `export-audit` requests, one a page, behind an auditor's view.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditPages {
+    exports: Vec<SignedRequest>,
+}
+
+/// An endpoint's audit records, from the pages the page signed.
+async fn audit_records(
+    relay: &Relay,
+    endpoint: &str,
+    body: Body,
+) -> Result<Result<(Vec<salve::audit::Record>, bool), salve::api::v1::ErrorBody>, ConsoleError> {
+    if !relay.knows(endpoint) {
+        return Err(ConsoleError::unknown_endpoint(endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    let pages: AuditPages = serde_json::from_slice(&bytes).map_err(|e| {
+        ConsoleError::bad_request(format!("not the signed export-audit pages: {e}"))
+    })?;
+    records::read(relay, endpoint, &pages.exports).await
+}
+
+fn fragment(markup: Markup) -> Response {
+    axum::Json(Fragment {
         html: markup.into_string(),
     })
-    .into_response())
+    .into_response()
+}
+
+/// `POST /fragments/metrics/{endpoint}`: the workflow figures of one
+/// endpoint, from its audit records read through the pages the page signed.
+async fn metrics_fragment(
+    State(relay): State<Arc<Relay>>,
+    Path(endpoint): Path<String>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    Ok(fragment(
+        match audit_records(&relay, &endpoint, body).await? {
+            Ok((records, more)) => {
+                let metrics = salve::audit::report::metrics(records.iter().cloned(), None);
+                pages::metrics(&endpoint, &metrics, &records, more)
+            }
+            Err(error) => pages::refused(&error.code, &error.message),
+        },
+    ))
+}
+
+/// `POST /fragments/report/{endpoint}/{id}`: one session's report, from
+/// the endpoint's audit records read through the pages the page signed.
+async fn report_fragment(
+    State(relay): State<Arc<Relay>>,
+    Path((endpoint, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ConsoleError> {
+    Ok(fragment(
+        match audit_records(&relay, &endpoint, body).await? {
+            Ok((records, _)) => match salve::audit::report::session_report(records, &id) {
+                Some(report) => pages::session_report(&report),
+                None => pages::refused(
+                    "not-found",
+                    &format!("the audit log of `{endpoint}` never mentions this session"),
+                ),
+            },
+            Err(error) => pages::refused(&error.code, &error.message),
+        },
+    ))
 }

@@ -4,14 +4,20 @@
 //! script fills from the answers it signs for and checks; the queue's rows
 //! are rendered here from answers the console checked.
 
+use super::charts;
+use super::records;
 use maud::{DOCTYPE, Markup, html};
 use salve::api::v1::EscalationView;
+use salve::audit::Record;
+use salve::audit::report::{Figures, Metrics, SessionReport};
 use salve::session::{Session, SessionState};
 
 /// Which page is shown, for the navigation and the script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Approvals,
+    Audit,
+    Report,
     Sessions,
     NewSession,
     Workspace,
@@ -25,6 +31,8 @@ impl Page {
     fn name(self) -> &'static str {
         match self {
             Page::Approvals => "approvals",
+            Page::Audit => "audit",
+            Page::Report => "report",
             Page::Sessions => "sessions",
             Page::NewSession => "new-session",
             Page::Workspace => "workspace",
@@ -57,6 +65,7 @@ fn layout(page: Page, title: &str, body: Markup) -> Markup {
                     nav aria-label="Main" {
                         a href="/approvals" aria-current=[current(Page::Approvals)] { "Approvals" }
                         a href="/sessions" aria-current=[current(Page::Sessions)] { "Sessions" }
+                        a href="/audit" aria-current=[current(Page::Audit)] { "Audit" }
                         a href="/key" aria-current=[current(Page::Key)] { "Your key" }
                     }
                     p #who role="status" { "No key loaded" }
@@ -238,6 +247,43 @@ pub fn workspace_page(endpoint: &str, session: &str) -> Markup {
                     }
                     p #close-result role="status" {}
                 }
+            }
+        },
+    )
+}
+
+/// The auditor's page: each endpoint's audit log as the endpoint verified
+/// it, and its workflow figures, filled by the script.
+pub fn audit_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
+    layout(
+        Page::Audit,
+        "Audit",
+        html! {
+            h1 { "Audit" }
+            p #queue-status role="status" {}
+            @for endpoint in endpoints {
+                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
+                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
+                    dl .verification {
+                        dt { "Audit log" } dd data-field="verified" { "Asking the endpoint to verify it…" }
+                    }
+                    div .queue aria-live="polite" {}
+                }
+            }
+        },
+    )
+}
+
+/// A session's report, filled by the script.
+pub fn report_page(endpoint: &str, session: &str) -> Markup {
+    layout(
+        Page::Report,
+        "Session report",
+        html! {
+            h1 { "Session report" }
+            article #detail data-endpoint=(endpoint) data-session=(session) {
+                p #verified .verified role="status" { "Reading the endpoint's audit log…" }
+                div .queue aria-live="polite" {}
             }
         },
     )
@@ -456,6 +502,171 @@ pub fn sessions(endpoint: &str, sessions: &[Session], now_ms: i64) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The figures of one row of the metrics tables.
+fn figures_row(who: &str, f: &Figures) -> Markup {
+    let share = |v: Option<f64>| v.map_or("—".to_string(), charts::percent);
+    html! {
+        tr {
+            th scope="row" { (who) }
+            td { (f.sessions) } td { (f.closed) } td { (f.resolved) }
+            td { (f.mean_time_to_resolution_minutes.map_or("—".to_string(), charts::minutes)) }
+            td { (share(f.escalation_share)) }
+            td { (share(f.documentation_completeness)) }
+            td { (f.denied_invocations) } td { (f.out_of_scope_attempts) }
+            td { (f.host_call_denials) } td { (f.refused) }
+        }
+    }
+}
+
+/// What a technician did that was denied or refused, in one figure.
+fn deviations(f: &Figures) -> u64 {
+    f.denied_invocations + f.host_call_denials + f.refused
+}
+
+/// One endpoint's workflow figures (as `salve report metrics`): overall
+/// and per technician as a table and as charts, the figures day by day,
+/// and its sessions with their reports.
+pub fn metrics(endpoint: &str, metrics: &Metrics, records: &[Record], more: bool) -> Markup {
+    let technicians: Vec<(&String, &Figures)> = metrics.per_technician.iter().collect();
+    let per = |value: &dyn Fn(&Figures) -> Option<f64>| -> Vec<(String, Option<f64>)> {
+        technicians
+            .iter()
+            .map(|(who, f)| ((*who).clone(), value(f)))
+            .collect()
+    };
+    let days = records::by_day(records, 14);
+    let daily = |value: &dyn Fn(&Figures) -> Option<f64>| -> Vec<(String, Option<f64>)> {
+        days.iter()
+            .map(|(day, f)| (records::date(*day), value(f)))
+            .collect()
+    };
+    let sessions = records::sessions(records);
+    html! {
+        @if more {
+            p .error { "Only the first " (records.len()) " records are counted: the log holds more than a view reads." }
+        }
+        div .scroll { table .figures {
+            caption { "Workflow figures, from " (records.len()) " records" }
+            thead { tr {
+                th scope="col" { "Who" } th scope="col" { "Sessions" } th scope="col" { "Closed" }
+                th scope="col" { "Resolved" } th scope="col" { "Time to resolution" }
+                th scope="col" { "Escalated" } th scope="col" { "Documented" }
+                th scope="col" { "Denied" } th scope="col" { "Out of scope" }
+                th scope="col" { "Calls refused" } th scope="col" { "Refused" }
+            } }
+            tbody {
+                (figures_row("everyone", &metrics.overall))
+                @for (who, f) in &technicians { (figures_row(who, f)) }
+            }
+        } }
+        @if !technicians.is_empty() {
+            div .charts {
+                (charts::bars("Mean time to resolution", &per(&|f| f.mean_time_to_resolution_minutes), charts::minutes))
+                (charts::bars("Share of sessions escalated", &per(&|f| f.escalation_share), charts::percent))
+                (charts::bars("Documentation completeness", &per(&|f| f.documentation_completeness), charts::percent))
+                (charts::bars("Deviations (denied, refused, calls refused)", &per(&|f| Some(deviations(f) as f64)), charts::count))
+            }
+        }
+        @if !days.is_empty() {
+            h3 { "Day by day (sessions requested that day)" }
+            div .charts {
+                (charts::bars("Sessions", &daily(&|f| Some(f.sessions as f64)), charts::count))
+                (charts::bars("Mean time to resolution", &daily(&|f| f.mean_time_to_resolution_minutes), charts::minutes))
+                (charts::bars("Share escalated", &daily(&|f| f.escalation_share), charts::percent))
+                (charts::bars("Deviations", &daily(&|f| Some(deviations(f) as f64)), charts::count))
+            }
+        }
+        @if !sessions.is_empty() {
+            table {
+                caption { "Sessions, newest first" }
+                thead { tr { th scope="col" { "Ticket" } th scope="col" { "Technician" } th scope="col" { "Requested" } th scope="col" { "Report" } } }
+                tbody {
+                    @for (id, ticket, technician, time) in sessions.iter().take(50) {
+                        tr {
+                            td { (ticket) } td { (technician) } td { (time) }
+                            td { a href={"/audit/session/" (endpoint) "/" (id)} { (id) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A session's report (as `salve report session`).
+pub fn session_report(report: &SessionReport) -> Markup {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".to_string());
+    html! {
+        @if !report.flags.is_empty() {
+            ul .flags { @for flag in &report.flags { li .error { (flag) } } }
+        }
+        @if report.uncovered > 0 {
+            p .muted { (report.uncovered) " of this session's records come after the log's last signed checkpoint (record " (report.last_checkpoint) "): vouched for by the hash chain alone until the endpoint signs the next one." }
+        }
+        dl {
+            dt { "Session" } dd { (report.session) }
+            dt { "Ticket" } dd { (or_dash(&report.ticket)) }
+            dt { "Endpoint" } dd { (or_dash(&report.endpoint)) }
+            dt { "Requested by" } dd { (or_dash(&report.requester)) ", " (or_dash(&report.requested)) }
+            dt { "Technician" } dd { (or_dash(&report.technician)) }
+            dt { "Request" } dd { (report.request.as_ref().map_or("—".to_string(), |r| r.to_string())) }
+            dt { "Approved" } dd { (report.approved.as_ref().map_or("no".to_string(), |(who, when)| format!("by {who}, {when}"))) }
+            dt { "Consent" } dd { (report.consented.as_ref().map_or("—".to_string(), |(who, when)| format!("{who}, {when}"))) }
+            dt { "Closed" } dd {
+                @match &report.closed {
+                    None => "not yet",
+                    Some(c) => {
+                        (c.time) " (" (c.how) (c.by.as_ref().map(|b| format!(", by {b}")).unwrap_or_default()) "); resolved: "
+                        (c.resolved.map_or("not said", |r| if r { "yes" } else { "no" }))
+                        "; done: " (or_dash(&c.summary)) "; remains: " (or_dash(&c.follow_up))
+                    }
+                }
+            }
+        }
+        table {
+            caption { "What ran, or was asked for" }
+            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Decision" } th scope="col" { "Outcome" } th scope="col" { "Escalation" } th scope="col" { "Why" } } }
+            tbody {
+                @for line in &report.invocations {
+                    tr {
+                        td { (line.time) } td { (line.principal) } td { (line.action) }
+                        td { (line.decision) } td { (or_dash(&line.outcome)) }
+                        td { (or_dash(&line.escalation)) } td { (or_dash(&line.reason)) }
+                    }
+                }
+            }
+        }
+        @if !report.escalations.is_empty() {
+            table {
+                caption { "Escalations" }
+                thead { tr { th scope="col" { "Id" } th scope="col" { "Action" } th scope="col" { "Raised by" } th scope="col" { "Status" } th scope="col" { "Decided by" } th scope="col" { "Why" } } }
+                tbody {
+                    @for e in &report.escalations {
+                        tr {
+                            td { (e.id) } td { (e.action) } td { (e.invoker) } td { (e.status) }
+                            td { (or_dash(&e.decided_by)) } td { (or_dash(&e.reason)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !report.host_call_denials.is_empty() {
+            table {
+                caption { "Calls the sandbox refused" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "What" } th scope="col" { "Why" } } }
+                tbody { @for (time, action, what, why) in &report.host_call_denials { tr { td { (time) } td { (action) } td { (what) } td { (why) } } } }
+            }
+        }
+        @if !report.refusals.is_empty() {
+            table {
+                caption { "Refused" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Why" } } }
+                tbody { @for (time, who, why) in &report.refusals { tr { td { (time) } td { (who) } td { (why) } } } }
             }
         }
     }

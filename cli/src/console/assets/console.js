@@ -698,6 +698,94 @@ async function escalationPage(identity) {
   });
 }
 
+// Records per page of export-audit (the endpoint's most).
+const EXPORT_PAGE = 5000;
+
+// The endpoint's own verification of its audit log, in words.
+function verificationText(verification) {
+  if (verification.ok) {
+    const v = verification.verified;
+    return "verified by the endpoint: " + v.records + " records up to #" + v.last_seq + " in " + v.segments + " segment(s), "
+      + v.checkpoints + " signed checkpoint(s)" + (v.checkpoint_key ? " by " + v.checkpoint_key : "")
+      + (v.unvouched ? "; the last " + v.unvouched + " record(s) come after the last checkpoint (chained, not yet signed)" : "; every record covered by a signed checkpoint");
+  }
+  if (verification.file) {
+    return "DOES NOT VERIFY: " + escaped(verification.file) + ":" + verification.line + (verification.seq ? " (record " + verification.seq + ")" : "") + ": " + escaped(verification.error);
+  }
+  return "could not be verified: " + escaped(verification.error);
+}
+
+// The export-audit pages that read the log up to (a little past) its last
+// record, each signed.
+async function exportPages(identity, endpoint, lastSeq) {
+  const pages = [];
+  for (let after = 0; after <= lastSeq; after += EXPORT_PAGE) {
+    pages.push(JSON.parse(await signed(identity, endpoint, { op: "export-audit", after, limit: EXPORT_PAGE })));
+  }
+  return JSON.stringify({ exports: pages });
+}
+
+async function auditPage(identity) {
+  const status = document.getElementById("queue-status");
+  for (const section of document.querySelectorAll("section[data-endpoint]")) {
+    const endpoint = section.dataset.endpoint;
+    const verified = section.querySelector('[data-field="verified"]');
+    const place = section.querySelector(".queue");
+    let verification;
+    try {
+      verification = await ask(identity, endpoint, { op: "verify-audit" });
+      verified.textContent = verificationText(verification);
+      verified.dataset.kind = verification.ok ? "ok" : "error";
+    } catch (error) {
+      verified.textContent = refusalText(error);
+      verified.dataset.kind = "error";
+      continue;
+    }
+    const lastSeq = verification.ok ? verification.verified.last_seq : 0;
+    try {
+      const response = await fetch("/fragments/metrics/" + encodeURIComponent(endpoint), {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: await exportPages(identity, endpoint, lastSeq),
+      });
+      const answer = await response.json();
+      if (answer.html !== undefined) {
+        // Rendered by the console with every value escaped.
+        place.innerHTML = answer.html;
+      } else {
+        place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
+        place.dataset.kind = "error";
+      }
+    } catch (error) {
+      place.textContent = refusalText(error);
+      place.dataset.kind = "error";
+    }
+  }
+  say(status, "As of " + when(Date.now()) + ".");
+}
+
+async function reportPage(identity) {
+  const detail = document.getElementById("detail");
+  const { endpoint, session } = detail.dataset;
+  const verified = document.getElementById("verified");
+  const place = detail.querySelector(".queue");
+  try {
+    const verification = await ask(identity, endpoint, { op: "verify-audit" });
+    say(verified, "The audit log of " + endpoint + ": " + verificationText(verification), verification.ok ? "ok" : "error");
+    const lastSeq = verification.ok ? verification.verified.last_seq : 0;
+    const response = await fetch("/fragments/report/" + encodeURIComponent(endpoint) + "/" + encodeURIComponent(session), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: await exportPages(identity, endpoint, lastSeq),
+    });
+    const answer = await response.json();
+    if (answer.html !== undefined) {
+      place.innerHTML = answer.html;
+    } else {
+      place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
+      place.dataset.kind = "error";
+    }
+  } catch (error) {
+    say(verified, "Not shown: " + refusalText(error), "error");
+  }
+}
+
 function showWho(identity) {
   const who = document.getElementById("who");
   if (!who) return;
@@ -725,6 +813,8 @@ async function start() {
   }
   if (page === "approvals") return approvalsPage(identity);
   if (page === "sessions") return sessionsPage(identity);
+  if (page === "audit") return auditPage(identity);
+  if (page === "report") return reportPage(identity);
   if (page === "new-session") return newSessionPage(identity);
   if (page === "workspace") return workspacePage(identity);
   if (page === "session") return sessionPage(identity);
