@@ -75,7 +75,9 @@ impl Console {
     /// A staged endpoint, a signed inventory naming it, people's key files,
     /// `salve console` relaying to the endpoint's socket, and chromium-driver.
     fn start() -> Console {
-        let service = support::stage(Path::new(SALVE));
+        // The test's own user may consent (the end user, at the endpoint).
+        let consent = format!("consent-min-uid = {}", nix::unistd::getuid().as_raw());
+        let service = support::stage_with_policy(Path::new(SALVE), "", &consent);
         let files = tempfile::tempdir().unwrap();
         let endpoint_key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
         let admin = KeyPair::generate().unwrap();
@@ -784,12 +786,6 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
             .await
             .unwrap();
     }
-    tom.find(Locator::Css("#attended"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
     tom.find(Locator::Css("input[name=action][value=echo]"))
         .await
         .unwrap()
@@ -815,6 +811,29 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
 
     // Ann approves it (on the command line's path); tom sees it in his list.
     let (status, answer) = console.service.ask("ann", &console.service.approval(&id));
+    assert_eq!(status, 200, "{answer}");
+    // Attended: the queue and the session say it waits for the end user.
+    tom.goto(&console.url("/approvals")).await.unwrap();
+    let queue = text_when(&tom, "section[data-endpoint=pc-test] .queue", |t| {
+        !t.starts_with("Asking")
+    })
+    .await;
+    assert!(
+        queue.contains("the end user's consent, at the endpoint"),
+        "{queue}"
+    );
+    tom.goto(&console.url(&format!("/sessions/pc-test/{id}")))
+        .await
+        .unwrap();
+    text_when(&tom, "#verified", |t| t.starts_with("Signed by pc-test")).await;
+    assert_eq!(
+        field(&tom, "state").await,
+        "approved: waits for the end user's consent at the endpoint"
+    );
+    // The end user consents on their own machine (the local socket).
+    let body = serde_json::to_vec(&serde_json::json!({ "session": id })).unwrap();
+    let (status, answer) =
+        support::http(&console.service.socket(), "POST", "/v1/consent", &body).unwrap();
     assert_eq!(status, 200, "{answer}");
     tom.goto(&console.url("/sessions")).await.unwrap();
     let list = text_when(&tom, "section[data-endpoint=pc-test] .queue", |t| {
@@ -944,4 +963,72 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
     assert!(report.contains("Cleared the queue."), "{report}");
     assert!(report.contains("echo@0.1.0"), "{report}");
     console.screenshot(&ann, "report").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
+    let mut console = Console::start();
+    let page = console.browser(1280).await;
+    page.goto(&console.url("/key")).await.unwrap();
+    // A file that is not a key file.
+    page.find(Locator::Css("#key-file"))
+        .await
+        .unwrap()
+        .send_keys("principal = \"ann\"\npublic-key = \"ed25519:AAAA\"\n")
+        .await
+        .unwrap();
+    page.find(Locator::Css("#admin-key"))
+        .await
+        .unwrap()
+        .send_keys(&console.admin.public().to_string())
+        .await
+        .unwrap();
+    page.find(Locator::Css("#key-save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text_when(&page, "#key-status", |t| !t.is_empty()).await;
+    assert!(
+        said.starts_with("The key was not kept: this is not a salve key file"),
+        "{said}"
+    );
+
+    // A key the policy does not know: the endpoint says so.
+    let stranger = KeyPair::generate().unwrap();
+    let path = console.files.path().join("zed.key");
+    stranger
+        .write(&path, Some(&"zed".parse().unwrap()))
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let field = page.find(Locator::Css("#key-file")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&text).await.unwrap();
+    page.find(Locator::Css("#key-save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(&page, "#key-status", |t| t.contains("you act as zed")).await;
+    page.goto(&console.url("/approvals")).await.unwrap();
+    let said = text_when(&page, "section[data-endpoint=pc-test] .queue", |t| {
+        !t.starts_with("Asking")
+    })
+    .await;
+    assert!(said.contains("unknown-principal"), "{said}");
+    console.screenshot(&page, "unknown-key").await;
+
+    // The endpoint stopped: the page says it cannot be reached.
+    if let Some(mut child) = console.service.child.take() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    page.refresh().await.unwrap();
+    let said = text_when(&page, "section[data-endpoint=pc-test] .queue", |t| {
+        !t.starts_with("Asking")
+    })
+    .await;
+    assert!(said.contains("endpoint-unreachable"), "{said}");
 }
