@@ -15,59 +15,28 @@
 #[path = "support/service.rs"]
 mod support;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+#[path = "support/console.rs"]
+mod console_support;
+
+use console_support::{ConsoleProcess, Driver};
+use fantoccini::{Client, Locator};
 use salve::api::v1::{InvokeAnswer, Operation};
 use salve::escalation::EscalationStatus;
 use salve::fleet::InventoryFile;
 use salve::identity::KeyPair;
 use salve::session::{ActionRule, Scope, Session, SessionRequest, SessionState};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::Service;
 
 const SALVE: &str = env!("CARGO_BIN_EXE_salve");
 
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something accepts connections on `port`.
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The console, the browser and the endpoint behind them.
 struct Console {
     service: Service,
-    files: tempfile::TempDir,
-    admin: KeyPair,
-    port: u16,
-    _console: Running,
-    _driver: Running,
-    driver_port: u16,
+    console: ConsoleProcess,
+    driver: Driver,
     shots: PathBuf,
 }
 
@@ -78,102 +47,47 @@ impl Console {
         // The test's own user may consent (the end user, at the endpoint).
         let consent = format!("consent-min-uid = {}", nix::unistd::getuid().as_raw());
         let service = support::stage_with_policy(Path::new(SALVE), "", &consent);
-        let files = tempfile::tempdir().unwrap();
-        let endpoint_key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
-        let admin = KeyPair::generate().unwrap();
-        let mut inventory = InventoryFile::default();
-        inventory.add("pc-test", endpoint_key.public()).unwrap();
-        inventory.sign(&admin);
-        inventory
-            .write(&files.path().join("inventory.json"))
-            .unwrap();
-        for (who, key) in &service.keys {
-            key.write(
-                &files.path().join(format!("{who}.key")),
-                Some(&who.parse().unwrap()),
-            )
-            .unwrap();
-        }
-        let port = free_port();
-        let console = Command::new(SALVE)
-            .args(["console", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--inventory")
-            .arg(files.path().join("inventory.json"))
-            .args(["--fleet-admin-key", &admin.public().to_string()])
-            .arg("--direct")
-            .arg(format!("pc-test=unix:{}", service.socket().display()))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let console = Running(console);
-        wait_for_port(port, "salve console");
-        let driver_port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver) must be installed: scripts/setup-test-machine installs it");
-        let driver = Running(driver);
-        wait_for_port(driver_port, "chromedriver");
+        let console = ConsoleProcess::start(
+            Path::new(SALVE),
+            &service.dir.path().join("data"),
+            &service.socket(),
+            &service.keys,
+        );
+        let driver = Driver::start();
         let shots = std::env::var_os("SALVE_CONSOLE_SCREENSHOTS")
             .map(PathBuf::from)
-            .unwrap_or_else(|| files.path().join("screenshots"));
+            .unwrap_or_else(|| console.files.path().join("screenshots"));
         std::fs::create_dir_all(&shots).unwrap();
         Console {
             service,
-            files,
-            admin,
-            port,
-            _console: console,
-            _driver: driver,
-            driver_port,
+            console,
+            driver,
             shots,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.console.url(path)
     }
 
     /// A new headless browser, with a profile of its own (one person), at
     /// `width` pixels.
     async fn browser(&self, width: u32) -> Client {
-        let profile = tempfile::tempdir_in(self.files.path()).unwrap().keep();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_string(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    format!("--window-size={width},1000"),
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        // The WebDriver client's TLS, which it needs not: chromedriver is
-        // plain HTTP on loopback (ring, as everywhere else in salve).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
-            .await
-            .unwrap()
+        self.driver.browser(self.console.files.path(), width).await
     }
 
     /// Loads `who`'s key file into the page, as a person pastes it.
     async fn load_key(&self, browser: &Client, who: &str) {
         browser.goto(&self.url("/key")).await.unwrap();
-        let text = std::fs::read_to_string(self.files.path().join(format!("{who}.key"))).unwrap();
+        let text =
+            std::fs::read_to_string(self.console.files.path().join(format!("{who}.key"))).unwrap();
         let field = browser.find(Locator::Css("#key-file")).await.unwrap();
         field.send_keys(&text).await.unwrap();
         browser
             .find(Locator::Css("#admin-key"))
             .await
             .unwrap()
-            .send_keys(&self.admin.public().to_string())
+            .send_keys(&self.console.admin.public().to_string())
             .await
             .unwrap();
         browser
@@ -420,7 +334,7 @@ async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
 async fn the_console_relays_only_signed_requests_to_its_endpoints() {
     let console = Console::start();
     let request = |method: &str, path: &str, body: &str| {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", console.port)).unwrap();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", console.console.port)).unwrap();
         use std::io::{Read, Write};
         write!(
             stream,
@@ -672,7 +586,7 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
         panic!("not escalated: {answer}");
     };
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Tamper::Alter));
-    let port = compromised(console.port, mode.clone());
+    let port = compromised(console.console.port, mode.clone());
     let page = format!(
         "http://127.0.0.1:{port}/approvals/escalation/pc-test/{}",
         escalation.id
@@ -684,7 +598,7 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
         .goto(&format!("http://127.0.0.1:{port}/key"))
         .await
         .unwrap();
-    let text = std::fs::read_to_string(console.files.path().join("carol.key")).unwrap();
+    let text = std::fs::read_to_string(console.console.files.path().join("carol.key")).unwrap();
     carol
         .find(Locator::Css("#key-file"))
         .await
@@ -696,7 +610,7 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
         .find(Locator::Css("#admin-key"))
         .await
         .unwrap()
-        .send_keys(&console.admin.public().to_string())
+        .send_keys(&console.console.admin.public().to_string())
         .await
         .unwrap();
     carol
@@ -980,7 +894,7 @@ async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
     page.find(Locator::Css("#admin-key"))
         .await
         .unwrap()
-        .send_keys(&console.admin.public().to_string())
+        .send_keys(&console.console.admin.public().to_string())
         .await
         .unwrap();
     page.find(Locator::Css("#key-save"))
@@ -997,7 +911,7 @@ async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
 
     // A key the policy does not know: the endpoint says so.
     let stranger = KeyPair::generate().unwrap();
-    let path = console.files.path().join("zed.key");
+    let path = console.console.files.path().join("zed.key");
     stranger
         .write(&path, Some(&"zed".parse().unwrap()))
         .unwrap();
