@@ -151,3 +151,26 @@ impl Driver {
             .unwrap()
     }
 }
+
+/// `GET path` from whatever listens on the loopback `port`, on a new
+/// connection: the status and the body.
+pub fn get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let status = std::str::from_utf8(&response[..response.len().min(12)])
+        .ok()
+        .and_then(|head| head.get(9..12))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(Vec::new(), |at| response[at + 4..].to_vec());
+    Ok((status, body))
+}
