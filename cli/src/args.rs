@@ -469,8 +469,10 @@ pub struct FleetArgs {
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
-    /// Where the console listens (loopback only: the console has no TLS
-    /// yet, so that what it shows does not cross a network in the clear).
+    /// Where the console listens. Without --tls-cert and --tls-key, on
+    /// loopback only: browsers sign with WebCrypto only in a secure context
+    /// (HTTPS, or loopback), and what the pages show must not cross a
+    /// network in the clear.
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -478,6 +480,13 @@ pub struct ConsoleArgs {
         default_value = "127.0.0.1:8480"
     )]
     pub listen: String,
+    /// The console's TLS certificate chain (PEM), for browsers on other
+    /// machines: one their system trusts (your organization's CA).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// An endpoint reached directly: NAME=unix:PATH (its local socket) or
     /// NAME=tls:HOST:PORT@sha256:FINGERPRINT (its TLS address and the
     /// certificate fingerprint `salve serve` prints). NAME must be in the

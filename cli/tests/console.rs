@@ -18,6 +18,9 @@ mod support;
 #[path = "support/console.rs"]
 mod console_support;
 
+#[path = "../src/pin.rs"]
+mod pin;
+
 use console_support::{ConsoleProcess, Driver};
 use fantoccini::{Client, Locator};
 use salve::api::v1::{InvokeAnswer, Operation};
@@ -945,4 +948,79 @@ async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
     })
     .await;
     assert!(said.contains("endpoint-unreachable"), "{said}");
+}
+
+#[test]
+fn with_a_certificate_the_console_serves_https_on_any_address() {
+    use std::io::{Read, Write};
+    let service = support::stage(Path::new(SALVE));
+    let files = tempfile::tempdir().unwrap();
+    let admin = KeyPair::generate().unwrap();
+    let endpoint_key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
+    let mut inventory = InventoryFile::default();
+    inventory.add("pc-test", endpoint_key.public()).unwrap();
+    inventory.sign(&admin);
+    inventory
+        .write(&files.path().join("inventory.json"))
+        .unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(files.path().join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(
+        files.path().join("key.pem"),
+        made.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let pin = salve::Sha256Digest::of(made.cert.der());
+    let port = console_support::free_port();
+    let _console = console_support::Running(
+        Command::new(SALVE)
+            .args(["console", "--listen", &format!("0.0.0.0:{port}")])
+            .arg("--tls-cert")
+            .arg(files.path().join("cert.pem"))
+            .arg("--tls-key")
+            .arg(files.path().join("key.pem"))
+            .arg("--inventory")
+            .arg(files.path().join("inventory.json"))
+            .args(["--fleet-admin-key", &admin.public().to_string()])
+            .arg("--direct")
+            .arg(format!("pc-test=unix:{}", service.socket().display()))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    console_support::wait_for_port(port, "salve console");
+    let config = std::sync::Arc::new(pin::client_config(pin).unwrap());
+    let https = |path: &str, body: &[u8]| {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let session = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let mut stream = rustls::StreamOwned::new(session, tcp);
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let page = https("/key", b"");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Your key file"), "{page}");
+    let body = support::signed(&service.keys["ann"], "ann", &Operation::ListCatalog {});
+    let answer = https("/api/relay/pc-test", &body);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"signature\""), "{answer}");
+    // Plain HTTP gets no page from it.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    write!(plain, "GET /key HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!String::from_utf8_lossy(&answer).contains("Your key file"));
 }

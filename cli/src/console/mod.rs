@@ -50,9 +50,21 @@ pub fn run(args: &ConsoleArgs) -> CliResult {
         .parse()
         .map_err(|e| anyhow!("--listen {}: {e} (give HOST:PORT)", args.listen))
         .exit_with(Exit::Usage)?;
-    if !listen.ip().is_loopback() {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::serve::tls::identity(
+                Some(cert),
+                Some(key),
+                std::path::Path::new("."),
+                "console",
+            )
+            .exit_with(Exit::Usage)?,
+        ),
+        _ => None,
+    };
+    if tls.is_none() && !listen.ip().is_loopback() {
         return Err(anyhow!(
-            "--listen {listen}: the console listens on loopback only (127.0.0.1 or ::1) until it has TLS; reach it from elsewhere through a TLS-terminating proxy or an SSH tunnel"
+            "--listen {listen}: without TLS the console listens on loopback only (127.0.0.1 or ::1): give --tls-cert and --tls-key to serve HTTPS on a network address (browsers sign only in a secure context), or reach it through an SSH tunnel"
         ))
         .exit_with(Exit::Usage);
     }
@@ -63,7 +75,7 @@ pub fn run(args: &ConsoleArgs) -> CliResult {
         .context("cannot start the async runtime")
         .exit_with(Exit::Failed)?;
     runtime
-        .block_on(serve(listen, Arc::new(relay)))
+        .block_on(serve(listen, Arc::new(relay), tls))
         .exit_with(Exit::Failed)?;
     Ok(Exit::Success)
 }
@@ -99,21 +111,90 @@ fn relay_from(args: &ConsoleArgs) -> Result<Relay, crate::exit::Failure> {
         .exit_with(Exit::Usage)
 }
 
-async fn serve(listen: std::net::SocketAddr, relay: Arc<Relay>) -> anyhow::Result<()> {
+async fn serve(
+    listen: std::net::SocketAddr,
+    relay: Arc<Relay>,
+    tls: Option<crate::serve::tls::Identity>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    println!("salve console on http://{address}/");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("salve console on {scheme}://{address}/");
+    if let Some(identity) = &tls {
+        println!("  certificate   sha256:{}", identity.fingerprint);
+    }
     for name in relay.names() {
         println!("  relays to     {name}");
     }
-    tracing::info!(%address, "console listening");
-    axum::serve(listener, router(relay))
-        .with_graceful_shutdown(stopped())
-        .await
-        .context("the console stopped")?;
+    tracing::info!(%address, scheme, "console listening");
+    match tls {
+        None => axum::serve(listener, router(relay))
+            .with_graceful_shutdown(stopped())
+            .await
+            .context("the console stopped")?,
+        Some(identity) => serve_tls(listener, router(relay), identity).await,
+    }
     Ok(())
+}
+
+/// The most connections served at once over TLS; past it, a new one waits.
+const MAX_TLS_CONNECTIONS: usize = 1024;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `router` over TLS until Ctrl-C or SIGTERM: each connection's
+/// handshake and requests on a task of its own, so that a slow client holds
+/// up nobody else.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    identity: crate::serve::tls::Identity,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_TLS_CONNECTIONS));
+    let stop = stopped();
+    tokio::pin!(stop);
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; trying again in 100 ms");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            // A connection that sends no request head in time is closed.
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT);
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
+                .await;
+        });
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -13,7 +13,7 @@ mod fleet_buckets;
 mod signed_stream;
 mod simulate;
 mod streaming;
-mod tls;
+pub mod tls;
 
 use crate::exit::{CliResult, Exit, ExitWith};
 use anyhow::{Context, anyhow};
