@@ -767,6 +767,19 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
         .unwrap();
     text_when(&tom, "#verified", |t| t.starts_with("Signed by pc-test")).await;
     assert_eq!(field(&tom, "state").await, "active");
+    // The input form starts from the action's manifest: its description
+    // and its example.
+    let help = text_when(&tom, "#input-help", |t| !t.is_empty()).await;
+    assert_eq!(help, "Any JSON document.");
+    let example = tom
+        .find(Locator::Css("#input"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(example, "{\n  \"hello\": \"world\"\n}");
 
     // Input that is not JSON is refused in the page: nothing is signed.
     let input = tom.find(Locator::Css("#input")).await.unwrap();

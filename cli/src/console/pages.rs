@@ -215,7 +215,8 @@ pub fn workspace_page(endpoint: &str, session: &str) -> Markup {
                         label for="action" { "Action" }
                         select #action name="action" {}
                         label for="input" { "Input (JSON)" }
-                        textarea #input name="input" rows="4" spellcheck="false" { "{}" }
+                        p #input-help .help {}
+                        textarea #input name="input" rows="4" spellcheck="false" aria-describedby="input-help" { "{}" }
                         button #invoke type="submit" disabled { "Run it" }
                     }
                     p #invoke-result role="status" {}

@@ -2,8 +2,8 @@
 //! carried out and answered; what became of an invocation.
 
 use crate::api::v1::{
-    Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, EscalationView,
-    InvokeAnswer, Operation,
+    Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, CatalogInput,
+    EscalationView, InvokeAnswer, Operation,
 };
 use crate::capability::CapabilityNames;
 use crate::decision::Denial;
@@ -209,6 +209,14 @@ impl Endpoint {
                     description: manifest.description.to_string(),
                     digest: entry.package.digest(),
                     capabilities,
+                    input: Some(CatalogInput {
+                        description: manifest.input.description.to_string(),
+                        example: manifest
+                            .input
+                            .example
+                            .as_ref()
+                            .map(|e| e.as_str().to_string()),
+                    }),
                 }
             })
             .collect()

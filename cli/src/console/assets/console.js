@@ -474,15 +474,36 @@ async function workspacePage(identity) {
   say(verified, "Signed by " + endpoint + " with its key in the inventory your fleet admin signed.", "ok");
   await listInvocations().catch((error) => say(document.getElementById("invocations"), refusalText(error), "error"));
   const action = document.getElementById("action");
+  const inputField = document.getElementById("input");
+  const entries = new Map();
+  // The chosen action's input, as its manifest describes it: the
+  // description as help, the example as a start (unless one was written).
+  let shownExample = inputField.value;
+  const describe = () => {
+    const entry = entries.get(action.value);
+    const input = entry && entry.input;
+    document.getElementById("input-help").textContent = input ? escaped(input.description) : "";
+    if (inputField.value === shownExample) {
+      let example = "{}";
+      if (input && input.example) {
+        try { example = JSON.stringify(JSON.parse(input.example), null, 2); } catch (e) { example = input.example; }
+      }
+      inputField.value = example;
+      shownExample = example;
+    }
+  };
   try {
     const catalog = await ask(identity, endpoint, { op: "list-catalog" });
     const allowed = new Set(shown.request.scope.allowed.map((rule) => String(rule).split("@")[0]));
     for (const entry of catalog.filter((e) => allowed.has(e.id))) {
+      entries.set(entry.id, entry);
       const option = document.createElement("option");
       option.value = entry.id;
       option.textContent = entry.id + " " + entry.version + (privileged(entry) ? " (privileged: needs a second approval)" : "");
       action.appendChild(option);
     }
+    action.addEventListener("change", describe);
+    describe();
   } catch (error) {
     say(document.getElementById("invoke-result"), "The actions cannot be shown: " + refusalText(error), "error");
   }

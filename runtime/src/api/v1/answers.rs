@@ -186,6 +186,21 @@ pub struct CatalogEntry {
     pub digest: Sha256Digest,
     /// What it declares.
     pub capabilities: Vec<CatalogCapability>,
+    /// What its input is, as its manifest says (absent from endpoints
+    /// that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<CatalogInput>,
+}
+
+/// An installed action's input, as its manifest describes it: for a form
+/// that helps a person write it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogInput {
+    /// The fields and their meaning, in prose.
+    pub description: String,
+    /// An example document (JSON text), if the manifest gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 /// A capability an installed action declares.

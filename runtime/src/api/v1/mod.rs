@@ -15,8 +15,8 @@ mod operation;
 mod signed;
 
 pub use answers::{
-    Activity, Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, DenialAnswer,
-    EscalationView, InvokeAnswer, Presence, QueuedEscalation,
+    Activity, Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, CatalogInput,
+    DenialAnswer, EscalationView, InvokeAnswer, Presence, QueuedEscalation,
 };
 pub use envelope::{
     ActivityRequest, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus, Reply,
