@@ -37,6 +37,9 @@ use support::{Connection, signed, stage};
 
 const SALVE: &str = env!("CARGO_BIN_EXE_salve");
 
+/// Posts a body to a path on some connection: the status and the answer.
+type Post<'a> = dyn FnMut(&str, &[u8]) -> (u16, Vec<u8>) + 'a;
+
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
     samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
@@ -90,9 +93,7 @@ fn main() {
         action: "echo".parse().expect("id"),
         input: json!({ "i": i }),
     };
-    let trip = |connection: &mut dyn FnMut(&str, &[u8]) -> (u16, Vec<u8>),
-                path: &str,
-                operation: &dyn Fn(usize) -> Operation| {
+    let trip = |connection: &mut Post, path: &str, operation: &dyn Fn(usize) -> Operation| {
         timed(samples, 50, |i| {
             let body = signed(&key, "tom", &operation(i));
             let started = Instant::now();
