@@ -81,7 +81,12 @@ impl Console {
 
     /// Loads `who`'s key file into the page, as a person pastes it.
     async fn load_key(&self, browser: &Client, who: &str) {
-        browser.goto(&self.url("/key")).await.unwrap();
+        self.load_key_at(browser, &self.url(""), who).await;
+    }
+
+    /// Loads `who`'s key file into the page of the console at `base`.
+    async fn load_key_at(&self, browser: &Client, base: &str, who: &str) {
+        browser.goto(&format!("{base}/key")).await.unwrap();
         let text =
             std::fs::read_to_string(self.console.files.path().join(format!("{who}.key"))).unwrap();
         let field = browser.find(Locator::Css("#key-file")).await.unwrap();
@@ -597,33 +602,9 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
     let carol = console.browser(1280).await;
     // Another port is another origin, with its own storage: the key is
     // loaded through the lying console.
-    carol
-        .goto(&format!("http://127.0.0.1:{port}/key"))
-        .await
-        .unwrap();
-    let text = std::fs::read_to_string(console.console.files.path().join("carol.key")).unwrap();
-    carol
-        .find(Locator::Css("#key-file"))
-        .await
-        .unwrap()
-        .send_keys(&text)
-        .await
-        .unwrap();
-    carol
-        .find(Locator::Css("#admin-key"))
-        .await
-        .unwrap()
-        .send_keys(&console.console.admin.public().to_string())
-        .await
-        .unwrap();
-    carol
-        .find(Locator::Css("#key-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    text_when(&carol, "#key-status", |t| t.contains("you act as carol")).await;
+    console
+        .load_key_at(&carol, &format!("http://127.0.0.1:{port}"), "carol")
+        .await;
 
     // An answer changed on the way: the page shows nothing to approve.
     carol.goto(&page).await.unwrap();
@@ -968,14 +949,7 @@ fn with_a_certificate_the_console_serves_https_on_any_address() {
     use std::io::{Read, Write};
     let service = support::stage(Path::new(SALVE));
     let files = tempfile::tempdir().unwrap();
-    let admin = KeyPair::generate().unwrap();
-    let endpoint_key = KeyPair::read(&service.dir.path().join("data/endpoint.key")).unwrap();
-    let mut inventory = InventoryFile::default();
-    inventory.add("pc-test", endpoint_key.public()).unwrap();
-    inventory.sign(&admin);
-    inventory
-        .write(&files.path().join("inventory.json"))
-        .unwrap();
+    let admin = console_support::signed_inventory(files.path(), &service.dir.path().join("data"));
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(files.path().join("cert.pem"), made.cert.pem()).unwrap();
     std::fs::write(

@@ -217,21 +217,49 @@ async fn stopped() {
     tracing::info!("console stopping");
 }
 
+/// A page about one thing (`{id}`) on one endpoint, drawn by `render`; no
+/// such page for an endpoint the console does not relay to.
+fn item(relay: &Relay, endpoint: &str, id: &str, render: fn(&str, &str) -> Markup) -> Response {
+    if relay.knows(endpoint) {
+        html(render(endpoint, id))
+    } else {
+        (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response()
+    }
+}
+
+/// The handler of the [`item`] page `render` draws.
+macro_rules! item_page {
+    ($render:path) => {
+        |State(relay): State<Arc<Relay>>, Path((endpoint, id)): Path<(String, String)>| async move {
+            item(&relay, &endpoint, &id, $render)
+        }
+    };
+}
+
 /// The console's routes.
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/approvals") }))
         .route("/approvals", get(approvals))
-        .route("/approvals/session/{endpoint}/{id}", get(session_page))
+        .route(
+            "/approvals/session/{endpoint}/{id}",
+            get(item_page!(pages::session_page)),
+        )
         .route(
             "/approvals/escalation/{endpoint}/{id}",
-            get(escalation_page),
+            get(item_page!(pages::escalation_page)),
         )
         .route("/sessions", get(sessions_page))
         .route("/sessions/new", get(new_session_page))
-        .route("/sessions/{endpoint}/{id}", get(workspace_page))
+        .route(
+            "/sessions/{endpoint}/{id}",
+            get(item_page!(pages::workspace_page)),
+        )
         .route("/audit", get(audit_page))
-        .route("/audit/session/{endpoint}/{id}", get(report_page))
+        .route(
+            "/audit/session/{endpoint}/{id}",
+            get(item_page!(pages::report_page)),
+        )
         .route("/key", get(|| async { html(pages::key_page()) }))
         .route(
             "/assets/console.js",
@@ -286,26 +314,6 @@ async fn approvals(State(relay): State<Arc<Relay>>) -> Response {
     html(pages::approvals_page(relay.names()))
 }
 
-async fn session_page(
-    State(relay): State<Arc<Relay>>,
-    Path((endpoint, id)): Path<(String, String)>,
-) -> Response {
-    if !relay.knows(&endpoint) {
-        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
-    }
-    html(pages::session_page(&endpoint, &id))
-}
-
-async fn escalation_page(
-    State(relay): State<Arc<Relay>>,
-    Path((endpoint, id)): Path<(String, String)>,
-) -> Response {
-    if !relay.knows(&endpoint) {
-        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
-    }
-    html(pages::escalation_page(&endpoint, &id))
-}
-
 async fn sessions_page(State(relay): State<Arc<Relay>>) -> Response {
     html(pages::sessions_page(relay.names()))
 }
@@ -314,28 +322,8 @@ async fn new_session_page(State(relay): State<Arc<Relay>>) -> Response {
     html(pages::new_session_page(relay.names()))
 }
 
-async fn workspace_page(
-    State(relay): State<Arc<Relay>>,
-    Path((endpoint, id)): Path<(String, String)>,
-) -> Response {
-    if !relay.knows(&endpoint) {
-        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
-    }
-    html(pages::workspace_page(&endpoint, &id))
-}
-
 async fn audit_page(State(relay): State<Arc<Relay>>) -> Response {
     html(pages::audit_page(relay.names()))
-}
-
-async fn report_page(
-    State(relay): State<Arc<Relay>>,
-    Path((endpoint, id)): Path<(String, String)>,
-) -> Response {
-    if !relay.knows(&endpoint) {
-        return (StatusCode::NOT_FOUND, html(pages::missing_page())).into_response();
-    }
-    html(pages::report_page(&endpoint, &id))
 }
 
 /// `GET /api/inventory`: the fleet inventory as the console read it, for
@@ -356,6 +344,19 @@ async fn body_bytes(body: Body) -> Result<Vec<u8>, ConsoleError> {
         .map_err(|_| ConsoleError::too_large(MAX_BODY_BYTES))
 }
 
+/// The body of a request to relay to `endpoint`: one the console relays to,
+/// of at most [`MAX_BODY_BYTES`], and a signed request — anything else is
+/// refused here, not sent on.
+async fn signed_body(relay: &Relay, endpoint: &str, body: Body) -> Result<Vec<u8>, ConsoleError> {
+    if !relay.knows(endpoint) {
+        return Err(ConsoleError::unknown_endpoint(endpoint));
+    }
+    let bytes = body_bytes(body).await?;
+    serde_json::from_slice::<SignedRequest>(&bytes)
+        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    Ok(bytes)
+}
+
 /// `POST /api/relay/{endpoint}`: a request the page signed, relayed
 /// unchanged; the endpoint's signed answer, unchanged, with its status.
 async fn relay_route(
@@ -363,14 +364,7 @@ async fn relay_route(
     Path(endpoint): Path<String>,
     body: Body,
 ) -> Result<Response, ConsoleError> {
-    if !relay.knows(&endpoint) {
-        return Err(ConsoleError::unknown_endpoint(&endpoint));
-    }
-    let bytes = body_bytes(body).await?;
-    // Only a signed request is carried: anything else is refused here, not
-    // sent on.
-    serde_json::from_slice::<SignedRequest>(&bytes)
-        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let bytes = signed_body(&relay, &endpoint, body).await?;
     let (status, answer) = relay.relay(&endpoint, bytes).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     Ok((status, [(header::CONTENT_TYPE, "application/json")], answer).into_response())
@@ -384,12 +378,7 @@ async fn stream_route(
     Path(endpoint): Path<String>,
     body: Body,
 ) -> Result<Response, ConsoleError> {
-    if !relay.knows(&endpoint) {
-        return Err(ConsoleError::unknown_endpoint(&endpoint));
-    }
-    let bytes = body_bytes(body).await?;
-    serde_json::from_slice::<SignedRequest>(&bytes)
-        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let bytes = signed_body(&relay, &endpoint, body).await?;
     let (sink, mut frames) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move { relay.relay_stream(&endpoint, bytes, sink).await });
     let lines = futures::stream::poll_fn(move |cx| {
@@ -463,12 +452,7 @@ async fn sessions_fragment(
     Path(endpoint): Path<String>,
     body: Body,
 ) -> Result<Response, ConsoleError> {
-    if !relay.knows(&endpoint) {
-        return Err(ConsoleError::unknown_endpoint(&endpoint));
-    }
-    let bytes = body_bytes(body).await?;
-    serde_json::from_slice::<SignedRequest>(&bytes)
-        .map_err(|e| ConsoleError::bad_request(format!("not a signed request: {e}")))?;
+    let bytes = signed_body(&relay, &endpoint, body).await?;
     let markup = match relay.ask::<Vec<Session>>(&endpoint, bytes).await? {
         Ok(sessions) => pages::sessions(&endpoint, &sessions, SystemClock.now_ms()),
         Err((_, error)) => pages::refused(&error.code, &error.message),

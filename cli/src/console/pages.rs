@@ -111,6 +111,20 @@ pub fn key_page() -> Markup {
     )
 }
 
+/// A section per endpoint, headed by its name, with `before` at its top
+/// and the place the script fills (`.queue`).
+fn sections<'a>(endpoints: impl Iterator<Item = &'a str>, before: Markup) -> Markup {
+    html! {
+        @for endpoint in endpoints {
+            section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
+                h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
+                (before)
+                div .queue aria-live="polite" { p .muted { "Asking…" } }
+            }
+        }
+    }
+}
+
 /// The approval queue: one section per endpoint, filled by the script.
 pub fn approvals_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
     layout(
@@ -119,12 +133,7 @@ pub fn approvals_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
         html! {
             h1 { "Waiting for approval" }
             p #queue-status role="status" {}
-            @for endpoint in endpoints {
-                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
-                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
-                    div .queue aria-live="polite" { p .muted { "Asking…" } }
-                }
-            }
+            (sections(endpoints, html! {}))
         },
     )
 }
@@ -139,12 +148,7 @@ pub fn sessions_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
             h1 { "Sessions" }
             p { a href="/sessions/new" { "Request a session" } }
             p #queue-status role="status" {}
-            @for endpoint in endpoints {
-                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
-                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
-                    div .queue aria-live="polite" { p .muted { "Asking…" } }
-                }
-            }
+            (sections(endpoints, html! {}))
         },
     )
 }
@@ -262,15 +266,11 @@ pub fn audit_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup {
         html! {
             h1 { "Audit" }
             p #queue-status role="status" {}
-            @for endpoint in endpoints {
-                section .endpoint data-endpoint=(endpoint) aria-labelledby={"ep-" (endpoint)} {
-                    h2 id={"ep-" (endpoint)} { "Endpoint " (endpoint) }
-                    dl .verification {
-                        dt { "Audit log" } dd data-field="verified" { "Asking the endpoint to verify it…" }
-                    }
-                    div .queue aria-live="polite" {}
+            (sections(endpoints, html! {
+                dl .verification {
+                    dt { "Audit log" } dd data-field="verified" { "Asking the endpoint to verify it…" }
                 }
-            }
+            }))
         },
     )
 }

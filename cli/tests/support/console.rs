@@ -42,6 +42,19 @@ impl Drop for Running {
     }
 }
 
+/// Writes `dir/inventory.json`: the endpoint `pc-test` with the key in
+/// `data_dir/endpoint.key`, signed by a new fleet admin, whose key is
+/// returned.
+pub fn signed_inventory(dir: &Path, data_dir: &Path) -> KeyPair {
+    let endpoint_key = KeyPair::read(&data_dir.join("endpoint.key")).unwrap();
+    let admin = KeyPair::generate().unwrap();
+    let mut inventory = InventoryFile::default();
+    inventory.add("pc-test", endpoint_key.public()).unwrap();
+    inventory.sign(&admin);
+    inventory.write(&dir.join("inventory.json")).unwrap();
+    admin
+}
+
 /// `salve console` relaying to the endpoint `pc-test` on `socket`, whose
 /// key is in `data_dir/endpoint.key`; the people's key files beside the
 /// signed inventory in `files`.
@@ -60,14 +73,7 @@ impl ConsoleProcess {
         people: &std::collections::BTreeMap<String, KeyPair>,
     ) -> ConsoleProcess {
         let files = tempfile::tempdir().unwrap();
-        let endpoint_key = KeyPair::read(&data_dir.join("endpoint.key")).unwrap();
-        let admin = KeyPair::generate().unwrap();
-        let mut inventory = InventoryFile::default();
-        inventory.add("pc-test", endpoint_key.public()).unwrap();
-        inventory.sign(&admin);
-        inventory
-            .write(&files.path().join("inventory.json"))
-            .unwrap();
+        let admin = signed_inventory(files.path(), data_dir);
         for (who, key) in people {
             key.write(
                 &files.path().join(format!("{who}.key")),

@@ -314,6 +314,26 @@ async function keyPage(identity) {
   });
 }
 
+// Puts the part of a page the console renders at `path` (from the signed
+// requests in `body`) into `place`, or the console's error.
+async function showFragment(path, body, place) {
+  try {
+    const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    const answer = await response.json();
+    if (answer.html !== undefined) {
+      // Rendered by the console with every value escaped.
+      place.innerHTML = answer.html;
+      delete place.dataset.kind;
+    } else {
+      place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
+      place.dataset.kind = "error";
+    }
+  } catch (error) {
+    place.textContent = refusalText(error);
+    place.dataset.kind = "error";
+  }
+}
+
 // Fills each endpoint's section from a fragment the console renders from
 // the endpoint's signed answers to what `body` signs for it.
 async function fillSections(identity, fragment, body) {
@@ -323,17 +343,7 @@ async function fillSections(identity, fragment, body) {
     const place = section.querySelector(".queue");
     try {
       await endpointKeys(identity);
-      const response = await fetch("/fragments/" + fragment + "/" + encodeURIComponent(endpoint), {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: await body(endpoint),
-      });
-      const answer = await response.json();
-      if (answer.html !== undefined) {
-        // Rendered by the console with every value escaped.
-        place.innerHTML = answer.html;
-      } else {
-        place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
-        place.dataset.kind = "error";
-      }
+      await showFragment("/fragments/" + fragment + "/" + encodeURIComponent(endpoint), await body(endpoint), place);
     } catch (error) {
       place.textContent = refusalText(error);
       place.dataset.kind = "error";
@@ -763,22 +773,7 @@ async function auditPage(identity) {
       continue;
     }
     const lastSeq = verification.ok ? verification.verified.last_seq : 0;
-    try {
-      const response = await fetch("/fragments/metrics/" + encodeURIComponent(endpoint), {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: await exportPages(identity, endpoint, lastSeq),
-      });
-      const answer = await response.json();
-      if (answer.html !== undefined) {
-        // Rendered by the console with every value escaped.
-        place.innerHTML = answer.html;
-      } else {
-        place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
-        place.dataset.kind = "error";
-      }
-    } catch (error) {
-      place.textContent = refusalText(error);
-      place.dataset.kind = "error";
-    }
+    await showFragment("/fragments/metrics/" + encodeURIComponent(endpoint), await exportPages(identity, endpoint, lastSeq), place);
   }
   say(status, "As of " + when(Date.now()) + ".");
 }
@@ -787,24 +782,17 @@ async function reportPage(identity) {
   const detail = document.getElementById("detail");
   const { endpoint, session } = detail.dataset;
   const verified = document.getElementById("verified");
-  const place = detail.querySelector(".queue");
+  let verification;
   try {
-    const verification = await ask(identity, endpoint, { op: "verify-audit" });
-    say(verified, "The audit log of " + endpoint + ": " + verificationText(verification), verification.ok ? "ok" : "error");
-    const lastSeq = verification.ok ? verification.verified.last_seq : 0;
-    const response = await fetch("/fragments/report/" + encodeURIComponent(endpoint) + "/" + encodeURIComponent(session), {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: await exportPages(identity, endpoint, lastSeq),
-    });
-    const answer = await response.json();
-    if (answer.html !== undefined) {
-      place.innerHTML = answer.html;
-    } else {
-      place.textContent = escaped(answer.error.message) + " (" + answer.error.code + ")";
-      place.dataset.kind = "error";
-    }
+    verification = await ask(identity, endpoint, { op: "verify-audit" });
   } catch (error) {
     say(verified, "Not shown: " + refusalText(error), "error");
+    return;
   }
+  say(verified, "The audit log of " + endpoint + ": " + verificationText(verification), verification.ok ? "ok" : "error");
+  const lastSeq = verification.ok ? verification.verified.last_seq : 0;
+  await showFragment("/fragments/report/" + encodeURIComponent(endpoint) + "/" + encodeURIComponent(session),
+    await exportPages(identity, endpoint, lastSeq), detail.querySelector(".queue"));
 }
 
 function showWho(identity) {
