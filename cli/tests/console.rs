@@ -673,6 +673,9 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
     tom.goto(&console.url("/sessions/new")).await.unwrap();
     let scope = text_when(&tom, "#scope", |t| t.contains("echo")).await;
     assert!(scope.contains("hostile 0.1.0 (privileged)"), "{scope}");
+    // The categories are the policy's.
+    let categories = text_when(&tom, "#category", |t| t.contains("maintenance")).await;
+    assert!(categories.contains("incident: A fault."), "{categories}");
     for (field, text) in [
         ("#ticket", "INC-5150"),
         ("#problem", "The printer queue is stuck."),

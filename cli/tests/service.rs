@@ -2258,3 +2258,19 @@ fn answers_on_the_signed_routes_are_signed_by_the_endpoint_and_bound_to_the_requ
         "{last}"
     );
 }
+
+#[test]
+fn the_request_categories_are_the_policys() {
+    let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let (status, answer) = service.ask("tom", &Operation::ListCategories {});
+    assert_eq!(status, 200, "{answer}");
+    let categories: Vec<salve::api::v1::Category> = answer.result();
+    let named: Vec<(&str, &str)> = categories
+        .iter()
+        .map(|c| (c.name.as_str(), c.description.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [("incident", "A fault."), ("maintenance", "Planned work.")]
+    );
+}

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use salve::api::v1::{
-    Activity, AuditPage, AuditVerification, CatalogEntry, EscalationView, Health, InvokeAnswer,
-    Operation, Reply, StreamEvent,
+    Activity, AuditPage, AuditVerification, CatalogEntry, Category, EscalationView, Health,
+    InvokeAnswer, Operation, Reply, StreamEvent,
 };
 use salve::outcome::InvocationRecord;
 use salve::session::Session;
@@ -66,6 +66,7 @@ fn every_example_in_the_reference_reads_and_writes_back_the_same() {
             "EscalationView" => round_trip::<EscalationView>(json),
             "InvocationRecord" => round_trip::<InvocationRecord>(json),
             "CatalogEntry" => round_trip::<CatalogEntry>(json),
+            "Category" => round_trip::<Category>(json),
             "AuditPage" => round_trip::<AuditPage>(json),
             "AuditVerification" => round_trip::<AuditVerification>(json),
             "StreamEvent" => round_trip::<StreamEvent>(json),
@@ -87,6 +88,7 @@ fn every_example_in_the_reference_reads_and_writes_back_the_same() {
         "EscalationView",
         "InvocationRecord",
         "CatalogEntry",
+        "Category",
         "AuditPage",
         "AuditVerification",
         "StreamEvent",

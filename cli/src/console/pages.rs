@@ -172,8 +172,8 @@ pub fn new_session_page<'a>(endpoints: impl Iterator<Item = &'a str>) -> Markup 
                 label for="problem" { "Problem" }
                 textarea #problem name="problem" rows="3" required {}
                 label for="category" { "Category" }
-                input #category name="category" type="text" value="incident" required aria-describedby="category-help";
-                p #category-help .help { "One of the categories the endpoint's policy says justify remote access." }
+                select #category name="category" required aria-describedby="category-help" {}
+                p #category-help .help { "The categories the endpoint's policy says justify remote access." }
                 label for="technician" { "Technician" }
                 input #technician name="technician" type="text" required autocomplete="off" aria-describedby="technician-help";
                 p #technician-help .help { "Who will work in the session (you, by default)." }

@@ -2,7 +2,7 @@
 //! carried out and answered; what became of an invocation.
 
 use crate::api::v1::{
-    Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, CatalogInput,
+    Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, CatalogInput, Category,
     EscalationView, InvokeAnswer, Operation,
 };
 use crate::capability::CapabilityNames;
@@ -122,6 +122,15 @@ impl Endpoint {
                 )
             }
             Operation::ListCatalog {} => Answer::Catalog(self.catalog_listing()),
+            Operation::ListCategories {} => Answer::Categories(
+                self.policy
+                    .described_categories()
+                    .map(|(name, description)| Category {
+                        name: name.to_string(),
+                        description: description.to_string(),
+                    })
+                    .collect(),
+            ),
             Operation::ExportAudit { after, limit } => {
                 Answer::AuditPage(self.export_audit(who, after, limit)?)
             }

@@ -385,6 +385,13 @@ impl Policy {
         self.categories.keys().map(Name::as_str)
     }
 
+    /// The categories that justify remote access, each with what it means.
+    pub fn described_categories(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.categories
+            .iter()
+            .map(|(name, meaning)| (name.as_str(), meaning.as_str()))
+    }
+
     /// An action's class under this policy: privileged if any capability it
     /// declares is privileged by the runtime's table or by `extra-privileged`.
     pub fn class_of(&self, capabilities: CapabilityNames) -> CapabilityClass {

@@ -393,8 +393,22 @@ async function newSessionPage(identity) {
       scope.appendChild(note);
     }
   };
-  select.addEventListener("change", showCatalog);
-  await showCatalog();
+  const category = document.getElementById("category");
+  const showCategories = async () => {
+    category.replaceChildren();
+    try {
+      for (const c of await ask(identity, select.value, { op: "list-categories" })) {
+        const option = document.createElement("option");
+        option.value = c.name;
+        option.textContent = c.name + ": " + escaped(c.description);
+        category.appendChild(option);
+      }
+    } catch (error) {
+      say(document.getElementById("category-help"), "The categories cannot be shown: " + refusalText(error), "error");
+    }
+  };
+  select.addEventListener("change", () => Promise.all([showCatalog(), showCategories()]));
+  await Promise.all([showCatalog(), showCategories()]);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const allowed = Array.from(scope.querySelectorAll("input[name=action]:checked"), (b) => b.value);
@@ -406,7 +420,7 @@ async function newSessionPage(identity) {
     const request = {
       ticket: document.getElementById("ticket").value.trim(),
       problem: document.getElementById("problem").value.trim(),
-      category: document.getElementById("category").value.trim(),
+      category: category.value,
       endpoint,
       technician: document.getElementById("technician").value.trim(),
       scope: { allowed, prohibited: [], privileged: document.getElementById("privileged").checked },
@@ -729,8 +743,10 @@ async function escalationPage(identity) {
   });
 }
 
-// Records per page of export-audit (the endpoint's most).
+// Records per page of export-audit (the endpoint's most), and the most
+// pages the console reads for one view.
 const EXPORT_PAGE = 5000;
+const MAX_PAGES = 40;
 
 // The endpoint's own verification of its audit log, in words.
 function verificationText(verification) {
@@ -750,7 +766,7 @@ function verificationText(verification) {
 // record, each signed.
 async function exportPages(identity, endpoint, lastSeq) {
   const pages = [];
-  for (let after = 0; after <= lastSeq; after += EXPORT_PAGE) {
+  for (let after = 0; after <= lastSeq && pages.length < MAX_PAGES; after += EXPORT_PAGE) {
     pages.push(JSON.parse(await signed(identity, endpoint, { op: "export-audit", after, limit: EXPORT_PAGE })));
   }
   return JSON.stringify({ exports: pages });

@@ -34,6 +34,8 @@ pub enum Answer {
     Invocations(Vec<InvocationRecord>),
     /// `list-catalog`.
     Catalog(Vec<CatalogEntry>),
+    /// `list-categories`.
+    Categories(Vec<Category>),
     /// `export-audit`.
     AuditPage(AuditPage),
     /// `verify-audit`.
@@ -190,6 +192,16 @@ pub struct CatalogEntry {
     /// that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<CatalogInput>,
+}
+
+/// A request category the policy says justifies remote access, as
+/// `list-categories` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// Its name, as a session request gives it.
+    pub name: String,
+    /// What it means, as the policy says.
+    pub description: String,
 }
 
 /// An installed action's input, as its manifest describes it: for a form

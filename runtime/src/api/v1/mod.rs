@@ -16,7 +16,7 @@ mod signed;
 
 pub use answers::{
     Activity, Answer, AuditPage, AuditVerification, CatalogCapability, CatalogEntry, CatalogInput,
-    DenialAnswer, EscalationView, InvokeAnswer, Presence, QueuedEscalation,
+    Category, DenialAnswer, EscalationView, InvokeAnswer, Presence, QueuedEscalation,
 };
 pub use envelope::{
     ActivityRequest, AuditSyncs, ConsentRequest, ErrorBody, Health, HealthStatus, Reply,

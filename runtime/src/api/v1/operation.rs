@@ -95,6 +95,9 @@ pub enum Operation {
     },
     /// List the installed actions with their capabilities.
     ListCatalog {},
+    /// List the request categories the policy says justify remote access,
+    /// with what each means (for a request form).
+    ListCategories {},
     /// Verify the audit log (for auditors).
     VerifyAudit {},
     /// Read the audit log's records after `after` (a sequence number), at
@@ -127,6 +130,7 @@ impl Operation {
             Operation::ListInvocations { .. } => "list-invocations",
             Operation::FollowInvocation { .. } => "follow-invocation",
             Operation::ListCatalog {} => "list-catalog",
+            Operation::ListCategories {} => "list-categories",
             Operation::VerifyAudit {} => "verify-audit",
             Operation::ExportAudit { .. } => "export-audit",
         }
