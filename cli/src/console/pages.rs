@@ -428,12 +428,12 @@ pub fn queue(
                 tbody {
                     @for session in waiting {
                         tr {
-                            td { a href={"/approvals/session/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
-                            td { (session.requester) }
-                            td { (session.request.technician) }
-                            td { (relative(session.requested_ms, now_ms)) }
-                            td { (relative(session.expires_ms, now_ms)) }
-                            td {
+                            td data-label="Ticket" { a href={"/approvals/session/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td data-label="Requested by" { (session.requester) }
+                            td data-label="Technician" { (session.request.technician) }
+                            td data-label="Asked" { (relative(session.requested_ms, now_ms)) }
+                            td data-label="Time left" { (relative(session.expires_ms, now_ms)) }
+                            td data-label="Waits for" {
                                 @if awaits_consent(session) { "the end user's consent, at the endpoint" }
                                 @else { "an approver" }
                             }
@@ -454,13 +454,13 @@ pub fn queue(
                     @for view in pending {
                         @let escalation = &view.escalation;
                         tr {
-                            td { a href={"/approvals/escalation/" (endpoint) "/" (escalation.id)} {
+                            td data-label="Action" { a href={"/approvals/escalation/" (endpoint) "/" (escalation.id)} {
                                 (escalation.key.action) " " (escalation.key.version)
                             } }
-                            td { (escalation.invoker) }
-                            td { (escalation.key.session) }
-                            td { (relative(escalation.raised_ms, now_ms)) }
-                            td { (relative(escalation.expires_ms, now_ms)) }
+                            td data-label="Raised by" { (escalation.invoker) }
+                            td data-label="Session" { (escalation.key.session) }
+                            td data-label="Raised" { (relative(escalation.raised_ms, now_ms)) }
+                            td data-label="Time left" { (relative(escalation.expires_ms, now_ms)) }
                         }
                     }
                 }
@@ -492,11 +492,11 @@ pub fn sessions(endpoint: &str, sessions: &[Session], now_ms: i64) -> Markup {
                 tbody {
                     @for session in sessions {
                         tr {
-                            td { a href={"/sessions/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
-                            td { (session.state.name()) }
-                            td { (session.request.technician) }
-                            td { (relative(session.requested_ms, now_ms)) }
-                            td {
+                            td data-label="Ticket" { a href={"/sessions/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td data-label="State" { (session.state.name()) }
+                            td data-label="Technician" { (session.request.technician) }
+                            td data-label="Requested" { (relative(session.requested_ms, now_ms)) }
+                            td data-label="Closes" {
                                 @if session.state == SessionState::Closed { "closed" }
                                 @else { (relative(session.expires_ms, now_ms)) }
                             }
