@@ -1149,3 +1149,182 @@ fn answers_larger_than_the_broker_carries_come_in_parts() {
         on_disk.len()
     );
 }
+
+#[test]
+fn the_console_relays_through_the_broker_and_the_endpoints_sign_what_it_carries() {
+    use salve::api::v1::{FramePayload, SignedFrame};
+    use salve::clock::{Clock, SystemClock};
+    use salve::identity::{Nonce, SignedRequest};
+    use std::io::Write;
+    let names = ["pc-1", "pc-2"];
+    let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
+    users.push(User::people());
+    users.push(User::admin());
+    let fleet = Fleet::new(Nats::start(&users));
+    fleet.setup();
+    let people = support::people();
+    let services: Vec<Service> = names
+        .iter()
+        .map(|name| endpoint_on(&fleet, name, &people))
+        .collect();
+    // pc-3 is in the inventory but never connects.
+    fleet.enlist("pc-3", &KeyPair::generate().unwrap().public().to_string());
+    let key_of = |service: &Service| {
+        KeyPair::read(&service.dir.path().join("data/endpoint.key"))
+            .unwrap()
+            .public()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut console = Command::new(SALVE)
+        .args(["console", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--fleet", &fleet.nats.url(), "--fleet-user", "people"])
+        .arg("--fleet-password-file")
+        .arg(&fleet.password)
+        .arg("--inventory")
+        .arg(&fleet.inventory)
+        .args(["--fleet-admin-key", &fleet.admin.public().to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no console");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let post = |path: &str, body: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body).unwrap();
+        support::read_response(&mut stream).unwrap()
+    };
+    let sign = |who: &str, endpoint: &str, operation: &salve::api::v1::Operation| {
+        let signed = SignedRequest::sign(
+            &people[who],
+            &who.parse().unwrap(),
+            endpoint,
+            SystemClock.now_ms(),
+            Nonce::random().unwrap(),
+            operation,
+        )
+        .unwrap();
+        serde_json::to_vec(&signed).unwrap()
+    };
+    // tom's session on pc-2, requested and approved through the console
+    // and the broker; each answer signed by pc-2 for that very request.
+    let request = salve::session::SessionRequest {
+        ticket: "INC-77".parse().unwrap(),
+        problem: "Slow.".into(),
+        category: "incident".into(),
+        endpoint: "pc-2".into(),
+        technician: "tom".parse().unwrap(),
+        scope: salve::session::Scope {
+            allowed: vec!["echo".parse().unwrap()],
+            prohibited: Default::default(),
+            privileged: false,
+        },
+        attended: false,
+        idle_minutes: 60,
+        duration_minutes: 240,
+    };
+    let body = sign(
+        "tom",
+        "pc-2",
+        &salve::api::v1::Operation::RequestSession {
+            request: request.clone(),
+        },
+    );
+    let (status, answer) = post("/api/relay/pc-2", &body);
+    assert_eq!(status, 200, "{answer}");
+    let signed: SignedReply = serde_json::from_slice(answer.body()).unwrap();
+    let (_, reply) = signed
+        .open::<Session>("pc-2", &key_of(&services[1]), Sha256Digest::of(&body))
+        .unwrap();
+    let Reply::Result(session) = reply else {
+        panic!("refused: {answer}")
+    };
+    let body = sign(
+        "ann",
+        "pc-2",
+        &salve::api::v1::Operation::ApproveSession {
+            session: session.id.clone(),
+            request_digest: request.digest(),
+        },
+    );
+    let (status, answer) = post("/api/relay/pc-2", &body);
+    assert_eq!(status, 200, "{answer}");
+    // pc-1's key does not open pc-2's answer.
+    let signed: SignedReply = serde_json::from_slice(answer.body()).unwrap();
+    assert!(
+        signed
+            .open::<Session>("pc-2", &key_of(&services[0]), Sha256Digest::of(&body))
+            .is_err()
+    );
+
+    // An invocation streamed through the console and the broker: frames
+    // signed by pc-2, in order, the last the answer.
+    let body = sign(
+        "tom",
+        "pc-2",
+        &salve::api::v1::Operation::Invoke {
+            session: session.id.clone(),
+            action: "echo".parse().unwrap(),
+            input: serde_json::json!({"through": "the broker"}),
+        },
+    );
+    let (status, answer) = post("/api/stream/pc-2", &body);
+    assert_eq!(status, 200, "{answer}");
+    let frames: Vec<FramePayload> = answer
+        .body()
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(seq, line)| {
+            let frame: SignedFrame = serde_json::from_slice(line).unwrap();
+            frame
+                .open(
+                    "pc-2",
+                    &key_of(&services[1]),
+                    Sha256Digest::of(&body),
+                    seq as u64,
+                )
+                .unwrap()
+        })
+        .collect();
+    let last = frames.last().unwrap().line.as_deref().unwrap();
+    assert!(last.contains("\"decision\":\"ran\""), "{last}");
+
+    // The queue's rows for pc-1, rendered from its signed answers.
+    let queue = serde_json::json!({
+        "sessions": serde_json::from_slice::<serde_json::Value>(&sign("ann", "pc-1", &salve::api::v1::Operation::ListSessions { open_only: true })).unwrap(),
+        "escalations": serde_json::from_slice::<serde_json::Value>(&sign("ann", "pc-1", &salve::api::v1::Operation::ListEscalations {})).unwrap(),
+    });
+    let (status, answer) = post(
+        "/fragments/queue/pc-1",
+        &serde_json::to_vec(&queue).unwrap(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        text(answer.body()).contains("Nothing waits here."),
+        "{answer}"
+    );
+
+    // An endpoint of the inventory that is not connected: offline, said.
+    let body = sign("ann", "pc-3", &salve::api::v1::Operation::ListCatalog {});
+    let (status, answer) = post("/api/relay/pc-3", &body);
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        text(answer.body()).contains("\"endpoint-offline\""),
+        "{answer}"
+    );
+    let _ = console.kill();
+    let _ = console.wait();
+}
