@@ -40,6 +40,29 @@ pub struct FleetTarget {
     pub broker: Broker,
     /// The endpoints' keys.
     pub inventory: salve::fleet::Inventory,
+    /// The connection to the broker, made the first time it is needed and
+    /// shared by every clone (the console's endpoints use one).
+    connection: Arc<tokio::sync::OnceCell<async_nats::Client>>,
+}
+
+impl FleetTarget {
+    /// The endpoints of `inventory`, reached through `broker`.
+    pub fn new(broker: Broker, inventory: salve::fleet::Inventory) -> FleetTarget {
+        FleetTarget {
+            broker,
+            inventory,
+            connection: Arc::default(),
+        }
+    }
+
+    /// The connection to the broker (the client reconnects by itself if it
+    /// drops).
+    pub async fn connection(&self) -> anyhow::Result<async_nats::Client> {
+        self.connection
+            .get_or_try_init(|| fleet_connect(&self.broker))
+            .await
+            .cloned()
+    }
 }
 
 /// How to reach the fleet's broker.
@@ -400,7 +423,7 @@ async fn fleet_signed_answer(
     body: Vec<u8>,
 ) -> anyhow::Result<Vec<u8>> {
     let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
-    let client = fleet_connect(&fleet.broker).await?;
+    let client = fleet.connection().await?;
     let subject = salve::fleet::request_subject(&name);
     let mut inbox = ask_through(&client, fleet, subject, body).await?;
     match next_whole(&mut inbox, &mut Assembly::default()).await? {
@@ -483,7 +506,7 @@ async fn fleet_relay_stream(
     frames: &tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
-    let client = fleet_connect(&fleet.broker).await?;
+    let client = fleet.connection().await?;
     let subject = salve::fleet::stream_subject(&name);
     let mut inbox = ask_through(&client, fleet, subject, body).await?;
     let mut assembly = Assembly::default();
@@ -546,7 +569,7 @@ async fn fleet_stream(
     let name: salve::fleet::EndpointName = endpoint.parse().map_err(|e: String| anyhow!(e))?;
     let key = *fleet.inventory.key_of(endpoint)?;
     let request = Sha256Digest::of(&body);
-    let client = fleet_connect(&fleet.broker).await?;
+    let client = fleet.connection().await?;
     let subject = salve::fleet::stream_subject(&name);
     let mut inbox = ask_through(&client, fleet, subject, body).await?;
     let mut assembly = Assembly::default();

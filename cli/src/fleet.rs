@@ -273,7 +273,7 @@ async fn verified_entries<T: serde::de::DeserializeOwned>(
     bucket_name: &str,
     prefix: Option<&str>,
 ) -> anyhow::Result<(Vec<Verified<T>>, Vec<String>)> {
-    let client = fleet_connect(&fleet.broker).await?;
+    let client = fleet.connection().await?;
     let jetstream = async_nats::jetstream::new(client);
     let store = bucket(&jetstream, bucket_name).await?;
     let mut keys = store

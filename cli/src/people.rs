@@ -108,7 +108,7 @@ pub fn fleet_target(args: &FleetArgs) -> Result<FleetTarget, Failure> {
         args,
         "--fleet needs --inventory FILE and --fleet-admin-key ed25519:… (or SALVE_INVENTORY, SALVE_FLEET_ADMIN_KEY): answers through the broker are checked against the endpoints' keys the fleet admin signed",
     )?;
-    Ok(FleetTarget { broker, inventory })
+    Ok(FleetTarget::new(broker, inventory))
 }
 
 /// The fleet inventory `--inventory` names, checked against
@@ -169,18 +169,30 @@ fn tls_address(url: &str) -> Result<String, String> {
     }
 }
 
-/// Runs `future` on a small runtime. Exit statuses: the service refused
+/// The command's async runtime: one for the whole process, so that what a
+/// call leaves open for the next (the connection to the fleet's broker)
+/// stays alive between them.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let made = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .exit_with(Exit::Failed)?;
+    Ok(RUNTIME.get_or_init(|| made))
+}
+
+/// Runs `future` on the command's runtime. Exit statuses: the service refused
 /// (3), or found the request malformed (2); the service could not be
 /// reached (6); anything else 1.
 pub fn block<T>(
     future: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> Result<T, Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .exit_with(Exit::Failed)?;
-    runtime.block_on(future).map_err(|error| {
+    runtime()?.block_on(future).map_err(|error| {
         let exit = if let Some(api) = error.downcast_ref::<crate::client::ApiError>() {
             match (api.status, api.code.as_str()) {
                 (_, "audit-corrupt") => Exit::Corrupt,

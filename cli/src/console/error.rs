@@ -113,6 +113,31 @@ impl ConsoleError {
         )
     }
 
+    /// A body that did not arrive in time.
+    pub fn slow_body(patience: Duration) -> ConsoleError {
+        ConsoleError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "slow-body",
+            format!(
+                "the request body did not arrive within {} s",
+                patience.as_secs()
+            ),
+        )
+    }
+
+    /// A request addressed to a name that is not loopback, to a console
+    /// that serves loopback only.
+    pub fn wrong_host(host: &str) -> ConsoleError {
+        ConsoleError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "wrong-host",
+            format!(
+                "this console serves loopback only, and `{}` is not a loopback name: open it as http://127.0.0.1:<port>/ or http://localhost:<port>/",
+                salve::text::escaped(host)
+            ),
+        )
+    }
+
     /// A request the console cannot read.
     pub fn bad_request(message: String) -> ConsoleError {
         ConsoleError::new(StatusCode::BAD_REQUEST, "bad-request", message)

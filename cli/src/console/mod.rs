@@ -130,11 +130,11 @@ async fn serve(
     }
     tracing::info!(%address, scheme, "console listening");
     match tls {
-        None => axum::serve(listener, router(relay))
+        None => axum::serve(listener, router(relay, false))
             .with_graceful_shutdown(stopped())
             .await
             .context("the console stopped")?,
-        Some(identity) => serve_tls(listener, router(relay), identity).await,
+        Some(identity) => serve_tls(listener, router(relay, true), identity).await,
     }
     Ok(())
 }
@@ -237,7 +237,7 @@ macro_rules! item_page {
 }
 
 /// The console's routes.
-pub fn router(relay: Arc<Relay>) -> Router {
+pub fn router(relay: Arc<Relay>, tls: bool) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/approvals") }))
         .route("/approvals", get(approvals))
@@ -277,15 +277,26 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/fragments/metrics/{endpoint}", post(metrics_fragment))
         .route("/fragments/report/{endpoint}/{id}", post(report_fragment))
         .fallback(|| async { (StatusCode::NOT_FOUND, html(pages::missing_page())) })
-        .layer(axum::middleware::map_response(secure_headers))
+        .layer(axum::middleware::map_response(move |response| {
+            secure_headers(response, tls)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            loopback_host(request, next, tls)
+        }))
         .with_state(relay)
 }
 
 /// The headers every answer carries: what the page may load, no framing,
 /// no sniffing, no referrer, nothing cached (the pages show signed answers
 /// of a moment).
-async fn secure_headers(mut response: Response) -> Response {
+async fn secure_headers(mut response: Response, tls: bool) -> Response {
     let headers = response.headers_mut();
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -296,6 +307,34 @@ async fn secure_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// Without TLS the console serves loopback only, and so only requests
+/// addressed to a loopback name: a page of another site that made its own
+/// name resolve to 127.0.0.1 (DNS rebinding) is not served.
+async fn loopback_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    tls: bool,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback = name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if tls || loopback {
+        next.run(request).await
+    } else {
+        ConsoleError::wrong_host(host).into_response()
+    }
 }
 
 fn html(markup: Markup) -> Response {
@@ -336,12 +375,16 @@ async fn inventory(State(relay): State<Arc<Relay>>) -> Response {
         .into_response()
 }
 
-/// A body of at most [`MAX_BODY_BYTES`].
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A body of at most [`MAX_BODY_BYTES`], arrived within [`BODY_TIMEOUT`].
 async fn body_bytes(body: Body) -> Result<Vec<u8>, ConsoleError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map(|bytes| bytes.to_vec())
-        .map_err(|_| ConsoleError::too_large(MAX_BODY_BYTES))
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(ConsoleError::slow_body(BODY_TIMEOUT)),
+        Ok(Err(_)) => Err(ConsoleError::too_large(MAX_BODY_BYTES)),
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+    }
 }
 
 /// The body of a request to relay to `endpoint`: one the console relays to,

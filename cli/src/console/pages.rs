@@ -380,6 +380,15 @@ pub fn missing_page() -> Markup {
     )
 }
 
+/// Text from a record or an answer as it is safe to show: maud escapes
+/// markup, and this writes control and bidirectional characters as
+/// `\u{…}`, as the CLI shows them (older records, text an action wrote and
+/// the directional marks allowed in free text could otherwise reorder what
+/// a reader sees).
+fn shown(text: impl AsRef<str>) -> String {
+    salve::text::escaped(text.as_ref()).into_owned()
+}
+
 /// How long ago, or how long from now, `at_ms` is, in words.
 fn relative(at_ms: i64, now_ms: i64) -> String {
     let seconds = (at_ms - now_ms) / 1000;
@@ -428,7 +437,7 @@ pub fn queue(
                 tbody {
                     @for session in waiting {
                         tr {
-                            td data-label="Ticket" { a href={"/approvals/session/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td data-label="Ticket" { a href={"/approvals/session/" (endpoint) "/" (session.id)} { (shown(session.request.ticket.to_string())) } }
                             td data-label="Requested by" { (session.requester) }
                             td data-label="Technician" { (session.request.technician) }
                             td data-label="Asked" { (relative(session.requested_ms, now_ms)) }
@@ -492,7 +501,7 @@ pub fn sessions(endpoint: &str, sessions: &[Session], now_ms: i64) -> Markup {
                 tbody {
                     @for session in sessions {
                         tr {
-                            td data-label="Ticket" { a href={"/sessions/" (endpoint) "/" (session.id)} { (session.request.ticket) } }
+                            td data-label="Ticket" { a href={"/sessions/" (endpoint) "/" (session.id)} { (shown(session.request.ticket.to_string())) } }
                             td data-label="State" { (session.state.name()) }
                             td data-label="Technician" { (session.request.technician) }
                             td data-label="Requested" { (relative(session.requested_ms, now_ms)) }
@@ -513,7 +522,7 @@ fn figures_row(who: &str, f: &Figures) -> Markup {
     let share = |v: Option<f64>| v.map_or("—".to_string(), charts::percent);
     html! {
         tr {
-            th scope="row" { (who) }
+            th scope="row" { (shown(who)) }
             td { (f.sessions) } td { (f.closed) } td { (f.resolved) }
             td { (f.mean_time_to_resolution_minutes.map_or("—".to_string(), charts::minutes)) }
             td { (share(f.escalation_share)) }
@@ -589,7 +598,7 @@ pub fn metrics(endpoint: &str, metrics: &Metrics, records: &[Record], more: bool
                 tbody {
                     @for (id, ticket, technician, time) in sessions.iter().take(50) {
                         tr {
-                            td { (ticket) } td { (technician) } td { (time) }
+                            td { (shown(ticket)) } td { (shown(technician)) } td { (shown(time)) }
                             td { a href={"/audit/session/" (endpoint) "/" (id)} { (id) } }
                         }
                     }
@@ -601,28 +610,28 @@ pub fn metrics(endpoint: &str, metrics: &Metrics, records: &[Record], more: bool
 
 /// A session's report (as `salve report session`).
 pub fn session_report(report: &SessionReport) -> Markup {
-    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".to_string());
+    let or_dash = |v: &Option<String>| v.as_deref().map_or("—".to_string(), shown);
     html! {
         @if !report.flags.is_empty() {
-            ul .flags { @for flag in &report.flags { li .error { (flag) } } }
+            ul .flags { @for flag in &report.flags { li .error { (shown(flag)) } } }
         }
         @if report.uncovered > 0 {
             p .muted { (report.uncovered) " of this session's records come after the log's last signed checkpoint (record " (report.last_checkpoint) "): vouched for by the hash chain alone until the endpoint signs the next one." }
         }
         dl {
-            dt { "Session" } dd { (report.session) }
+            dt { "Session" } dd { (shown(&report.session)) }
             dt { "Ticket" } dd { (or_dash(&report.ticket)) }
             dt { "Endpoint" } dd { (or_dash(&report.endpoint)) }
             dt { "Requested by" } dd { (or_dash(&report.requester)) ", " (or_dash(&report.requested)) }
             dt { "Technician" } dd { (or_dash(&report.technician)) }
-            dt { "Request" } dd { (report.request.as_ref().map_or("—".to_string(), |r| r.to_string())) }
-            dt { "Approved" } dd { (report.approved.as_ref().map_or("no".to_string(), |(who, when)| format!("by {who}, {when}"))) }
-            dt { "Consent" } dd { (report.consented.as_ref().map_or("—".to_string(), |(who, when)| format!("{who}, {when}"))) }
+            dt { "Request" } dd { (report.request.as_ref().map_or("—".to_string(), |r| shown(r.to_string()))) }
+            dt { "Approved" } dd { (report.approved.as_ref().map_or("no".to_string(), |(who, when)| shown(format!("by {who}, {when}")))) }
+            dt { "Consent" } dd { (report.consented.as_ref().map_or("—".to_string(), |(who, when)| shown(format!("{who}, {when}")))) }
             dt { "Closed" } dd {
                 @match &report.closed {
                     None => "not yet",
                     Some(c) => {
-                        (c.time) " (" (c.how) (c.by.as_ref().map(|b| format!(", by {b}")).unwrap_or_default()) "); resolved: "
+                        (shown(&c.time)) " (" (shown(&c.how)) (c.by.as_ref().map(|b| shown(format!(", by {b}"))).unwrap_or_default()) "); resolved: "
                         (c.resolved.map_or("not said", |r| if r { "yes" } else { "no" }))
                         "; done: " (or_dash(&c.summary)) "; remains: " (or_dash(&c.follow_up))
                     }
@@ -635,8 +644,8 @@ pub fn session_report(report: &SessionReport) -> Markup {
             tbody {
                 @for line in &report.invocations {
                     tr {
-                        td { (line.time) } td { (line.principal) } td { (line.action) }
-                        td { (line.decision) } td { (or_dash(&line.outcome)) }
+                        td { (shown(&line.time)) } td { (shown(&line.principal)) } td { (shown(&line.action)) }
+                        td { (shown(&line.decision)) } td { (or_dash(&line.outcome)) }
                         td { (or_dash(&line.escalation)) } td { (or_dash(&line.reason)) }
                     }
                 }
@@ -649,7 +658,7 @@ pub fn session_report(report: &SessionReport) -> Markup {
                 tbody {
                     @for e in &report.escalations {
                         tr {
-                            td { (e.id) } td { (e.action) } td { (e.invoker) } td { (e.status) }
+                            td { (shown(&e.id)) } td { (shown(&e.action)) } td { (shown(&e.invoker)) } td { (shown(&e.status)) }
                             td { (or_dash(&e.decided_by)) } td { (or_dash(&e.reason)) }
                         }
                     }
@@ -660,14 +669,14 @@ pub fn session_report(report: &SessionReport) -> Markup {
             table {
                 caption { "Calls the sandbox refused" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "What" } th scope="col" { "Why" } } }
-                tbody { @for (time, action, what, why) in &report.host_call_denials { tr { td { (time) } td { (action) } td { (what) } td { (why) } } } }
+                tbody { @for (time, action, what, why) in &report.host_call_denials { tr { td { (shown(time)) } td { (shown(action)) } td { (shown(what)) } td { (shown(why)) } } } }
             }
         }
         @if !report.refusals.is_empty() {
             table {
                 caption { "Refused" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Why" } } }
-                tbody { @for (time, who, why) in &report.refusals { tr { td { (time) } td { (who) } td { (why) } } } }
+                tbody { @for (time, who, why) in &report.refusals { tr { td { (shown(time)) } td { (shown(who)) } td { (shown(why)) } } } }
             }
         }
     }
@@ -676,6 +685,6 @@ pub fn session_report(report: &SessionReport) -> Markup {
 /// A refusal shown in place of an endpoint's part of the queue.
 pub fn refused(code: &str, message: &str) -> Markup {
     html! {
-        p .error { (message) " (" code { (code) } ")" }
+        p .error { (shown(message)) " (" code { (shown(code)) } ")" }
     }
 }

@@ -31,6 +31,7 @@ pub async fn read(
             exports.len()
         )));
     }
+    let _view = relay.audit_view().await;
     let mut records: Vec<Record> = Vec::new();
     let mut more = false;
     for export in exports {

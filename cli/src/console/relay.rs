@@ -18,12 +18,23 @@ use std::time::Duration;
 /// patience (30 s), and a little more.
 const RELAY_PATIENCE: Duration = Duration::from_secs(35);
 
+/// The most requests relayed at once; past it, the next waits.
+const MAX_RELAYED: usize = 64;
+
+/// The most auditor's views (each up to 200 000 records in memory) read at
+/// once; past it, the next waits.
+const MAX_AUDIT_VIEWS: usize = 2;
+
 /// The endpoints the console relays to, and the inventory that names them.
 pub struct Relay {
     endpoints: BTreeMap<String, Client>,
     inventory: Inventory,
     /// The inventory file as read, which pages check for themselves.
     inventory_file: String,
+    /// Requests being relayed.
+    relaying: tokio::sync::Semaphore,
+    /// Auditor's views being read.
+    audit_views: tokio::sync::Semaphore,
 }
 
 /// How to reach one endpoint directly, from `--direct NAME=ADDRESS`.
@@ -103,6 +114,8 @@ impl Relay {
             endpoints,
             inventory,
             inventory_file,
+            relaying: tokio::sync::Semaphore::new(MAX_RELAYED),
+            audit_views: tokio::sync::Semaphore::new(MAX_AUDIT_VIEWS),
         })
     }
 
@@ -133,6 +146,7 @@ impl Relay {
             .endpoints
             .get(endpoint)
             .ok_or_else(|| ConsoleError::unknown_endpoint(endpoint))?;
+        let _relaying = self.relaying.acquire().await;
         match tokio::time::timeout(RELAY_PATIENCE, client.relay_signed(body)).await {
             Err(_) => Err(ConsoleError::timeout(endpoint, RELAY_PATIENCE)),
             Ok(Ok(answer)) => Ok(answer),
@@ -154,9 +168,15 @@ impl Relay {
             let _ = frames.send(error_line(ConsoleError::unknown_endpoint(endpoint)));
             return;
         };
+        let _relaying = self.relaying.acquire().await;
         if let Err(error) = client.relay_stream(body, &frames).await {
             let _ = frames.send(error_line(relay_failure(endpoint, error)));
         }
+    }
+
+    /// Waits for one of the few auditor's views read at once.
+    pub async fn audit_view(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.audit_views.acquire().await.ok()
     }
 
     /// Relays `body` and opens the answer as `T`, checked as a page checks

@@ -680,7 +680,7 @@ impl<S: Read + Write> Connection<S> {
 
     /// POSTs `body` to `path`; the status and the body's bytes.
     pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        let mut request = format!("POST {path} HTTP/1.1\r\nHost: salve\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
         request.extend_from_slice(body);
         let writer = self.stream.get_mut();
         writer.write_all(&request)?;

@@ -142,14 +142,22 @@ async function endpointKeys(identity) {
 
 // `operation`, signed for `endpoint` as the CLI signs it: the request's
 // JSON text.
-async function signed(identity, endpoint, operation) {
-  const payload = utf8.encode(JSON.stringify({
+// An operation's `input` may be given as `rawInput`, JSON text checked by
+// the caller, which goes into the request as written: parsing it into a
+// JavaScript value would round integers past 2^53.
+async function signed(identity, endpoint, operation, rawInput) {
+  let text = JSON.stringify({
     principal: identity.principal,
     endpoint,
     timestamp_ms: Date.now(),
     nonce: randomHex(16),
-    operation,
-  }));
+    operation: rawInput === undefined ? operation : { ...operation, input: null },
+  });
+  if (rawInput !== undefined) {
+    // The operation is the last member: its closing braces end the text.
+    text = text.slice(0, -"null}}".length) + rawInput + "}}";
+  }
+  const payload = utf8.encode(text);
   const signature = await crypto.subtle.sign({ name: "Ed25519" }, identity.signingKey,
     concat(utf8.encode(REQUEST_DOMAIN), payload));
   return JSON.stringify({ payload: toBase64(payload), signature: toBase64(signature) });
@@ -203,9 +211,9 @@ async function ask(identity, endpoint, operation) {
 // request, numbered in order (a frame lost, repeated or moved is refused).
 // `onEvent` gets each event (started, log, stdout, stderr, lagged); the
 // answer is returned, or thrown as Refused.
-async function streamed(identity, endpoint, operation, onEvent) {
+async function streamed(identity, endpoint, operation, onEvent, rawInput) {
   const keys = await endpointKeys(identity);
-  const body = await signed(identity, endpoint, operation);
+  const body = await signed(identity, endpoint, operation, rawInput);
   const requestDigest = await sha256Hex(utf8.encode(body));
   const response = await fetch("/api/stream/" + encodeURIComponent(endpoint), {
     method: "POST", headers: { "Content-Type": "application/json" }, body,
@@ -264,6 +272,15 @@ function say(element, text, kind) {
   if (!element) return;
   element.textContent = text;
   element.dataset.kind = kind || "";
+}
+
+// Why a change (invoke, approve, deny, close, request) was not confirmed:
+// the endpoint's signed refusal says it was not done; anything else (the
+// console's word, a cut stream) leaves it unknown.
+function notDone(what, error) {
+  if (error instanceof Refused && error.checked) return "Not " + what + ": " + refusalText(error);
+  return "Outcome unknown (the endpoint's answer did not reach this page): " + refusalText(error)
+    + ". Look at the session before trying again.";
 }
 
 function refusalText(error) {
@@ -437,7 +454,7 @@ async function newSessionPage(identity) {
       result.append(link);
       result.dataset.kind = "ok";
     } catch (error) {
-      say(result, "Not requested: " + refusalText(error), "error");
+      say(result, notDone("requested", error), "error");
     }
   });
 }
@@ -537,9 +554,9 @@ async function workspacePage(identity) {
   document.getElementById("invoke-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const result = document.getElementById("invoke-result");
-    let input;
+    const input = document.getElementById("input").value.trim();
     try {
-      input = JSON.parse(document.getElementById("input").value);
+      JSON.parse(input);
     } catch (error) {
       say(result, "The input is not JSON: " + error.message + ". Nothing was signed or sent.", "error");
       return;
@@ -552,12 +569,12 @@ async function workspacePage(identity) {
     live.hidden = false;
     const write = (text) => { live.textContent += text + "\n"; };
     try {
-      const answer = await streamed(identity, endpoint, { op: "invoke", session, action: action.value, input }, (event) => {
+      const answer = await streamed(identity, endpoint, { op: "invoke", session, action: action.value }, (event) => {
         if (event.event === "started") write("started: invocation " + event.invocation.id);
         else if (event.event === "log") write("+" + event.at_ms + " ms " + event.level + ": " + escaped(event.message));
         else if (event.event === "stdout" || event.event === "stderr") write(escaped(event.text, true));
         else if (event.event === "lagged") write("(the page fell behind the output: " + escaped(event.message || "the rest is in the invocation") + ")");
-      });
+      }, input);
       if (answer.decision === "ran") {
         say(result, "It ran: invocation " + answer.id + ".", "ok");
         showRun(answer.invocation);
@@ -573,7 +590,7 @@ async function workspacePage(identity) {
       }
       await listInvocations();
     } catch (error) {
-      say(result, "Not run: " + refusalText(error), "error");
+      say(result, notDone("run", error), "error");
     }
     button.disabled = false;
   });
@@ -592,7 +609,7 @@ async function workspacePage(identity) {
       document.getElementById("close").disabled = true;
       document.getElementById("invoke").disabled = true;
     } catch (error) {
-      say(result, "Not closed: " + refusalText(error), "error");
+      say(result, notDone("closed", error), "error");
     }
   });
 }
@@ -640,7 +657,7 @@ async function sessionPage(identity) {
       set("state", answer.state);
       say(result, "Approved by " + identity.principal + ": the session is " + answer.state + ".", "ok");
     } catch (error) {
-      say(result, "Not approved: " + refusalText(error), "error");
+      say(result, notDone("approved", error), "error");
     }
   });
 }
@@ -650,9 +667,34 @@ function hideDetail(detail) {
   for (const part of detail.querySelectorAll("dl, .actions")) part.hidden = true;
 }
 
+// JSON text laid out two spaces an indent, token by token as written:
+// nothing is parsed into numbers, so every digit shown is the input's.
+function indentJson(text) {
+  let out = "";
+  let depth = 0;
+  let inString = false;
+  const newline = () => "\n" + "  ".repeat(depth);
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") { out += text[++i] || ""; } else if (c === '"') { inString = false; }
+      continue;
+    }
+    if (c === '"') { inString = true; out += c; }
+    else if (c === "{" || c === "[") { depth++; out += c + newline(); }
+    else if (c === "}" || c === "]") { depth--; out += newline() + c; }
+    else if (c === ",") { out += c + newline(); }
+    else if (c === ":") { out += ": "; }
+    else if (!/\s/.test(c)) { out += c; }
+  }
+  return out.replace(/([{\[])\n\s*([}\]])/g, "$1$2");
+}
+
 function prettyInput(input) {
   if (input === null || input === undefined) return "(not kept: the escalation predates inputs being stored)";
-  try { return escaped(JSON.stringify(JSON.parse(input), null, 2), true); } catch (e) { return escaped(input); }
+  try { JSON.parse(input); } catch (e) { return escaped(input); }
+  return escaped(indentJson(input), true);
 }
 
 async function escalationPage(identity) {
@@ -722,7 +764,7 @@ async function escalationPage(identity) {
       set("status", answer.status);
       say(result, "Approved by " + identity.principal + ": the technician may now run it once.", "ok");
     } catch (error) {
-      say(result, "Not approved: " + refusalText(error), "error");
+      say(result, notDone("approved", error), "error");
     }
   });
   deny.addEventListener("click", async () => {
@@ -738,7 +780,7 @@ async function escalationPage(identity) {
       set("status", answer.status);
       say(result, "Denied by " + identity.principal + ".", "ok");
     } catch (error) {
-      say(result, "Not denied: " + refusalText(error), "error");
+      say(result, notDone("denied", error), "error");
     }
   });
 }
