@@ -796,7 +796,9 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
     // Echo runs; its output (markup included) is shown as text.
     input.clear().await.unwrap();
     input
-        .send_keys(r#"{"note": "<img src=x onerror=\"window.pwned=true\">"}"#)
+        .send_keys(
+            r#"{"note": "<img src=x onerror=\"window.pwned=true\">", "pid": 9007199254740993}"#,
+        )
         .await
         .unwrap();
     tom.find(Locator::Css("#invoke"))
@@ -819,6 +821,22 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
     assert!(field(&tom, "run-outcome").await.starts_with("succeeded"));
     let ran = text_when(&tom, "#invocations", |t| t.contains("echo@")).await;
     assert!(ran.contains("echo@0.1.0 by tom: finished"), "{ran}");
+    // The input went as written: no integer past 2^53 rounded on the way.
+    let (_, answer) = console.service.ask(
+        "tom",
+        &Operation::ListInvocations {
+            session: id.clone(),
+        },
+    );
+    let records: Vec<salve::outcome::InvocationRecord> = answer.result();
+    let exact = serde_json::json!({
+        "note": "<img src=x onerror=\"window.pwned=true\">",
+        "pid": 9_007_199_254_740_993_u64,
+    });
+    assert_eq!(
+        records[0].input_digest,
+        salve::Sha256Digest::of(exact.to_string().as_bytes()).to_string()
+    );
     console.screenshot(&tom, "workspace").await;
 
     // Closed with the write-up.
