@@ -193,6 +193,7 @@ impl StateStore {
             path: path.to_path_buf(),
             reason,
         };
+        let _opening = schema_lock(path).map_err(open_error)?;
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| open_error(e.to_string()))?;
@@ -751,35 +752,33 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
     })
 }
 
-/// Brings `conn`'s schema up to date with `migrations`, one opener at a
-/// time: two processes opening a new database at once would otherwise both
-/// read version 0 and both create its tables (the second failing with
-/// "table already exists"). The lock is an advisory `flock` on a file of
-/// its own beside the database (`<database>.lock`), never on the database:
-/// closing a second descriptor of the database would drop the `fcntl`
-/// locks SQLite holds on it for this process's connections. A database in
-/// memory has no other opener.
-pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), String> {
+/// Serialises opening the database at `path` among processes and threads:
+/// an exclusive `flock` on `<path>.lock`, held by whoever opens it until the
+/// value is dropped. Switching a new database to WAL and bringing its schema
+/// up to date both need the database to themselves: SQLite answers a second
+/// opener "database is locked" at once for the first (its busy handler is
+/// not called where waiting could deadlock), and two openers of a new
+/// database would both read schema version 0 and both create its tables
+/// (the second failing with "table already exists"). So openers wait here.
+/// A lock file, not the database: closing another descriptor of the
+/// database would drop the locks SQLite holds on it for the process.
+pub(crate) fn schema_lock(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let lock_file = match conn.path().filter(|path| !path.is_empty()) {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(format!("{path}.lock"))
-                .map_err(|e| format!("cannot open {path}.lock to update the schema: {e}"))?,
-        ),
-        None => None,
-    };
-    let _lock = match lock_file {
-        Some(file) => Some(
-            nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-                .map_err(|(_, e)| format!("cannot lock the database to update its schema: {e}"))?,
-        ),
-        None => None,
-    };
+    let lock = format!("{}.lock", path.display());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock)
+        .map_err(|e| format!("cannot open {lock} to open the database: {e}"))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("cannot lock {lock} to open the database: {e}"))
+}
+
+/// Brings the schema of `conn` up to date with `migrations`; the caller
+/// holds the database's [`schema_lock`] (or the database is in memory).
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), String> {
     Migrations::new(migrations.iter().map(|sql| M::up(sql)).collect())
         .to_latest(conn)
         .map_err(|e| format!("cannot bring the schema up to date: {e}"))

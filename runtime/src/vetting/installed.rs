@@ -295,6 +295,7 @@ impl CatalogStore {
             reason,
         };
         std::fs::create_dir_all(dir.join("packages")).map_err(|e| store_error(e.to_string()))?;
+        let _opening = crate::store::schema_lock(&dir.join("catalog.db")).map_err(store_error)?;
         let mut conn =
             Connection::open(dir.join("catalog.db")).map_err(|e| store_error(e.to_string()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
