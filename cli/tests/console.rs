@@ -98,13 +98,7 @@ impl Console {
             .send_keys(&self.console.admin.public().to_string())
             .await
             .unwrap();
-        browser
-            .find(Locator::Css("#key-save"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(browser, "#key-save").await;
         let said = text_when(browser, "#key-status", |t| !t.is_empty()).await;
         assert!(
             said.contains(&format!("you act as {who}")),
@@ -135,6 +129,17 @@ async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) ->
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Clicks what `css` finds.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// What the page holds in `data-field="name"`.
@@ -198,12 +203,7 @@ async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
         .await
         .unwrap();
     text_when(&tom, "#verified", |t| t.starts_with("Signed by pc-test")).await;
-    tom.find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "#approve").await;
     let refused = text_when(&tom, "#result", |t| !t.is_empty()).await;
     assert!(refused.starts_with("Not approved:"), "{refused}");
     assert!(
@@ -246,12 +246,7 @@ async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
         session.request.digest().to_string()
     );
     console.screenshot(&ann, "session").await;
-    ann.find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&ann, "#approve").await;
     let approved = text_when(&ann, "#result", |t| !t.is_empty()).await;
     assert!(approved.starts_with("Approved by ann"), "{approved}");
     let (_, answer) = console.service.ask(
@@ -307,13 +302,7 @@ async fn an_approver_approves_in_the_browser_what_the_endpoint_signed() {
     let capabilities = text_when(&carol, "[data-field=capabilities]", |t| !t.is_empty()).await;
     assert!(capabilities.contains("(privileged)"), "{capabilities}");
     console.screenshot(&carol, "escalation-phone").await;
-    carol
-        .find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&carol, "#approve").await;
     let approved = text_when(&carol, "#result", |t| !t.is_empty()).await;
     assert!(approved.starts_with("Approved by carol"), "{approved}");
     carol.close().await.unwrap();
@@ -654,13 +643,7 @@ async fn a_compromised_console_cannot_make_an_approver_approve_anything_else() {
     *mode.lock().unwrap() = Tamper::AlterApproval;
     carol.goto(&page).await.unwrap();
     text_when(&carol, "#verified", |t| t.starts_with("Signed by pc-test")).await;
-    carol
-        .find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&carol, "#approve").await;
     let said = text_when(&carol, "#result", |t| !t.is_empty()).await;
     assert!(said.starts_with("Outcome unknown"), "{said}");
     assert!(said.contains("another request"), "{said}");
@@ -701,19 +684,9 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
             .await
             .unwrap();
     }
-    tom.find(Locator::Css("input[name=action][value=echo]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "input[name=action][value=echo]").await;
     console.screenshot(&tom, "request").await;
-    tom.find(Locator::Css("#request"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "#request").await;
     let said = text_when(&tom, "#result", |t| !t.is_empty()).await;
     assert!(said.starts_with("Requested: session s-"), "{said}");
     let id: salve::session::SessionId = said
@@ -784,12 +757,7 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
     input.clear().await.unwrap();
     input.send_keys("{not json").await.unwrap();
     text_when(&tom, "#invoke", |_| true).await;
-    tom.find(Locator::Css("#invoke:not([disabled])"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "#invoke:not([disabled])").await;
     let said = text_when(&tom, "#invoke-result", |t| !t.is_empty()).await;
     assert!(said.starts_with("The input is not JSON"), "{said}");
 
@@ -801,12 +769,7 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
         )
         .await
         .unwrap();
-    tom.find(Locator::Css("#invoke"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "#invoke").await;
     let said = text_when(&tom, "#invoke-result", |t| t.starts_with("It ran")).await;
     assert!(said.contains("invocation i-"), "{said}");
     // Followed as it ran, in frames the page checked.
@@ -846,12 +809,7 @@ async fn a_technician_requests_invokes_and_closes_in_the_browser() {
         .send_keys("Cleared the queue.")
         .await
         .unwrap();
-    tom.find(Locator::Css("#close"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&tom, "#close").await;
     let said = text_when(&tom, "#close-result", |t| !t.is_empty()).await;
     assert!(said.starts_with("Closed"), "{said}");
     let (_, answer) = console.service.ask(
@@ -929,12 +887,7 @@ async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
         .send_keys(&console.console.admin.public().to_string())
         .await
         .unwrap();
-    page.find(Locator::Css("#key-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#key-save").await;
     let said = text_when(&page, "#key-status", |t| !t.is_empty()).await;
     assert!(
         said.starts_with("The key was not kept: this is not a salve key file"),
@@ -951,12 +904,7 @@ async fn bad_keys_and_an_unreachable_endpoint_are_said_on_the_page() {
     let field = page.find(Locator::Css("#key-file")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(&text).await.unwrap();
-    page.find(Locator::Css("#key-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#key-save").await;
     text_when(&page, "#key-status", |t| t.contains("you act as zed")).await;
     page.goto(&console.url("/approvals")).await.unwrap();
     let said = text_when(&page, "section[data-endpoint=pc-test] .queue", |t| {

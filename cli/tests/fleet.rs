@@ -142,6 +142,29 @@ fn endpoint_on(
     }
 }
 
+/// A broker with a user for each of `names`, the people and the admin; its
+/// buckets set up; the people, each with a new key; an endpoint on it for
+/// each name.
+fn fleet_of(
+    names: &[&str],
+) -> (
+    Fleet,
+    std::collections::BTreeMap<String, KeyPair>,
+    Vec<Service>,
+) {
+    let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
+    users.push(User::people());
+    users.push(User::admin());
+    let fleet = Fleet::new(Nats::start(&users));
+    fleet.setup();
+    let people = support::people();
+    let services = names
+        .iter()
+        .map(|name| endpoint_on(&fleet, name, &people))
+        .collect();
+    (fleet, people, services)
+}
+
 /// Every audit record of `service` so far, as text lines.
 fn audit_lines(service: &Service) -> Vec<String> {
     let dir = service.dir.path().join("data/audit");
@@ -163,16 +186,7 @@ fn audit_lines(service: &Service) -> Vec<String> {
 #[test]
 fn people_work_on_three_endpoints_through_the_broker() {
     let names = ["pc-1", "pc-2", "pc-3"];
-    let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
-    users.push(User::people());
-    users.push(User::admin());
-    let fleet = Fleet::new(Nats::start(&users));
-    fleet.setup();
-    let people = support::people();
-    let services: Vec<Service> = names
-        .iter()
-        .map(|name| endpoint_on(&fleet, name, &people))
-        .collect();
+    let (fleet, people, services) = fleet_of(&names);
     let (tom, ann, carol) = (&people["tom"], &people["ann"], &people["carol"]);
     // The fleet's approval queue as ann sees it, with `filter`.
     let queue = |filter: &[&str]| -> Vec<serde_json::Value> {
@@ -1157,16 +1171,7 @@ fn the_console_relays_through_the_broker_and_the_endpoints_sign_what_it_carries(
     use salve::identity::{Nonce, SignedRequest};
     use std::io::Write;
     let names = ["pc-1", "pc-2"];
-    let mut users: Vec<User> = names.iter().map(|n| User::endpoint(n)).collect();
-    users.push(User::people());
-    users.push(User::admin());
-    let fleet = Fleet::new(Nats::start(&users));
-    fleet.setup();
-    let people = support::people();
-    let services: Vec<Service> = names
-        .iter()
-        .map(|name| endpoint_on(&fleet, name, &people))
-        .collect();
+    let (fleet, people, services) = fleet_of(&names);
     // pc-3 is in the inventory but never connects.
     fleet.enlist("pc-3", &KeyPair::generate().unwrap().public().to_string());
     let key_of = |service: &Service| {
