@@ -40,6 +40,12 @@ use ticker::Ticker;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// The one function an action exports.
+const RUN_EXPORT: &str = "run";
+
+/// The version of the `salve:action` package this runtime links.
+const ACTION_WORLD_VERSION: &str = "0.1.0";
+
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -119,6 +125,30 @@ pub enum LoadError {
         action: String,
         /// The import and why it is refused.
         import: ForbiddenImport,
+    },
+    /// The component exports something besides `run`. The runtime only
+    /// ever calls `run`; anything more is not the action world, and is
+    /// refused rather than carried along unexamined.
+    #[error(
+        "{action} exports `{export}`, but an action exports `run` and nothing else (sdk/wit/action.wit): refused before running"
+    )]
+    UnexpectedExport {
+        /// `id@version`.
+        action: String,
+        /// The export's name.
+        export: String,
+    },
+    /// The component does not fit the action world this runtime provides:
+    /// `run` is missing or has another signature, or an import names
+    /// another version of an interface or other types than the runtime's.
+    #[error(
+        "{action} does not fit the action world this runtime provides (salve:action@{ACTION_WORLD_VERSION}): {reason}. Rebuild it with this version of the salve SDK"
+    )]
+    WorldMismatch {
+        /// `id@version`.
+        action: String,
+        /// What wasmtime said.
+        reason: String,
     },
     /// The manifest asks for more than the runtime allows.
     #[error("{action}: {error}")]
@@ -279,10 +309,20 @@ impl Runtime {
                 });
             }
         };
-        tracing::debug!(action = %label, ?source, "loaded action");
-        Ok(LoadedAction {
+        if let Some(export) = component
+            .component_type()
+            .exports(&self.inner.engine)
+            .map(|(name, _)| name)
+            .find(|name| *name != RUN_EXPORT)
+        {
+            return Err(LoadError::UnexpectedExport {
+                action: label,
+                export: export.to_string(),
+            });
+        }
+        let action = LoadedAction {
             inner: Arc::new(ActionInner {
-                label: label.into(),
+                label: label.clone().into(),
                 manifest: manifest.clone(),
                 digest: package.digest(),
                 component,
@@ -292,7 +332,18 @@ impl Runtime {
                 prepared: Mutex::new(HashMap::new()),
             }),
             limits,
-        })
+        };
+        // Type-check every import and `run` against the world as linked for
+        // the smallest grant that covers the imports: a component of another
+        // world version is refused here, not at its first invocation.
+        action
+            .prepared(&self.inner.engine, imports.with(Capability::Log))
+            .map_err(|e| LoadError::WorldMismatch {
+                action: label.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        tracing::debug!(action = %label, ?source, "loaded action");
+        Ok(action)
     }
 
     /// Every interface the package's component imports, without judging
@@ -516,4 +567,15 @@ fn create_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         }
     }
     Engine::new(&wasm).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ACTION_WORLD_VERSION;
+
+    #[test]
+    fn the_world_version_named_in_errors_is_the_linked_one() {
+        let wit = include_str!("../../wit/action.wit");
+        assert!(wit.contains(&format!("package salve:action@{ACTION_WORLD_VERSION};")));
+    }
 }
