@@ -1994,6 +1994,31 @@ fn records_appended_after_a_clean_stop_are_refused_by_verify_open_and_named_in_r
     assert_eq!((report.uncovered, report.last_checkpoint), (1, 7));
 }
 
+/// Found by the crash campaign (cli/tests/crash_campaign.rs): the run
+/// after a clean stop begins with `service.started`; if it then dies before
+/// its first checkpoint (a crash, a full disk), what it wrote follows the
+/// stop's checkpoint — and is its own, not a forged tail. The endpoint
+/// opens such a log, and verify takes it.
+#[test]
+fn a_run_that_crashed_before_its_first_checkpoint_after_a_clean_stop_opens() {
+    let key = Arc::new(KeyPair::generate().unwrap());
+    let (_dir, log_dir) = cleanly_stopped_log(&key);
+    let mut config = AuditConfig::new(&log_dir);
+    config.checkpoint_key = Some(key.clone());
+    let log = AuditLog::open(config.clone()).unwrap();
+    log.append(Record::event(Kind::ServiceStarted)).unwrap();
+    for n in 0..3 {
+        log.append(event(n)).unwrap();
+    }
+    // Killed: no final checkpoint (every append above is durable already).
+    std::mem::forget(log);
+    verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+    let log = AuditLog::open(config).unwrap();
+    log.append(Record::event(Kind::ServiceStarted)).unwrap();
+    log.close();
+    verify_dir(&log_dir, Some(&key.public()), None).unwrap();
+}
+
 #[test]
 fn how_invocations_end_after_a_stop_is_what_a_stopping_endpoint_may_still_write() {
     let key = Arc::new(KeyPair::generate().unwrap());

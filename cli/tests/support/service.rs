@@ -138,6 +138,8 @@ pub struct Service {
     pub child: Option<Child>,
     pub port: u16,
     salve: PathBuf,
+    /// `SALVE_LOG` for the service (`warn` unless a test says otherwise).
+    pub log_level: &'static str,
 }
 
 pub fn stage(salve: &Path) -> Service {
@@ -288,6 +290,7 @@ unless { context.category == "incident" };
         child: None,
         port,
         salve: salve.to_path_buf(),
+        log_level: "warn",
     };
     service.start();
     service
@@ -319,11 +322,61 @@ impl Service {
         self.start_from(command);
     }
 
+    /// Runs `salve serve`, which must fail to start: its exit status and
+    /// what it wrote to stderr.
+    #[allow(dead_code)]
+    pub fn start_failing(&self) -> (std::process::ExitStatus, String) {
+        let mut child = Command::new(&self.salve)
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("salve.toml"))
+            .env("SALVE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("the service started; it should have refused to");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status, stderr)
+    }
+
+    /// Waits for the service to exit by itself (at most 60 s): its status.
+    #[allow(dead_code)]
+    pub fn exited(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the service did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts `command`, which takes the configuration's path last.
     fn start_from(&mut self, mut command: Command) {
         let child = command
             .arg(self.dir.path().join("salve.toml"))
-            .env("SALVE_LOG", "warn")
+            .env("SALVE_LOG", self.log_level)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -519,31 +572,37 @@ impl Service {
     }
 
     fn requested_with(&self, privileged: bool) -> SessionId {
-        let mut allowed = vec![
-            "echo".parse::<ActionRule>().unwrap(),
-            "system-report".parse().unwrap(),
-        ];
+        let mut allowed = vec!["echo", "system-report"];
         if privileged {
-            allowed.push("hostile".parse().unwrap());
+            allowed.push("hostile");
         }
-        let request = SessionRequest {
-            ticket: "INC1".parse().unwrap(),
-            problem: "Slow.".into(),
-            category: "incident".into(),
-            endpoint: "pc-test".into(),
-            technician: "tom".parse().unwrap(),
-            scope: Scope {
-                allowed,
-                prohibited: Default::default(),
-                privileged,
-            },
-            attended: false,
-            idle_minutes: 60,
-            duration_minutes: 240,
-        };
+        let request = session_request(&allowed, privileged);
         let (status, answer) = self.ask("tom", &Operation::RequestSession { request });
         assert_eq!(status, 200, "{answer}");
         answer.result::<Session>().id
+    }
+}
+
+/// Tom's request for a session on pc-test for an incident, allowing
+/// `allowed` (and privileged actions among them, if `privileged`).
+pub fn session_request(allowed: &[&str], privileged: bool) -> SessionRequest {
+    SessionRequest {
+        ticket: "INC1".parse().unwrap(),
+        problem: "Slow.".into(),
+        category: "incident".into(),
+        endpoint: "pc-test".into(),
+        technician: "tom".parse().unwrap(),
+        scope: Scope {
+            allowed: allowed
+                .iter()
+                .map(|a| a.parse::<ActionRule>().unwrap())
+                .collect(),
+            prohibited: Default::default(),
+            privileged,
+        },
+        attended: false,
+        idle_minutes: 60,
+        duration_minutes: 240,
     }
 }
 

@@ -400,10 +400,13 @@ fn recover(dir: &Path) -> Result<Tail, String> {
 /// could not have been written by the endpoint: between a stop and the next
 /// start it writes only the log's own records and how invocations end (one
 /// stuck in a host call past the stop's grace period, or one the next start
-/// settles: `invocation.finished`, `host-call.denied`). Opening the log would sign a checkpoint over them — vouching
-/// for records something else appended. Only the last `2 × checkpoint_every`
-/// records are read: an endpoint never leaves more after a checkpoint (a
-/// longer run is for `verify` to report).
+/// settles: `invocation.finished`, `host-call.denied`). Opening the log
+/// would sign a checkpoint over them — vouching for records something else
+/// appended. A `service.started` begins the next run: what follows it is
+/// that run's, which a crash or a full disk may have ended before its first
+/// checkpoint (as `verify` reads it too). Only the last
+/// `2 × checkpoint_every` records are read: an endpoint never leaves more
+/// after a checkpoint (a longer run is for `verify` to report).
 fn refuse_tail_after_stop(dir: &Path, last_seq: u64, checkpoint_every: u64) -> Result<(), String> {
     let from = last_seq.saturating_sub(checkpoint_every.saturating_mul(2).saturating_add(2));
     let mut previous = None;
@@ -416,6 +419,7 @@ fn refuse_tail_after_stop(dir: &Path, last_seq: u64, checkpoint_every: u64) -> R
                 stop =
                     (previous == Some(Kind::ServiceStopped)).then(|| (record.seq - 1, Vec::new()))
             }
+            (Kind::ServiceStarted, _) => stop = None,
             (kind, Some((_, after))) => after.push((record.seq, kind)),
             _ => {}
         }
