@@ -610,16 +610,21 @@ fn check_lifecycle(seq: u64, kind: Kind, chain: &mut Chain<'_>) -> Result<(), St
 }
 
 /// Checks that a record's line (without its newline) is JSON; its hash
-/// covers every byte of it, but not that.
+/// covers every byte of it, but not that. JSON is UTF-8 text, which is
+/// checked first: skipping a value as `IgnoredAny` does not look at the
+/// bytes inside its strings, so a line with invalid UTF-8 in one would pass
+/// here and then fail every reader of the log (found by fuzzing).
 fn check_json(file: &Path, line: u64, seq: u64, body: &[u8]) -> Result<(), Corruption> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+    let corrupt = |reason: String| Corruption {
+        file: file.to_path_buf(),
+        line,
+        seq: Some(seq),
+        reason: format!("not a valid record: {reason}"),
+    };
+    let text = std::str::from_utf8(body).map_err(|e| corrupt(format!("not UTF-8 text ({e})")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
-        .map_err(|e| Corruption {
-            file: file.to_path_buf(),
-            line,
-            seq: Some(seq),
-            reason: format!("not a valid record: {e}"),
-        })
+        .map_err(|e| corrupt(e.to_string()))
 }
 
 /// Most bytes of records kept for a checkpoint to vouch for: past this,
@@ -768,4 +773,53 @@ fn check_checkpoints(
         chain.watch_found = true;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-segment log of `canonical` records (each without its `prev`,
+    /// `hash` and closing brace), chained as the writer chains them.
+    fn log_of(dir: &Path, canonical: &[&[u8]]) {
+        let mut prev = GENESIS;
+        let mut out = Vec::new();
+        for part in canonical {
+            let mut line = part.to_vec();
+            line.extend_from_slice(format!(",\"prev\":\"{prev}\"").as_bytes());
+            prev = chain_hash(&prev, &line);
+            out.extend_from_slice(&line);
+            out.extend_from_slice(format!(",\"hash\":\"{prev}\"}}\n").as_bytes());
+        }
+        std::fs::write(dir.join(segment::name(1)), out).unwrap();
+    }
+
+    #[test]
+    fn a_record_with_invalid_utf8_in_a_string_is_not_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let started: &[u8] = br#"{"seq":1,"time":"2026-12-07T02:58:00.803785Z","kind":"service.started","code":9003"#;
+        let good: &[u8] = br#"{"seq":2,"time":"2026-12-07T02:58:01.803785Z","kind":"session.requested","code":2001,"principal":"tom""#;
+        log_of(dir.path(), &[started, good]);
+        assert_eq!(verify_dir(dir.path(), None, None).unwrap().records, 2);
+
+        // The same record with a byte that is not UTF-8 in a key, then in a
+        // value: chained, so that only the bytes are wrong.
+        for bad in [
+            &br#"{"seq":2,"time":"2026-12-07T02:58:01.803785Z","kind":"session.requested","code":2001,"prin\xf0cipal":"tom""#[..],
+            &br#"{"seq":2,"time":"2026-12-07T02:58:01.803785Z","kind":"session.requested","code":2001,"principal":"t\xffm""#[..],
+        ] {
+            log_of(dir.path(), &[started, bad]);
+            match verify_dir(dir.path(), None, None) {
+                Err(VerifyError::Corrupt(corruption)) => {
+                    assert_eq!(corruption.seq, Some(2));
+                    assert!(
+                        corruption.reason.starts_with("not a valid record: not UTF-8 text"),
+                        "{corruption}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(crate::audit::read::records(dir.path()).any(|r| r.is_err()));
+        }
+    }
 }
