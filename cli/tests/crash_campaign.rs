@@ -22,7 +22,9 @@
 //! ```
 //!
 //! `SALVE_CRASH_SEED` replays a campaign's kill points; each run prints its
-//! seed.
+//! seed. `SALVE_CRASH_BIN` names the `salve` binary to run instead of the
+//! one just built (a copy, say, so that a long campaign keeps running one
+//! version while the tree is rebuilt).
 
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
@@ -45,6 +47,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::{Answer, Service, http, signed, stage};
+
+/// The `salve` binary under test.
+fn salve_binary() -> PathBuf {
+    std::env::var_os("SALVE_CRASH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_salve")))
+}
 
 /// A small, seeded generator (splitmix64): the kill points of a campaign
 /// can be replayed from its seed.
@@ -283,7 +292,7 @@ impl Campaign {
     /// The endpoint, with `versions` signed versions of `churn` (a copy of
     /// echo) ready to install, vetted by a key the trust file adds.
     fn new(versions: usize) -> Campaign {
-        let service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+        let service = stage(&salve_binary());
         let vetter = KeyPair::generate().unwrap();
         let trust = service.dir.path().join("trust.toml");
         let mut text = std::fs::read_to_string(&trust).unwrap();
@@ -332,7 +341,7 @@ impl Campaign {
     /// `salve` with `args`, on the endpoint's catalog and trust file.
     fn salve(&self, args: &[&str]) -> std::process::Output {
         let dir = self.service.dir.path();
-        Command::new(env!("CARGO_BIN_EXE_salve"))
+        Command::new(salve_binary())
             .args(args)
             .env("SALVE_CACHE_DIR", dir.join("cli-cache"))
             .env("SALVE_CATALOG_DIR", dir.join("data/catalog"))
@@ -711,7 +720,7 @@ fn a_full_data_directory_stops_the_service_which_resumes_once_space_is_back() {
     if !root() {
         return;
     }
-    let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let mut service = stage(&salve_binary());
     let session = service.session();
     service.signal(nix::sys::signal::Signal::SIGTERM);
     // The data directory moves onto a 64 MiB tmpfs.
@@ -760,7 +769,7 @@ fn an_audit_directory_made_read_only_stops_the_service_which_resumes_once_writab
     if !root() {
         return;
     }
-    let mut service = stage(Path::new(env!("CARGO_BIN_EXE_salve")));
+    let mut service = stage(&salve_binary());
     let session = service.session();
     service.signal(nix::sys::signal::Signal::SIGTERM);
     // The log grows to within 512 KiB of its 64 MiB segment size, with
