@@ -805,8 +805,8 @@ mod tests {
         // The same record with a byte that is not UTF-8 in a key, then in a
         // value: chained, so that only the bytes are wrong.
         for bad in [
-            &br#"{"seq":2,"time":"2026-12-07T02:58:01.803785Z","kind":"session.requested","code":2001,"prin\xf0cipal":"tom""#[..],
-            &br#"{"seq":2,"time":"2026-12-07T02:58:01.803785Z","kind":"session.requested","code":2001,"principal":"t\xffm""#[..],
+            &b"{\"seq\":2,\"time\":\"2026-12-07T02:58:01.803785Z\",\"kind\":\"session.requested\",\"code\":2001,\"prin\xf0cipal\":\"tom\""[..],
+            &b"{\"seq\":2,\"time\":\"2026-12-07T02:58:01.803785Z\",\"kind\":\"session.requested\",\"code\":2001,\"principal\":\"t\xffm\""[..],
         ] {
             log_of(dir.path(), &[started, bad]);
             match verify_dir(dir.path(), None, None) {
