@@ -156,12 +156,24 @@ fn main() {
         "",
         &packages,
     );
+    // Staged as `salve catalog install` leaves an endpoint: each package
+    // compiled into the service's cache, so that the service compiled
+    // nothing as it started (which would leave Cranelift's code and heap
+    // in its resident memory).
+    let compiled = std::fs::read_dir(service.dir.path().join("data/cache"))
+        .expect("the service's cache")
+        .count();
+    assert!(
+        compiled >= packages.len(),
+        "{compiled} compiled components in the service's cache for {} packages",
+        packages.len()
+    );
     let pid = service.child.as_ref().expect("the service runs").id();
     let session = service.session();
     let key = service.keys["tom"].clone();
     let socket = service.socket();
     // A connection per invocation: the service closes idle ones. One
-    // invocation before settling: the action is compiled and loaded.
+    // invocation before settling: the action is instantiated once.
     let invoke = |i: u64| {
         let body = signed(
             &key,

@@ -246,7 +246,13 @@ unless { context.category == "incident" };
     )
     .unwrap();
     let trust = TrustConfig::read(&dir.path().join("trust.toml")).unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    // As `salve catalog install` does: each package compiled once, into the
+    // cache the service reads, so that the service starts without compiling.
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.path().join("data/cache")),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
     let store = CatalogStore::open(&dir.path().join("data/catalog")).unwrap();
     for source in packages {
         let copy = dir
