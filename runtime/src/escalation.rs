@@ -324,6 +324,7 @@ impl PartialEq<&str> for EscalationStatus {
 
 /// How long an escalation may wait for approval, and how long an approval
 /// stays valid.
-fn lifetime_ms(policy: &Policy) -> i64 {
+/// How long an approval may be used, in milliseconds.
+pub(crate) fn lifetime_ms(policy: &Policy) -> i64 {
     i64::from(policy.settings().escalation_minutes) * 60_000
 }

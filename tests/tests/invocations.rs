@@ -609,3 +609,100 @@ fn revoking_a_package_stops_its_invocations_that_run() {
         "{finished:?}"
     );
 }
+
+/// Found by the crash campaign (cli/tests/crash_campaign.rs): each change is
+/// logged before its transaction commits, so a kill between the two leaves
+/// the log ahead of the state store — a session the log closed still open in
+/// the store, an approval the log shows used still unused. The next start
+/// applies to the store what the log holds.
+#[test]
+fn after_a_crash_the_state_store_catches_up_with_the_log() {
+    let mut f = Fixture::with_hostile();
+    f.endpoint.begin_run().unwrap();
+    let hostile = "hostile".parse().unwrap();
+    let input = r#"{"mode": "hostname"}"#;
+    let escalate = |session: &SessionId| {
+        let held = f
+            .endpoint
+            .invoke(&f.who("tom"), session, &hostile, input)
+            .unwrap();
+        let InvokeOutcome::Escalated { escalation, .. } = held else {
+            panic!("not escalated: {held:?}");
+        };
+        let approved = f
+            .endpoint
+            .approve_escalation(&f.who("carol"), &escalation.id)
+            .unwrap();
+        (escalation, approved)
+    };
+    let close = |session: &SessionId| {
+        let report = ClosureReport {
+            resolved: Some(true),
+            summary: Some("Done.".into()),
+            follow_up: None,
+        };
+        f.endpoint
+            .close_session(&f.who("tom"), session, report)
+            .unwrap();
+    };
+    // One session: an approval used, then the session closed.
+    let used = active(&f, &["hostile"], true);
+    let (first, first_approved) = escalate(&used.id);
+    let ran = f
+        .endpoint
+        .invoke(&f.who("tom"), &used.id, &hostile, input)
+        .unwrap();
+    assert!(matches!(ran, InvokeOutcome::Ran { .. }), "{ran:?}");
+    close(&used.id);
+    // Another: an approval, then the session closed before it was used.
+    let unused = active(&f, &["hostile"], true);
+    let (second, _) = escalate(&unused.id);
+    close(&unused.id);
+    // The store lost those commits: it holds each as it was before.
+    let store = salve::store::StateStore::open(&f.state_path).unwrap();
+    store
+        .write(|tx| -> Result<(), salve::store::StoreError> {
+            tx.put_session(&used)?;
+            tx.put_escalation(&first_approved)?;
+            tx.put_session(&unused)?;
+            tx.put_escalation(&second)?;
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    let voided = |f: &Fixture| {
+        f.audit_records()
+            .iter()
+            .filter(|r| r.kind == Kind::EscalationVoided)
+            .count()
+    };
+    let voided_before = voided(&f);
+
+    f.crash_and_restart();
+    let recovery = f.endpoint.begin_run().unwrap();
+    assert_eq!(
+        recovery.reconciled,
+        [
+            format!("escalation {} used", first.id),
+            format!("session {} closed", used.id),
+            format!("escalation {} approved", second.id),
+            format!("session {} closed", unused.id),
+        ]
+    );
+    for id in [&used.id, &unused.id] {
+        let session = f.endpoint.session(&f.who("tom"), id).unwrap();
+        assert_eq!(session.state, SessionState::Closed);
+        let closure = session.closure.unwrap();
+        assert_eq!(closure.report.summary.as_deref(), Some("Done."));
+    }
+    assert_eq!(shown_status(&f, &first.id), "used");
+    assert_eq!(shown_status(&f, &second.id), "voided");
+    // The log already said all of it: nothing is logged twice.
+    assert_eq!(voided(&f), voided_before);
+    // Nothing more runs in the session the log closed.
+    let again = f
+        .endpoint
+        .invoke(&f.who("tom"), &used.id, &hostile, input)
+        .unwrap();
+    assert!(matches!(&again, InvokeOutcome::Denied { .. }), "{again:?}");
+}

@@ -381,9 +381,10 @@ async fn run(config: Config, endpoint: Arc<Endpoint>, audit: Arc<AuditLog>) -> a
     .context("cannot begin the run")?;
     if recovery.previous_run_crashed {
         println!(
-            "the previous run did not stop cleanly: {} invocation(s) it left running logged as interrupted, {} record(s) of finished ones rebuilt from the audit log",
+            "the previous run did not stop cleanly: {} invocation(s) it left running logged as interrupted, {} record(s) of finished ones rebuilt from the audit log, {} change(s) the log held applied to the state store",
             recovery.interrupted.len(),
-            recovery.restored.len()
+            recovery.restored.len(),
+            recovery.reconciled.len()
         );
     }
     let started = {

@@ -12,13 +12,23 @@
 //!   reached the state store (they are stored in batches, off the
 //!   invocation's path) is kept from what the log says of it: who ran what,
 //!   and how it ended — its output, which the log holds only as a digest, is
-//!   gone.
+//!   gone;
+//! - a change the log holds and the state store does not (each change is
+//!   logged before its transaction commits, so a kill between the two
+//!   leaves the log ahead) is applied to the store, so that the store never
+//!   grants what the log has taken away: a session the log closed is closed
+//!   (its unused escalations voided, and logged as such if the log does not
+//!   say so yet), an escalation the log approved, denied or voided is so,
+//!   and an approval the log shows used is used. A session approval the
+//!   store lacks is not restored: the session waits for its approver again
+//!   (the safe side), and the log will show the approval twice.
 
-use super::{Endpoint, Refusal};
+use super::{Endpoint, Refusal, events};
 use crate::audit::read::records_after;
 use crate::audit::{AuditError, Kind, Record};
+use crate::escalation::{Approval, EscalationState};
 use crate::outcome::{InvocationRecord, InvocationStatus};
-use crate::session::{InvocationId, UnixMillis};
+use crate::session::{ClosedBy, Closure, ClosureReport, InvocationId, SessionState, UnixMillis};
 use crate::store::StoreError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -34,6 +44,9 @@ pub struct Recovery {
     pub interrupted: Vec<String>,
     /// Finished invocations whose record for `show` was rebuilt from the log.
     pub restored: Vec<String>,
+    /// Changes the log held and the state store did not, now applied to
+    /// the store (e.g. `session s-… closed`).
+    pub reconciled: Vec<String>,
 }
 
 /// The reason an interrupted invocation carries.
@@ -99,8 +112,20 @@ impl Endpoint {
         // Invocations started in that run, by id, until they finish.
         let mut open: BTreeMap<String, Record> = BTreeMap::new();
         let mut finished: Vec<Record> = Vec::new();
+        // Changes to sessions and escalations, in log order.
+        let mut changes: Vec<Record> = Vec::new();
         for record in records_after(self.audit.dir(), after_seq) {
             let record = record.map_err(unreadable)?;
+            if matches!(
+                record.kind,
+                Kind::SessionClosed
+                    | Kind::EscalationApproved
+                    | Kind::EscalationDenied
+                    | Kind::EscalationVoided
+            ) || (record.kind == Kind::InvocationStarted && record.escalation.is_some())
+            {
+                changes.push(record.clone());
+            }
             let Some(id) = record.invocation.clone() else {
                 continue;
             };
@@ -160,7 +185,160 @@ impl Endpoint {
         if !records.is_empty() {
             self.store.record_invocations(&records)?;
         }
+        self.reconcile(&changes, now, recovery)
+    }
+
+    /// Applies to the state store what `logged` (changes of the crashed run,
+    /// in log order) says and the store does not have yet; see the module's
+    /// documentation.
+    fn reconcile(
+        &self,
+        logged: &[Record],
+        now: UnixMillis,
+        recovery: &mut Recovery,
+    ) -> Result<(), Refusal> {
+        if logged.is_empty() {
+            return Ok(());
+        }
+        let voided_in_log: HashSet<&str> = logged
+            .iter()
+            .filter(|r| r.kind == Kind::EscalationVoided)
+            .filter_map(|r| r.escalation.as_deref())
+            .collect();
+        let lifetime = crate::escalation::lifetime_ms(&self.policy);
+        let reconciled = self.store.write(|tx| -> Result<Vec<String>, Refusal> {
+            let mut reconciled = Vec::new();
+            let mut voided = Vec::new();
+            for record in logged {
+                let at = logged_ms(record, now);
+                if record.kind == Kind::SessionClosed {
+                    let Some(id) = record.session.as_deref().and_then(|s| s.parse().ok()) else {
+                        continue;
+                    };
+                    let Some(mut session) = tx.session(&id)? else {
+                        continue;
+                    };
+                    if session.state == SessionState::Closed {
+                        continue;
+                    }
+                    session.state = SessionState::Closed;
+                    session.closure = Some(closure_of(record, at));
+                    tx.put_session(&session)?;
+                    reconciled.push(format!("session {id} closed"));
+                    for mut escalation in tx.escalations_of(&id)? {
+                        if escalation.void(at) {
+                            tx.put_escalation(&escalation)?;
+                            if !voided_in_log.contains(escalation.id.as_str()) {
+                                voided.push(events::escalation_decided(
+                                    Kind::EscalationVoided,
+                                    &session,
+                                    &escalation,
+                                    None,
+                                    Some("its session closed".to_string()),
+                                ));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let Some(id) = record.escalation.as_deref().and_then(|e| e.parse().ok()) else {
+                    continue;
+                };
+                let Some(mut escalation) = tx.escalation(&id)? else {
+                    continue;
+                };
+                let pending = escalation.state == EscalationState::Pending;
+                let by = || record.principal.as_deref().and_then(|p| p.parse().ok());
+                let changed = match record.kind {
+                    Kind::EscalationApproved if pending => by().map(|by| {
+                        escalation.state = EscalationState::Approved;
+                        escalation.approval = Some(Approval {
+                            by,
+                            at_ms: at,
+                            expires_ms: at.saturating_add(lifetime),
+                            consumed_ms: None,
+                        });
+                        "approved"
+                    }),
+                    Kind::EscalationDenied if pending => by().map(|by| {
+                        escalation.state = EscalationState::Denied {
+                            by,
+                            at_ms: at,
+                            reason: record.reason.clone().unwrap_or_default(),
+                        };
+                        "denied"
+                    }),
+                    Kind::EscalationVoided if escalation.void(at) => Some("voided"),
+                    Kind::InvocationStarted
+                        if escalation
+                            .approval
+                            .as_ref()
+                            .is_some_and(|a| a.consumed_ms.is_none()) =>
+                    {
+                        escalation.consume(at);
+                        Some("used")
+                    }
+                    _ => None,
+                };
+                if let Some(what) = changed {
+                    tx.put_escalation(&escalation)?;
+                    reconciled.push(format!("escalation {id} {what}"));
+                }
+            }
+            // Logged before the transaction commits, as every change is.
+            if !voided.is_empty() {
+                self.audit.append_all(voided)?;
+            }
+            Ok(reconciled)
+        })?;
+        if !reconciled.is_empty() {
+            tracing::warn!(
+                changes = ?reconciled,
+                "the previous run logged changes its state store had not stored: applied now"
+            );
+        }
+        recovery.reconciled = reconciled;
         Ok(())
+    }
+}
+
+/// When `record` was logged, in milliseconds (`now` if unreadable).
+fn logged_ms(record: &Record, now: UnixMillis) -> UnixMillis {
+    humantime::parse_rfc3339(&record.time)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(now)
+}
+
+/// A session's closure as its `session.closed` record tells it.
+fn closure_of(record: &Record, at: UnixMillis) -> Closure {
+    let details = record.details.as_ref();
+    let text = |key: &str| {
+        details
+            .and_then(|d| d.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let by = match (text("how").as_deref(), record.principal.as_deref()) {
+        (Some("idle-timeout"), _) => ClosedBy::IdleTimeout,
+        (Some("expiry"), _) => ClosedBy::Expiry,
+        (_, Some(principal)) => match principal.parse() {
+            Ok(id) => ClosedBy::Principal { id },
+            Err(_) => ClosedBy::Expiry,
+        },
+        _ => ClosedBy::Expiry,
+    };
+    Closure {
+        at_ms: at,
+        by,
+        report: ClosureReport {
+            resolved: details
+                .and_then(|d| d.get("resolved"))
+                .and_then(serde_json::Value::as_bool),
+            summary: text("summary"),
+            follow_up: text("follow_up"),
+        },
     }
 }
 
@@ -174,11 +352,7 @@ fn invocation_record(
 ) -> Option<InvocationRecord> {
     let id = record.invocation.as_deref()?.parse().ok()?;
     let session = record.session.as_deref()?.parse().ok()?;
-    let logged_ms = humantime::parse_rfc3339(&record.time)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(now);
+    let logged_ms = logged_ms(record, now);
     let (started_ms, finished_ms, status, reason) = match interrupted {
         Some(reason) => (
             logged_ms,
