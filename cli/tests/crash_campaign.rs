@@ -463,10 +463,11 @@ fn check(service: &Service, ledger: &Ledger, replays: &[Vec<u8>]) {
         let used_or_approved =
             record.kind == Kind::EscalationApproved || record.kind == Kind::InvocationStarted;
         if let (true, Some(id)) = (used_or_approved, &record.escalation) {
+            let voided = voided_at.get(id.as_str());
+            let after_void = voided.is_some_and(|&v| v < record.seq);
+            let used_and_voided = record.kind == Kind::InvocationStarted && voided.is_some();
             assert!(
-                !voided_at.get(id.as_str()).is_some_and(|&v| v < record.seq)
-                    && !(record.kind == Kind::InvocationStarted
-                        && voided_at.contains_key(id.as_str())),
+                !(after_void || used_and_voided),
                 "escalation {id} voided and {} (record {})",
                 record.kind,
                 record.seq
