@@ -241,13 +241,15 @@ const LOG_IMPORT: &str =
     r#"(import "salve:action/log@0.1.0" "log" (func $log (param i32 i32 i32)))"#;
 const LOG_WORLD: &str = "import salve:action/log@0.1.0;";
 
-/// `run` returns the result area at 1024 as `body` leaves it.
-fn returning(body: &str) -> String {
-    module(
+/// Runs a guest whose `run` returns the result area at 1024 as `body`
+/// leaves it.
+fn returned(body: &str) -> Run {
+    let core = module(
         "",
         None,
         &format!(r#"(func (export "run") (param i32 i32) (result i32) {body} (i32.const 1024))"#),
-    )
+    );
+    Guest::new(&world(""), &core, "").run()
 }
 
 // ---------------------------------------------------------------------------
@@ -322,34 +324,22 @@ fn a_well_behaved_hand_written_guest_reaches_the_host() {
 
 #[test]
 fn a_returned_string_of_4_gib_traps() {
-    let guest = Guest::new(
-        &world(""),
-        &returning(
-            "(i32.store8 (i32.const 1024) (i32.const 0))
+    returned(
+        "(i32.store8 (i32.const 1024) (i32.const 0))
              (i32.store (i32.const 1028) (i32.const 16))
              (i32.store (i32.const 1032) (i32.const -1))",
-        ),
-        "",
-    );
-    guest
-        .run()
-        .assert_stopped(StopReason::Trapped, "out of bounds");
+    )
+    .assert_stopped(StopReason::Trapped, "out of bounds");
 }
 
 #[test]
 fn a_returned_string_past_the_end_of_memory_traps() {
-    let guest = Guest::new(
-        &world(""),
-        &returning(
-            "(i32.store8 (i32.const 1024) (i32.const 0))
+    returned(
+        "(i32.store8 (i32.const 1024) (i32.const 0))
              (i32.store (i32.const 1028) (i32.const 65530))
              (i32.store (i32.const 1032) (i32.const 100))",
-        ),
-        "",
-    );
-    guest
-        .run()
-        .assert_stopped(StopReason::Trapped, "out of bounds");
+    )
+    .assert_stopped(StopReason::Trapped, "out of bounds");
 }
 
 #[test]
@@ -373,36 +363,24 @@ fn a_returned_string_that_is_not_utf8_traps() {
 
 #[test]
 fn a_returned_error_with_a_message_of_2_gib_traps() {
-    let guest = Guest::new(
-        &world(""),
-        &returning(
-            "(i32.store8 (i32.const 1024) (i32.const 1))
+    returned(
+        "(i32.store8 (i32.const 1024) (i32.const 1))
              (i32.store (i32.const 1028) (i32.const 16))
              (i32.store (i32.const 1032) (i32.const 2))
              (i32.store (i32.const 1036) (i32.const 16))
              (i32.store (i32.const 1040) (i32.const 0x7fffffff))",
-        ),
-        "",
-    );
-    guest
-        .run()
-        .assert_stopped(StopReason::Trapped, "out of bounds");
+    )
+    .assert_stopped(StopReason::Trapped, "out of bounds");
 }
 
 #[test]
 fn a_result_with_an_invalid_discriminant_traps() {
-    let guest = Guest::new(
-        &world(""),
-        &returning(
-            "(i32.store8 (i32.const 1024) (i32.const 7))
+    returned(
+        "(i32.store8 (i32.const 1024) (i32.const 7))
              (i32.store (i32.const 1028) (i32.const 16))
              (i32.store (i32.const 1032) (i32.const 11))",
-        ),
-        "",
-    );
-    guest
-        .run()
-        .assert_stopped(StopReason::Trapped, "discriminant");
+    )
+    .assert_stopped(StopReason::Trapped, "discriminant");
 }
 
 #[test]
