@@ -125,13 +125,9 @@ impl FileError {
 /// revocation file salve reads goes through here.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     // Opened without blocking (a FIFO would wait for a writer), then asked
     // what it is: the file checked is the file read.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)?;
+    let file = crate::os::without_blocking(std::fs::OpenOptions::new().read(true)).open(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
@@ -244,11 +240,24 @@ mod tests {
     #[test]
     fn what_is_not_a_regular_file_or_is_too_large_is_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("policy.toml");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         // Opening a FIFO for reading would block until a writer came.
-        let error = read_text(&fifo).unwrap_err();
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("policy.toml");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+            let error = read_text(&fifo).unwrap_err();
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
+        // A directory: Windows refuses to open one as a file at all.
+        let error = read_text(dir.path()).unwrap_err();
+        #[cfg(unix)]
         assert!(error.to_string().contains("not a regular file"), "{error}");
+        #[cfg(windows)]
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{error}"
+        );
 
         let big = dir.path().join("trust.toml");
         let file = std::fs::File::create(&big).unwrap();

@@ -57,6 +57,7 @@ pub mod host;
 pub mod identity;
 pub mod limits;
 pub mod manifest;
+mod os;
 pub mod outcome;
 pub mod package;
 #[cfg(feature = "endpoint")]

@@ -762,18 +762,20 @@ fn read_escalation(row: &Row<'_>) -> Result<Escalation, StoreError> {
 /// (the second failing with "table already exists"). So openers wait here.
 /// A lock file, not the database: closing another descriptor of the
 /// database would drop the locks SQLite holds on it for the process.
-pub(crate) fn schema_lock(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
-    use std::os::unix::fs::OpenOptionsExt as _;
+/// The lock is held until the file returned is dropped.
+pub(crate) fn schema_lock(path: &Path) -> Result<std::fs::File, String> {
     let lock = format!("{}.lock", path.display());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock)
-        .map_err(|e| format!("cannot open {lock} to open the database: {e}"))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| format!("cannot lock {lock} to open the database: {e}"))
+    let file = crate::os::owner_only_file(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
+    .open(&lock)
+    .map_err(|e| format!("cannot open {lock} to open the database: {e}"))?;
+    file.lock()
+        .map_err(|e| format!("cannot lock {lock} to open the database: {e}"))?;
+    Ok(file)
 }
 
 /// Brings the schema of `conn` up to date with `migrations`; the caller

@@ -19,7 +19,7 @@
 //! - a unit set to [`StandInSystemctl::hang`] sleeps, as a job that never
 //!   finishes.
 
-use salve::host::systemd::ServiceManager;
+use salve::host::service_manager::ServiceManager;
 use salve::{Runtime, RuntimeConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-use salve::host::systemd::ServiceManager;
+use salve::host::service_manager::ServiceManager;
 use salve::{
     Capabilities, Capability, Grant, InvokeError, LoadError, Outcome, Package, PackageError,
     StopReason,

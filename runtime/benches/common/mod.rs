@@ -4,10 +4,17 @@
 
 use std::path::Path;
 
+/// `path`, and that its file system is not looked up on Windows.
+#[cfg(windows)]
+pub fn file_system(path: &Path) -> String {
+    format!("{} — file system not identified on Windows", path.display())
+}
+
 /// `path`, the type of the file system it is on (from `statfs`'s `f_type`)
 /// and, when `/proc/self/mountinfo` says, the device and mount point: e.g.
 /// `/tmp/.tmpAbC123 — ext4 (statfs f_type 0xef53), /dev/vda mounted on /`;
 /// a tmpfs is said to be in memory.
+#[cfg(unix)]
 pub fn file_system(path: &Path) -> String {
     use nix::sys::statfs::{self, FsType};
     let known: &[(FsType, &str)] = &[
@@ -54,6 +61,7 @@ pub fn file_system(path: &Path) -> String {
 
 /// The mount `path` is under: its mount point, file system type and source,
 /// the longest mount point of `/proc/self/mountinfo` that contains `path`.
+#[cfg(unix)]
 fn mount(path: &Path) -> Option<(String, String, String)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines()

@@ -7,7 +7,6 @@
 use super::checkpoint::Checkpoint;
 use std::fs::OpenOptions;
 use std::io::Write as _;
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
@@ -72,7 +71,7 @@ fn append(path: &Path, checkpoint: &Checkpoint) {
         // A line cut short by a crash is ended first, not continued.
         let len = file.metadata()?.len();
         let mut last = [0u8];
-        if len > 0 && file.read_at(&mut last, len - 1)? == 1 && last[0] != b'\n' {
+        if len > 0 && crate::os::read_at(&file, &mut last, len - 1)? == 1 && last[0] != b'\n' {
             line.push(b'\n');
         }
         serde_json::to_writer(&mut line, checkpoint).map_err(std::io::Error::other)?;

@@ -25,7 +25,7 @@ pub use super::writer::SyncStats;
 use super::writer::{self, Start};
 use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -264,8 +264,7 @@ impl Repair {
 
 /// Syncs the directory, so that files created or removed in it stay so.
 fn sync_dir(dir: &Path) -> Result<(), String> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+    crate::os::sync_dir(dir)
         .map_err(|e| format!("cannot sync the directory {}: {e}", dir.display()))
 }
 

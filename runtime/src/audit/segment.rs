@@ -61,19 +61,12 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Segment>> {
 
 /// What kind of file `kind` is, in words.
 fn kind_of(kind: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
     if kind.is_dir() {
         "directory"
     } else if kind.is_symlink() {
         "symbolic link"
-    } else if kind.is_fifo() {
-        "FIFO"
-    } else if kind.is_socket() {
-        "socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "device"
     } else {
-        "special file"
+        crate::os::special_kind(kind)
     }
 }
 

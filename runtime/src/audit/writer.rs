@@ -620,8 +620,7 @@ impl Shared {
             .append(true)
             .open(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        File::open(dir)
-            .and_then(|dir| dir.sync_all())
+        crate::os::sync_dir(dir)
             .map_err(|e| format!("cannot sync the directory {}: {e}", dir.display()))?;
         io.file = file;
         io.size = 0;

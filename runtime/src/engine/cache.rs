@@ -9,7 +9,6 @@ use crate::digest::Sha256Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use wasmtime::Engine;
@@ -47,7 +46,7 @@ pub enum CacheDirError {
     },
     /// Someone else could write code into it.
     #[error(
-        "cache directory {} is writable by other users or owned by another user; compiled code is loaded from it without re-validation, so it must be private (chmod 700)",
+        "cache directory {} is writable by other users or owned by another user (on Windows: its access list is not checked yet, so no compile cache is used there); compiled code is loaded from it without re-validation, so it must be private (chmod 700)",
         dir.display()
     )]
     NotPrivate {
@@ -154,14 +153,11 @@ fn prepare_private_dir(dir: &Path) -> Result<(), CacheDirError> {
         dir: dir.to_path_buf(),
         source,
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    crate::os::owner_only_dir(std::fs::DirBuilder::new().recursive(true))
         .create(dir)
         .map_err(io)?;
     let metadata = std::fs::metadata(dir).map_err(io)?;
-    let others_can_write = metadata.permissions().mode() & 0o022 != 0;
-    if others_can_write || metadata.uid() != nix::unistd::geteuid().as_raw() {
+    if !crate::os::writable_only_by_this_user(&metadata) {
         return Err(CacheDirError::NotPrivate {
             dir: dir.to_path_buf(),
         });
@@ -173,8 +169,10 @@ fn prepare_private_dir(dir: &Path) -> Result<(), CacheDirError> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn refuses_a_cache_dir_others_can_write() {
+        use std::os::unix::fs::PermissionsExt as _;
         let temp = tempfile::tempdir().unwrap();
         let private = temp.path().join("private");
         prepare_private_dir(&private).unwrap();
@@ -187,6 +185,18 @@ mod tests {
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(
             prepare_private_dir(&shared),
+            Err(CacheDirError::NotPrivate { .. })
+        ));
+    }
+
+    /// Its access list is not checked yet on Windows, so no compile cache
+    /// is used there.
+    #[cfg(windows)]
+    #[test]
+    fn refuses_any_cache_dir_on_windows() {
+        let temp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            prepare_private_dir(&temp.path().join("cache")),
             Err(CacheDirError::NotPrivate { .. })
         ));
     }

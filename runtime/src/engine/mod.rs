@@ -25,7 +25,7 @@ use crate::capability::{Capability, CapabilityNames};
 use crate::digest::Sha256Digest;
 use crate::grant::Grant;
 use crate::host::output::OutputObserver;
-use crate::host::systemd::ServiceManager;
+use crate::host::service_manager::ServiceManager;
 use crate::limits::{LimitTooHigh, Limits, RuntimeLimits};
 use crate::manifest::Manifest;
 use crate::outcome::Invocation;

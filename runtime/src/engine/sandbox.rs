@@ -13,7 +13,7 @@ use crate::capability::{Capabilities, CapabilityNames};
 use crate::grant::Grant;
 use crate::host::HostCtx;
 use crate::host::output::{Output, OutputObserver};
-use crate::host::systemd::ServiceManager;
+use crate::host::service_manager::ServiceManager;
 use crate::limits::Limits;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

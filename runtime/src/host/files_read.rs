@@ -7,7 +7,6 @@ use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
 use crate::capability::{CapabilityClass, CapabilitySpec};
 use crate::engine::{HostData, host_of};
-use cap_std::fs::OpenOptionsExt as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;
 
@@ -39,7 +38,7 @@ impl Host for HostCtx {
             // they may write) would otherwise hold the call, past the
             // action's deadline, until someone writes to it.
             let mut options = cap_std::fs::OpenOptions::new();
-            options.read(true).custom_flags(nix::libc::O_NONBLOCK);
+            crate::os::scoped_without_blocking(options.read(true));
             let mut file = scoped.dir.open_with(&scoped.relative, &options)?;
             if !file.metadata()?.is_file() {
                 return Err(std::io::Error::other("not a regular file"));

@@ -7,7 +7,6 @@ use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;
 use crate::capability::{CapabilityClass, CapabilitySpec};
 use crate::engine::{HostData, host_of};
-use cap_std::fs::OpenOptionsExt as _;
 use std::io::Write as _;
 
 /// What `files-write` is: its name, class and link. Its checks are below.
@@ -45,11 +44,7 @@ impl Host for HostCtx {
             // a FIFO would otherwise hold the call, past the action's
             // deadline, until someone reads it.
             let mut options = cap_std::fs::OpenOptions::new();
-            options
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(nix::libc::O_NONBLOCK);
+            crate::os::scoped_without_blocking(options.write(true).create(true).truncate(true));
             let mut file = scoped.dir.open_with(&scoped.relative, &options)?;
             if !file.metadata()?.is_file() {
                 return Err(std::io::Error::other("not a regular file"));

@@ -11,23 +11,27 @@
 
 pub mod files_read;
 pub mod files_write;
+mod granted_dir;
 pub mod log;
 pub mod network;
 pub mod output;
 pub mod process;
+mod process_tree;
 pub mod programs;
 pub mod scoped_path;
 pub mod service_control;
+pub mod service_manager;
 pub mod service_status;
 pub mod sysinfo;
-pub mod systemd;
+#[cfg(unix)]
+mod systemd;
 
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::{Capabilities, Capability};
 use output::Output;
+use service_manager::ServiceManager;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use systemd::ServiceManager;
 
 /// How many refused calls one invocation keeps. A guest may loop on
 /// refused calls: each is answered, but past this many only counted, so

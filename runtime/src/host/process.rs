@@ -1,12 +1,13 @@
 //! Running a child process with a deadline and an output cap.
 //!
-//! The child gets no input, its own process group (so that everything it
-//! starts can be killed with it), and pipes for stdout and stderr that are
+//! The child gets no input, a process tree of its own (a process group on
+//! Unix, a job object on Windows: everything it starts is killed with it),
+//! and pipes for stdout and stderr that are
 //! drained continuously: output past the cap is read and discarded, so a
 //! chatty child never blocks on a full pipe.
 
+use super::process_tree::ProcessTree;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -104,13 +105,13 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+    let mut tree = ProcessTree::spawn(command).map_err(|source| RunError::Spawn {
         program: program.clone(),
         source,
     })?;
+    let child = tree.child();
 
     let (done_tx, done_rx) = mpsc::channel();
     let mut captures = Vec::new();
@@ -136,10 +137,9 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
                 });
             if let Err(source) = spawned {
                 // No thread to drain it: the program, and whatever it
-                // started in its group, is not left running.
-                let group =
-                    nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                // started, is not left running.
+                tree.kill_all();
+                let child = tree.child();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(RunError::Spawn { program, source });
@@ -151,11 +151,11 @@ pub fn run(mut command: Command, timeout: Duration, cap: usize) -> Result<Finish
     drop(done_tx);
 
     let until = started.checked_add(timeout).unwrap_or(started + MAX_WAIT);
-    let waited = wait_until(&mut child, until);
-    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    // Whatever the child started in its group goes with it; the group may
-    // already be gone, which is fine.
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    let waited = wait_until(tree.child(), until);
+    // Whatever the child started goes with it; the tree may already be
+    // gone, which is fine.
+    tree.kill_all();
+    let child = tree.child();
     let status = match waited {
         Ok(Some(status)) => status,
         Ok(None) => {
@@ -213,6 +213,7 @@ fn drain(mut pipe: Box<dyn Read + Send>, capture: &Mutex<Capture>, cap: usize) {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn captures_output_and_status() {
         let mut command = Command::new("/bin/sh");
@@ -224,6 +225,7 @@ mod tests {
         assert!(!finished.truncated);
     }
 
+    #[cfg(unix)]
     #[test]
     fn caps_output_without_blocking_the_child() {
         let mut command = Command::new("/bin/sh");
@@ -234,6 +236,7 @@ mod tests {
         assert!(finished.truncated);
     }
 
+    #[cfg(unix)]
     #[test]
     fn kills_a_child_past_its_deadline_with_its_group() {
         let mut command = Command::new("/bin/sh");
@@ -244,6 +247,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_running_child_is_waited_for_until_its_time_is_up_and_not_less() {
         let mut child = Command::new("/bin/sleep").arg("30").spawn().unwrap();
@@ -259,6 +263,7 @@ mod tests {
         let _ = child.wait();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_child_that_ends_in_time_is_not_waited_for_longer() {
         let mut child = Command::new("/bin/true").spawn().unwrap();
@@ -266,5 +271,76 @@ mod tests {
         let status = wait_until(&mut child, begun + Duration::from_secs(10)).unwrap();
         assert!(status.is_some_and(|s| s.success()));
         assert!(begun.elapsed() < Duration::from_secs(5));
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn captures_output_and_status() {
+        let mut command = Command::new("cmd.exe");
+        command.args(["/d", "/c", "echo out& echo err 1>&2& exit 3"]);
+        let finished = run(command, Duration::from_secs(20), 1024).unwrap();
+        assert_eq!(finished.status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&finished.stdout).trim(), "out");
+        assert_eq!(String::from_utf8_lossy(&finished.stderr).trim(), "err");
+        assert!(!finished.truncated);
+    }
+
+    /// Run by [`a_deadline_ends_everything_the_child_started`] as its child
+    /// and grandchild (this test binary, started again with this test's
+    /// name): the child starts a grandchild, says so, and waits; the
+    /// grandchild leaves a mark if it is still alive after 6 s. Run as an
+    /// ordinary test, it does nothing.
+    #[test]
+    fn tree_member() {
+        let Ok(marks) = std::env::var("SALVE_TEST_TREE_MARKS") else {
+            return;
+        };
+        let marks = std::path::PathBuf::from(marks);
+        if std::env::var_os("SALVE_TEST_TREE_GRANDCHILD").is_some() {
+            std::fs::write(marks.join("grandchild-started"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(6));
+            std::fs::write(marks.join("grandchild-survived"), b"").unwrap();
+            return;
+        }
+        let mut grandchild = tree_member_command(&marks);
+        grandchild.env("SALVE_TEST_TREE_GRANDCHILD", "1");
+        // Outlives the deadline: the grandchild takes 6 s.
+        let _ = grandchild.spawn().unwrap().wait();
+    }
+
+    fn tree_member_command(marks: &std::path::Path) -> Command {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "host::process::tests::tree_member",
+                "--nocapture",
+            ])
+            .env("SALVE_TEST_TREE_MARKS", marks);
+        command
+    }
+
+    #[test]
+    fn a_deadline_ends_everything_the_child_started() {
+        let marks = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let error = run(
+            tree_member_command(marks.path()),
+            Duration::from_secs(4),
+            4096,
+        )
+        .unwrap_err();
+        assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        assert!(
+            marks.path().join("grandchild-started").exists(),
+            "the grandchild did not start within the 4 s: the test proves nothing"
+        );
+        // Past the moment the grandchild would have left its mark.
+        std::thread::sleep(Duration::from_secs(7));
+        assert!(
+            !marks.path().join("grandchild-survived").exists(),
+            "the grandchild outlived the deadline"
+        );
     }
 }

@@ -6,19 +6,16 @@
 //! opened through a directory handle on that prefix with `cap-std`, which
 //! refuses any resolution (a symbolic link, say) that would leave it.
 //!
-//! The prefix itself is opened one component at a time from `/`, following
-//! no symbolic link: a grant of `/var/tmp/app` cannot be turned into one of
-//! `/etc` by whoever can put a link at `/var/tmp/app`.
+//! The prefix itself is opened one component at a time from the root,
+//! following no link (`granted_dir`, per operating system): a grant of
+//! `/var/tmp/app` cannot be turned into one of `/etc` by whoever can put a
+//! link at `/var/tmp/app`.
 
 use super::{HostCtx, io_failure};
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::{Capability, PathPrefix};
 use cap_std::fs::Dir;
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-use std::os::fd::OwnedFd;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 /// A granted path, opened: a handle on its prefix and the part below it.
 pub struct Scoped {
@@ -30,47 +27,7 @@ pub struct Scoped {
     pub is_prefix: bool,
 }
 
-/// Why a granted prefix could not be opened.
-#[derive(Debug)]
-pub enum Opening {
-    /// This component of it is a symbolic link.
-    Link(PathBuf),
-    /// Anything else (it is missing, not a directory, not readable).
-    Io(std::io::Error),
-}
-
-/// Opens the directory `prefix` (absolute and normalized), one component at
-/// a time from `/`, following no symbolic link. Each is opened `O_PATH`, as
-/// `cap-std` opens a directory: searching a directory needs no permission
-/// to read it.
-pub fn open_granted(prefix: &Path) -> Result<Dir, Opening> {
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let io = |errno: Errno| Opening::Io(std::io::Error::from(errno));
-    let mut dir: OwnedFd = nix::fcntl::open("/", flags, Mode::empty()).map_err(io)?;
-    let mut walked = PathBuf::from("/");
-    for component in prefix.components() {
-        let name = match component {
-            Component::RootDir => continue,
-            Component::Normal(name) => name,
-            // Refused when the grant is parsed; never followed here.
-            _ => return Err(io(Errno::EINVAL)),
-        };
-        walked.push(name);
-        dir = match nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
-            Ok(next) => next,
-            // A link opened with `O_NOFOLLOW` and `O_DIRECTORY` is
-            // `ENOTDIR` (`ELOOP` without `O_DIRECTORY`), as a file would
-            // be: tell the two apart by looking at it.
-            Err(Errno::ELOOP | Errno::ENOTDIR)
-                if std::fs::symlink_metadata(&walked).is_ok_and(|m| m.is_symlink()) =>
-            {
-                return Err(Opening::Link(walked));
-            }
-            Err(errno) => return Err(io(errno)),
-        };
-    }
-    Ok(Dir::from_std_file(std::fs::File::from(dir)))
-}
+pub use super::granted_dir::{Opening, open_granted};
 
 /// Whether an I/O error is cap-std refusing to leave the directory.
 pub fn is_escape(error: &std::io::Error) -> bool {

@@ -3,7 +3,7 @@
 //! `service-status` so that both compare unit names the same way.
 
 use super::HostCtx;
-use super::systemd::ServiceVerb;
+use super::service_manager::ServiceVerb;
 use crate::bindings::salve::action::service_control::Host;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::Capability;

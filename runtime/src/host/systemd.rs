@@ -1,118 +1,77 @@
-//! The endpoint's service manager: systemd, driven through `systemctl`.
-//!
-//! Used by `service-status` and `service-control` after they have checked the
-//! unit against the grant. Where systemd is not running, every call answers
-//! `unavailable` with a sentence that says so.
+//! systemd, driven through `systemctl`: the service manager on Linux.
 
 use super::process;
+use super::service_manager::{ServiceManager, ServiceVerb};
 use crate::bindings::salve::action::service_status::ServiceState;
 use crate::bindings::salve::action::types::HostError;
 use crate::capability::ServiceName;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 /// Largest `systemctl` output kept; its answers are a few hundred bytes.
 const SYSTEMCTL_OUTPUT_CAP: usize = 64 << 10;
 
-/// How a service manager is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceManager {
-    /// systemd, through this `systemctl`.
-    Systemd {
-        /// The `systemctl` program.
-        systemctl: PathBuf,
-    },
-    /// No service manager runs on this host.
-    Absent,
+/// systemd if it is running here (the test `sd_booted(3)` uses), else
+/// [`ServiceManager::Absent`].
+pub(super) fn detect() -> ServiceManager {
+    detect_in(Path::new("/"))
 }
 
-/// What `service-control` may do to a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceVerb {
-    /// `systemctl start`.
-    Start,
-    /// `systemctl stop`.
-    Stop,
-    /// `systemctl restart`.
-    Restart,
+/// [`detect`] on the file tree under `root`: systemd if
+/// `root/run/systemd/system` is a directory and `root/usr/bin/systemctl`
+/// or else `root/bin/systemctl` is a file.
+fn detect_in(root: &Path) -> ServiceManager {
+    if !root.join("run/systemd/system").is_dir() {
+        return ServiceManager::Absent;
+    }
+    ["usr/bin/systemctl", "bin/systemctl"]
+        .into_iter()
+        .map(|p| root.join(p))
+        .find(|p| p.is_file())
+        .map_or(ServiceManager::Absent, |systemctl| {
+            ServiceManager::Systemd { systemctl }
+        })
 }
 
-impl ServiceVerb {
-    /// The `systemctl` verb and WIT function name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServiceVerb::Start => "start",
-            ServiceVerb::Stop => "stop",
-            ServiceVerb::Restart => "restart",
-        }
-    }
+fn systemctl(systemctl: &Path) -> Command {
+    let mut command = Command::new(systemctl);
+    command
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LANG", "C")
+        .args(["--no-pager", "--no-ask-password"]);
+    command
 }
 
-impl ServiceManager {
-    /// systemd if it is running here (the test `sd_booted(3)` uses), else
-    /// [`ServiceManager::Absent`].
-    pub fn detect() -> Self {
-        Self::detect_in(Path::new("/"))
-    }
+/// The state of `unit`.
+pub(super) fn status(
+    program: &Path,
+    unit: &ServiceName,
+    timeout: Duration,
+) -> Result<ServiceState, HostError> {
+    let mut command = systemctl(program);
+    command
+        .args([
+            "show",
+            "--property=Id,Description,LoadState,ActiveState,SubState,MainPID",
+            "--",
+        ])
+        .arg(unit.as_str());
+    let stdout = run_systemctl(command, timeout, unit, "show")?;
+    Ok(parse_show(unit, &String::from_utf8_lossy(&stdout)))
+}
 
-    /// [`ServiceManager::detect`] on the file tree under `root`: systemd if
-    /// `root/run/systemd/system` is a directory and `root/usr/bin/systemctl`
-    /// or else `root/bin/systemctl` is a file.
-    fn detect_in(root: &Path) -> Self {
-        if !root.join("run/systemd/system").is_dir() {
-            return ServiceManager::Absent;
-        }
-        ["usr/bin/systemctl", "bin/systemctl"]
-            .into_iter()
-            .map(|p| root.join(p))
-            .find(|p| p.is_file())
-            .map_or(ServiceManager::Absent, |systemctl| {
-                ServiceManager::Systemd { systemctl }
-            })
-    }
-
-    fn systemctl(&self) -> Result<Command, HostError> {
-        let ServiceManager::Systemd { systemctl } = self else {
-            return Err(HostError::Unavailable(
-                "no service manager on this host: salve manages services through systemd, which is not running here (/run/systemd/system does not exist)"
-                    .to_string(),
-            ));
-        };
-        let mut command = Command::new(systemctl);
-        command
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("LANG", "C")
-            .args(["--no-pager", "--no-ask-password"]);
-        Ok(command)
-    }
-
-    /// The state of `unit`.
-    pub fn status(&self, unit: &ServiceName, timeout: Duration) -> Result<ServiceState, HostError> {
-        let mut command = self.systemctl()?;
-        command
-            .args([
-                "show",
-                "--property=Id,Description,LoadState,ActiveState,SubState,MainPID",
-                "--",
-            ])
-            .arg(unit.as_str());
-        let stdout = run_systemctl(command, timeout, unit, "show")?;
-        Ok(parse_show(unit, &String::from_utf8_lossy(&stdout)))
-    }
-
-    /// Starts, stops or restarts `unit`, waiting for the job to finish.
-    pub fn control(
-        &self,
-        verb: ServiceVerb,
-        unit: &ServiceName,
-        timeout: Duration,
-    ) -> Result<(), HostError> {
-        let mut command = self.systemctl()?;
-        command.arg(verb.name()).arg("--").arg(unit.as_str());
-        run_systemctl(command, timeout, unit, verb.name()).map(drop)
-    }
+/// Starts, stops or restarts `unit`, waiting for the job to finish.
+pub(super) fn control(
+    program: &Path,
+    verb: ServiceVerb,
+    unit: &ServiceName,
+    timeout: Duration,
+) -> Result<(), HostError> {
+    let mut command = systemctl(program);
+    command.arg(verb.name()).arg("--").arg(unit.as_str());
+    run_systemctl(command, timeout, unit, verb.name()).map(drop)
 }
 
 fn run_systemctl(
@@ -284,16 +243,16 @@ esac
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         // Neither the marker nor systemctl.
-        assert_eq!(ServiceManager::detect_in(root), ServiceManager::Absent);
+        assert_eq!(detect_in(root), ServiceManager::Absent);
         // systemctl installed, systemd not running (a container).
         std::fs::create_dir_all(root.join("usr/bin")).unwrap();
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::write(root.join("bin/systemctl"), "").unwrap();
-        assert_eq!(ServiceManager::detect_in(root), ServiceManager::Absent);
+        assert_eq!(detect_in(root), ServiceManager::Absent);
         // Running, with systemctl only in /bin.
         std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
         assert_eq!(
-            ServiceManager::detect_in(root),
+            detect_in(root),
             ServiceManager::Systemd {
                 systemctl: root.join("bin/systemctl")
             }
@@ -301,7 +260,7 @@ esac
         // /usr/bin comes first.
         std::fs::write(root.join("usr/bin/systemctl"), "").unwrap();
         assert_eq!(
-            ServiceManager::detect_in(root),
+            detect_in(root),
             ServiceManager::Systemd {
                 systemctl: root.join("usr/bin/systemctl")
             }
@@ -310,7 +269,7 @@ esac
         std::fs::remove_file(root.join("usr/bin/systemctl")).unwrap();
         std::fs::remove_file(root.join("bin/systemctl")).unwrap();
         std::fs::create_dir(root.join("usr/bin/systemctl")).unwrap();
-        assert_eq!(ServiceManager::detect_in(root), ServiceManager::Absent);
+        assert_eq!(detect_in(root), ServiceManager::Absent);
         // The marker must be a directory.
         let other = tempfile::tempdir().unwrap();
         let other = other.path();
@@ -318,12 +277,9 @@ esac
         std::fs::write(other.join("run/systemd/system"), "").unwrap();
         std::fs::create_dir_all(other.join("usr/bin")).unwrap();
         std::fs::write(other.join("usr/bin/systemctl"), "").unwrap();
-        assert_eq!(ServiceManager::detect_in(other), ServiceManager::Absent);
+        assert_eq!(detect_in(other), ServiceManager::Absent);
         // detect() is the same test on the real root.
-        assert_eq!(
-            ServiceManager::detect(),
-            ServiceManager::detect_in(Path::new("/"))
-        );
+        assert_eq!(ServiceManager::detect(), detect_in(Path::new("/")));
     }
 
     #[test]
@@ -449,7 +405,7 @@ esac
     #[test]
     fn a_systemctl_that_cannot_start_is_unavailable() {
         let manager = ServiceManager::Systemd {
-            systemctl: PathBuf::from("/nonexistent/salve-test/systemctl"),
+            systemctl: std::path::PathBuf::from("/nonexistent/salve-test/systemctl"),
         };
         assert_eq!(
             error(manager.control(ServiceVerb::Restart, &unit("cups.service"), SECOND)),

@@ -1,6 +1,8 @@
 //! The end user who consents at the endpoint, as the operating system
 //! names them (the kernel's peer credentials of the local socket): the one
-//! part of sessions that asks the system anything.
+//! part of sessions that asks the system anything. Unix only for now: on
+//! Windows the local channel is to be a named pipe, whose client token
+//! names the user (docs/guides/windows.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,7 @@ pub struct ConsentingUser {
 impl ConsentingUser {
     /// The user at the other end of a local Unix socket, from the kernel's
     /// peer credentials — never from anything the client says.
+    #[cfg(unix)]
     pub fn from_peer(socket: &impl std::os::fd::AsFd) -> std::io::Result<ConsentingUser> {
         let credentials =
             nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerCredentials)
@@ -25,10 +28,12 @@ impl ConsentingUser {
 
     /// The user this process runs as (for a consent given on the endpoint's own
     /// terminal).
+    #[cfg(unix)]
     pub fn current_process() -> ConsentingUser {
         ConsentingUser::from_uid(nix::unistd::getuid().as_raw())
     }
 
+    #[cfg(unix)]
     fn from_uid(uid: u32) -> ConsentingUser {
         let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
             .ok()

@@ -284,7 +284,7 @@ impl Drop for Staged {
 static STAGING: AtomicU64 = AtomicU64::new(0);
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    crate::os::sync_dir(dir)
 }
 
 impl CatalogStore {
@@ -520,7 +520,7 @@ impl CatalogStore {
             let component = manifest.component.file.as_str();
             for name in [MANIFEST_FILE, SIGNATURE_FILE, component] {
                 std::fs::copy(source.join(name), staged.path.join(name))?;
-                std::fs::File::open(staged.path.join(name))?.sync_all()?;
+                crate::os::sync_file(&staged.path.join(name))?;
             }
             sync_dir(&staged.path)
         };

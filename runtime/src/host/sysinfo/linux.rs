@@ -1,5 +1,5 @@
-//! `sysinfo`: read-only facts about the endpoint, from `/proc`, `/etc/os-release`,
-//! `statvfs(3)` and `getifaddrs(3)`. No parameters: granted or not.
+//! `sysinfo` on Linux: from `/proc`, `/etc/os-release`, `statvfs(3)` and
+//! `getifaddrs(3)`.
 //!
 //! `statvfs` on a network filesystem whose server is gone can block for
 //! good, and a blocked host call cannot be interrupted by the invocation's
@@ -10,27 +10,14 @@
 //! patience already (a hung mount), leaves it out at once. So a hung mount
 //! holds one thread, not one per call.
 
-use super::HostCtx;
 use crate::bindings::salve::action::sysinfo::{
-    DiskUsage, Host, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
+    DiskUsage, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
 };
 use crate::bindings::salve::action::types::HostError;
-use crate::capability::{CapabilityClass, CapabilitySpec};
-use crate::engine::{HostData, host_of};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// What `sysinfo` is: its name, class and link. Its checks are below.
-pub(crate) const SPEC: CapabilitySpec = CapabilitySpec {
-    name: "sysinfo",
-    class: CapabilityClass::Standard,
-    summary: "read hostname, OS, kernel, uptime, load, memory, disks, network interfaces",
-    link: |linker| {
-        crate::bindings::salve::action::sysinfo::add_to_linker::<_, HostData>(linker, host_of)
-    },
-};
 
 /// How long `disks` waits for the mounts to answer, all together.
 const STATVFS_PATIENCE: Duration = Duration::from_secs(1);
@@ -109,106 +96,104 @@ fn read(path: &str) -> Result<String, HostError> {
         .map_err(|e| HostError::Unavailable(format!("cannot read {path}: {e}")))
 }
 
-impl Host for HostCtx {
-    fn hostname(&mut self) -> Result<String, HostError> {
-        Ok(read("/proc/sys/kernel/hostname")?.trim().to_string())
-    }
+pub(super) fn hostname() -> Result<String, HostError> {
+    Ok(read("/proc/sys/kernel/hostname")?.trim().to_string())
+}
 
-    fn os(&mut self) -> Result<OsInfo, HostError> {
-        let text = read("/etc/os-release").or_else(|_| read("/usr/lib/os-release"))?;
-        Ok(parse_os_release(&text))
-    }
+pub(super) fn os() -> Result<OsInfo, HostError> {
+    let text = read("/etc/os-release").or_else(|_| read("/usr/lib/os-release"))?;
+    Ok(parse_os_release(&text))
+}
 
-    fn kernel(&mut self) -> Result<String, HostError> {
-        Ok(read("/proc/sys/kernel/osrelease")?.trim().to_string())
-    }
+pub(super) fn kernel() -> Result<String, HostError> {
+    Ok(read("/proc/sys/kernel/osrelease")?.trim().to_string())
+}
 
-    fn uptime_seconds(&mut self) -> Result<u64, HostError> {
-        parse_uptime(&read("/proc/uptime")?)
-    }
+pub(super) fn uptime_seconds() -> Result<u64, HostError> {
+    parse_uptime(&read("/proc/uptime")?)
+}
 
-    fn load(&mut self) -> Result<LoadAverage, HostError> {
-        parse_loadavg(&read("/proc/loadavg")?)
-    }
+pub(super) fn load() -> Result<LoadAverage, HostError> {
+    parse_loadavg(&read("/proc/loadavg")?)
+}
 
-    fn memory(&mut self) -> Result<MemoryInfo, HostError> {
-        parse_meminfo(&read("/proc/meminfo")?)
-    }
+pub(super) fn memory() -> Result<MemoryInfo, HostError> {
+    parse_meminfo(&read("/proc/meminfo")?)
+}
 
-    fn disks(&mut self) -> Result<Vec<DiskUsage>, HostError> {
-        let mounts = parse_mounts(&read("/proc/self/mounts")?);
-        let points: BTreeSet<String> = mounts.iter().map(|m| m.mount_point.clone()).collect();
-        let stats = answered_within(&ASKING, points, STATVFS_PATIENCE, |point| {
-            nix::sys::statvfs::statvfs(Path::new(point)).ok()
+pub(super) fn disks() -> Result<Vec<DiskUsage>, HostError> {
+    let mounts = parse_mounts(&read("/proc/self/mounts")?);
+    let points: BTreeSet<String> = mounts.iter().map(|m| m.mount_point.clone()).collect();
+    let stats = answered_within(&ASKING, points, STATVFS_PATIENCE, |point| {
+        nix::sys::statvfs::statvfs(Path::new(point)).ok()
+    });
+    let mut disks = Vec::new();
+    for mount in mounts {
+        let Some(Some(stat)) = stats.get(&mount.mount_point) else {
+            continue;
+        };
+        let fragment = stat.fragment_size();
+        let total = stat.blocks().saturating_mul(fragment);
+        if total == 0 {
+            continue;
+        }
+        let free = stat.blocks_free().saturating_mul(fragment);
+        disks.push(DiskUsage {
+            mount_point: mount.mount_point,
+            device: mount.device,
+            filesystem: mount.filesystem,
+            total_bytes: total,
+            used_bytes: total.saturating_sub(free),
+            available_bytes: stat.blocks_available().saturating_mul(fragment),
         });
-        let mut disks = Vec::new();
-        for mount in mounts {
-            let Some(Some(stat)) = stats.get(&mount.mount_point) else {
-                continue;
-            };
-            let fragment = stat.fragment_size();
-            let total = stat.blocks().saturating_mul(fragment);
-            if total == 0 {
-                continue;
-            }
-            let free = stat.blocks_free().saturating_mul(fragment);
-            disks.push(DiskUsage {
-                mount_point: mount.mount_point,
-                device: mount.device,
-                filesystem: mount.filesystem,
-                total_bytes: total,
-                used_bytes: total.saturating_sub(free),
-                available_bytes: stat.blocks_available().saturating_mul(fragment),
-            });
-        }
-        Ok(disks)
     }
+    Ok(disks)
+}
 
-    fn network_interfaces(&mut self) -> Result<Vec<NetworkInterface>, HostError> {
-        use nix::net::if_::InterfaceFlags;
-        let addresses = nix::ifaddrs::getifaddrs()
-            .map_err(|e| HostError::Unavailable(format!("cannot list network interfaces: {e}")))?;
-        let mut interfaces: BTreeMap<String, NetworkInterface> = BTreeMap::new();
-        for address in addresses {
-            let entry = interfaces
-                .entry(address.interface_name.clone())
-                .or_insert_with(|| NetworkInterface {
-                    name: address.interface_name.clone(),
-                    up: false,
-                    mac: None,
-                    addresses: Vec::new(),
-                });
-            entry.up |= address
-                .flags
-                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
-            let Some(addr) = address.address else {
-                continue;
-            };
-            if let Some(link) = addr.as_link_addr() {
-                if let Some(mac) = link.addr().filter(|m| m.iter().any(|b| *b != 0)) {
-                    entry.mac = Some(
-                        mac.iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect::<Vec<_>>()
-                            .join(":"),
-                    );
-                }
-            } else if let Some(v4) = addr.as_sockaddr_in() {
-                let prefix = address
-                    .netmask
-                    .and_then(|m| m.as_sockaddr_in().map(|m| m.ip().to_bits().count_ones()))
-                    .unwrap_or(32);
-                entry.addresses.push(format!("{}/{prefix}", v4.ip()));
-            } else if let Some(v6) = addr.as_sockaddr_in6() {
-                let prefix = address
-                    .netmask
-                    .and_then(|m| m.as_sockaddr_in6().map(|m| m.ip().to_bits().count_ones()))
-                    .unwrap_or(128);
-                entry.addresses.push(format!("{}/{prefix}", v6.ip()));
+pub(super) fn network_interfaces() -> Result<Vec<NetworkInterface>, HostError> {
+    use nix::net::if_::InterfaceFlags;
+    let addresses = nix::ifaddrs::getifaddrs()
+        .map_err(|e| HostError::Unavailable(format!("cannot list network interfaces: {e}")))?;
+    let mut interfaces: BTreeMap<String, NetworkInterface> = BTreeMap::new();
+    for address in addresses {
+        let entry = interfaces
+            .entry(address.interface_name.clone())
+            .or_insert_with(|| NetworkInterface {
+                name: address.interface_name.clone(),
+                up: false,
+                mac: None,
+                addresses: Vec::new(),
+            });
+        entry.up |= address
+            .flags
+            .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
+        let Some(addr) = address.address else {
+            continue;
+        };
+        if let Some(link) = addr.as_link_addr() {
+            if let Some(mac) = link.addr().filter(|m| m.iter().any(|b| *b != 0)) {
+                entry.mac = Some(
+                    mac.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
             }
+        } else if let Some(v4) = addr.as_sockaddr_in() {
+            let prefix = address
+                .netmask
+                .and_then(|m| m.as_sockaddr_in().map(|m| m.ip().to_bits().count_ones()))
+                .unwrap_or(32);
+            entry.addresses.push(format!("{}/{prefix}", v4.ip()));
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            let prefix = address
+                .netmask
+                .and_then(|m| m.as_sockaddr_in6().map(|m| m.ip().to_bits().count_ones()))
+                .unwrap_or(128);
+            entry.addresses.push(format!("{}/{prefix}", v6.ip()));
         }
-        Ok(interfaces.into_values().collect())
     }
+    Ok(interfaces.into_values().collect())
 }
 
 /// Runs `ask` for each of `keys` on a thread of its own and returns the
