@@ -6,7 +6,10 @@
 //!
 //! The input is split at NUL bytes (which no JSON line holds) into at most
 //! four segments; each is named after the `"seq"` its first line opens
-//! with, as the writer names it (after its position when it has none).
+//! with, as the writer names it (after its position when it has none). A
+//! segment named like one before it replaces it, as a file written twice
+//! does: what is checked after `verify_dir` is the files it verified, read
+//! back from the directory, not the parts of the input.
 //!
 //! An input that opens with `#` is first chained: each line laid out as the
 //! log writes it gets the `prev` and `hash` that link it to the line before,
@@ -17,7 +20,7 @@
 use libfuzzer_sys::fuzz_target;
 use salve::Sha256Digest;
 use salve::audit::record::{GENESIS, chain_hash, split_line};
-use salve::audit::{read, segment, verify_dir};
+use salve::audit::{Record, read, segment, verify_dir};
 
 /// `segments` with every well-laid line's `prev` and `hash` made to chain.
 fn chained(segments: Vec<&[u8]>) -> Vec<Vec<u8>> {
@@ -85,18 +88,28 @@ fuzz_target!(|data: &[u8]| {
         std::fs::write(dir.join(name), part).expect("the scratch directory is writable");
     }
     if verify_dir(dir, None, None).is_ok() {
-        // A verified log's every line is JSON (what `verify` promises; the
-        // reader then reads it as records).
-        for part in &parts {
-            for line in part.split_inclusive(|b| *b == b'\n') {
-                if let Some(line) = line.strip_suffix(b"\n") {
-                    assert!(
-                        serde_json::from_slice::<serde_json::Value>(line).is_ok(),
-                        "a verified line is not JSON: {}",
+        // A verified log's every line is a record, as every reader reads it
+        // (what `verify` promises: `export` and the reports read a log
+        // once it verifies). The log is the files as they are on disk: two
+        // parts named for the same record are one file, the later part's
+        // (the earlier one, never verified, may be anything).
+        let files = std::fs::read_dir(dir).expect("the scratch directory is readable");
+        for file in files {
+            let path = file.expect("the scratch directory is readable").path();
+            let bytes = std::fs::read(&path).expect("a segment just written is readable");
+            for line in bytes.split_inclusive(|b| *b == b'\n') {
+                if let Some(line) = line.strip_suffix(b"\n")
+                    && let Err(error) = serde_json::from_slice::<Record>(line)
+                {
+                    panic!(
+                        "a verified line is not a record ({error}): {}",
                         String::from_utf8_lossy(line)
                     );
                 }
             }
+        }
+        if let Some(Err(error)) = read::records(dir).take(10_000).find(Result::is_err) {
+            panic!("a verified log does not read: {error}");
         }
     }
     let _ = read::records(dir).take(10_000).count();

@@ -9,10 +9,12 @@
 //! record and the chain after it requires, since the checkpoints after it no
 //! longer match. Only the records after the last checkpoint are left
 //! unprotected by the log itself; a checkpoint kept elsewhere covers them.
-//! Every line must also be JSON: the records a signed checkpoint vouches
-//! for are (the endpoint writes nothing else, and their hashes chain up to
-//! what it signed), so only the others are parsed — the records before the
-//! first checkpoint, after the last one, or in a log without any.
+//! Every line must also be a record as the readers read it (JSON, with a
+//! record's fields, each once, and no others): the records a signed
+//! checkpoint vouches for are (the endpoint writes nothing else, and their
+//! hashes chain up to what it signed), so only the others are parsed — the
+//! records before the first checkpoint, after the last one, or in a log
+//! without any.
 //! Verification only reads.
 
 use super::checkpoint::Checkpoint;
@@ -173,7 +175,7 @@ struct Chain<'k> {
     since_checkpoint: u64,
     /// The most records allowed between two checkpoints.
     checkpoint_every: u64,
-    /// Records no checkpoint vouches for yet, not yet checked to be JSON.
+    /// Records no checkpoint vouches for yet, not yet read as records.
     unvouched: Unvouched,
     /// The log is being written while it is read: a last line still
     /// without its newline at the end of the last segment is a write in
@@ -426,7 +428,7 @@ fn verify_reader(
         filled -= start;
     };
     if checked.is_err() {
-        // A record before the bad one, not yet checked to be JSON, may be
+        // A record before the bad one, not yet read as a record, may be
         // the first bad one.
         chain.unvouched.check(&buffer)?;
     } else if chain.unvouched.holds_current() {
@@ -544,7 +546,7 @@ fn verify_line(
     check_lifecycle(record.seq, record.kind, chain).map_err(|reason| corrupt(seq, reason))?;
     let watching = chain.watch.is_some_and(|w| w.seq + 1 == record.seq);
     if record.kind == Kind::Checkpoint || watching {
-        // Rare: read the record whole (which checks it is JSON).
+        // Rare: read the record whole (which checks it is a record).
         let full: Record = serde_json::from_slice(body)
             .map_err(|e| corrupt(seq, format!("not a valid record: {e}")))?;
         let vouching = record.kind == Kind::Checkpoint;
@@ -558,15 +560,15 @@ fn verify_line(
             chain.unvouched.clear();
         }
     } else if chain.signer.is_some() {
-        // Every line is JSON. Once a checkpoint signed by the endpoint's
-        // key vouches for this one, it is: the endpoint writes nothing
-        // else. Until then it is kept, and checked if none does.
+        // Every line is a record. Once a checkpoint signed by the
+        // endpoint's key vouches for this one, it is: the endpoint writes
+        // nothing else. Until then it is kept, and checked if none does.
         let body = at.start..at.start + body.len();
         chain
             .unvouched
             .push(file, number, record.seq, body, buffer)?;
     } else {
-        check_json(file, number, record.seq, body)?;
+        check_record(file, number, record.seq, body)?;
     }
     if let Some(watched) = chain.watch
         && watched.seq == record.seq
@@ -609,12 +611,14 @@ fn check_lifecycle(seq: u64, kind: Kind, chain: &mut Chain<'_>) -> Result<(), St
     Ok(())
 }
 
-/// Checks that a record's line (without its newline) is JSON; its hash
-/// covers every byte of it, but not that. JSON is UTF-8 text, which is
-/// checked first: skipping a value as `IgnoredAny` does not look at the
-/// bytes inside its strings, so a line with invalid UTF-8 in one would pass
-/// here and then fail every reader of the log (found by fuzzing).
-fn check_json(file: &Path, line: u64, seq: u64, body: &[u8]) -> Result<(), Corruption> {
+/// Checks that a record's line (without its newline) is a record, read as
+/// every reader of the log reads it ([`Record`]: JSON, with a record's
+/// fields, each once, and no others); its hash covers every byte of it,
+/// but not that. Checking only that it is JSON is not enough: a line with
+/// a field no record has (or one twice) would pass and then fail every
+/// reader of a log said to verify (found by fuzzing). JSON is UTF-8 text,
+/// which is checked first, so that a line that is not says so.
+fn check_record(file: &Path, line: u64, seq: u64, body: &[u8]) -> Result<(), Corruption> {
     let corrupt = |reason: String| Corruption {
         file: file.to_path_buf(),
         line,
@@ -622,19 +626,19 @@ fn check_json(file: &Path, line: u64, seq: u64, body: &[u8]) -> Result<(), Corru
         reason: format!("not a valid record: {reason}"),
     };
     let text = std::str::from_utf8(body).map_err(|e| corrupt(format!("not UTF-8 text ({e})")))?;
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
+    serde_json::from_str::<Record>(text)
         .map(|_| ())
         .map_err(|e| corrupt(e.to_string()))
 }
 
 /// Most bytes of records kept for a checkpoint to vouch for: past this,
-/// they are checked to be JSON there and then.
+/// they are read as records there and then.
 const MAX_UNVOUCHED_BYTES: usize = 8 << 20;
 
 /// Records since the last checkpoint, kept until the next one vouches for
-/// them (they are then what the endpoint wrote: JSON) or the log ends
-/// without one (they are then checked to be JSON). Checking each record as
-/// JSON costs more than hashing it, and a checkpoint covers nearly all.
+/// them (they are then what the endpoint wrote: records) or the log ends
+/// without one (they are then read as records). Reading each record costs
+/// more than hashing it, and a checkpoint covers nearly all.
 /// Records are kept where they were read: the reader's buffer holding
 /// some is kept too, and the reader goes on in another.
 #[derive(Default)]
@@ -702,12 +706,12 @@ impl Unvouched {
         self.retired.push(std::mem::replace(current, next));
     }
 
-    /// Checks every record kept to be JSON (the first that is not is the
+    /// Reads every record kept as a record (the first that is not is the
     /// error), and forgets them. `current` is the reader's buffer.
     fn check(&mut self, current: &[u8]) -> Result<(), Corruption> {
         for kept in &self.records {
             let buffer = self.retired.get(kept.buffer).map_or(current, Vec::as_slice);
-            check_json(&kept.file, kept.line, kept.seq, &buffer[kept.range.clone()])?;
+            check_record(&kept.file, kept.line, kept.seq, &buffer[kept.range.clone()])?;
         }
         self.clear();
         Ok(())
@@ -818,6 +822,54 @@ mod tests {
                     );
                 }
                 other => panic!("{other:?}"),
+            }
+            assert!(crate::audit::read::records(dir.path()).any(|r| r.is_err()));
+        }
+    }
+
+    /// Found by fuzzing (`fuzz/seeds/audit/crash-934cea9b…`, the log that
+    /// input leaves on disk): a log whose one record held a field no record
+    /// has (`""`, and `hash` twice), chained so that only that was wrong,
+    /// verified, since only its being JSON was checked; every reader then
+    /// refused the record.
+    #[test]
+    fn a_json_line_that_is_not_a_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let started =
+            r#"{"seq":1,"time":"2026-12-07T02:58:00.803785Z","kind":"service.started","code":9003"#;
+        let good = format!(r#"{started},"endpoint":"pc-0421""#);
+        log_of(dir.path(), &[good.as_bytes()]);
+        assert_eq!(verify_dir(dir.path(), None, None).unwrap().records, 1);
+        assert!(crate::audit::read::records(dir.path()).all(|r| r.is_ok()));
+
+        // The record the finding left on disk, then its minimized forms: a
+        // field no record has, a field twice.
+        let found = r#"{"seq":1,"time":"2026%12-07T02:58:00.803785Z","kind":"service.started","code":9003,"":"pc-0421","prev":"5d7efc2564cd82257396416bcbf8760ce2cf33c5330850fa6af4d58335fad1d5","hash":"668ac4305db3f0f3e412bd66a0a357f5a873988411e97b706c6+6a4ab1055b8aa02:58:00.803785Z","kind":"service.started","code":9003,"":"pc-0421","prev":"5d7efc2564cd82257396416bcbf8760ce2cf33c5330850fa6af4d58335fad1d5","hash":"6658335fad1d5","hash":"668ac4305db3f0f3e412bd66a0a357f5a873988411e97b706c6+6a4ab1055b8aa02:58:00.803785Z","kind":"service.started","code":9003,"":"pc-0421""#;
+        let key = crate::identity::KeyPair::generate().unwrap().public();
+        for (bad, reason) in [
+            (found.to_string(), "unknown field ``"),
+            (format!(r#"{started},"":"pc-0421""#), "unknown field ``"),
+            (
+                format!(r#"{started},"endpoint":"pc-0421","endpoint":"pc-0422""#),
+                "duplicate field `endpoint`",
+            ),
+        ] {
+            log_of(dir.path(), &[bad.as_bytes()]);
+            // Without a key the line is read at once; with one, it waits
+            // for a checkpoint to vouch for it, and is read when none does.
+            for key in [None, Some(&key)] {
+                match verify_dir(dir.path(), key, None) {
+                    Err(VerifyError::Corrupt(corruption)) => {
+                        assert_eq!((corruption.line, corruption.seq), (1, Some(1)));
+                        assert!(
+                            corruption
+                                .reason
+                                .starts_with(&format!("not a valid record: {reason}")),
+                            "{corruption}"
+                        );
+                    }
+                    other => panic!("{bad}: {other:?}"),
+                }
             }
             assert!(crate::audit::read::records(dir.path()).any(|r| r.is_err()));
         }
