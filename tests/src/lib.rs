@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 pub use salve_test_artifacts as artifacts;
 
 pub mod fixture;
+#[cfg(unix)]
 pub mod stand_in_systemctl;
 
 /// One runtime for a whole test binary, as in a long-running endpoint: every

@@ -18,7 +18,9 @@ use salve::clock::ManualClock;
 use salve::endpoint::{Authenticated, Endpoint, InvokeOutcome};
 use salve::identity::KeyPair;
 use salve::policy::Policy;
-use salve::session::{ClosureReport, SessionState};
+use salve::session::ClosureReport;
+#[cfg(unix)]
+use salve::session::SessionState;
 use salve::store::StateStore;
 use salve::{Outcome, Package};
 use salve_tests::fixture::{ENDPOINT, Fixture, PEOPLE, policy_text, request};
@@ -253,6 +255,8 @@ fn an_untouched_log_verifies_across_segments_and_checkpoints() {
     assert_eq!(alone.checkpoint_key, Some(sample.key.public()));
 }
 
+// A FIFO: Unix only.
+#[cfg(unix)]
 #[test]
 fn a_special_file_named_like_a_segment_is_refused_not_read() {
     let sample = copy_of(pristine());
@@ -594,6 +598,8 @@ fn a_process_killed_mid_burst_loses_no_acknowledged_record() {
     );
 }
 
+// The failing write is a file-size limit (RLIMIT_FSIZE): Unix only.
+#[cfg(unix)]
 #[test]
 fn a_failing_write_stops_the_log_and_takes_back_the_unacknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -659,6 +665,8 @@ fn ran(outcome: InvokeOutcome) -> salve::Invocation {
     }
 }
 
+// Runs clear-temp-files on a directory granted by its Unix path.
+#[cfg(unix)]
 #[test]
 fn a_session_is_logged_from_request_to_closure_and_reported() {
     let f = Fixture::new();
@@ -1170,6 +1178,8 @@ fn sync_stats_count_every_record_made_durable_once() {
 /// reads, its buffer full — holds up only the copy: appends go on, their
 /// checkpoints are signed into the log, and closing gives up waiting for
 /// the copy after its patience (10 s) instead of never returning.
+// A FIFO: Unix only.
+#[cfg(unix)]
 #[test]
 fn a_hung_checkpoint_copy_holds_up_neither_appends_nor_closing() {
     use std::io::Write as _;

@@ -332,7 +332,7 @@ fn rolling_back_to_an_older_version_is_refused() {
         "{error}"
     );
     assert_eq!(c.store.list().unwrap().len(), 1);
-    assert!(!c.packages_dir.join("echo/1.0.0").exists());
+    assert!(!c.packages_dir.join("echo").join("1.0.0").exists());
     // Revoking the newer version does not reopen the way back.
     c.store
         .revoke(
@@ -346,7 +346,7 @@ fn rolling_back_to_an_older_version_is_refused() {
         .unwrap();
     let error = c.install(&old.dir, &trust).unwrap_err();
     assert!(matches!(error, InstallError::Rollback { .. }), "{error}");
-    assert!(!c.packages_dir.join("echo/1.0.0").exists());
+    assert!(!c.packages_dir.join("echo").join("1.0.0").exists());
     c.assert_no_staging_left();
 }
 
@@ -1005,7 +1005,7 @@ fn the_same_version_with_another_package_is_a_conflict() {
     let listed = c.store.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].broken, None);
-    let placed = Package::open(c.packages_dir.join("echo/1.0.0")).unwrap();
+    let placed = Package::open(c.packages_dir.join("echo").join("1.0.0")).unwrap();
     assert_eq!(placed.digest().to_string(), installed_digest);
     assert_eq!(placed.manifest_digest(), first.open().manifest_digest());
     c.assert_no_staging_left();
@@ -1054,7 +1054,7 @@ fn concurrent_installs_of_one_version_leave_one_intact_package() {
     let listed = c.store.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].broken, None);
-    Package::open(c.packages_dir.join("echo/1.0.0")).unwrap();
+    Package::open(c.packages_dir.join("echo").join("1.0.0")).unwrap();
     assert_eq!(c.store.packages(&trust).unwrap().packages.len(), 1);
     c.assert_no_staging_left();
 }
@@ -1108,7 +1108,7 @@ fn concurrent_installs_of_different_packages_under_one_version_let_one_win() {
     let listed = c.store.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].broken, None, "the row has its package");
-    let placed = Package::open(c.packages_dir.join("echo/1.0.0")).unwrap();
+    let placed = Package::open(c.packages_dir.join("echo").join("1.0.0")).unwrap();
     assert_eq!(
         placed.manifest_digest(),
         copies[winner].open().manifest_digest()
@@ -1124,7 +1124,7 @@ fn a_missing_or_damaged_package_is_listed_as_broken_and_not_loaded() {
     let package = echo("1.0.0", "");
     sign(&package.dir, &keys.vetting, Role::Vetting, "vetting-board");
     c.install(&package.dir, &trust).unwrap();
-    let installed = c.packages_dir.join("echo/1.0.0");
+    let installed = c.packages_dir.join("echo").join("1.0.0");
 
     std::fs::remove_dir_all(&installed).unwrap();
     let listed = c.store.list().unwrap();

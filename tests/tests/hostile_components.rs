@@ -257,6 +257,9 @@ fn returned(body: &str) -> Run {
 // call it uses below, so that each hostile case differs from a working one
 // only in what it attacks.
 
+// Grants a temporary directory by its Unix path (Windows paths in grants
+// are not parsed yet).
+#[cfg(unix)]
 #[test]
 fn a_well_behaved_hand_written_guest_reaches_the_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -419,6 +422,9 @@ fn a_log_level_out_of_range_traps() {
         .assert_stopped(StopReason::Trapped, "discriminant");
 }
 
+// Grants a temporary directory by its Unix path (Windows paths in grants
+// are not parsed yet).
+#[cfg(unix)]
 #[test]
 fn a_file_write_of_a_1_gib_list_traps_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

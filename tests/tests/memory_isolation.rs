@@ -12,10 +12,8 @@
 use salve::host::output::{OutputEvent, OutputObserver};
 use salve::{Grant, LoadedAction, Outcome, Package, Runtime, RuntimeConfig, Sha256Digest};
 use salve_tests::{PackageCopy, artifacts};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// MiB of heap the filling guest writes the secret over.
 const FILL_MIB: usize = 8;
@@ -206,6 +204,7 @@ fn a_guest_finds_nothing_of_an_earlier_invocations_memory() {
     no_trace_after_fill(None);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_guest_finds_nothing_of_an_earlier_invocations_memory_swapped_out() {
     let swap = match Swap::ensure() {
@@ -239,138 +238,166 @@ fn the_scanner_finds_the_secret_where_it_is() {
     );
 }
 
-/// Asks the kernel to swap out every private anonymous read-write mapping of
-/// this process (wasmtime's pool among them); answers the process's swapped
-/// KiB afterwards.
-#[allow(unsafe_code)]
-fn page_out_anonymous_memory() -> u64 {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let path = fields.nth(3);
-        if perms != "rw-p" || path.is_some() {
-            continue;
+/// Pushing memory out to swap, on Linux.
+#[cfg(unix)]
+mod swap {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::Mutex;
+
+    /// Asks the kernel to swap out every private anonymous read-write mapping of
+    /// this process (wasmtime's pool among them); answers the process's swapped
+    /// KiB afterwards.
+    #[allow(unsafe_code)]
+    pub(super) fn page_out_anonymous_memory() -> u64 {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let path = fields.nth(3);
+            if perms != "rw-p" || path.is_some() {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) else {
+                continue;
+            };
+            let Some(address) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
+                continue;
+            };
+            // SAFETY: MADV_PAGEOUT only moves pages to swap; their contents are
+            // unchanged when next touched, so no memory of this process changes
+            // meaning. A mapping that changed since /proc/self/maps was read is
+            // at worst refused (the result is ignored).
+            let _ = unsafe {
+                nix::sys::mman::madvise(
+                    address,
+                    end - start,
+                    nix::sys::mman::MmapAdvise::MADV_PAGEOUT,
+                )
+            };
         }
-        let Some((start, end)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (
-            usize::from_str_radix(start, 16),
-            usize::from_str_radix(end, 16),
-        ) else {
-            continue;
-        };
-        let Some(address) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
-            continue;
-        };
-        // SAFETY: MADV_PAGEOUT only moves pages to swap; their contents are
-        // unchanged when next touched, so no memory of this process changes
-        // meaning. A mapping that changed since /proc/self/maps was read is
-        // at worst refused (the result is ignored).
-        let _ = unsafe {
-            nix::sys::mman::madvise(
-                address,
-                end - start,
-                nix::sys::mman::MmapAdvise::MADV_PAGEOUT,
-            )
-        };
+        swapped_kib()
     }
-    swapped_kib()
+
+    fn swapped_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmSwap:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Swap for the test: the host's, or a swap file this test enables (as root)
+    /// and takes away again.
+    pub(super) struct Swap {
+        own_file: Option<(tempfile::TempDir, PathBuf)>,
+        active: String,
+    }
+
+    /// Where the test's own swap file goes: a directory on a disk file system
+    /// (swap cannot live on tmpfs), inside the build's target directory.
+    fn swap_file_parent() -> PathBuf {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf()
+    }
+
+    static SWAP_LOCK: Mutex<()> = Mutex::new(());
+
+    impl Swap {
+        pub(super) fn ensure() -> Result<Swap, String> {
+            let _one_at_a_time = SWAP_LOCK
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(active) = active_swap() {
+                return Ok(Swap {
+                    own_file: None,
+                    active,
+                });
+            }
+            if !nix::unistd::geteuid().is_root() {
+                return Err(
+                    "this host has none and the test is not root, so it cannot enable any".into(),
+                );
+            }
+            let dir = tempfile::tempdir_in(swap_file_parent()).map_err(|e| e.to_string())?;
+            let file = dir.path().join("swapfile");
+            std::fs::write(&file, vec![0u8; 64 << 20]).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            run("mkswap", &file)?;
+            run("swapon", &file)?;
+            Ok(Swap {
+                active: format!("the test's own swap file {}", file.display()),
+                own_file: Some((dir, file)),
+            })
+        }
+
+        pub(super) fn describe(&self) -> &str {
+            &self.active
+        }
+    }
+
+    impl Drop for Swap {
+        fn drop(&mut self) {
+            if let Some((_dir, file)) = &self.own_file
+                && let Err(why) = run("swapoff", file)
+            {
+                eprintln!("could not turn the test's swap file off: {why}");
+            }
+        }
+    }
+
+    fn run(program: &str, file: &Path) -> Result<(), String> {
+        let output = Command::new(program)
+            .arg(file)
+            .output()
+            .map_err(|e| format!("{program} could not be run: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} {} failed: {}",
+                file.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// The first active swap area in /proc/swaps.
+    fn active_swap() -> Option<String> {
+        let swaps = std::fs::read_to_string("/proc/swaps").ok()?;
+        swaps
+            .lines()
+            .nth(1)
+            .and_then(|line| line.split_whitespace().next())
+            .map(|name| format!("the host's swap {name}"))
+    }
 }
+#[cfg(unix)]
+use swap::{Swap, page_out_anonymous_memory};
 
-fn swapped_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmSwap:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+/// Windows has no swapped-out case here (it needs Linux's `MADV_PAGEOUT`):
+/// no `Swap` can exist, so `no_trace_after_fill` is only given `None`.
+#[cfg(windows)]
+enum Swap {}
 
-/// Swap for the test: the host's, or a swap file this test enables (as root)
-/// and takes away again.
-struct Swap {
-    own_file: Option<(tempfile::TempDir, PathBuf)>,
-    active: String,
-}
-
-/// Where the test's own swap file goes: a directory on a disk file system
-/// (swap cannot live on tmpfs), inside the build's target directory.
-fn swap_file_parent() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf()
-}
-
-static SWAP_LOCK: Mutex<()> = Mutex::new(());
-
+#[cfg(windows)]
 impl Swap {
-    fn ensure() -> Result<Swap, String> {
-        let _one_at_a_time = SWAP_LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(active) = active_swap() {
-            return Ok(Swap {
-                own_file: None,
-                active,
-            });
-        }
-        if !nix::unistd::geteuid().is_root() {
-            return Err(
-                "this host has none and the test is not root, so it cannot enable any".into(),
-            );
-        }
-        let dir = tempfile::tempdir_in(swap_file_parent()).map_err(|e| e.to_string())?;
-        let file = dir.path().join("swapfile");
-        std::fs::write(&file, vec![0u8; 64 << 20]).map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(|e| e.to_string())?;
-        run("mkswap", &file)?;
-        run("swapon", &file)?;
-        Ok(Swap {
-            active: format!("the test's own swap file {}", file.display()),
-            own_file: Some((dir, file)),
-        })
-    }
-
     fn describe(&self) -> &str {
-        &self.active
+        match *self {}
     }
 }
 
-impl Drop for Swap {
-    fn drop(&mut self) {
-        if let Some((_dir, file)) = &self.own_file
-            && let Err(why) = run("swapoff", file)
-        {
-            eprintln!("could not turn the test's swap file off: {why}");
-        }
-    }
-}
-
-fn run(program: &str, file: &Path) -> Result<(), String> {
-    let output = Command::new(program)
-        .arg(file)
-        .output()
-        .map_err(|e| format!("{program} could not be run: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{program} {} failed: {}",
-            file.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// The first active swap area in /proc/swaps.
-fn active_swap() -> Option<String> {
-    let swaps = std::fs::read_to_string("/proc/swaps").ok()?;
-    swaps
-        .lines()
-        .nth(1)
-        .and_then(|line| line.split_whitespace().next())
-        .map(|name| format!("the host's swap {name}"))
+/// Never called: there is no `Swap` to ask for it (see above).
+#[cfg(windows)]
+fn page_out_anonymous_memory() -> u64 {
+    0
 }

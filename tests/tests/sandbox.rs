@@ -5,11 +5,15 @@
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(unix)]
 use salve::host::service_manager::ServiceManager;
 use salve::{
     Capabilities, Capability, Grant, InvokeError, LoadError, Outcome, Package, PackageError,
     StopReason,
 };
+// Services, files and programs are granted by Unix names and paths here;
+// Windows grants (per-OS manifest keys) are not written yet.
+#[cfg(unix)]
 use salve_tests::stand_in_systemctl::{
     CLEARED_ENVIRONMENT, StandInSystemctl, UnitState, control_args, process_ended, show_args,
 };
@@ -271,6 +275,7 @@ fn a_capability_declared_but_not_granted_is_refused_before_running() {
     assert_runtime_still_works();
 }
 
+#[cfg(unix)]
 #[test]
 fn another_service_is_denied() {
     // The runtime reaches systemd through a stand-in, so that a refused call
@@ -301,6 +306,7 @@ fn another_service_is_denied() {
     assert_eq!(systemctl.calls(), []);
 }
 
+#[cfg(unix)]
 /// `salve-test.service`, the unit the hostile guest is granted, running.
 const SALVE_TEST_UP: UnitState<'static> = UnitState {
     description: "salve test unit",
@@ -309,6 +315,7 @@ const SALVE_TEST_UP: UnitState<'static> = UnitState {
     main_pid: 4321,
 };
 
+#[cfg(unix)]
 /// Runs the hostile guest in `runtime` (whose service manager is a stand-in).
 fn attack_in(runtime: &salve::Runtime, input: serde_json::Value) -> Run {
     let package = simple_hostile().open();
@@ -325,6 +332,7 @@ fn attack_in(runtime: &salve::Runtime, input: serde_json::Value) -> Run {
     }
 }
 
+#[cfg(unix)]
 fn failed(run: &Run) -> (&str, &str) {
     match &run.outcome {
         Outcome::Failed { code, message } => (code.as_str(), message.as_str()),
@@ -332,6 +340,7 @@ fn failed(run: &Run) -> (&str, &str) {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_granted_service_reaches_the_service_manager() {
     let systemctl = StandInSystemctl::new();
@@ -367,6 +376,7 @@ fn a_granted_service_reaches_the_service_manager() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn service_manager_refusals_reach_the_guest_as_not_found_and_failed() {
     // Unknown to systemd: `show` answers (not-found), a restart is refused.
@@ -411,6 +421,7 @@ fn service_manager_refusals_reach_the_guest_as_not_found_and_failed() {
     assert!(run.invocation.denied_calls.is_empty());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_service_manager_that_never_answers_is_killed_at_the_deadline() {
     let systemctl = StandInSystemctl::new();
@@ -460,6 +471,7 @@ fn a_service_manager_that_never_answers_is_killed_at_the_deadline() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn without_a_service_manager_service_calls_say_so() {
     let runtime = salve::Runtime::new(salve::RuntimeConfig {
@@ -483,6 +495,7 @@ fn without_a_service_manager_service_calls_say_so() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn another_path_is_denied() {
     let dir = tempfile::tempdir().unwrap();
@@ -500,6 +513,7 @@ fn another_path_is_denied() {
     );
 }
 
+#[cfg(unix)]
 /// A FIFO in a granted directory (anyone may make one where they may
 /// write) blocks neither a read nor a write: the call fails at once instead
 /// of waiting, past the deadline, for a writer or a reader.
@@ -533,6 +547,7 @@ fn a_fifo_blocks_neither_a_read_nor_a_write() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn path_traversal_by_dot_dot_is_denied() {
     let dir = tempfile::tempdir().unwrap();
@@ -547,6 +562,7 @@ fn path_traversal_by_dot_dot_is_denied() {
     assert_denied(&run, Capability::FilesRead, "is not normalized");
 }
 
+#[cfg(unix)]
 #[test]
 fn path_traversal_by_symlink_is_denied() {
     let dir = tempfile::tempdir().unwrap();
@@ -573,6 +589,7 @@ fn path_traversal_by_symlink_is_denied() {
     );
 }
 
+#[cfg(unix)]
 /// A granted path is opened without following links on the way to it: a
 /// grant of `…/app` where whoever can write the parent has put a link at
 /// `app` (to `/etc`), or at a directory above the grant, reads nothing.
@@ -610,6 +627,7 @@ fn a_grant_reached_through_a_symlink_is_not_followed() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn reads_and_writes_inside_the_grant_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -663,6 +681,7 @@ fn reads_and_writes_inside_the_grant_work() {
     assert_denied(&run, Capability::FilesWrite, "is a granted path itself");
 }
 
+#[cfg(unix)]
 #[test]
 fn another_program_is_denied() {
     let run = attack(
@@ -692,6 +711,7 @@ fn another_program_is_denied() {
     assert_denied(&run, Capability::Programs, "is not granted");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_granted_program_runs_with_an_empty_environment() {
     let run = attack(
@@ -704,6 +724,7 @@ fn a_granted_program_runs_with_an_empty_environment() {
     );
 }
 
+#[cfg(unix)]
 /// An argument holding a space is granted in quotes, and only that one
 /// argument matches it, not the same words apart.
 #[test]
@@ -732,6 +753,7 @@ fn a_quoted_argument_is_granted_whole() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn the_deadline_covers_time_spent_in_host_calls() {
     let run = attack(

@@ -209,7 +209,11 @@ fn apply(f: &Fixture, state: &mut State, step: Step) -> Result<Done, TestCaseErr
         },
         Step::Consent { session } => {
             if let Some(id) = pick(&state.sessions, &session) {
-                let _ = f.endpoint.consent(ConsentingUser::current_process(), id);
+                let user = ConsentingUser {
+                    uid: 1000,
+                    name: "enduser".to_string(),
+                };
+                let _ = f.endpoint.consent(user, id);
             }
             Done::Nothing
         }

@@ -206,6 +206,8 @@ fn a_tier_that_may_not_invoke_privileged_actions_is_denied() {
     assert!(file.exists(), "nothing may run");
 }
 
+// Runs clear-temp-files on a directory granted by its Unix path.
+#[cfg(unix)]
 #[test]
 fn a_privileged_action_waits_for_a_distinct_approver_then_runs_once() {
     let f = Fixture::new();
@@ -398,9 +400,11 @@ fn nothing_runs_before_approval_or_before_consent() {
             session.id
         )
     );
-    // Only a person's account consents; the fixture's policy lets any uid
-    // (consent-min-uid = 0) so that the test user can, the default is 1000.
-    let user = ConsentingUser::current_process();
+    // Only a person's account consents (consent-min-uid, 1000 by default).
+    let user = ConsentingUser {
+        uid: 1000,
+        name: "enduser".to_string(),
+    };
     let session = f.endpoint.consent(user.clone(), &session.id).unwrap();
     assert_eq!(session.state, SessionState::Active);
     assert_eq!(session.consent.as_ref().map(|(u, _)| u.uid), Some(user.uid));
@@ -661,6 +665,8 @@ fn only_the_technician_invokes() {
     assert_eq!(denial.code(), "not-technician");
 }
 
+// Runs clear-temp-files on a directory granted by its Unix path.
+#[cfg(unix)]
 #[test]
 fn state_survives_a_restart() {
     let mut f = Fixture::new();
@@ -698,6 +704,7 @@ fn state_survives_a_restart() {
     assert_eq!(stored.status(f.clock.now_ms()), "used");
 }
 
+#[cfg(unix)]
 fn session_after(f: &Fixture, id: &SessionId) -> Session {
     f.endpoint.session(&f.who("alice"), id).unwrap()
 }

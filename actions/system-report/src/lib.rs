@@ -1,7 +1,7 @@
 //! system-report: a snapshot of the endpoint for a ticket's first triage.
 
-use salve_sdk::ActionError;
 use salve_sdk::sysinfo::{self, DiskUsage, LoadAverage, MemoryInfo, NetworkInterface, OsInfo};
+use salve_sdk::{ActionError, HostError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -14,7 +14,8 @@ struct Output {
     os: OsInfo,
     kernel: String,
     uptime_seconds: u64,
-    load: LoadAverage,
+    /// `null` where the system keeps none (Windows).
+    load: Option<LoadAverage>,
     memory: MemoryInfo,
     disks: Vec<DiskUsage>,
     network_interfaces: Vec<NetworkInterface>,
@@ -26,7 +27,11 @@ fn run(_input: Input) -> Result<Output, ActionError> {
         os: sysinfo::os()?,
         kernel: sysinfo::kernel()?,
         uptime_seconds: sysinfo::uptime_seconds()?,
-        load: sysinfo::load()?,
+        load: match sysinfo::load() {
+            Ok(load) => Some(load),
+            Err(HostError::Unavailable(_)) => None,
+            Err(error) => return Err(error.into()),
+        },
         memory: sysinfo::memory()?,
         disks: sysinfo::disks()?,
         network_interfaces: sysinfo::network_interfaces()?,

@@ -24,6 +24,12 @@ fn main() {
         std::process::exit(2);
     };
     let limit = args.get(3).and_then(|l| l.parse::<u64>().ok());
+    #[cfg(windows)]
+    if limit.is_some() {
+        eprintln!("a file-size limit needs RLIMIT_FSIZE, which Windows does not have");
+        std::process::exit(2);
+    }
+    #[cfg(unix)]
     if let Some(limit) = limit {
         // A write past the limit fails with EFBIG instead of killing us.
         // SAFETY: ignoring a signal installs no handler code.

@@ -1,15 +1,18 @@
 //! `sysinfo` on Windows: from the system's own APIs, through the `sysinfo`
 //! crate (`GetComputerNameExW`, the registry's version keys,
-//! `GlobalMemoryStatusEx`, `GetDiskFreeSpaceExW` over the volumes,
-//! `GetAdaptersAddresses`).
+//! `GlobalMemoryStatusEx`, `GetAdaptersAddresses`) and, for disks, `fs4`
+//! (`GetDiskFreeSpaceExW` on each drive letter's root: the volume list the
+//! `sysinfo` crate reads is empty under Wine, and a drive letter is how a
+//! Windows user names a disk anyway).
 //!
 //! Windows keeps no load average: `load` answers `unavailable` and says so.
+//! A disk's file system is not read: `filesystem` is empty.
 
 use crate::bindings::salve::action::sysinfo::{
     DiskUsage, LoadAverage, MemoryInfo, NetworkInterface, OsInfo,
 };
 use crate::bindings::salve::action::types::HostError;
-use ::sysinfo::{Disks, Networks, System};
+use ::sysinfo::{Networks, System};
 
 fn unknown(what: &str) -> HostError {
     HostError::Unavailable(format!("Windows did not tell this host's {what}"))
@@ -58,20 +61,28 @@ pub(super) fn memory() -> Result<MemoryInfo, HostError> {
 }
 
 pub(super) fn disks() -> Result<Vec<DiskUsage>, HostError> {
-    let disks = Disks::new_with_refreshed_list();
-    Ok(disks
-        .list()
-        .iter()
-        .filter(|disk| disk.total_space() > 0)
-        .map(|disk| DiskUsage {
-            mount_point: disk.mount_point().to_string_lossy().into_owned(),
-            device: disk.name().to_string_lossy().into_owned(),
-            filesystem: disk.file_system().to_string_lossy().into_owned(),
-            total_bytes: disk.total_space(),
-            used_bytes: disk.total_space().saturating_sub(disk.available_space()),
-            available_bytes: disk.available_space(),
-        })
-        .collect())
+    let mut disks = Vec::new();
+    for letter in 'A'..='Z' {
+        let root = format!("{letter}:\\");
+        // A letter with no volume, or a drive with no medium, has no size.
+        let Ok(total) = fs4::total_space(&root) else {
+            continue;
+        };
+        if total == 0 {
+            continue;
+        }
+        let available = fs4::available_space(&root).unwrap_or(0);
+        let free = fs4::free_space(&root).unwrap_or(available);
+        disks.push(DiskUsage {
+            mount_point: root,
+            device: format!("{letter}:"),
+            filesystem: String::new(),
+            total_bytes: total,
+            used_bytes: total.saturating_sub(free),
+            available_bytes: available.min(total),
+        });
+    }
+    Ok(disks)
 }
 
 pub(super) fn network_interfaces() -> Result<Vec<NetworkInterface>, HostError> {
@@ -96,4 +107,31 @@ pub(super) fn network_interfaces() -> Result<Vec<NetworkInterface>, HostError> {
         .collect();
     interfaces.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(interfaces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_host() {
+        assert!(!hostname().unwrap().is_empty());
+        let os = os().unwrap();
+        assert!(!os.name.is_empty(), "{os:?}");
+        let memory = memory().unwrap();
+        assert!(memory.total_bytes > 0 && memory.available_bytes <= memory.total_bytes);
+        assert!(matches!(load(), Err(HostError::Unavailable(_))));
+        let disks = disks().unwrap();
+        assert!(
+            disks.iter().any(|d| d.mount_point.starts_with("C:")),
+            "no C: among {disks:?}"
+        );
+        for disk in &disks {
+            assert!(
+                disk.used_bytes + disk.available_bytes <= disk.total_bytes,
+                "{disk:?}"
+            );
+        }
+        eprintln!("{:?} {:?} {:?}", os, kernel(), network_interfaces());
+    }
 }
