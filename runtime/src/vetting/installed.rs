@@ -283,10 +283,6 @@ impl Drop for Staged {
 /// process id makes it unique across processes).
 static STAGING: AtomicU64 = AtomicU64::new(0);
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    crate::os::sync_dir(dir)
-}
-
 impl CatalogStore {
     /// Opens (creating if needed) the catalog in `dir`.
     pub fn open(dir: &Path) -> Result<CatalogStore, InstallError> {
@@ -522,7 +518,7 @@ impl CatalogStore {
                 std::fs::copy(source.join(name), staged.path.join(name))?;
                 crate::os::sync_file(&staged.path.join(name))?;
             }
-            sync_dir(&staged.path)
+            crate::os::sync_dir(&staged.path)
         };
         copy().map_err(|e| self.error(format!("cannot copy the package into the catalog: {e}")))?;
         // The copy must be the package that was checked.
@@ -551,7 +547,7 @@ impl CatalogStore {
                 std::fs::remove_dir_all(target)?;
             }
             std::fs::rename(&staged.path, target)?;
-            sync_dir(parent)
+            crate::os::sync_dir(parent)
         };
         place().map_err(|e| {
             self.error(format!(
