@@ -44,7 +44,7 @@ fn run(package_dir: &str, input: &str) -> Result<bool, Box<dyn std::error::Error
 
     // This host's policy: standard capabilities only. The grant is what the
     // manifest declares intersected with what the host allows.
-    let declared = &package.manifest().capabilities;
+    let declared = package.manifest().capabilities.here();
     let standard = declared
         .names()
         .iter()

@@ -58,7 +58,7 @@ fn main() {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let package = Package::open(salve_test_artifacts::ECHO).expect("echo");
     let action = runtime.load(&package).expect("load");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let mut in_process = Vec::with_capacity(samples);
     for i in 0..samples + 200 {
         let started = Instant::now();

@@ -4,8 +4,9 @@ use crate::args::CacheArgs;
 use crate::exit::{CliResult, Exit, ExitWith, Failure};
 use crate::setup;
 use anyhow::{Context, anyhow};
-use salve::{Capability, CapabilityClass, ImportKind, Package, Runtime, classify_import};
+use salve::{Capability, CapabilityClass, ImportKind, Os, Package, Runtime, classify_import};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What `inspect` reports about a package.
@@ -34,7 +35,9 @@ pub struct CapabilityReport {
     pub class: CapabilityClass,
     pub declared: bool,
     pub imported: bool,
-    pub parameters: Vec<String>,
+    /// The parameters on each system that declares the capability; a
+    /// system it is not declared on is absent.
+    pub parameters: BTreeMap<Os, Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +113,7 @@ fn report(runtime: &Runtime, package: &Package) -> Result<Report, Failure> {
         .exit_with(Exit::Refused)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let declared = manifest.capabilities.names();
+    let declared = manifest.capabilities.names_on_any_os();
     let mut imported = salve::CapabilityNames::empty();
     let mut import_reports = Vec::new();
     for interface in &imports {
@@ -164,10 +167,13 @@ fn report(runtime: &Runtime, package: &Package) -> Result<Report, Failure> {
             class: capability.class(),
             declared: is_declared,
             imported: is_imported,
-            parameters: manifest
-                .capabilities
-                .parameters(capability)
-                .unwrap_or_default(),
+            parameters: Os::ALL
+                .into_iter()
+                .filter_map(|os| {
+                    let on = manifest.capabilities.on(os).parameters(capability)?;
+                    Some((os, on))
+                })
+                .collect(),
         });
     }
     if let Err(error) = runtime.config().limits.resolve(&manifest.limits) {
@@ -197,6 +203,32 @@ fn describe(data: &salve::manifest::DataDescription) -> String {
     }
 }
 
+/// A capability's parameters as the report shows them: one line when every
+/// system has the same, else one per system, saying where it is not
+/// declared.
+fn parameter_lines(capability: &CapabilityReport) -> Vec<String> {
+    let shown = |parameters: Option<&Vec<String>>| match parameters {
+        None => "(not declared)".to_string(),
+        Some(p) if p.is_empty() => "-".to_string(),
+        Some(p) => salve::text::escaped(&p.join(", ")).into_owned(),
+    };
+    if capability.name == Capability::Log.name() {
+        return vec!["(always granted)".to_string()];
+    }
+    let per_os: Vec<Option<&Vec<String>>> = Os::ALL
+        .iter()
+        .map(|os| capability.parameters.get(os))
+        .collect();
+    if per_os.windows(2).all(|pair| pair[0] == pair[1]) {
+        return vec![format!("{:<8} {}", "any os", shown(per_os[0]))];
+    }
+    Os::ALL
+        .iter()
+        .zip(per_os)
+        .map(|(os, parameters)| format!("{:<8} {}", os.name(), shown(parameters)))
+        .collect()
+}
+
 /// Prints the vetting report. Everything the manifest says is escaped: a
 /// hostile manifest cannot rewrite what the vetter's terminal shows.
 fn print_report(report: &Report) {
@@ -222,19 +254,18 @@ fn print_report(report: &Report) {
         "capability", "class", "imported"
     );
     for capability in &report.capabilities {
-        let parameters = if capability.name == "log" {
-            "(always granted)".to_string()
-        } else if capability.parameters.is_empty() {
-            "-".to_string()
-        } else {
-            escaped(&capability.parameters.join(", ")).into_owned()
-        };
-        println!(
-            "  {:<17} {:<11} {:<9} {parameters}",
-            capability.name,
-            capability.class.to_string(),
-            if capability.imported { "yes" } else { "no" },
-        );
+        for (at, line) in parameter_lines(capability).iter().enumerate() {
+            if at == 0 {
+                println!(
+                    "  {:<17} {:<11} {:<9} {line}",
+                    capability.name,
+                    capability.class.to_string(),
+                    if capability.imported { "yes" } else { "no" },
+                );
+            } else {
+                println!("  {:<17} {:<11} {:<9} {line}", "", "", "");
+            }
+        }
     }
     println!();
     println!("  imports");

@@ -52,6 +52,7 @@ pub fn demo(args: &DemoArgs) -> CliResult {
         let manifest = package.manifest();
         let capabilities: Vec<String> = manifest
             .capabilities
+            .here()
             .names()
             .iter()
             .filter(|c| *c != salve::Capability::Log)

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub fn run(args: &RunArgs) -> CliResult {
     let input = read_input(&args.input).exit_with(Exit::Usage)?;
     let package = Package::open(&args.package).exit_with(Exit::Refused)?;
-    let declared = &package.manifest().capabilities;
+    let declared = package.manifest().capabilities.here();
     let grant = if args.grant_declared {
         Grant::declared(declared)
     } else {

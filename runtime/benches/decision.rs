@@ -257,7 +257,7 @@ fn main() {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let package = Package::open(salve_test_artifacts::ECHO).expect("echo");
     let bare_action = runtime.load(&package).expect("load");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let input = r#"{"ticket":"INC-1"}"#;
     for _ in 0..1000 {
         runtime

@@ -87,7 +87,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
     let package = Package::open(salve_test_artifacts::ECHO).expect("echo package");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
 
     // Baseline: a native process spawn, in this same run.
     let spawn = measure(2000 / scale, || {

@@ -9,9 +9,14 @@
 //! The runtime, not the action's author, decides each capability's class:
 //! [`Capability::class`] is the one table of it (docs/reference/sandbox.md repeats it).
 
+mod declared;
+mod os;
 mod params;
+mod path_syntax;
 mod set;
 
+pub use declared::DeclaredCapabilities;
+pub use os::Os;
 pub use params::{HostPort, ParamError, PathPrefix, ProgramPath, ServiceName};
 pub use set::{Capabilities, Hosts, NotDeclared, Parameters, Paths, Programs, Services, Sysinfo};
 

@@ -12,7 +12,7 @@
 //! let runtime = Runtime::new(RuntimeConfig::default())?;
 //! let package = Package::open("actions/system-report")?;
 //! let action = runtime.load(&package)?;
-//! let grant = Grant::declared(&package.manifest().capabilities);
+//! let grant = Grant::declared(package.manifest().capabilities.here());
 //! let invocation = runtime.invoke(&action, &grant, "{}")?;
 //! println!("{}: {:?}", invocation.outcome.code(), invocation.outcome.output());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -76,7 +76,9 @@ pub mod text;
 #[cfg(feature = "endpoint")]
 pub mod vetting;
 
-pub use capability::{Capabilities, Capability, CapabilityClass, CapabilityNames};
+pub use capability::{
+    Capabilities, Capability, CapabilityClass, CapabilityNames, DeclaredCapabilities, Os,
+};
 pub use digest::Sha256Digest;
 pub use engine::{
     BASE_WASI, CANCEL_CHECK, CacheDirError, CacheSource, Cancellation, Cancelled, EPOCH_TICK,

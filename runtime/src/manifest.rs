@@ -20,6 +20,9 @@
 //! [capabilities.service-control]
 //! services = ["cups.service"]
 //!
+//! [capabilities.service-control.windows]   # optional: the same on Windows
+//! services = ["Spooler"]
+//!
 //! [limits]              # optional; may only tighten the runtime's maxima
 //! deadline-ms = 20000
 //! ```
@@ -27,7 +30,7 @@
 //! Parsing is strict: an unknown key is an error, and every value is checked
 //! while it is read, so an error points at the line that holds it.
 
-use crate::capability::Capabilities;
+use crate::capability::DeclaredCapabilities;
 use crate::digest::Sha256Digest;
 use crate::file_error::FileError;
 use crate::limits::ManifestLimits;
@@ -62,9 +65,10 @@ pub struct Manifest {
     pub input: DataDescription,
     /// What the action returns.
     pub output: DataDescription,
-    /// The capabilities the action needs, with their parameters.
+    /// The capabilities the action needs, with their parameters, on each
+    /// operating system; [`DeclaredCapabilities::here`] on this one.
     #[serde(default)]
-    pub capabilities: Capabilities,
+    pub capabilities: DeclaredCapabilities,
     /// Limits tighter than the runtime's.
     #[serde(default)]
     pub limits: ManifestLimits,
@@ -281,6 +285,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Os;
 
     const MINIMAL: &str = r#"schema = 1
 id = "disk-usage"
@@ -302,7 +307,7 @@ description = "Usage per mount."
         let manifest = Manifest::parse(MINIMAL, Path::new("action.toml")).unwrap();
         assert_eq!(manifest.label(), "disk-usage@1.0.0");
         assert_eq!(manifest.component.sha256, None);
-        assert_eq!(manifest.capabilities, Capabilities::default());
+        assert_eq!(manifest.capabilities, DeclaredCapabilities::default());
     }
 
     #[test]
@@ -314,6 +319,78 @@ description = "Usage per mount."
             error.to_string(),
             "pkg/action.toml:2:6: `Disk Usage` is not an action id: use lowercase letters and digits in dash-separated words, starting with a letter, e.g. `restart-service`\n  |\n2 | id = \"Disk Usage\"\n  |      ^^^^^^^^^^^^"
         );
+    }
+
+    #[test]
+    fn capabilities_are_declared_per_operating_system() {
+        let text = format!(
+            r#"{MINIMAL}
+[capabilities.sysinfo]
+
+[capabilities.service-control]
+services = ["cups.service"]
+
+[capabilities.service-control.windows]
+services = ["Spooler"]
+
+[capabilities.files-read]
+paths = ["/var/log"]
+
+[capabilities.programs.windows]
+programs = ['C:\Windows\System32\ipconfig.exe /flushdns']
+
+[capabilities.network]
+hosts = ["example.com:443"]
+"#
+        );
+        let manifest = Manifest::parse(&text, Path::new("action.toml")).unwrap();
+        let on = |os: Os| {
+            let caps = manifest.capabilities.on(os);
+            caps.names()
+                .iter()
+                .map(|c| format!("{c}={}", caps.parameters(c).unwrap_or_default().join(",")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            on(Os::Linux),
+            [
+                "log=",
+                "sysinfo=",
+                "service-control=cups.service",
+                "files-read=/var/log",
+                "network=example.com:443"
+            ]
+        );
+        assert_eq!(
+            on(Os::Windows),
+            [
+                "log=",
+                "sysinfo=",
+                "service-control=Spooler",
+                r"programs=C:\Windows\System32\ipconfig.exe /flushdns",
+                "network=example.com:443"
+            ]
+        );
+        assert_eq!(manifest.capabilities.names_on_any_os().iter().count(), 6);
+        // Written back as it was read: the per-system tables survive.
+        let again: Manifest = toml::from_str(&toml::to_string(&manifest).unwrap()).unwrap();
+        assert_eq!(again, manifest);
+    }
+
+    #[test]
+    fn a_windows_table_replaces_network_destinations_on_windows() {
+        let text = format!(
+            "{MINIMAL}\n[capabilities.network]\nhosts = [\"a.example:443\"]\n\n[capabilities.network.windows]\nhosts = [\"b.example:443\"]\n"
+        );
+        let manifest = Manifest::parse(&text, Path::new("action.toml")).unwrap();
+        let hosts = |os| {
+            manifest
+                .capabilities
+                .on(os)
+                .parameters(crate::Capability::Network)
+        };
+        assert_eq!(hosts(Os::Linux), Some(vec!["a.example:443".to_string()]));
+        assert_eq!(hosts(Os::Windows), Some(vec!["b.example:443".to_string()]));
     }
 
     #[test]

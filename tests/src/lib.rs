@@ -68,7 +68,7 @@ pub fn load(dir: impl AsRef<Path>) -> (Package, LoadedAction) {
 /// runtime is still healthy.
 pub fn assert_runtime_still_works() {
     let (package, action) = load(artifacts::SYSTEM_REPORT);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let invocation = shared_runtime()
         .invoke(&action, &grant, "{}")
         .expect("system-report runs");

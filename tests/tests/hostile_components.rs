@@ -171,7 +171,7 @@ output-kib = 64
     /// Loads and invokes the guest with everything it declares granted.
     fn run(&self) -> Run {
         let action = shared_runtime().load(&self.package).unwrap();
-        let grant = Grant::declared(&self.package.manifest().capabilities);
+        let grant = Grant::declared(self.package.manifest().capabilities.here());
         let started = Instant::now();
         let invocation = shared_runtime().invoke(&action, &grant, "{}").unwrap();
         Run {

@@ -113,7 +113,7 @@ fn fill(
     on_filled: impl Fn() + Send + Sync + 'static,
 ) {
     let (package, action) = load(runtime, package);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let input = serde_json::json!({ "mode": "fill-secret", "secret": secret, "mib": FILL_MIB });
     let invocation = runtime
         .reserve()
@@ -133,7 +133,7 @@ fn fill(
 /// the secret it found.
 fn scan(runtime: &Runtime, package: &PackageCopy, secret: &str) -> u64 {
     let (package, action) = load(runtime, package);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let input = serde_json::json!({ "mode": "scan-secret", "secret": secret, "mib": FILL_MIB + 2 });
     let invocation = runtime.invoke(&action, &grant, &input.to_string()).unwrap();
     let answer = output(&invocation.outcome);
@@ -226,7 +226,7 @@ fn the_scanner_finds_the_secret_where_it_is() {
     let runtime = small_pool_runtime();
     let hostile = hostile_package();
     let (package, action) = load(&runtime, &hostile);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let secret = secret();
     let input = serde_json::json!({ "mode": "fill-then-scan", "secret": secret, "mib": FILL_MIB });
     let invocation = runtime.invoke(&action, &grant, &input.to_string()).unwrap();

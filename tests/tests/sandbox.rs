@@ -51,7 +51,7 @@ fn attack(package: &PackageCopy, input: serde_json::Value) -> Run {
     let action = shared_runtime()
         .load(&package)
         .expect("hostile guest loads");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let started = Instant::now();
     let invocation = shared_runtime()
         .invoke(&action, &grant, &input.to_string())
@@ -265,8 +265,11 @@ fn wasi_filesystem_is_refused_before_running() {
 fn a_capability_declared_but_not_granted_is_refused_before_running() {
     let package = simple_hostile().open();
     let action = shared_runtime().load(&package).unwrap();
-    let grant =
-        Grant::from_specs(&["sysinfo", "files-read"], &package.manifest().capabilities).unwrap();
+    let grant = Grant::from_specs(
+        &["sysinfo", "files-read"],
+        package.manifest().capabilities.here(),
+    )
+    .unwrap();
     let error = shared_runtime()
         .invoke(&action, &grant, r#"{"mode": "hostname"}"#)
         .unwrap_err();
@@ -320,7 +323,7 @@ const SALVE_TEST_UP: UnitState<'static> = UnitState {
 fn attack_in(runtime: &salve::Runtime, input: serde_json::Value) -> Run {
     let package = simple_hostile().open();
     let action = runtime.load(&package).expect("hostile guest loads");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let started = Instant::now();
     let invocation = runtime
         .invoke(&action, &grant, &input.to_string())
@@ -846,7 +849,7 @@ fn bytes_that_are_not_a_component_are_refused_without_panic() {
 #[test]
 fn bad_input_is_refused_before_running() {
     let (package, action) = salve_tests::load(artifacts::ECHO);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let error = shared_runtime()
         .invoke(&action, &grant, "{not json")
         .unwrap_err();
@@ -872,7 +875,7 @@ fn bad_input_is_refused_before_running() {
 #[test]
 fn input_that_does_not_fit_the_action_is_its_error() {
     let (package, action) = salve_tests::load(artifacts::SYSTEM_REPORT);
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     let invocation = shared_runtime()
         .invoke(&action, &grant, r#"{"unexpected": 1}"#)
         .unwrap();
@@ -893,7 +896,7 @@ fn the_grant_never_exceeds_the_manifest() {
         "programs": {"programs": ["/bin/sh"]},
     }))
     .unwrap();
-    let grant = Grant::intersect(&package.manifest().capabilities, &allowed);
+    let grant = Grant::intersect(package.manifest().capabilities.here(), &allowed);
     assert!(grant.capabilities().programs.is_none());
     assert!(grant.names().contains(Capability::Sysinfo));
 }

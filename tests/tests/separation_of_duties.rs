@@ -266,7 +266,7 @@ fn apply(f: &Fixture, state: &mut State, step: Step) -> Result<Done, TestCaseErr
                             .unwrap()
                             .package
                             .manifest()
-                            .capabilities
+                            .capabilities.here()
                             .names(),
                     );
                     if class == CapabilityClass::Privileged {

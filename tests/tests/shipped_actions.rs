@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 fn run(dir: &std::path::Path, input: Value) -> salve::Invocation {
     let package = Package::open(dir).expect("package opens");
     let action = shared_runtime().load(&package).expect("package loads");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     shared_runtime()
         .invoke(&action, &grant, &input.to_string())
         .expect("action is invoked")
@@ -97,7 +97,7 @@ fn system_report_and_disk_usage_describe_this_host() {
 fn run_in(runtime: &Runtime, dir: &std::path::Path, input: Value) -> salve::Invocation {
     let package = Package::open(dir).expect("package opens");
     let action = runtime.load(&package).expect("package loads");
-    let grant = Grant::declared(&package.manifest().capabilities);
+    let grant = Grant::declared(package.manifest().capabilities.here());
     runtime
         .invoke(&action, &grant, &input.to_string())
         .expect("action is invoked")

@@ -1,6 +1,7 @@
 //! The parameters a capability is declared and granted with. Each is a type
 //! that can only hold a valid value: it is checked once, while parsing.
 
+use super::{Os, path_syntax};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -24,105 +25,110 @@ const UNIT_SUFFIXES: &[&str] = &[
     ".service", ".socket", ".timer", ".target", ".path", ".mount",
 ];
 
-/// Longest path accepted anywhere (Linux's `PATH_MAX`).
-const MAX_PATH_LEN: usize = 4096;
-
-/// A full systemd unit name, e.g. `cups.service`. Compared exactly.
+/// A service: on Linux a full systemd unit name, with its type
+/// (`cups.service`); on Windows a Service Control Manager service name,
+/// without one (`Spooler`). Compared exactly, case included. Which system
+/// it is for is told by its form: [`ServiceName::os`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServiceName(String);
 
 impl ServiceName {
-    /// The unit name.
+    /// The unit or service name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The system the name is for: a name with a unit type is a systemd
+    /// unit, any other a Windows service.
+    pub fn os(&self) -> Os {
+        if has_unit_suffix(&self.0) {
+            Os::Linux
+        } else {
+            Os::Windows
+        }
+    }
+}
+
+fn has_unit_suffix(name: &str) -> bool {
+    UNIT_SUFFIXES
+        .iter()
+        .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
 impl FromStr for ServiceName {
     type Err = ParamError;
 
     fn from_str(name: &str) -> Result<Self, ParamError> {
-        let valid_chars = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '\\' | '@' | '-'));
-        if name.is_empty() || name.len() > 255 || !valid_chars || name.starts_with(['-', '.']) {
+        let shown = || crate::text::clipped(&name.escape_debug().to_string(), 128).into_owned();
+        if name.is_empty() || name.len() > 255 || name.starts_with(['-', '.']) {
             return Err(ParamError(format!(
-                "`{name}` is not a service unit name: use letters, digits and `:_.@-`, e.g. `cups.service`"
+                "`{}` is not a service name: write a systemd unit with its type (`cups.service`) or a Windows service name (`Spooler`), at most 255 characters",
+                shown()
             )));
         }
-        if !UNIT_SUFFIXES
-            .iter()
-            .any(|s| name.len() > s.len() && name.ends_with(s))
+        if has_unit_suffix(name) {
+            if !name.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '\\' | '@' | '-')
+            }) {
+                return Err(ParamError(format!(
+                    "`{}` is not a service unit name: use letters, digits and `:_.@-`, e.g. `cups.service`",
+                    shown()
+                )));
+            }
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$' | '@' | '-'))
         {
             return Err(ParamError(format!(
-                "`{name}` is not a full unit name: write it with its type, e.g. `{name}.service`"
+                "`{}` is not a service name: a systemd unit has its type (`cups.service`); a Windows service name has letters, digits and `_.$@-` (`Spooler`, `MSSQL$SQLEXPRESS`)",
+                shown()
             )));
         }
         Ok(ServiceName(name.to_string()))
     }
 }
 
-/// An absolute, normalized path: no `.` or `..` component, no `//`, no
-/// trailing `/` (except the root itself).
-fn parse_absolute_path(path: &str, what: &str) -> Result<String, ParamError> {
-    if path.len() > MAX_PATH_LEN || path.contains('\0') {
-        return Err(ParamError(format!(
-            "{what} `{}` is too long or contains a NUL byte",
-            crate::text::clipped(path, 128).escape_debug()
-        )));
-    }
-    if !path.starts_with('/') {
-        return Err(ParamError(format!(
-            "{what} `{path}` is not absolute: write it from the root, e.g. `/var/log`"
-        )));
-    }
-    if path == "/" {
-        return Ok(path.to_string());
-    }
-    let mut components = path[1..].split('/');
-    if components.any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err(ParamError(format!(
-            "{what} `{path}` is not normalized: remove `.`, `..`, `//` and any trailing `/`"
-        )));
-    }
-    Ok(path.to_string())
-}
-
-/// A directory prefix under which file access is allowed, e.g. `/var/log`.
+/// A directory prefix under which file access is allowed: `/var/log` on
+/// Linux, `C:\ProgramData\app` on Windows (the rules of each form are in
+/// `path_syntax`).
 ///
 /// It contains itself and everything below it, compared by whole path
-/// components (`/var/log` contains `/var/log/syslog` but not `/var/logs`).
+/// components (`/var/log` contains `/var/log/syslog` but not `/var/logs`),
+/// and only paths of its own system.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct PathPrefix(String);
+pub struct PathPrefix {
+    path: String,
+    os: Os,
+}
 
 impl PathPrefix {
-    /// The prefix as written.
+    /// The prefix, in its canonical form.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.path
     }
 
     /// The prefix as a path.
     pub fn as_path(&self) -> &Path {
-        Path::new(&self.0)
+        Path::new(&self.path)
+    }
+
+    /// The system whose path this is.
+    pub fn os(&self) -> Os {
+        self.os
     }
 
     /// Whether `other` is this prefix or lies below it.
     pub fn contains(&self, other: &PathPrefix) -> bool {
-        self.relative(&other.0).is_some()
+        self.os == other.os && self.relative(&other.path).is_some()
     }
 
-    /// The part of the absolute, normalized `path` below this prefix: `""` for
-    /// the prefix itself, `None` when `path` is not inside it.
+    /// The part of the absolute, normalized `path` (of this prefix's
+    /// system) below this prefix: `""` for the prefix itself, `None` when
+    /// `path` is not inside it.
     pub fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
-        if self.0 == "/" {
-            return path.strip_prefix('/');
-        }
-        match path.strip_prefix(self.0.as_str())? {
-            "" => Some(""),
-            rest => rest.strip_prefix('/'),
-        }
+        path_syntax::relative(&self.path, self.os, path)
     }
 }
 
@@ -130,7 +136,7 @@ impl FromStr for PathPrefix {
     type Err = ParamError;
 
     fn from_str(path: &str) -> Result<Self, ParamError> {
-        parse_absolute_path(path, "path").map(PathPrefix)
+        path_syntax::parse(path, "path").map(|(path, os)| PathPrefix { path, os })
     }
 }
 
@@ -144,6 +150,11 @@ impl FromStr for PathPrefix {
 /// an empty one, or a literal `*`, is written in double quotes, with `\"`
 /// for a quote and `\\` for a backslash inside: `/usr/bin/journalctl
 /// --since "1 hour ago"`.
+///
+/// A rule whose program is a Windows path (`C:\Windows\System32\ipconfig.exe
+/// /flushdns`) is a Windows rule. In it a backslash needs no quotes, as
+/// Windows paths are full of them; inside quotes, `\"` and `\\` still stand
+/// for a quote and a backslash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ProgramPath {
@@ -154,6 +165,8 @@ pub struct ProgramPath {
     args: Vec<String>,
     /// Ends in `*`: any further arguments.
     any_more: bool,
+    /// The system of the program's path.
+    os: Os,
 }
 
 impl ProgramPath {
@@ -165,6 +178,11 @@ impl ProgramPath {
     /// The program's path.
     pub fn path(&self) -> &str {
         &self.program
+    }
+
+    /// The system whose program this is.
+    pub fn os(&self) -> Os {
+        self.os
     }
 
     /// Whether this rule lets `program` run with exactly `args`.
@@ -192,7 +210,9 @@ struct Word {
 /// could make a rule read as something else on a vetter's terminal —
 /// control characters, bidirectional controls, whitespace other than the
 /// ASCII space — are refused anywhere in it, the program's path included.
-fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
+/// With `bare_backslashes` (a Windows rule), a bare word may hold a
+/// backslash.
+fn words(rule: &str, bare_backslashes: bool) -> Result<Vec<Word>, ParamError> {
     let shown = || crate::text::clipped(&rule.escape_debug().to_string(), 512).into_owned();
 
     let mut words = Vec::new();
@@ -237,7 +257,7 @@ fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
             while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
                 text.push(c);
             }
-            if text.contains(['"', '\\']) {
+            if text.contains('"') || (!bare_backslashes && text.contains('\\')) {
                 return Err(ParamError(format!(
                     "in `{}`, `{}` holds a quote or a backslash: write the whole argument in double quotes, with `\\\"` for a quote and `\\\\` for a backslash",
                     shown(),
@@ -259,13 +279,14 @@ fn words(rule: &str) -> Result<Vec<Word>, ParamError> {
     }
 }
 
-/// `arg` as a rule writes it: bare if it can be, else in double quotes.
-fn rule_word(arg: &str) -> String {
+/// `arg` as a rule of system `os` writes it: bare if it can be, else in
+/// double quotes.
+fn rule_word(arg: &str, os: Os) -> String {
     let bare = !arg.is_empty()
         && arg != "*"
         && !arg
             .chars()
-            .any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\');
+            .any(|c| c.is_ascii_whitespace() || c == '"' || (c == '\\' && os == Os::Linux));
     if bare {
         return arg.to_string();
     }
@@ -284,14 +305,16 @@ impl FromStr for ProgramPath {
     type Err = ParamError;
 
     fn from_str(rule: &str) -> Result<Self, ParamError> {
-        let mut words = words(rule)?.into_iter();
+        // A Windows rule starts with a drive, bare or quoted.
+        let head = rule.trim_start();
+        let windows = path_syntax::is_drive_absolute(head.strip_prefix('"').unwrap_or(head));
+        let mut words = words(rule, windows)?.into_iter();
         let first = words.next().map(|w| w.text).unwrap_or_default();
-        let program = parse_absolute_path(&first, "program")?;
-        if program == "/" {
-            return Err(ParamError(
-                "program `/` is a directory: name the program's file, e.g. `/usr/bin/resolvectl`"
-                    .to_string(),
-            ));
+        let (program, os) = path_syntax::parse(&first, "program")?;
+        if program == "/" || program.ends_with(":\\") {
+            return Err(ParamError(format!(
+                "program `{program}` is a directory: name the program's file, e.g. `/usr/bin/resolvectl` or `C:\\Windows\\System32\\ipconfig.exe`"
+            )));
         }
         let words: Vec<Word> = words.collect();
         let wildcard = |w: &Word| !w.quoted && w.text == "*";
@@ -309,10 +332,10 @@ impl FromStr for ProgramPath {
             .take_while(|w| !wildcard(w))
             .map(|w| w.text)
             .collect();
-        let mut canonical = rule_word(&program);
+        let mut canonical = rule_word(&program, os);
         for arg in &args {
             canonical.push(' ');
-            canonical.push_str(&rule_word(arg));
+            canonical.push_str(&rule_word(arg, os));
         }
         if any_more {
             canonical.push_str(" *");
@@ -322,6 +345,7 @@ impl FromStr for ProgramPath {
             program,
             args,
             any_more,
+            os,
         })
     }
 }
@@ -439,7 +463,7 @@ impl fmt::Display for ServiceName {
 
 impl fmt::Display for PathPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.path)
     }
 }
 
@@ -468,7 +492,7 @@ mod tests {
             let mut rule = String::from("/bin/echo");
             for arg in &args {
                 rule.push(' ');
-                rule.push_str(&rule_word(arg));
+                rule.push_str(&rule_word(arg, Os::Linux));
             }
             if more {
                 rule.push_str(" *");
@@ -486,25 +510,66 @@ mod tests {
 
     #[test]
     fn service_names() {
-        assert_eq!(
-            "cups.service".parse::<ServiceName>().unwrap().as_str(),
-            "cups.service"
-        );
+        let unit: ServiceName = "cups.service".parse().unwrap();
+        assert_eq!((unit.as_str(), unit.os()), ("cups.service", Os::Linux));
         assert!("getty@tty1.service".parse::<ServiceName>().is_ok());
+        let spooler: ServiceName = "Spooler".parse().unwrap();
+        assert_eq!((spooler.as_str(), spooler.os()), ("Spooler", Os::Windows));
+        assert!("MSSQL$SQLEXPRESS".parse::<ServiceName>().is_ok());
         for bad in [
-            "cups",
             "-x.service",
             "a b.service",
             "",
             ".service",
             "x;rm.service",
+            "Print Spooler",
+            r"a\b",
+            "a/b",
+            "x:y",
         ] {
             assert!(bad.parse::<ServiceName>().is_err(), "{bad}");
         }
         assert_eq!(
-            "cups".parse::<ServiceName>().unwrap_err().to_string(),
-            "`cups` is not a full unit name: write it with its type, e.g. `cups.service`"
+            "Print Spooler"
+                .parse::<ServiceName>()
+                .unwrap_err()
+                .to_string(),
+            "`Print Spooler` is not a service name: a systemd unit has its type (`cups.service`); a Windows service name has letters, digits and `_.$@-` (`Spooler`, `MSSQL$SQLEXPRESS`)"
         );
+    }
+
+    #[test]
+    fn windows_program_rules() {
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let flush: ProgramPath = r"c:\Windows\System32\ipconfig.exe  /flushdns"
+            .parse()
+            .unwrap();
+        assert_eq!(flush.os(), Os::Windows);
+        assert_eq!(
+            flush.as_str(),
+            r"C:\Windows\System32\ipconfig.exe /flushdns"
+        );
+        assert!(flush.allows(r"C:\Windows\System32\ipconfig.exe", &args(&["/flushdns"])));
+        assert!(!flush.allows(r"C:\Windows\System32\ipconfig.exe", &args(&["/release"])));
+        let spaced: ProgramPath = r#""C:\\Program Files\\Tool\\tool.exe" --log C:\Temp\x.log *"#
+            .parse()
+            .unwrap();
+        assert_eq!(spaced.path(), r"C:\Program Files\Tool\tool.exe");
+        assert!(spaced.allows(
+            r"C:\Program Files\Tool\tool.exe",
+            &args(&["--log", r"C:\Temp\x.log", "-v"])
+        ));
+        assert_eq!(spaced.as_str().parse::<ProgramPath>().unwrap(), spaced);
+        for bad in [
+            r"C:\",
+            r"C:\Windows\..\x.exe",
+            r"\\server\share\x.exe",
+            "C:\\x.exe a\u{202e}b",
+        ] {
+            assert!(bad.parse::<ProgramPath>().is_err(), "{bad}");
+        }
+        // A Unix rule keeps quoting its backslashes.
+        assert!(r"/usr/bin/x a\b".parse::<ProgramPath>().is_err());
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Endpoint {
         drop(gate);
         // The grant: what the manifest declares. The scope allows the action
         // as a whole (privileged ones only with an approval, checked above).
-        let grant = Grant::declared(&manifest.capabilities);
+        let grant = Grant::declared(manifest.capabilities.here());
         // Logged as started, its end is logged whatever happens: even a
         // panic in the runtime (a host call that could not start a thread,
         // say) ends it as not run, instead of leaving it running forever.
@@ -358,7 +358,7 @@ impl Endpoint {
             id: &manifest.id,
             version: &manifest.version,
             digest: entry.package.digest(),
-            capabilities: manifest.capabilities.names(),
+            capabilities: manifest.capabilities.here().names(),
             revoked: self.revoked(entry),
         };
         // Activity as stored: what is written down (below) is kept fresh

@@ -203,13 +203,18 @@ impl Endpoint {
                 let manifest = entry.package.manifest();
                 let capabilities = manifest
                     .capabilities
+                    .here()
                     .names()
                     .iter()
                     .map(|c| CatalogCapability {
                         name: c,
                         // The policy may class more as privileged.
                         class: self.policy.class_of(CapabilityNames::empty().with(c)),
-                        parameters: manifest.capabilities.parameters(c).unwrap_or_default(),
+                        parameters: manifest
+                            .capabilities
+                            .here()
+                            .parameters(c)
+                            .unwrap_or_default(),
                     })
                     .collect();
                 CatalogEntry {

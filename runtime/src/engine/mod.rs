@@ -289,7 +289,7 @@ impl Runtime {
                 reason: format!("{e:#}"),
             })?;
         let import_names = imports::names(&component, &self.inner.engine);
-        let declared = manifest.capabilities.names();
+        let declared = manifest.capabilities.names_on_any_os();
         let imports = match imports::check(import_names.iter().map(String::as_str), declared) {
             imports::ImportCheck::Allowed(used) => used,
             imports::ImportCheck::Undeclared {

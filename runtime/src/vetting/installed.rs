@@ -180,7 +180,7 @@ impl std::fmt::Debug for CatalogStore {
 }
 
 fn capabilities(package: &Package) -> Vec<(String, String, Vec<String>)> {
-    let declared = &package.manifest().capabilities;
+    let declared = package.manifest().capabilities.here();
     declared
         .names()
         .iter()
@@ -198,11 +198,11 @@ fn capabilities(package: &Package) -> Vec<(String, String, Vec<String>)> {
 /// (its installed copy cannot be read), every capability of `new` is shown
 /// as added: a reviewer sees all of them rather than none.
 pub fn capability_diff(old: Option<&Package>, new: &Package) -> Vec<CapabilityChange> {
-    let after = &new.manifest().capabilities;
+    let after = new.manifest().capabilities.here();
     Capability::ALL
         .into_iter()
         .filter_map(|c| {
-            let b = old.and_then(|old| old.manifest().capabilities.parameters(c));
+            let b = old.and_then(|old| old.manifest().capabilities.here().parameters(c));
             let a = after.parameters(c);
             let change = match (&b, &a) {
                 (None, Some(_)) => '+',
