@@ -81,6 +81,13 @@ pub mod log {
 /// Read-only facts about the endpoint (capability `sysinfo`, standard).
 pub mod sysinfo {
     pub use crate::bindings::salve::action::sysinfo::*;
+
+    /// Whether the endpoint runs Windows (its [`os`] name is `Windows`),
+    /// for an action that does its job one way on Linux and another on
+    /// Windows, with the parameters its manifest declares for each.
+    pub fn is_windows() -> Result<bool, crate::HostError> {
+        Ok(os()?.name == "Windows")
+    }
 }
 
 /// The state of system services (capability `service-status`, standard).

@@ -20,6 +20,31 @@ use salve_tests::stand_in_systemctl::{
 use salve_tests::{PackageCopy, artifacts, assert_runtime_still_works, shared_runtime};
 use std::time::{Duration, Instant};
 
+/// The hostile guest's declared read and write directories on this system
+/// (its manifest's `windows` tables hold the Windows ones).
+#[cfg(unix)]
+const DECLARED_DIRS: [&str; 2] = [
+    "/nonexistent/salve-test/read",
+    "/nonexistent/salve-test/write",
+];
+#[cfg(windows)]
+const DECLARED_DIRS: [&str; 2] = [
+    r"C:\nonexistent\salve-test\read",
+    r"C:\nonexistent\salve-test\write",
+];
+
+/// A directory that exists nowhere, to grant as the one not under test.
+#[cfg(unix)]
+const NO_SUCH_DIR: &str = "/tmp/salve-no-such-dir";
+#[cfg(windows)]
+const NO_SUCH_DIR: &str = r"C:\salve-no-such-dir";
+
+/// A file outside every grant, there on every endpoint of this system.
+#[cfg(unix)]
+const OUTSIDE_FILE: &str = "/etc/passwd";
+#[cfg(windows)]
+const OUTSIDE_FILE: &str = r"C:\windows\win.ini";
+
 /// The hostile guest with tight limits and its grant parameters pointed at
 /// `read_dir` and `write_dir`.
 fn hostile(read_dir: &str, write_dir: &str, extra_hosts: &[String]) -> PackageCopy {
@@ -28,8 +53,8 @@ fn hostile(read_dir: &str, write_dir: &str, extra_hosts: &[String]) -> PackageCo
     PackageCopy::new(
         artifacts::HOSTILE,
         &[
-            ("/nonexistent/salve-test/read", read_dir),
-            ("/nonexistent/salve-test/write", write_dir),
+            (DECLARED_DIRS[0], read_dir),
+            (DECLARED_DIRS[1], write_dir),
             (
                 "hosts = [\"127.0.0.1:9\"]",
                 &format!("hosts = [{}]", hosts.join(", ")),
@@ -63,8 +88,15 @@ fn attack(package: &PackageCopy, input: serde_json::Value) -> Run {
     }
 }
 
+/// The system's temporary directory, as a grant writes it (Windows ends
+/// it with a `\\`, which a grant may not).
+fn temp_dir() -> String {
+    let dir: std::path::PathBuf = std::env::temp_dir().components().collect();
+    dir.to_str().unwrap().to_string()
+}
+
 fn simple_hostile() -> PackageCopy {
-    hostile("/tmp", "/tmp/salve-no-such-dir", &[])
+    hostile(&temp_dir(), NO_SUCH_DIR, &[])
 }
 
 fn assert_stopped(run: &Run, expected: StopReason, message_part: &str) {
@@ -335,7 +367,6 @@ fn attack_in(runtime: &salve::Runtime, input: serde_json::Value) -> Run {
     }
 }
 
-#[cfg(unix)]
 fn failed(run: &Run) -> (&str, &str) {
     match &run.outcome {
         Outcome::Failed { code, message } => (code.as_str(), message.as_str()),
@@ -377,6 +408,68 @@ fn a_granted_service_reaches_the_service_manager() {
             show_args("salve-test.service"),
         ]
     );
+}
+
+/// On Windows, `service-status` and `service-control` reach the Service
+/// Control Manager: here Wine's, with its print spooler.
+#[cfg(windows)]
+#[test]
+fn a_granted_windows_service_reaches_the_service_control_manager() {
+    let package = PackageCopy::new(
+        artifacts::HOSTILE,
+        &[(
+            "services = [\"salve-test\"]",
+            "services = [\"Spooler\", \"salve-no-such-service\"]",
+        )],
+        "\n[limits]\ndeadline-ms = 20000\n",
+    );
+    for (input, answer) in [
+        (
+            serde_json::json!({"mode": "restart", "service": "Spooler"}),
+            r#"{"ok":"restarted"}"#,
+        ),
+        (
+            serde_json::json!({"mode": "status", "service": "Spooler"}),
+            r#"{"ok":"active"}"#,
+        ),
+        // Unknown to the SCM: a state, as systemd answers for a unit it does not know.
+        (
+            serde_json::json!({"mode": "status", "service": "salve-no-such-service"}),
+            r#"{"ok":"inactive"}"#,
+        ),
+    ] {
+        let run = attack(&package, input);
+        assert_eq!(
+            run.outcome.output().map(|o| o.get()),
+            Some(answer),
+            "{:?}",
+            run.outcome
+        );
+        assert!(run.invocation.denied_calls.is_empty());
+    }
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "restart", "service": "salve-no-such-service"}),
+    );
+    assert_eq!(
+        failed(&run),
+        (
+            "not-found",
+            "restart salve-no-such-service: no such service"
+        )
+    );
+    // Another service, and the Linux unit the manifest declares for Linux.
+    for other in ["PlugPlay", "salve-test.service"] {
+        let run = attack(
+            &package,
+            serde_json::json!({"mode": "status", "service": other}),
+        );
+        assert_denied(
+            &run,
+            Capability::ServiceStatus,
+            &format!("service `{other}` is not granted"),
+        );
+    }
 }
 
 #[cfg(unix)]
@@ -498,21 +591,62 @@ fn without_a_service_manager_service_calls_say_so() {
     }
 }
 
-#[cfg(unix)]
 #[test]
 fn another_path_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let read = dir.path().join("read");
     std::fs::create_dir(&read).unwrap();
-    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let package = hostile(read.to_str().unwrap(), NO_SUCH_DIR, &[]);
     let run = attack(
         &package,
-        serde_json::json!({"mode": "read", "path": "/etc/passwd"}),
+        serde_json::json!({"mode": "read", "path": OUTSIDE_FILE}),
     );
     assert_denied(
         &run,
         Capability::FilesRead,
-        "`/etc/passwd` is outside the paths granted",
+        &format!("`{OUTSIDE_FILE}` is outside the paths granted"),
+    );
+}
+
+/// Windows path rules: a name Windows would read as another file, a
+/// stream, a device or another machine is denied before anything is
+/// opened; a granted prefix matches without regard to ASCII case.
+#[cfg(windows)]
+#[test]
+fn windows_names_that_mean_something_else_are_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = dir.path().join("read");
+    std::fs::create_dir(&read).unwrap();
+    std::fs::write(read.join("note.txt"), "hello").unwrap();
+    let package = hostile(read.to_str().unwrap(), NO_SUCH_DIR, &[]);
+    let base = read.display().to_string();
+    for (path, reason) in [
+        (format!(r"{base}\note.txt."), "ends in a dot or a space"),
+        (format!(r"{base}\note.txt "), "ends in a dot or a space"),
+        (format!(r"{base}\note.txt:secret"), "alternate data stream"),
+        (format!(r"{base}\CON"), "is a device name"),
+        (format!(r"{base}\nul.txt"), "is a device name"),
+        (format!(r"{base}/note.txt"), "holds a `/`"),
+        (format!(r"\\?\{base}\note.txt"), "verbatim path"),
+        (
+            r"\\localhost\c$\windows\win.ini".to_string(),
+            "verbatim path",
+        ),
+        (r"C:windows\win.ini".to_string(), "is not absolute"),
+    ] {
+        let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
+        assert_denied(&run, Capability::FilesRead, reason);
+    }
+    let shouted = format!(r"{}\NOTE.TXT", base.to_uppercase());
+    let run = attack(
+        &package,
+        serde_json::json!({"mode": "read", "path": shouted}),
+    );
+    assert_eq!(
+        run.outcome.output().map(|o| o.get()),
+        Some(r#"{"ok":"hello"}"#),
+        "{:?}",
+        run.outcome
     );
 }
 
@@ -550,14 +684,18 @@ fn a_fifo_blocks_neither_a_read_nor_a_write() {
     }
 }
 
-#[cfg(unix)]
 #[test]
 fn path_traversal_by_dot_dot_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let read = dir.path().join("read");
     std::fs::create_dir(&read).unwrap();
-    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
-    let sneaky = format!("{}/../../../etc/passwd", read.display());
+    let package = hostile(read.to_str().unwrap(), NO_SUCH_DIR, &[]);
+    let sneaky = read.join("..").join("..").join("..").join(
+        OUTSIDE_FILE
+            .split_once(std::path::MAIN_SEPARATOR)
+            .unwrap()
+            .1,
+    );
     let run = attack(
         &package,
         serde_json::json!({"mode": "read", "path": sneaky}),
@@ -573,7 +711,7 @@ fn path_traversal_by_symlink_is_denied() {
     std::fs::create_dir(&read).unwrap();
     std::os::unix::fs::symlink("/etc", read.join("escape")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", read.join("passwd")).unwrap();
-    let package = hostile(read.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let package = hostile(read.to_str().unwrap(), NO_SUCH_DIR, &[]);
     for path in ["escape/passwd", "passwd"] {
         let path = format!("{}/{path}", read.display());
         let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
@@ -611,7 +749,7 @@ fn a_grant_reached_through_a_symlink_is_not_followed() {
         (dir.join("app"), "passwd", dir.join("app")),
         (dir.join("above/sub"), "note.txt", dir.join("above")),
     ] {
-        let package = hostile(granted.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+        let package = hostile(granted.to_str().unwrap(), NO_SUCH_DIR, &[]);
         let path = format!("{}/{path}", granted.display());
         let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
         assert_denied(
@@ -621,7 +759,7 @@ fn a_grant_reached_through_a_symlink_is_not_followed() {
         );
     }
     // The same file through the real path is read.
-    let package = hostile(real.to_str().unwrap(), "/tmp/salve-no-such-dir", &[]);
+    let package = hostile(real.to_str().unwrap(), NO_SUCH_DIR, &[]);
     let path = format!("{}/sub/note.txt", real.display());
     let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
     assert_eq!(
@@ -630,7 +768,6 @@ fn a_grant_reached_through_a_symlink_is_not_followed() {
     );
 }
 
-#[cfg(unix)]
 #[test]
 fn reads_and_writes_inside_the_grant_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -641,7 +778,7 @@ fn reads_and_writes_inside_the_grant_work() {
     std::fs::write(read.join("sub/note.txt"), "hello from the host").unwrap();
     let package = hostile(read.to_str().unwrap(), write.to_str().unwrap(), &[]);
 
-    let path = format!("{}/sub/note.txt", read.display());
+    let path = read.join("sub").join("note.txt");
     let run = attack(&package, serde_json::json!({"mode": "read", "path": path}));
     assert_eq!(
         run.outcome.output().map(|o| o.get()),
@@ -771,11 +908,7 @@ fn the_deadline_covers_time_spent_in_host_calls() {
 fn another_host_is_denied_and_a_granted_one_is_reached() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let package = hostile(
-        "/tmp",
-        "/tmp/salve-no-such-dir",
-        &[format!("127.0.0.1:{port}")],
-    );
+    let package = hostile(&temp_dir(), NO_SUCH_DIR, &[format!("127.0.0.1:{port}")]);
     let run = attack(
         &package,
         serde_json::json!({"mode": "probe", "host": "127.0.0.1", "port": port}),

@@ -266,7 +266,8 @@ fn apply(f: &Fixture, state: &mut State, step: Step) -> Result<Done, TestCaseErr
                             .unwrap()
                             .package
                             .manifest()
-                            .capabilities.here()
+                            .capabilities
+                            .here()
                             .names(),
                     );
                     if class == CapabilityClass::Privileged {

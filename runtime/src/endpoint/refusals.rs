@@ -175,7 +175,9 @@ impl Refusal {
             Refusal::Invoke(invoke) => match invoke {
                 InvokeError::Busy { .. } => Unavailable,
                 InvokeError::InvalidInput { .. } | InvokeError::InputTooLarge { .. } => BadRequest,
-                InvokeError::NotGranted { .. } | InvokeError::Sandbox { .. } => Forbidden,
+                InvokeError::NotGranted { .. }
+                | InvokeError::NotOnThisSystem { .. }
+                | InvokeError::Sandbox { .. } => Forbidden,
                 InvokeError::RuntimeFailed { .. } => Internal,
             },
             Refusal::Store(_) | Refusal::Audit(_) => Unavailable,

@@ -38,6 +38,19 @@ pub(super) fn run(
         .iter()
         .find(|c| !granted.contains(*c))
     {
+        if !action
+            .manifest()
+            .capabilities
+            .here()
+            .names()
+            .contains(capability)
+        {
+            return Err(InvokeError::NotOnThisSystem {
+                action: action.label().to_string(),
+                capability,
+                os: crate::Os::CURRENT,
+            });
+        }
         return Err(InvokeError::NotGranted {
             action: action.label().to_string(),
             capability,

@@ -194,6 +194,19 @@ pub enum InvokeError {
         /// The capability.
         capability: Capability,
     },
+    /// The component needs a capability its manifest declares for other
+    /// operating systems only: the action does not run on this one.
+    #[error(
+        "{action} needs the `{capability}` capability, which its manifest does not declare on {os}: the action does not run on this system; nothing was run"
+    )]
+    NotOnThisSystem {
+        /// `id@version`.
+        action: String,
+        /// The capability.
+        capability: Capability,
+        /// This system.
+        os: crate::Os,
+    },
     /// The runtime itself failed while the action ran (a panic in the
     /// host): the action may have run in part, and what it did is not known.
     #[error(

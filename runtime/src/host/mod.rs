@@ -18,6 +18,8 @@ pub mod output;
 pub mod process;
 mod process_tree;
 pub mod programs;
+#[cfg(windows)]
+mod scm;
 pub mod scoped_path;
 pub mod service_control;
 pub mod service_manager;

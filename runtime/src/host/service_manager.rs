@@ -1,8 +1,9 @@
 //! The endpoint's service manager, used by `service-status` and
 //! `service-control` after they have checked the service against the
-//! grant: systemd on Linux (`systemd`). Where none is reachable (systemd
-//! not running; Windows, whose Service Control Manager salve does not drive
-//! yet), every call answers `unavailable` with a sentence that says why.
+//! grant: systemd on Linux (`systemd`), the Service Control Manager on
+//! Windows (`scm`). Where none is reachable (systemd not running, the SCM
+//! refusing a connection), every call answers `unavailable` with a
+//! sentence that says why.
 
 use crate::bindings::salve::action::service_status::ServiceState;
 use crate::bindings::salve::action::types::HostError;
@@ -20,6 +21,9 @@ pub enum ServiceManager {
         /// The `systemctl` program.
         systemctl: PathBuf,
     },
+    /// The Windows Service Control Manager of this computer.
+    #[cfg(windows)]
+    Scm,
     /// No service manager salve can drive runs on this host.
     Absent,
 }
@@ -50,32 +54,38 @@ impl ServiceVerb {
 #[cfg(unix)]
 const ABSENT: &str = "no service manager on this host: salve manages services through systemd, which is not running here (/run/systemd/system does not exist)";
 #[cfg(windows)]
-const ABSENT: &str = "salve does not control Windows services yet: the Service Control Manager is not driven by this version (docs/guides/windows.md)";
+const ABSENT: &str =
+    "no service manager on this host: the Service Control Manager refused salve's connection";
 
 impl ServiceManager {
     /// The service manager of this host: systemd if it is running here
-    /// (the test `sd_booted(3)` uses), else [`ServiceManager::Absent`].
+    /// (the test `sd_booted(3)` uses); on Windows the SCM if it accepts a
+    /// connection; else [`ServiceManager::Absent`].
     pub fn detect() -> Self {
         #[cfg(unix)]
         return super::systemd::detect();
         #[cfg(windows)]
-        return ServiceManager::Absent;
+        return if super::scm::reachable() {
+            ServiceManager::Scm
+        } else {
+            ServiceManager::Absent
+        };
     }
 
     /// The state of `unit`.
-    #[cfg_attr(windows, allow(unused_variables))]
     pub fn status(&self, unit: &ServiceName, timeout: Duration) -> Result<ServiceState, HostError> {
         match self {
             #[cfg(unix)]
             ServiceManager::Systemd { systemctl } => {
                 super::systemd::status(systemctl, unit, timeout)
             }
+            #[cfg(windows)]
+            ServiceManager::Scm => super::scm::status(unit, timeout),
             ServiceManager::Absent => Err(HostError::Unavailable(ABSENT.to_string())),
         }
     }
 
     /// Starts, stops or restarts `unit`, waiting for the job to finish.
-    #[cfg_attr(windows, allow(unused_variables))]
     pub fn control(
         &self,
         verb: ServiceVerb,
@@ -87,6 +97,8 @@ impl ServiceManager {
             ServiceManager::Systemd { systemctl } => {
                 super::systemd::control(systemctl, verb, unit, timeout)
             }
+            #[cfg(windows)]
+            ServiceManager::Scm => super::scm::control(verb, unit, timeout),
             ServiceManager::Absent => Err(HostError::Unavailable(ABSENT.to_string())),
         }
     }

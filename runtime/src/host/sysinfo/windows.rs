@@ -24,7 +24,9 @@ pub(super) fn hostname() -> Result<String, HostError> {
 
 pub(super) fn os() -> Result<OsInfo, HostError> {
     Ok(OsInfo {
-        name: System::name().unwrap_or_else(|| "Windows".to_string()),
+        // Always `Windows`, whatever edition: how an action tells the
+        // system it runs on (`salve_sdk::sysinfo::is_windows`).
+        name: "Windows".to_string(),
         version: System::long_os_version()
             .or_else(System::os_version)
             .unwrap_or_default(),
