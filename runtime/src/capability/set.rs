@@ -443,6 +443,38 @@ mod tests {
         );
     }
 
+    /// One scope may name Linux and Windows parameters side by side: what it
+    /// grants on each system is what meets that system's declaration.
+    #[test]
+    fn a_scope_naming_both_systems_grants_each_its_own() {
+        let scope = caps(
+            r#"
+            service-control = { services = ["cups.service", "Spooler"] }
+            files-read = { paths = ["/var/log", 'C:\ProgramData'] }
+            programs = { programs = ["/usr/bin/resolvectl flush-caches", 'C:\Windows\System32\ipconfig.exe /flushdns'] }
+            "#,
+        );
+        let linux = caps(
+            r#"
+            service-control = { services = ["cups.service"] }
+            files-read = { paths = ["/var/log/apt"] }
+            programs = { programs = ["/usr/bin/resolvectl flush-caches"] }
+            "#,
+        );
+        let windows = caps(
+            r#"
+            service-control = { services = ["Spooler"] }
+            files-read = { paths = ['C:\ProgramData\app'] }
+            programs = { programs = ['C:\Windows\System32\ipconfig.exe /flushdns'] }
+            "#,
+        );
+        assert_eq!(linux.intersect(&scope), linux);
+        assert_eq!(windows.intersect(&scope), windows);
+        // A path of one system never contains one of the other.
+        let root = caps(r#"files-read = { paths = ["/"] }"#);
+        assert_eq!(windows.intersect(&root).files_read, None);
+    }
+
     #[test]
     fn empty_lists_are_refused() {
         let error = toml::from_str::<Capabilities>("service-status = { services = [] }")
