@@ -136,14 +136,20 @@ impl Fixture {
             &format!("[settings]\n{settings}\n"),
             1,
         );
-        // Windows paths in grants are not parsed yet: there the cleaner
-        // keeps the `/var/tmp` it declares, and no test runs it.
-        let grant_temp_dir = format!("\"{}\"", temp_dir.display());
-        let replacements: &[(&str, &str)] = if cfg!(unix) {
-            &[("\"/var/tmp\"", &grant_temp_dir)]
+        // The cleaner is vetted for the fixture's temporary directory, in
+        // its manifest's Linux or Windows table.
+        let (declared, granted) = if cfg!(windows) {
+            (
+                r"'C:\Windows\Temp'".to_string(),
+                format!("'{}'", temp_dir.display()),
+            )
         } else {
-            &[]
+            (
+                "\"/var/tmp\"".to_string(),
+                format!("\"{}\"", temp_dir.display()),
+            )
         };
+        let replacements: &[(&str, &str)] = &[(&declared, &granted)];
         let cleaner = PackageCopy::new(artifacts::CLEAR_TEMP_FILES, replacements, "");
         let packages = vec![
             Package::open(artifacts::SYSTEM_REPORT).expect("system-report"),

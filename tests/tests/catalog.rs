@@ -358,7 +358,7 @@ fn an_upgrade_shows_its_capability_diff() {
     let old = echo("1.0.0", "");
     let new = echo(
         "1.1.0",
-        "\n[capabilities.service-control]\nservices = [\"cups.service\"]\n",
+        "\n[capabilities.service-control]\nservices = [\"cups.service\"]\n\n[capabilities.service-control.windows]\nservices = [\"Spooler\"]\n",
     );
     for p in [&old, &new] {
         sign(&p.dir, &keys.vetting, Role::Vetting, "vetting-board");
@@ -376,7 +376,13 @@ fn an_upgrade_shows_its_capability_diff() {
         ),
         ('+', "service-control", "privileged")
     );
-    assert_eq!(change.after, ["cups.service"]);
+    // The diff is of what this endpoint's system may be granted.
+    let added = if cfg!(windows) {
+        "Spooler"
+    } else {
+        "cups.service"
+    };
+    assert_eq!(change.after, [added]);
     // Only the newest installed version is run: the older one is not
     // loaded, whatever a session's version range would accept.
     let loadable = c.store.packages(&trust).unwrap();
@@ -481,7 +487,7 @@ fn an_upgrade_needs_as_many_signatures_as_a_new_package() {
     c.install(&old.dir, &trust).unwrap();
     let new = echo(
         "1.1.0",
-        "\n[capabilities.service-control]\nservices = [\"cups.service\"]\n",
+        "\n[capabilities.service-control]\nservices = [\"cups.service\"]\n\n[capabilities.service-control.windows]\nservices = [\"Spooler\"]\n",
     );
     sign(&new.dir, &keys.vetting, Role::Vetting, "vetting-board");
     let error = c.install(&new.dir, &trust).unwrap_err();

@@ -467,7 +467,9 @@ fn a_program_argument_list_of_a_quarter_billion_strings_traps() {
                     (i32.const 600) (i32.const 0x10000000) (i32.const 1000) (i32.const 1024))
                 (call $ok))"#,
         ),
-        "[capabilities.programs]\nprograms = [\"/bin/echo hello\"]\n",
+        // Declared on both systems: the call traps before any grant check.
+        "[capabilities.programs]\nprograms = [\"/bin/echo hello\"]\n\
+         [capabilities.programs.windows]\nprograms = ['C:\\Windows\\System32\\cmd.exe']\n",
     );
     guest
         .run()

@@ -1,8 +1,8 @@
 //! The shipped actions on Windows (run under Wine here): those whose job
 //! makes sense there declare Windows parameters and do it through the
 //! Windows host (the Service Control Manager, `ipconfig.exe`, the system's
-//! APIs); the two not yet written for Windows are refused before running,
-//! with the reason. docs/guides/windows.md says which is which.
+//! APIs, `C:\Windows\Temp`); the one not yet written for Windows is
+//! refused before running, with the reason. docs/guides/windows.md says which is which.
 
 // Test helpers: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
@@ -112,22 +112,61 @@ fn flush_dns_runs_ipconfig_flushdns() {
     }
 }
 
+/// clear-temp-files cleans a Windows directory, with `\\` between names.
 #[test]
-fn actions_not_yet_written_for_windows_are_refused_before_running() {
-    for (dir, capability) in [
-        (artifacts::CLEAR_TEMP_FILES, "files-read"),
-        (artifacts::COLLECT_LOGS, "files-read"),
+fn clear_temp_files_removes_old_files_under_a_windows_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("temp");
+    std::fs::create_dir_all(root.join("old-dir")).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400);
+    for (name, modified) in [
+        (r"old-dir\stale.log", Some(old)),
+        ("stale.tmp", Some(old)),
+        ("fresh.tmp", None),
     ] {
-        let error = invoke(dir.as_ref(), json!({})).unwrap_err();
-        assert!(
-            matches!(error, InvokeError::NotOnThisSystem { .. }),
-            "{error:?}"
-        );
-        assert!(
-            error.to_string().contains(&format!(
-                "needs the `{capability}` capability, which its manifest does not declare on windows"
-            )),
-            "{error}"
-        );
+        let path = root.join(name);
+        std::fs::write(&path, "x").unwrap();
+        if let Some(modified) = modified {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(modified).unwrap();
+        }
     }
+    let granted = format!("'{}'", root.display());
+    let package = PackageCopy::new(
+        artifacts::CLEAR_TEMP_FILES,
+        &[(r"'C:\Windows\Temp'", &granted)],
+        "",
+    );
+    let swept = output(
+        &invoke(
+            &package.dir,
+            json!({"directory": root, "older_than_days": 7, "dry_run": false}),
+        )
+        .unwrap(),
+    );
+    assert_eq!(swept["files_removed"], 2, "{swept}");
+    assert_eq!(swept["directories_removed"], 1, "{swept}");
+    assert!(!root.join("stale.tmp").exists() && !root.join("old-dir").exists());
+    assert!(root.join("fresh.tmp").exists());
+}
+
+/// collect-logs reads files under `/var/log`; Windows keeps its logs in the
+/// event log, so the action declares no Windows paths and does not run.
+#[test]
+fn collect_logs_is_refused_before_running_on_windows() {
+    let error = invoke(
+        artifacts::COLLECT_LOGS.as_ref(),
+        json!({"files": ["syslog"]}),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, InvokeError::NotOnThisSystem { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(
+            "needs the `files-read` capability, which its manifest does not declare on windows"
+        ),
+        "{error}"
+    );
 }

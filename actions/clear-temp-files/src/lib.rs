@@ -1,26 +1,31 @@
-//! clear-temp-files: removes old files from `/var/tmp`, then the directories
-//! that removing them left empty — to free space on a full root filesystem.
-//! It runs as a dry run unless told otherwise.
+//! clear-temp-files: removes old files from `/var/tmp` (on Windows
+//! `C:\Windows\Temp`), then the directories that removing them left empty —
+//! to free space on a full system disk. It runs as a dry run unless told
+//! otherwise.
 //!
 //! The walk never follows symbolic links (a link is itself a candidate, not
 //! descended into), stops 16 levels down and after 10 000 entries, and skips
 //! `systemd-private-*` directories, which belong to running services (as
-//! `systemd-tmpfiles` does). A failure on one path is recorded and the walk
-//! goes on.
+//! `systemd-tmpfiles` does) on Linux. A failure on one path (on Windows, a
+//! file another program holds open) is recorded and the walk goes on.
 //!
 //! Capabilities:
-//! - `files-read` on `/var/tmp` (standard): lists directories and reads each
-//!   entry's kind, size and modification time.
-//! - `files-write` on `/var/tmp` (privileged): removes the old files and the
-//!   emptied directories; never `/var/tmp` itself.
+//! - `sysinfo` (standard): tells Linux from Windows (the default directory
+//!   and the path separator).
+//! - `files-read` on `/var/tmp` or `C:\Windows\Temp` (standard): lists
+//!   directories and reads each entry's kind, size and modification time.
+//! - `files-write` on the same (privileged): removes the old files and the
+//!   emptied directories; never the directory itself.
 
 use salve_sdk::files_read::{self, Entry, EntryKind};
-use salve_sdk::{ActionError, HostError, files_write, log};
+use salve_sdk::{ActionError, HostError, files_write, log, sysinfo};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const ROOT: &str = "/var/tmp";
-/// Deepest directory level below `ROOT` that is listed.
+/// The directory cleaned unless the input names another, per system.
+const LINUX_ROOT: &str = "/var/tmp";
+const WINDOWS_ROOT: &str = r"C:\Windows\Temp";
+/// Deepest directory level below the root that is listed.
 const MAX_DEPTH: usize = 16;
 const MAX_ENTRIES: usize = 10_000;
 /// Errors beyond this many are only counted, to keep the output small.
@@ -34,9 +39,10 @@ struct Input {
     older_than_days: u32,
     /// Only report what would be removed.
     dry_run: bool,
-    /// The directory to clean; `/var/tmp` unless the package is vetted for
-    /// another one (the grant decides what may really be touched).
-    directory: String,
+    /// The directory to clean; `/var/tmp` (`C:\Windows\Temp`) unless the
+    /// package is vetted for another one (the grant decides what may really
+    /// be touched).
+    directory: Option<String>,
 }
 
 impl Default for Input {
@@ -44,7 +50,7 @@ impl Default for Input {
         Input {
             older_than_days: 7,
             dry_run: true,
-            directory: ROOT.to_string(),
+            directory: None,
         }
     }
 }
@@ -78,11 +84,15 @@ struct Output {
     bytes_freed: u64,
     errors: Vec<PathError>,
     errors_omitted: u64,
-    /// False when the depth or entry limit left part of `/var/tmp` unvisited.
+    /// False when the depth or entry limit left part of the directory unvisited.
     complete: bool,
 }
 
 struct Sweep {
+    /// `/`, or `\` on Windows.
+    separator: char,
+    /// Whether `systemd-private-*` directories are skipped (Linux).
+    skip_systemd_private: bool,
     cutoff_ms: i64,
     dry_run: bool,
     seen: usize,
@@ -121,7 +131,7 @@ impl Sweep {
         }
     }
 
-    /// Sweeps the `entries` of `dir`, which lies `depth` levels below `ROOT`;
+    /// Sweeps the `entries` of `dir`, which lies `depth` levels below the root;
     /// returns whether every one of them is gone, i.e. `dir` is now empty.
     fn entries(&mut self, dir: &str, depth: usize, entries: Vec<Entry>) -> bool {
         let mut all_gone = !entries.is_empty();
@@ -131,7 +141,7 @@ impl Sweep {
                 return false;
             }
             self.seen += 1;
-            let path = format!("{dir}/{}", entry.name);
+            let path = format!("{dir}{}{}", self.separator, entry.name);
             let gone = match entry.kind {
                 EntryKind::File | EntryKind::Symlink => {
                     let old = entry.modified_unix_ms.is_some_and(|ms| ms < self.cutoff_ms);
@@ -143,7 +153,9 @@ impl Sweep {
                     gone
                 }
                 EntryKind::Directory
-                    if depth == 0 && entry.name.starts_with("systemd-private-") =>
+                    if self.skip_systemd_private
+                        && depth == 0
+                        && entry.name.starts_with("systemd-private-") =>
                 {
                     false
                 }
@@ -187,7 +199,13 @@ fn run(input: Input) -> Result<Output, ActionError> {
         .map_err(|_| ActionError::failed("the clock is before 1970"))?
         .as_millis();
     let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let windows = sysinfo::is_windows()?;
+    let directory = input.directory.unwrap_or_else(|| {
+        if windows { WINDOWS_ROOT } else { LINUX_ROOT }.to_string()
+    });
     let mut sweep = Sweep {
+        separator: if windows { '\\' } else { '/' },
+        skip_systemd_private: !windows,
         cutoff_ms: now_ms.saturating_sub(i64::from(input.older_than_days) * DAY_MS),
         dry_run: input.dry_run,
         seen: 0,
@@ -199,8 +217,8 @@ fn run(input: Input) -> Result<Output, ActionError> {
         complete: true,
     };
     // The root's listing must work; the root itself is never removed.
-    let entries = files_read::list_dir(&input.directory)?;
-    sweep.entries(&input.directory, 0, entries);
+    let entries = files_read::list_dir(&directory)?;
+    sweep.entries(&directory, 0, entries);
 
     let verb = if input.dry_run {
         "would remove"
@@ -213,7 +231,7 @@ fn run(input: Input) -> Result<Output, ActionError> {
         sweep.directories,
         sweep.bytes,
         input.older_than_days,
-        input.directory,
+        directory,
         sweep.errors.len() as u64 + sweep.errors_omitted,
         if sweep.complete {
             ""

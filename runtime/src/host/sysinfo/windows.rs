@@ -67,21 +67,23 @@ pub(super) fn disks() -> Result<Vec<DiskUsage>, HostError> {
     for letter in 'A'..='Z' {
         let root = format!("{letter}:\\");
         // A letter with no volume, or a drive with no medium, has no size.
-        let Ok(total) = fs4::total_space(&root) else {
+        // One call for all three figures, so that they describe one moment.
+        let Ok(stats) = fs4::statvfs(&root) else {
             continue;
         };
+        let total = stats.total_space();
         if total == 0 {
             continue;
         }
-        let available = fs4::available_space(&root).unwrap_or(0);
-        let free = fs4::free_space(&root).unwrap_or(available);
+        let available = stats.available_space().min(total);
+        let free = stats.free_space().max(available);
         disks.push(DiskUsage {
             mount_point: root,
             device: format!("{letter}:"),
             filesystem: String::new(),
             total_bytes: total,
             used_bytes: total.saturating_sub(free),
-            available_bytes: available.min(total),
+            available_bytes: available,
         });
     }
     Ok(disks)
