@@ -131,6 +131,29 @@ impl fmt::Debug for Answer {
     }
 }
 
+/// A free loopback port below Linux's ephemeral range (32768–60999): the
+/// service keeps its port across restarts, and while it is down a client
+/// connection made by another test could otherwise be given that port as
+/// its own local one, and the restart fail with "address in use".
+fn listen_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761).wrapping_add(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    );
+    for _ in 0..1000 {
+        let pick = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+        let port = 20_000 + (pick % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
+}
+
 /// A staged endpoint and its running service.
 pub struct Service {
     pub dir: tempfile::TempDir,
@@ -275,11 +298,7 @@ unless { context.category == "incident" };
         .unwrap();
         store.install(&runtime, &copy, &trust, "t").unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = listen_port();
     std::fs::write(
         dir.path().join("salve.toml"),
         format!("endpoint = \"{endpoint}\"\ndata-dir = \"data\"\nsocket = \"data/salve.sock\"\nlisten = \"127.0.0.1:{port}\"\nrequest-timeout-seconds = 2\nmax-body-bytes = 65536\n"),
