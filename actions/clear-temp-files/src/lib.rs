@@ -200,9 +200,9 @@ fn run(input: Input) -> Result<Output, ActionError> {
         .as_millis();
     let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let windows = sysinfo::is_windows()?;
-    let directory = input.directory.unwrap_or_else(|| {
-        if windows { WINDOWS_ROOT } else { LINUX_ROOT }.to_string()
-    });
+    let directory = input
+        .directory
+        .unwrap_or_else(|| if windows { WINDOWS_ROOT } else { LINUX_ROOT }.to_string());
     let mut sweep = Sweep {
         separator: if windows { '\\' } else { '/' },
         skip_systemd_private: !windows,

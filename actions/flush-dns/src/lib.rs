@@ -47,7 +47,11 @@ struct Output {
 }
 
 fn run(_input: Input) -> Result<Output, ActionError> {
-    let flush = if sysinfo::is_windows()? { WINDOWS } else { LINUX };
+    let flush = if sysinfo::is_windows()? {
+        WINDOWS
+    } else {
+        LINUX
+    };
     let output = programs::run(flush.program, &[flush.argument.to_string()], TIMEOUT_MS)?;
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
     match output.exit_code {
